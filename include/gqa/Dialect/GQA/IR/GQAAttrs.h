@@ -1,0 +1,30 @@
+//===- GQAAttrs.h - Attributes of the gqa dialect ---------------*- C++ -*-===//
+
+#ifndef GQA_DIALECT_GQA_IR_GQAATTRS_H
+#define GQA_DIALECT_GQA_IR_GQAATTRS_H
+
+#include "mlir/IR/Attributes.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+#include "gqa/Dialect/GQA/IR/GQAEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "gqa/Dialect/GQA/IR/GQAAttrs.h.inc"
+
+namespace mlir::gqa {
+
+/// Where the batch, head, sequence and head-dim dimensions sit in a rank-4
+/// attention tensor of a given layout.
+struct LayoutDims {
+  unsigned batch;
+  unsigned heads;
+  unsigned seq;
+  unsigned headDim;
+};
+
+/// The dimension positions of `layout`.
+LayoutDims getLayoutDims(Layout layout);
+
+} // namespace mlir::gqa
+
+#endif // GQA_DIALECT_GQA_IR_GQAATTRS_H

@@ -1,0 +1,63 @@
+//===- BufferizableOpInterfaceImpl.cpp - Bufferizing gqa ops --------------===//
+
+#include "gqa/Dialect/GQA/Transforms/BufferizableOpInterfaceImpl.h"
+#include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
+#include "mlir/Dialect/Bufferization/IR/DstBufferizableOpInterfaceImpl.h"
+#include "mlir/IR/DialectRegistry.h"
+
+using namespace mlir;
+using namespace mlir::bufferization;
+using namespace mlir::gqa;
+
+namespace {
+
+/// Bufferizes `gqa.attention` in destination-passing style: the result is
+/// written into the buffer of `outs`, which the op never reads.
+struct AttentionOpInterface
+    : public DstBufferizableOpInterfaceExternalModel<AttentionOpInterface,
+                                                     AttentionOp> {
+  /// The init is only written: bufferization need not copy its contents.
+  bool bufferizesToMemoryRead(Operation *op, OpOperand &operand,
+                              const AnalysisState &) const {
+    return !cast<DestinationStyleOpInterface>(op).isDpsInit(&operand);
+  }
+
+  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    auto attention = cast<AttentionOp>(op);
+    if (attention.hasPureBufferSemantics())
+      return success();
+    auto bufferOf = [&](Value value) -> FailureOr<Value> {
+      if (!value)
+        return Value();
+      return getBuffer(rewriter, value, options, state);
+    };
+    FailureOr<Value> query = bufferOf(attention.getQuery());
+    FailureOr<Value> key = bufferOf(attention.getKey());
+    FailureOr<Value> value = bufferOf(attention.getValue());
+    FailureOr<Value> kvLens = bufferOf(attention.getKvLens());
+    FailureOr<Value> init = bufferOf(attention.getInit());
+    if (failed(query) || failed(key) || failed(value) || failed(kvLens) ||
+        failed(init))
+      return failure();
+    rewriter.setInsertionPoint(op);
+    AttentionOp::create(rewriter, op->getLoc(), TypeRange(), *query, *key,
+                        *value, *kvLens, *init, attention.getQHeadsAttr(),
+                        attention.getKvHeadsAttr(), attention.getLayoutAttr(),
+                        attention.getMaskAttr(), attention.getScaleAttr(),
+                        attention.getSoftcapAttr());
+    replaceOpWithBufferizedValues(rewriter, op, *init);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::gqa::registerBufferizableOpInterfaceExternalModels(
+    DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *context, GQADialect *) {
+    AttentionOp::attachInterface<AttentionOpInterface>(*context);
+  });
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets gqa up (scripts/setup.sh) and runs the main job on the Llama-3-70B
+# attention layer (64 query heads, 8 KV heads, head dim 128, bf16).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+BIN="$GQA_BUILD/bin"
+EXAMPLES="$GQA_ROOT/examples"
+
+echo "== The layer, parsed and verified by gqa-opt"
+"$BIN/gqa-opt" "$EXAMPLES/llama3-70b-layer.mlir"
+
+echo "== KV-cache report of the 80-layer model at 128K tokens"
+"$BIN/gqa-opt" "$EXAMPLES/llama3-70b-model.mlir" \
+  --gqa-kv-cache-report="seq-len=131072 per-op=false" -o /dev/null

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Sets gqa up (scripts/setup.sh) and runs every test: the lit/FileCheck
+# suites, the runtime's unit tests and the Python package's tests.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+ctest --test-dir "$GQA_BUILD" --output-on-failure -j "$(nproc)"

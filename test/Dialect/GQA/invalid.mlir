@@ -1,0 +1,299 @@
+// RUN: gqa-opt %s -split-input-file -verify-diagnostics
+
+// Every rule of the gqa.attention verifier, each with a case that breaks it.
+
+// Query heads that do not split into equal groups.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x6x33x128xbf16>, %v: tensor<2x6x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'gqa.attention' op q_heads (64) is not a multiple of kv_heads (6): query heads must split into equal groups}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x6x33x128xbf16>, tensor<2x6x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 6) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// A non-positive head count.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{q_heads must be positive, got 0}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(0, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// 
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{kv_heads must be positive, got -8}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, -8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Query head count differs from q_heads.
+func.func @f(%q: tensor<2x32x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'query' head count (dim 1 of bhsd) is 32, but q_heads is 64}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x32x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Output head count differs from q_heads.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x32x17x128xbf16>) {
+  // expected-error @+1 {{'init' head count (dim 1 of bhsd) is 32, but q_heads is 64}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x32x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x32x17x128xbf16>
+  return
+}
+
+// -----
+
+// Key head count differs from kv_heads (bshd puts heads in dim 2).
+func.func @f(%q: tensor<2x17x64x128xbf16>, %k: tensor<2x33x4x128xbf16>, %v: tensor<2x33x8x128xbf16>, %init: tensor<2x17x64x128xbf16>) {
+  // expected-error @+1 {{'key' head count (dim 2 of bshd) is 4, but kv_heads is 8}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x17x64x128xbf16>, tensor<2x33x4x128xbf16>, tensor<2x33x8x128xbf16>) outs(%init : tensor<2x17x64x128xbf16>) heads(64, 8) layout<bshd> mask<none> -> tensor<2x17x64x128xbf16>
+  return
+}
+
+// -----
+
+// Value head count differs from kv_heads.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x16x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'value' head count (dim 1 of bhsd) is 16, but kv_heads is 8}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x16x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// K and V sequence lengths differ.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x34x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'value' sequence length (dim 2 of bhsd) is 34, but the 'key' sequence length is 33}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x34x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Q and K head dims differ.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x64xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'key' head dim (dim 3 of bhsd) is 64, but the 'query' head dim is 128}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x64xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Output head dim differs from V's.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x96xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'init' head dim (dim 3 of bhsd) is 128, but the 'value' head dim is 96}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x96xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Output sequence length differs from the query's.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x18x128xbf16>) {
+  // expected-error @+1 {{'init' sequence length (dim 2 of bhsd) is 18, but the 'query' sequence length is 17}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x18x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x18x128xbf16>
+  return
+}
+
+// -----
+
+// Batch mismatch.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<3x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'key' batch (dim 0 of bhsd) is 3, but the 'query' batch is 2}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<3x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Wrong rank.
+func.func @f(%q: tensor<64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'query' must have rank 4 (B, H, S, D in layout bhsd), got rank 3}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Mismatched element types.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'key' element type 'f16' differs from 'query' element type 'bf16'}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// An element type no kernel supports.
+func.func @f(%q: tensor<2x64x17x128xf64>, %k: tensor<2x8x33x128xf64>, %v: tensor<2x8x33x128xf64>, %init: tensor<2x64x17x128xf64>) {
+  // expected-error @+1 {{'query' element type must be f16, bf16 or f32, got 'f64'}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xf64>, tensor<2x8x33x128xf64>, tensor<2x8x33x128xf64>) outs(%init : tensor<2x64x17x128xf64>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xf64>
+  return
+}
+
+// -----
+
+// Non-positive scale.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{scale must be positive and finite, got -1}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> scale(-1.0) -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Zero softcap.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{softcap must be positive and finite, got 0}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> softcap(0.0) -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Dynamic head count: head counts shape the generated code.
+func.func @f(%q: tensor<2x?x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'query' head count (dim 1 of bhsd) must be static}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x?x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Dynamic head dim.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x?xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'key' head dim (dim 3 of bhsd) must be static}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x?xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// KV lengths of the wrong rank.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>, %lens: tensor<2x1xi32>) {
+  // expected-error @+1 {{'kv_lens' must have rank 1 (shape [B]), got rank 2}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) kv_lens(%lens : tensor<2x1xi32>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// KV lengths of the wrong size.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>, %lens: tensor<3xi32>) {
+  // expected-error @+1 {{'kv_lens' dim 0 is 3, but the 'query' batch is 2}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) kv_lens(%lens : tensor<3xi32>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// KV lengths of the wrong element type.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>, %lens: tensor<2xf32>) {
+  // expected-error @+1 {{'kv_lens' element type must be i32 or index, got 'f32'}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) kv_lens(%lens : tensor<2xf32>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Result type differs from the init.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{result type 'tensor<2x64x17x128xf16>' differs from 'init' type 'tensor<2x64x17x128xbf16>'}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xf16>
+  return
+}
+
+// -----
+
+// A tensor op with no result.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{on tensors the op must have one result, got 0}}
+  gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+// Tensors mixed with memrefs.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %v: memref<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{operands must be all tensors or all memrefs, but 'query' is 'tensor<2x64x17x128xbf16>' and an operand is 'memref<2x8x33x128xbf16>'}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// A memref op with a result (generic form).
+func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %v: memref<2x8x33x128xbf16>, %init: memref<2x64x17x128xbf16>) {
+  // expected-error @+1 {{on memrefs the op writes 'init' and has no result, got 1}}
+  %o = "gqa.attention"(%q, %k, %v, %init) <{q_heads = 64 : i64, kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<none>}> : (memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>, memref<2x64x17x128xbf16>) -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// A window that sees keys after the diagonal contradicts a causal mask.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{mask window right = 4 contradicts the causal mask, which admits no key after the diagonal (use 0)}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<causal, window = [128, 4]> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// A negative window bound other than -1 (unbounded).
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{mask window left must be >= 0 (or -1 for unbounded), got -2}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<window = [-2, 0]> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// 
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{mask window right must be >= 0 (or -1 for unbounded), got -7}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<window = [3, -7]> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// A window that bounds nothing.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{mask window = [-1, -1] bounds no key; write #gqa.mask<none> instead}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<window = [-1, -1]> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// A window that adds nothing to a causal mask.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{mask window = [-1, 0] bounds no key; write #gqa.mask<causal> instead}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<causal, window = [-1, 0]> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// An unknown mask.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+1 {{expected mask 'none', 'causal', 'window = [left, right]' or 'causal, window = [left, right]'}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<diagonal> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// An unknown layout.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
+  // expected-error @+2 {{expected ::mlir::gqa::Layout to be one of: bhsd, bshd}}
+  // expected-error @+1 {{failed to parse GQA_LayoutAttr parameter 'value'}}
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<hsbd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}

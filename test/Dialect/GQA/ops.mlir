@@ -1,0 +1,56 @@
+// RUN: gqa-opt %s | FileCheck %s
+// Round trip through the generic form: it must print back identically.
+// RUN: gqa-opt %s --mlir-print-op-generic | gqa-opt | FileCheck %s
+// The generic form spells the attributes out.
+// RUN: gqa-opt %s --mlir-print-op-generic | FileCheck %s --check-prefix=GENERIC
+
+// CHECK-LABEL: func.func @llama3_70b_prefill
+// CHECK-SAME: (%[[Q:.*]]: tensor<1x64x512x128xbf16>, %[[K:.*]]: tensor<1x8x512x128xbf16>, %[[V:.*]]: tensor<1x8x512x128xbf16>, %[[INIT:.*]]: tensor<1x64x512x128xbf16>)
+// CHECK: %[[O:.*]] = gqa.attention ins(%[[Q]], %[[K]], %[[V]] : tensor<1x64x512x128xbf16>, tensor<1x8x512x128xbf16>, tensor<1x8x512x128xbf16>) outs(%[[INIT]] : tensor<1x64x512x128xbf16>) heads(64, 8) layout<bhsd> mask<causal> -> tensor<1x64x512x128xbf16>
+// CHECK: return %[[O]]
+// GENERIC-LABEL: sym_name = "llama3_70b_prefill"
+// GENERIC: "gqa.attention"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) <{kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<causal>, q_heads = 64 : i64}>
+func.func @llama3_70b_prefill(%q: tensor<1x64x512x128xbf16>, %k: tensor<1x8x512x128xbf16>,
+                              %v: tensor<1x8x512x128xbf16>, %init: tensor<1x64x512x128xbf16>)
+    -> tensor<1x64x512x128xbf16> {
+  %o = gqa.attention ins(%q, %k, %v : tensor<1x64x512x128xbf16>, tensor<1x8x512x128xbf16>, tensor<1x8x512x128xbf16>)
+         outs(%init : tensor<1x64x512x128xbf16>) heads(64, 8) layout<bhsd> mask<causal>
+         -> tensor<1x64x512x128xbf16>
+  return %o : tensor<1x64x512x128xbf16>
+}
+
+// Decode against a KV cache in bshd layout: dynamic batch and KV length,
+// per-sequence lengths, a causal sliding window, softcap and an explicit scale.
+// CHECK-LABEL: func.func @decode_bshd
+// CHECK: gqa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x1x32x128xf16>, tensor<?x?x4x128xf16>, tensor<?x?x4x128xf16>) kv_lens(%{{.*}} : tensor<?xi32>) outs(%{{.*}} : tensor<?x1x32x128xf16>) heads(32, 4) layout<bshd> mask<causal, window = [4096, 0]> scale(1.250000e-01) softcap(3.000000e+01) -> tensor<?x1x32x128xf16>
+// GENERIC-LABEL: sym_name = "decode_bshd"
+// GENERIC: kv_heads = 4 : i64, layout = #gqa.layout<bshd>, mask = #gqa.mask<causal, window = [4096, 0]>, q_heads = 32 : i64, scale = 1.250000e-01 : f32, softcap = 3.000000e+01 : f32
+func.func @decode_bshd(%q: tensor<?x1x32x128xf16>, %k: tensor<?x?x4x128xf16>, %v: tensor<?x?x4x128xf16>,
+                       %lens: tensor<?xi32>, %init: tensor<?x1x32x128xf16>) -> tensor<?x1x32x128xf16> {
+  %o = gqa.attention ins(%q, %k, %v : tensor<?x1x32x128xf16>, tensor<?x?x4x128xf16>, tensor<?x?x4x128xf16>)
+         kv_lens(%lens : tensor<?xi32>) outs(%init : tensor<?x1x32x128xf16>)
+         heads(32, 4) layout<bshd> mask<causal, window = [4096, 0]> scale(0.125) softcap(30.0)
+         -> tensor<?x1x32x128xf16>
+  return %o : tensor<?x1x32x128xf16>
+}
+
+// MHA (g = 1) with a two-sided window, f32, Dv != D, index-typed lengths.
+// CHECK-LABEL: func.func @mha_window_dv
+// CHECK: gqa.attention {{.*}} kv_lens(%{{.*}} : tensor<2xindex>) {{.*}} heads(8, 8) layout<bhsd> mask<window = [16, 3]> -> tensor<2x8x17x96xf32>
+func.func @mha_window_dv(%q: tensor<2x8x17x64xf32>, %k: tensor<2x8x33x64xf32>, %v: tensor<2x8x33x96xf32>,
+                         %lens: tensor<2xindex>, %init: tensor<2x8x17x96xf32>) -> tensor<2x8x17x96xf32> {
+  %o = gqa.attention ins(%q, %k, %v : tensor<2x8x17x64xf32>, tensor<2x8x33x64xf32>, tensor<2x8x33x96xf32>)
+         kv_lens(%lens : tensor<2xindex>) outs(%init : tensor<2x8x17x96xf32>)
+         heads(8, 8) layout<bhsd> mask<window = [16, 3]> -> tensor<2x8x17x96xf32>
+  return %o : tensor<2x8x17x96xf32>
+}
+
+// MQA (one KV head) after bufferization: memrefs, no result.
+// CHECK-LABEL: func.func @mqa_memref
+// CHECK: gqa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<4x100x16x64xbf16>, memref<4x100x1x64xbf16>, memref<4x100x1x64xbf16>) outs(%{{.*}} : memref<4x100x16x64xbf16>) heads(16, 1) layout<bshd> mask<none>{{$}}
+func.func @mqa_memref(%q: memref<4x100x16x64xbf16>, %k: memref<4x100x1x64xbf16>, %v: memref<4x100x1x64xbf16>,
+                      %out: memref<4x100x16x64xbf16>) {
+  gqa.attention ins(%q, %k, %v : memref<4x100x16x64xbf16>, memref<4x100x1x64xbf16>, memref<4x100x1x64xbf16>)
+    outs(%out : memref<4x100x16x64xbf16>) heads(16, 1) layout<bshd> mask<none>
+  return
+}

@@ -1,0 +1,31 @@
+# -*- Python -*-
+"""lit configuration for gqa's FileCheck suites."""
+
+import os
+import shutil
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "GQA"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test", ".py"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.gqa_obj_root, "test")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%gqa_src_root", config.gqa_src_root))
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+tool_dirs = [config.gqa_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["gqa-opt", "FileCheck", "not", "count"],
+                                   tool_dirs)
+
+# ptxas validates emitted PTX without a GPU; tests that need it say
+# `REQUIRES: ptxas`.
+if shutil.which("ptxas"):
+    config.available_features.add("ptxas")
