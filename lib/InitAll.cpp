@@ -4,6 +4,7 @@
 #include "gqa/Dialect/GQA/IR/GQADialect.h"
 #include "gqa/Dialect/GQA/Transforms/BufferizableOpInterfaceImpl.h"
 #include "gqa/Dialect/GQA/Transforms/Passes.h"
+#include "gqa/Pipelines/Pipelines.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
@@ -50,4 +51,5 @@ void mlir::gqa::registerAllDialects(DialectRegistry &registry) {
 void mlir::gqa::registerAllPasses() {
   mlir::registerAllPasses();
   gqa::registerGQAPasses();
+  gqa::registerGQAPipelines();
 }

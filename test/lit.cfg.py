@@ -22,7 +22,7 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.gqa_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["gqa-opt", "FileCheck", "not", "count"],
+llvm_config.add_tool_substitutions(["gqa-opt", "gqa-run", "FileCheck", "not", "count"],
                                    tool_dirs)
 
 # ptxas validates emitted PTX without a GPU; tests that need it say

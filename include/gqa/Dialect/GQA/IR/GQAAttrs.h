@@ -5,6 +5,7 @@
 
 #include "mlir/IR/Attributes.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/SmallVector.h"
 
 #include "gqa/Dialect/GQA/IR/GQAEnums.h.inc"
 
@@ -20,6 +21,19 @@ struct LayoutDims {
   unsigned heads;
   unsigned seq;
   unsigned headDim;
+
+  /// Orders (batch, head, position, head-dim) values, e.g. the indices of one
+  /// element, as the layout stores them.
+  template <typename T>
+  llvm::SmallVector<T, 4> order(T batchValue, T headValue, T seqValue,
+                                T headDimValue) const {
+    llvm::SmallVector<T, 4> ordered(4);
+    ordered[batch] = batchValue;
+    ordered[heads] = headValue;
+    ordered[seq] = seqValue;
+    ordered[headDim] = headDimValue;
+    return ordered;
+  }
 };
 
 /// The dimension positions of `layout`.

@@ -1,0 +1,42 @@
+//===- CPURunner.h - JIT-compile and run attention on the CPU ---*- C++ -*-===//
+
+#ifndef GQA_TOOLS_CPURUNNER_H
+#define GQA_TOOLS_CPURUNNER_H
+
+#include "gqa/Tools/AttentionSpec.h"
+#include "llvm/Support/Error.h"
+
+#include <memory>
+
+namespace mlir {
+class ExecutionEngine;
+} // namespace mlir
+
+namespace mlir::gqa {
+
+/// One attention spec compiled for the host CPU through the gqa-lower-to-cpu
+/// pipeline and JIT-compiled; callable on any sizes.
+class CPUKernel {
+public:
+  /// Compiles `spec` with the given gqa-tile sizes.
+  static llvm::Expected<std::unique_ptr<CPUKernel>>
+  compile(const AttentionSpec &spec, int64_t tileQ, int64_t tileKV);
+  ~CPUKernel();
+
+  /// Runs on host arrays in the spec's layout and element type; `kvLens` has
+  /// `sizes.batch` entries when the spec has KV lengths.
+  void run(const AttentionSizes &sizes, const void *query, const void *key,
+           const void *value, const int32_t *kvLens, void *output) const;
+
+private:
+  CPUKernel(const AttentionSpec &spec, std::unique_ptr<ExecutionEngine> engine,
+            void *entry);
+
+  AttentionSpec spec;
+  std::unique_ptr<ExecutionEngine> engine;
+  void *entry;
+};
+
+} // namespace mlir::gqa
+
+#endif // GQA_TOOLS_CPURUNNER_H

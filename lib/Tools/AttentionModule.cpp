@@ -1,0 +1,71 @@
+//===- AttentionModule.cpp - Build IR for one attention spec --------------===//
+
+#include "gqa/Tools/AttentionModule.h"
+#include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Verifier.h"
+
+using namespace mlir;
+
+OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
+                                                      const AttentionSpec &spec,
+                                                      StringRef name) {
+  context
+      .loadDialect<gqa::GQADialect, func::FuncDialect, memref::MemRefDialect>();
+  OpBuilder builder(&context);
+  Location loc = NameLoc::get(builder.getStringAttr(name));
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  builder.setInsertionPointToEnd(module->getBody());
+
+  Type elementType;
+  switch (spec.elementType) {
+  case ElementType::F16:
+    elementType = builder.getF16Type();
+    break;
+  case ElementType::BF16:
+    elementType = builder.getBF16Type();
+    break;
+  case ElementType::F32:
+    elementType = builder.getF32Type();
+    break;
+  }
+  Layout layout = spec.bshd ? Layout::BSHD : Layout::BHSD;
+  LayoutDims dims = getLayoutDims(layout);
+  auto tensorType = [&](int64_t heads, int64_t headDim) {
+    return MemRefType::get(dims.order<int64_t>(ShapedType::kDynamic, heads,
+                                               ShapedType::kDynamic, headDim),
+                           elementType);
+  };
+  SmallVector<Type> argumentTypes = {
+      tensorType(spec.qHeads, spec.headDim),
+      tensorType(spec.kvHeads, spec.headDim),
+      tensorType(spec.kvHeads, spec.valueHeadDim())};
+  if (spec.hasKVLens)
+    argumentTypes.push_back(
+        MemRefType::get({ShapedType::kDynamic}, builder.getI32Type()));
+  argumentTypes.push_back(tensorType(spec.qHeads, spec.valueHeadDim()));
+
+  auto function = func::FuncOp::create(
+      builder, loc, name, builder.getFunctionType(argumentTypes, {}));
+  function->setAttr("llvm.emit_c_interface", builder.getUnitAttr());
+  Block *body = function.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  ValueRange arguments = body->getArguments();
+  Value kvLens = spec.hasKVLens ? arguments[3] : Value();
+  FloatAttr scale =
+      spec.scale ? builder.getF32FloatAttr(*spec.scale) : FloatAttr();
+  FloatAttr softcap =
+      spec.softcap ? builder.getF32FloatAttr(*spec.softcap) : FloatAttr();
+  AttentionOp::create(
+      builder, loc, TypeRange(), arguments[0], arguments[1], arguments[2],
+      kvLens, arguments.back(), builder.getI64IntegerAttr(spec.qHeads),
+      builder.getI64IntegerAttr(spec.kvHeads),
+      LayoutAttr::get(&context, layout),
+      MaskAttr::get(&context, spec.causal, spec.windowLeft, spec.windowRight),
+      scale, softcap);
+  func::ReturnOp::create(builder, loc);
+  if (failed(verify(*module)))
+    return nullptr;
+  return module;
+}

@@ -1,0 +1,120 @@
+//===- AttentionSpec.cpp - One attention configuration --------------------===//
+
+#include "gqa/Tools/AttentionSpec.h"
+
+#include <cmath>
+#include <sstream>
+
+using namespace mlir::gqa;
+
+const char *mlir::gqa::elementTypeName(ElementType type) {
+  switch (type) {
+  case ElementType::F16:
+    return "f16";
+  case ElementType::BF16:
+    return "bf16";
+  case ElementType::F32:
+    return "f32";
+  }
+  return "?";
+}
+
+std::optional<ElementType>
+mlir::gqa::parseElementType(const std::string &name) {
+  for (ElementType type :
+       {ElementType::F16, ElementType::BF16, ElementType::F32})
+    if (name == elementTypeName(type))
+      return type;
+  return std::nullopt;
+}
+
+int64_t mlir::gqa::elementBytes(ElementType type) {
+  return type == ElementType::F32 ? 4 : 2;
+}
+
+double AttentionSpec::resolvedScale() const {
+  return scale ? *scale : 1.0 / std::sqrt(static_cast<double>(headDim));
+}
+
+const char *AttentionSpec::maskName() const {
+  if (hasWindow())
+    return "window";
+  return causal ? "causal" : "none";
+}
+
+std::string AttentionSpec::validate() const {
+  std::ostringstream error;
+  if (qHeads <= 0)
+    error << "q-heads must be positive, got " << qHeads;
+  else if (kvHeads <= 0)
+    error << "kv-heads must be positive, got " << kvHeads;
+  else if (qHeads % kvHeads != 0)
+    error << "q-heads (" << qHeads << ") is not a multiple of kv-heads ("
+          << kvHeads << ")";
+  else if (headDim <= 0)
+    error << "head-dim must be positive, got " << headDim;
+  else if (headDimV < 0)
+    error << "head-dim-v must be positive, got " << headDimV;
+  else if (windowLeft < -1 || windowRight < -1)
+    error << "window bounds must be >= 0 or -1 (unbounded), got " << windowLeft
+          << "," << windowRight;
+  else if (causal && windowRight > 0)
+    error << "a causal mask admits no key after the diagonal: window right "
+             "must be 0 or -1, got "
+          << windowRight;
+  else if (hasWindow() && windowLeft == -1 &&
+           (windowRight == -1 || (causal && windowRight <= 0)))
+    error << "window " << windowLeft << "," << windowRight << " bounds no key";
+  else if (scale && !(*scale > 0 && std::isfinite(*scale)))
+    error << "scale must be positive and finite, got " << *scale;
+  else if (softcap && !(*softcap > 0 && std::isfinite(*softcap)))
+    error << "softcap must be positive and finite, got " << *softcap;
+  return error.str();
+}
+
+std::string AttentionSizes::validate(const AttentionSpec &spec) const {
+  std::ostringstream error;
+  if (batch <= 0)
+    error << "batch must be positive, got " << batch;
+  else if (seqQ <= 0)
+    error << "seq-q must be positive, got " << seqQ;
+  else if (seqKV <= 0)
+    error << "seq-kv must be positive, got " << seqKV;
+  else if (spec.hasKVLens && static_cast<int64_t>(kvLens.size()) != batch)
+    error << "kv-lens has " << kvLens.size() << " entries, but batch is "
+          << batch;
+  else if (!spec.hasKVLens && !kvLens.empty())
+    error << "kv-lens given for a configuration without KV lengths";
+  if (!error.str().empty())
+    return error.str();
+  for (size_t b = 0; b < kvLens.size(); ++b) {
+    if (kvLens[b] < 0 || kvLens[b] > seqKV) {
+      error << "kv-lens[" << b << "] = " << kvLens[b]
+            << " is outside [0, seq-kv = " << seqKV << "]";
+      break;
+    }
+  }
+  return error.str();
+}
+
+int64_t AttentionSizes::queryElements(const AttentionSpec &spec) const {
+  return batch * spec.qHeads * seqQ * spec.headDim;
+}
+int64_t AttentionSizes::keyElements(const AttentionSpec &spec) const {
+  return batch * spec.kvHeads * seqKV * spec.headDim;
+}
+int64_t AttentionSizes::valueElements(const AttentionSpec &spec) const {
+  return batch * spec.kvHeads * seqKV * spec.valueHeadDim();
+}
+int64_t AttentionSizes::outputElements(const AttentionSpec &spec) const {
+  return batch * spec.qHeads * seqQ * spec.valueHeadDim();
+}
+
+int64_t mlir::gqa::flatIndex(const AttentionSpec &spec, int64_t batch,
+                             int64_t heads, int64_t seq, int64_t dim, int64_t b,
+                             int64_t h, int64_t s, int64_t d) {
+  (void)batch;
+  if (spec.bshd)
+    return ((b * seq + s) * heads + h) * dim + d;
+  return ((b * heads + h) * seq + s) * dim + d;
+}

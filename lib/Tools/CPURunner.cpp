@@ -1,0 +1,135 @@
+//===- CPURunner.cpp - JIT-compile and run attention on the CPU -----------===//
+
+#include "gqa/Tools/CPURunner.h"
+#include "gqa/InitAll.h"
+#include "gqa/Pipelines/Pipelines.h"
+#include "gqa/Tools/AttentionModule.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/Support/TargetSelect.h"
+
+using namespace mlir;
+using namespace mlir::gqa;
+
+namespace {
+
+/// A ranked memref descriptor as func-to-llvm passes it through the C
+/// interface.
+template <int Rank> struct MemRefDescriptor {
+  const void *allocated;
+  const void *aligned;
+  int64_t offset;
+  int64_t sizes[Rank];
+  int64_t strides[Rank];
+};
+
+/// A contiguous descriptor of a (B, heads, S, dim) tensor in the layout.
+MemRefDescriptor<4> describeTensor(const AttentionSpec &spec, const void *data,
+                                   int64_t batch, int64_t heads, int64_t seq,
+                                   int64_t dim) {
+  MemRefDescriptor<4> descriptor{data, data, 0, {}, {}};
+  int64_t shape[4] = {batch, spec.bshd ? seq : heads, spec.bshd ? heads : seq,
+                      dim};
+  int64_t stride = 1;
+  for (int i = 3; i >= 0; --i) {
+    descriptor.sizes[i] = shape[i];
+    descriptor.strides[i] = stride;
+    stride *= shape[i];
+  }
+  return descriptor;
+}
+
+/// Collects the diagnostics of a failed compilation into one message.
+class DiagnosticCollector {
+public:
+  explicit DiagnosticCollector(MLIRContext &context)
+      : handler(&context, [this](Diagnostic &diagnostic) {
+          if (!messages.empty())
+            messages += "; ";
+          messages += diagnostic.str();
+          return success();
+        }) {}
+  std::string messages;
+
+private:
+  ScopedDiagnosticHandler handler;
+};
+
+} // namespace
+
+CPUKernel::CPUKernel(const AttentionSpec &spec,
+                     std::unique_ptr<ExecutionEngine> engine, void *entry)
+    : spec(spec), engine(std::move(engine)), entry(entry) {}
+
+CPUKernel::~CPUKernel() = default;
+
+llvm::Expected<std::unique_ptr<CPUKernel>>
+CPUKernel::compile(const AttentionSpec &spec, int64_t tileQ, int64_t tileKV) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  MLIRContext context(registry);
+  DiagnosticCollector diagnostics(context);
+  auto fail = [&](const char *stage) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
+                                   stage, diagnostics.messages.c_str());
+  };
+
+  OwningOpRef<ModuleOp> module =
+      buildAttentionModule(context, spec, "gqa_attention");
+  if (!module)
+    return fail("invalid attention configuration");
+
+  PassManager pm(&context);
+  CPUPipelineOptions options;
+  options.tileQ = tileQ;
+  options.tileKV = tileKV;
+  buildGQAToLLVMCPUPipeline(pm, options);
+  if (failed(pm.run(*module)))
+    return fail("lowering to LLVM failed");
+
+  ExecutionEngineOptions engineOptions;
+  auto optimize = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
+                                            /*targetMachine=*/nullptr);
+  engineOptions.transformer = optimize;
+  auto engine = ExecutionEngine::create(*module, engineOptions);
+  if (!engine)
+    return engine.takeError();
+  auto entry = (*engine)->lookup("_mlir_ciface_gqa_attention");
+  if (!entry)
+    return entry.takeError();
+  return std::unique_ptr<CPUKernel>(
+      new CPUKernel(spec, std::move(*engine), *entry));
+}
+
+void CPUKernel::run(const AttentionSizes &sizes, const void *query,
+                    const void *key, const void *value, const int32_t *kvLens,
+                    void *output) const {
+  int64_t dv = spec.valueHeadDim();
+  auto q = describeTensor(spec, query, sizes.batch, spec.qHeads, sizes.seqQ,
+                          spec.headDim);
+  auto k = describeTensor(spec, key, sizes.batch, spec.kvHeads, sizes.seqKV,
+                          spec.headDim);
+  auto v =
+      describeTensor(spec, value, sizes.batch, spec.kvHeads, sizes.seqKV, dv);
+  auto o =
+      describeTensor(spec, output, sizes.batch, spec.qHeads, sizes.seqQ, dv);
+  if (spec.hasKVLens) {
+    MemRefDescriptor<1> lens{kvLens, kvLens, 0, {sizes.batch}, {1}};
+    reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(entry)(
+        &q, &k, &v, &lens, &o);
+    return;
+  }
+  reinterpret_cast<void (*)(void *, void *, void *, void *)>(entry)(&q, &k, &v,
+                                                                    &o);
+}

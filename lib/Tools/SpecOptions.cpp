@@ -1,0 +1,84 @@
+//===- SpecOptions.cpp - Command-line flags of an attention spec ----------===//
+
+#include "gqa/Tools/SpecOptions.h"
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mlir::gqa;
+namespace cl = llvm::cl;
+
+SpecOptions::SpecOptions(cl::OptionCategory &category)
+    : qHeads("q-heads", cl::desc("Query heads (Hq)"), cl::init(0),
+             cl::cat(category)),
+      kvHeads("kv-heads", cl::desc("Key/value heads (Hkv); Hq % Hkv == 0"),
+              cl::init(0), cl::cat(category)),
+      headDim("head-dim", cl::desc("Head dim D of query and key"), cl::init(0),
+              cl::cat(category)),
+      headDimV("head-dim-v",
+               cl::desc("Head dim Dv of value and output (default: D)"),
+               cl::init(0), cl::cat(category)),
+      dtype("dtype", cl::desc("Element type: f16, bf16 or f32"),
+            cl::init("bf16"), cl::cat(category)),
+      layout("layout", cl::desc("Tensor layout: bhsd or bshd"),
+             cl::init("bhsd"), cl::cat(category)),
+      window("window",
+             cl::desc("Sliding window LEFT,RIGHT (-1 = unbounded side)"),
+             cl::init(""), cl::cat(category)),
+      causal("causal", cl::desc("Causal mask, aligned bottom-right"),
+             cl::init(false), cl::cat(category)),
+      softcap("softcap", cl::desc("Softcap C: s = C * tanh(s / C)"),
+              cl::init(0.0), cl::cat(category)),
+      scale("scale", cl::desc("Score scale (default 1/sqrt(D))"), cl::init(0.0),
+            cl::cat(category)) {}
+
+bool mlir::gqa::parseIntegerList(const std::string &text,
+                                 std::vector<int64_t> &values) {
+  llvm::SmallVector<llvm::StringRef> parts;
+  llvm::StringRef(text).split(parts, ',');
+  for (llvm::StringRef part : parts) {
+    int64_t value;
+    if (part.trim().getAsInteger(10, value))
+      return false;
+    values.push_back(value);
+  }
+  return !values.empty();
+}
+
+AttentionSpec SpecOptions::toSpec(bool hasKVLens, std::string &error) const {
+  AttentionSpec spec;
+  spec.qHeads = qHeads;
+  spec.kvHeads = kvHeads;
+  spec.headDim = headDim;
+  spec.headDimV = headDimV;
+  spec.causal = causal;
+  spec.hasKVLens = hasKVLens;
+  if (std::optional<ElementType> type = parseElementType(dtype)) {
+    spec.elementType = *type;
+  } else {
+    error = "unknown dtype '" + dtype + "' (expected f16, bf16 or f32)";
+    return spec;
+  }
+  if (layout != "bhsd" && layout != "bshd") {
+    error = "unknown layout '" + layout + "' (expected bhsd or bshd)";
+    return spec;
+  }
+  spec.bshd = layout == "bshd";
+  if (!window.empty()) {
+    std::vector<int64_t> bounds;
+    if (!parseIntegerList(window, bounds) || bounds.size() != 2) {
+      error = "window must be LEFT,RIGHT, got '" + window + "'";
+      return spec;
+    }
+    spec.windowLeft = bounds[0];
+    spec.windowRight = bounds[1];
+    if (!spec.hasWindow()) {
+      error = "window " + window + " bounds no key; leave it out";
+      return spec;
+    }
+  }
+  if (softcap.getNumOccurrences())
+    spec.softcap = softcap;
+  if (scale.getNumOccurrences())
+    spec.scale = scale;
+  error = spec.validate();
+  return spec;
+}

@@ -1,0 +1,223 @@
+//===- gqa-run.cpp - Compile, run and check one attention config ----------===//
+//
+// Compiles one attention configuration through gqa's CPU pipeline, JIT-runs
+// it on seeded random inputs, checks it against a float64 reference and
+// prints one JSON line. Exit status: 0 when within the dtype's tolerance,
+// 1 when not (or when compilation fails), 2 on bad arguments.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gqa/Tools/CPURunner.h"
+#include "gqa/Tools/HostTensor.h"
+#include "gqa/Tools/Reference.h"
+#include "gqa/Tools/SpecOptions.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+
+using namespace mlir::gqa;
+namespace cl = llvm::cl;
+namespace json = llvm::json;
+
+namespace {
+
+cl::OptionCategory runCategory("gqa-run options");
+cl::opt<std::string> target("target", cl::desc("Where to run: cpu"),
+                            cl::init("cpu"), cl::cat(runCategory));
+cl::opt<int64_t> batch("batch", cl::desc("Batch size B"), cl::init(1),
+                       cl::cat(runCategory));
+cl::opt<int64_t> seqQ("seq-q", cl::desc("Query length Sq"), cl::init(0),
+                      cl::cat(runCategory));
+cl::opt<int64_t> seqKV("seq-kv", cl::desc("Key/value length Skv"), cl::init(0),
+                       cl::cat(runCategory));
+cl::opt<std::string>
+    kvLens("kv-lens",
+           cl::desc("Per-sequence KV lengths L0,L1,... (one per batch)"),
+           cl::init(""), cl::cat(runCategory));
+cl::opt<uint64_t> seed("seed", cl::desc("Seed of the random inputs"),
+                       cl::init(0), cl::cat(runCategory));
+cl::opt<std::string> saveDir("save",
+                             cl::desc("Write q/k/v/out.bin and meta.json "
+                                      "into this directory"),
+                             cl::init(""), cl::cat(runCategory));
+cl::opt<int64_t> tileQ("tile-q", cl::desc("Query rows per tile"), cl::init(16),
+                       cl::cat(runCategory));
+cl::opt<int64_t> tileKV("tile-kv", cl::desc("Keys per KV tile"), cl::init(64),
+                        cl::cat(runCategory));
+cl::opt<int64_t> repeat("repeat",
+                        cl::desc("Timed runs; time_ms is their median"),
+                        cl::init(1), cl::cat(runCategory));
+
+int badArguments(const std::string &message) {
+  llvm::errs() << "gqa-run: error: " << message << "\n";
+  return 2;
+}
+
+double millisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+/// The configuration and sizes, as JSON (printed and saved in meta.json).
+json::Object describe(const AttentionSpec &spec, const AttentionSizes &sizes) {
+  json::Object object{
+      {"target", target.getValue()},
+      {"batch", sizes.batch},
+      {"q_heads", spec.qHeads},
+      {"kv_heads", spec.kvHeads},
+      {"group_size", spec.groupSize()},
+      {"seq_q", sizes.seqQ},
+      {"seq_kv", sizes.seqKV},
+      {"head_dim", spec.headDim},
+      {"head_dim_v", spec.valueHeadDim()},
+      {"dtype", elementTypeName(spec.elementType)},
+      {"layout", spec.layoutName()},
+      {"causal", spec.causal},
+      {"window", json::Array{spec.windowLeft, spec.windowRight}},
+      {"scale", spec.resolvedScale()},
+      {"softcap", spec.softcap ? json::Value(*spec.softcap) : nullptr},
+      {"seed", static_cast<int64_t>(seed.getValue())},
+  };
+  if (spec.hasKVLens)
+    object["kv_lens"] = json::Array(sizes.kvLens);
+  return object;
+}
+
+/// Writes the inputs, output and meta.json of a run into `directory`.
+std::string save(const std::string &directory, json::Object meta,
+                 const HostTensor &query, const HostTensor &key,
+                 const HostTensor &value, const HostTensor &output,
+                 const std::vector<int32_t> &lengths) {
+  if (std::error_code error = llvm::sys::fs::create_directories(directory))
+    return "cannot create " + directory + ": " + error.message();
+  auto path = [&](const char *file) {
+    llvm::SmallString<256> joined(directory);
+    llvm::sys::path::append(joined, file);
+    return std::string(joined);
+  };
+  for (auto [file, tensor] : {std::pair{"q.bin", &query},
+                              {"k.bin", &key},
+                              {"v.bin", &value},
+                              {"out.bin", &output}}) {
+    std::string error = tensor->writeRaw(path(file));
+    if (!error.empty())
+      return error;
+  }
+  json::Object files{
+      {"q", "q.bin"}, {"k", "k.bin"}, {"v", "v.bin"}, {"out", "out.bin"}};
+  if (!lengths.empty()) {
+    std::ofstream lensFile(path("kv_lens.bin"), std::ios::binary);
+    lensFile.write(reinterpret_cast<const char *>(lengths.data()),
+                   lengths.size() * sizeof(int32_t));
+    files["kv_lens"] = "kv_lens.bin (int32)";
+  }
+  meta["files"] = std::move(files);
+  meta["byte_order"] = "little";
+  std::error_code error;
+  llvm::raw_fd_ostream metaFile(path("meta.json"), error);
+  if (error)
+    return "cannot write meta.json: " + error.message();
+  metaFile << json::Value(std::move(meta)) << "\n";
+  return "";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  SpecOptions specOptions(runCategory);
+  cl::HideUnrelatedOptions(runCategory);
+  std::string parseErrors;
+  llvm::raw_string_ostream parseErrorStream(parseErrors);
+  if (!cl::ParseCommandLineOptions(
+          argc, argv,
+          "gqa-run: compile one attention configuration, run it on the CPU "
+          "and check it against a float64 reference\n",
+          &parseErrorStream)) {
+    // Some errors (a malformed value) are already printed, as one line.
+    llvm::StringRef firstLine =
+        llvm::StringRef(parseErrors).trim().split('\n').first;
+    firstLine.consume_front("gqa-run: ");
+    if (firstLine.empty())
+      return 2;
+    return badArguments(firstLine.str());
+  }
+
+  if (target != "cpu")
+    return badArguments("unknown target '" + target +
+                        "' (gqa-run runs on: cpu)");
+  std::string error;
+  AttentionSpec spec = specOptions.toSpec(!kvLens.empty(), error);
+  if (!error.empty())
+    return badArguments(error);
+  AttentionSizes sizes{batch, seqQ, seqKV, {}};
+  if (!kvLens.empty() && !parseIntegerList(kvLens, sizes.kvLens))
+    return badArguments("kv-lens must be integers L0,L1,..., got '" + kvLens +
+                        "'");
+  error = sizes.validate(spec);
+  if (!error.empty())
+    return badArguments(error);
+  if (tileQ < 1 || tileKV < 1 || repeat < 1)
+    return badArguments("tile-q, tile-kv and repeat must be positive");
+
+  auto compileStart = std::chrono::steady_clock::now();
+  auto kernel = CPUKernel::compile(spec, tileQ, tileKV);
+  if (!kernel) {
+    llvm::errs() << "gqa-run: error: " << llvm::toString(kernel.takeError())
+                 << "\n";
+    return 1;
+  }
+  double compileMs = millisecondsSince(compileStart);
+
+  std::mt19937_64 generator(seed);
+  ElementType type = spec.elementType;
+  HostTensor query =
+      HostTensor::random(type, sizes.queryElements(spec), generator);
+  HostTensor key = HostTensor::random(type, sizes.keyElements(spec), generator);
+  HostTensor value =
+      HostTensor::random(type, sizes.valueElements(spec), generator);
+  HostTensor output(type, sizes.outputElements(spec));
+  std::vector<int32_t> lengths(sizes.kvLens.begin(), sizes.kvLens.end());
+
+  std::vector<double> times;
+  for (int64_t run = 0; run < repeat; ++run) {
+    // Poison the output: an element the kernel fails to write stays NaN.
+    output.fill(NAN);
+    auto start = std::chrono::steady_clock::now();
+    (*kernel)->run(sizes, query.data(), key.data(), value.data(),
+                   lengths.empty() ? nullptr : lengths.data(), output.data());
+    times.push_back(millisecondsSince(start));
+  }
+  std::nth_element(times.begin(), times.begin() + times.size() / 2,
+                   times.end());
+
+  std::vector<double> reference = referenceAttention(
+      spec, sizes, query.toDoubles(), key.toDoubles(), value.toDoubles());
+  Comparison comparison = compareToReference(output.toDoubles(), reference);
+  double tolerance = relL2Tolerance(type);
+  bool ok = comparison.nonFinite == 0 && comparison.relL2Error <= tolerance;
+
+  json::Object report = describe(spec, sizes);
+  report["max_abs_err"] = comparison.maxAbsError;
+  report["rel_l2_err"] = comparison.relL2Error;
+  report["tolerance"] = tolerance;
+  report["non_finite"] = comparison.nonFinite;
+  report["ok"] = ok;
+  report["compile_ms"] = compileMs;
+  report["time_ms"] = times[times.size() / 2];
+  if (!saveDir.empty()) {
+    error = save(saveDir, report, query, key, value, output, lengths);
+    if (!error.empty()) {
+      llvm::errs() << "gqa-run: error: " << error << "\n";
+      return 1;
+    }
+  }
+  llvm::outs() << json::Value(std::move(report)) << "\n";
+  return ok ? 0 : 1;
+}
