@@ -1,0 +1,317 @@
+"""``gqa.attention``: grouped-query attention on CUDA tensors through the runtime.
+
+Inputs are PyTorch CUDA tensors or any object exposing
+``__cuda_array_interface__``.  PyTorch is optional: it is imported only when a
+torch tensor is passed.  Every check raises ``TypeError``/``ValueError`` naming
+the tensor, the dimension and both values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+from . import _runtime
+from .compiler import Kernel, PathLike, compile_config
+from .config import KernelConfig
+from .dtypes import normalize_dtype
+from .errors import ConfigMismatchError
+from .shapes import AttentionDims, attention_dims, normalize_layout
+
+_INT_TYPES = {"int32": "i32", "int64": "i64"}
+
+
+def _torch_module() -> Any:
+    """The torch module if it is already imported or importable, else None."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"]
+    try:
+        import torch  # noqa: PLC0415 - optional dependency, imported lazily
+    except ImportError:
+        return None
+    return torch
+
+
+def _is_real_torch(obj: Any) -> bool:
+    if not type(obj).__module__.startswith("torch"):
+        return False  # avoids importing torch for other objects
+    torch = _torch_module()
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+def _is_torch_like(obj: Any) -> bool:
+    return all(hasattr(obj, a) for a in ("data_ptr", "device", "stride", "shape", "dtype"))
+
+
+@dataclass
+class _Tensor:
+    """What the launcher needs to know about one tensor argument."""
+
+    name: str
+    obj: Any
+    shape: tuple[int, ...]
+    strides: Optional[tuple[int, ...]]  # in elements; None = C-contiguous
+    dtype: str  # numpy-style name: float16, bfloat16, float32, int32, ...
+    device: Optional[str]  # "cuda:0"; None when unknown (__cuda_array_interface__)
+    device_index: Optional[int]
+    ptr: int
+    readonly: bool = False
+    torch_like: bool = False
+
+    def float_dtype(self) -> str:
+        """The canonical float dtype (f16, bf16, f32), or ``TypeError``."""
+        try:
+            return normalize_dtype(self.dtype)
+        except TypeError:
+            raise TypeError(
+                f"{self.name} has unsupported dtype {self.dtype}; gqa supports "
+                "float16, bfloat16 and float32"
+            ) from None
+
+    def is_contiguous(self) -> bool:
+        """Row-major with no padding (strides of size-1 dimensions are ignored, as in PyTorch)."""
+        if self.strides is None:
+            return True
+        expected = 1
+        for size, stride in zip(reversed(self.shape), reversed(self.strides)):
+            if size != 1 and stride != expected:
+                return False
+            expected *= size
+        return True
+
+
+def _cai_dtype_name(typestr: str) -> str:
+    try:
+        return np.dtype(typestr).name
+    except TypeError:
+        return typestr
+
+
+def _wrap(name: str, obj: Any) -> _Tensor:
+    """Describe ``obj`` (torch-like tensor or ``__cuda_array_interface__`` object)."""
+    if _is_torch_like(obj):
+        dev = obj.device
+        dev_type = getattr(dev, "type", str(dev).split(":")[0])
+        if dev_type != "cuda":
+            raise ValueError(
+                f"{name} is on device {dev}; gqa.attention needs CUDA tensors "
+                "(use gqa.reference.attention for CPU arrays)"
+            )
+        index = getattr(dev, "index", None)
+        dtype = str(obj.dtype)
+        return _Tensor(
+            name=name, obj=obj, shape=tuple(int(s) for s in obj.shape),
+            strides=tuple(int(s) for s in obj.stride()),
+            dtype=dtype[len("torch."):] if dtype.startswith("torch.") else dtype,
+            device=f"cuda:{index if index is not None else 0}", device_index=index,
+            ptr=int(obj.data_ptr()), torch_like=True,
+        )
+    cai = getattr(obj, "__cuda_array_interface__", None)
+    if cai is None:
+        raise TypeError(
+            f"{name} must be a CUDA tensor (a torch.Tensor on a CUDA device, or an object with "
+            f"__cuda_array_interface__), got {type(obj).__module__}.{type(obj).__qualname__}"
+            + ("; for numpy arrays use gqa.reference.attention" if isinstance(obj, np.ndarray) else "")
+        )
+    if cai.get("mask") is not None:
+        raise ValueError(f"{name}: masked arrays (__cuda_array_interface__ 'mask') are not supported")
+    dtype = _cai_dtype_name(cai["typestr"])
+    shape = tuple(int(s) for s in cai["shape"])
+    strides = None
+    if cai.get("strides") is not None:
+        size = np.dtype(cai["typestr"]).itemsize
+        byte_strides = tuple(int(s) for s in cai["strides"])
+        # A stride that is not a whole number of elements can never be contiguous: mark it with -1.
+        strides = tuple(s // size if s % size == 0 else -1 for s in byte_strides)
+    ptr, readonly = cai["data"]
+    return _Tensor(name=name, obj=obj, shape=shape, strides=strides, dtype=dtype,
+                   device=None, device_index=None, ptr=int(ptr or 0), readonly=bool(readonly))
+
+
+def _check_same_device(tensors: Sequence[_Tensor]) -> None:
+    known = [t for t in tensors if t.device is not None]
+    for t in known[1:]:
+        if t.device != known[0].device:
+            raise ValueError(f"{t.name} is on {t.device} but {known[0].name} is on {known[0].device}")
+
+
+def _check_contiguous(t: _Tensor, layout: str) -> None:
+    if not t.is_contiguous():
+        raise ValueError(
+            f"{t.name} must be contiguous (row-major in layout {layout}, no padding); "
+            f"got shape {t.shape} with strides {t.strides} (in elements); call .contiguous() first"
+        )
+
+
+def _check_kv_lens(kv_lens: Any, q: _Tensor, batch: int) -> _Tensor:
+    t = _wrap("kv_lens", kv_lens)
+    if len(t.shape) != 1 or t.shape[0] != batch:
+        raise ValueError(f"kv_lens must have shape ({batch},) (one length per batch), got {t.shape}")
+    if t.dtype not in _INT_TYPES:
+        raise TypeError(f"kv_lens must be int32 or int64, got {t.dtype}")
+    _check_same_device([q, t])
+    _check_contiguous(t, "1-D")
+    return t
+
+
+def _check_out(out: Any, q: _Tensor, dims: AttentionDims, layout: str) -> _Tensor:
+    t = _wrap("out", out)
+    _check_same_device([q, t])
+    if t.dtype != q.dtype:
+        raise TypeError(f"dtype mismatch: out is {t.dtype} but q is {q.dtype}")
+    want = dims.out_shape(layout)
+    if t.shape != want:
+        raise ValueError(f"out has shape {t.shape}, expected {want} ((B, Hq, Sq, Dv) in layout {layout})")
+    _check_contiguous(t, layout)
+    if t.readonly:
+        raise ValueError("out is read-only")
+    return t
+
+
+def _new_out(q: _Tensor, shape: tuple[int, ...]) -> _Tensor:
+    if not q.torch_like or not hasattr(q.obj, "new_empty"):
+        raise TypeError("out= is required when q is not a torch tensor (gqa cannot allocate it)")
+    return _wrap("out", q.obj.new_empty(shape))
+
+
+def _detect_chip(q: _Tensor) -> str:
+    """sm_90 for compute capability 9.x, sm_80 for 8.x (PTX for sm_80 also runs on 8.6/8.9)."""
+    if not _is_real_torch(q.obj):
+        return "sm_90"
+    major, _minor = _torch_module().cuda.get_device_capability(q.device_index or 0)
+    if major >= 9:
+        return "sm_90"
+    if major == 8:
+        return "sm_80"
+    raise ValueError(f"{q.device} has compute capability {major}.x; gqa kernels need sm_80 or newer")
+
+
+def _current_stream(q: _Tensor, stream: Any) -> int:
+    if stream is not None:
+        return int(getattr(stream, "cuda_stream", stream))
+    if _is_real_torch(q.obj):
+        return int(_torch_module().cuda.current_stream(q.device_index).cuda_stream)
+    return 0
+
+
+@contextlib.contextmanager
+def _on_device(q: _Tensor) -> Iterator[None]:
+    """Make q's device (and so its primary context) current while loading and launching."""
+    if _is_real_torch(q.obj):
+        with _torch_module().cuda.device(q.device_index):
+            yield
+    else:
+        yield
+
+
+def _matching_kernel(kernel: Kernel, config: KernelConfig) -> Kernel:
+    problems = config.mismatches(kernel.config)
+    if problems:
+        raise ConfigMismatchError("kernel= does not match this call: " + "; ".join(problems))
+    return kernel
+
+
+def _check_fixed_sizes(kernel: Kernel, dims: AttentionDims) -> None:
+    actual = {"batch": dims.batch, "seq_q": dims.seq_q, "seq_kv": dims.seq_kv}
+    for key, fixed in kernel.fixed_sizes.items():
+        if fixed is not None and fixed != actual[key]:
+            raise ValueError(f"the kernel was compiled for {key} = {fixed}, but this call has {actual[key]}")
+
+
+def _kv_lens_for_kernel(t: _Tensor, kernel: Kernel) -> _Tensor:
+    want = kernel.kv_lens_type
+    if _INT_TYPES[t.dtype] == want:
+        return t
+    if _is_real_torch(t.obj):
+        torch = _torch_module()
+        converted = t.obj.to({"i32": torch.int32, "i64": torch.int64}[want])
+        return _wrap("kv_lens", converted)
+    raise TypeError(f"the kernel takes kv_lens as {want}, got {t.dtype}")
+
+
+def attention(
+    q: Any,
+    k: Any,
+    v: Any,
+    *,
+    causal: bool = False,
+    window: Optional[Sequence[int]] = None,
+    kv_lens: Any = None,
+    softcap: Optional[float] = None,
+    scale: Optional[float] = None,
+    layout: str = "bhsd",
+    out: Any = None,
+    kernel: Optional[Kernel] = None,
+    stream: Any = None,
+    chip: Optional[str] = None,
+    cache_dir: Optional[PathLike] = None,
+) -> Any:
+    """Grouped-query attention on CUDA tensors (semantics of :func:`gqa.reference.attention`).
+
+    Args:
+        q, k, v: contiguous CUDA tensors in ``layout``: q (B, Hq, Sq, D),
+            k (B, Hkv, Skv, D), v (B, Hkv, Skv, Dv); float16, bfloat16 or
+            float32, all the same dtype and device.
+        causal, window, softcap, scale: as in :func:`gqa.reference.attention`.
+        kv_lens: optional int32/int64 CUDA tensor of B lengths in [0, Skv]
+            (values are not checked: that would synchronise the device).
+        layout: ``"bhsd"`` or ``"bshd"``.
+        out: optional output (B, Hq, Sq, Dv); allocated with ``q.new_empty``
+            when omitted (torch tensors only).
+        kernel: a kernel from :func:`gqa.load_kernel`/:func:`gqa.compile` to
+            use instead of looking one up; it must match this call.
+        stream: CUDA stream handle (int or object with ``cuda_stream``);
+            default: PyTorch's current stream for q's device (0 for non-torch inputs).
+        chip: ``sm_80``/``sm_90``; default from q's device (``sm_90`` without torch).
+        cache_dir: kernel cache directory (see :func:`gqa.compile`).
+
+    Returns:
+        ``out``.
+    """
+    layout = normalize_layout(layout)
+    qt, kt, vt = _wrap("q", q), _wrap("k", k), _wrap("v", v)
+    _check_same_device([qt, kt, vt])
+    dtype = qt.float_dtype()
+    for t in (kt, vt):
+        if t.dtype != qt.dtype:
+            raise TypeError(f"dtype mismatch: {t.name} is {t.dtype} but q is {qt.dtype}")
+    dims = attention_dims(qt.shape, kt.shape, vt.shape, layout)
+    for t in (qt, kt, vt):
+        _check_contiguous(t, layout)
+    lens = None if kv_lens is None else _check_kv_lens(kv_lens, qt, dims.batch)
+    ot = _new_out(qt, dims.out_shape(layout)) if out is None else _check_out(out, qt, dims, layout)
+
+    config = KernelConfig.create(
+        dims.q_heads, dims.kv_heads, dims.head_dim, head_dim_v=dims.head_dim_v, dtype=dtype,
+        layout=layout, causal=causal, window=window, softcap=softcap, scale=scale,
+        kv_lens=lens is not None, chip=chip or _detect_chip(qt),
+    )
+    if dims.batch == 0 or dims.seq_q == 0:
+        return ot.obj  # nothing to compute
+    if dims.seq_kv == 0:  # every row fully masked: the output is 0 (REFERENCE.md §1)
+        if not hasattr(ot.obj, "zero_"):
+            raise ValueError("seq_kv is 0: the output is all zeros, but gqa cannot zero a non-torch out=")
+        ot.obj.zero_()
+        return ot.obj
+    kern = _matching_kernel(kernel, config) if kernel is not None else compile_config(config, cache_dir=cache_dir)
+    _check_fixed_sizes(kern, dims)
+    if lens is not None:
+        lens = _kv_lens_for_kernel(lens, kern)
+
+    lib = _runtime.get_library()
+    args = _runtime.launch_args(
+        dims, config.dtype, layout, qt.ptr, kt.ptr, vt.ptr, ot.ptr,
+        lens.ptr if lens is not None else None, _current_stream(qt, stream),
+    )
+    with _on_device(qt):
+        device = lib.device(qt.device_index or 0)
+        module_key = (lib, device.ordinal)
+        handle = kern._modules.get(module_key)
+        if handle is None:
+            handle = kern._modules[module_key] = device.load(kern.ptx, kern.metadata, str(kern.ptx_path))
+        device.launch(handle, args)
+    return ot.obj

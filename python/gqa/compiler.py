@@ -1,0 +1,217 @@
+"""Compiling kernels with ``gqa-compile`` and caching them on disk.
+
+Cache layout (``$GQA_KERNEL_CACHE``, default ``~/.cache/gqa``)::
+
+    <cache>/<key>/kernel.ptx
+    <cache>/<key>/kernel.json      metadata (docs/kernel-metadata.md)
+
+``<key>`` depends only on the :class:`~gqa.config.KernelConfig`, so a cache
+directory filled on a machine with the compiler can be copied to one without
+it (e.g. the GPU machine) and :func:`compile` finds the kernels there.  When
+the compiler *is* present and newer than a cached entry, the entry is rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+from ._tools import ENV_COMPILE, find_executable, searched_locations
+from .config import KernelConfig
+from .errors import CompileError, CompilerNotFoundError, ConfigMismatchError
+from .metadata import load_metadata
+
+ENV_CACHE = "GQA_KERNEL_CACHE"
+PTX_NAME = "kernel.ptx"
+JSON_NAME = "kernel.json"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(eq=False)
+class Kernel:
+    """A compiled kernel: its PTX text, validated metadata and configuration."""
+
+    ptx: str
+    metadata: dict
+    config: KernelConfig
+    ptx_path: Path
+    json_path: Path
+    #: Runtime module handles, one per CUDA device (filled by the launcher).
+    _modules: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def fixed_sizes(self) -> dict[str, Optional[int]]:
+        """``batch``, ``seq_q``, ``seq_kv`` the kernel was compiled for (``None`` = any)."""
+        cfg = self.metadata["config"]
+        return {k: cfg[k] for k in ("batch", "seq_q", "seq_kv")}
+
+    @property
+    def kv_lens_type(self) -> str:
+        """``"none"``, ``"i32"`` or ``"i64"``."""
+        return self.metadata["config"]["kv_lens"]
+
+    def __repr__(self) -> str:
+        return f"Kernel({self.config.key()!r}, ptx_path={str(self.ptx_path)!r})"
+
+
+def resolve_cache_dir(path: Optional[PathLike] = None) -> Path:
+    """The kernel cache directory: ``path``, else ``$GQA_KERNEL_CACHE``, else ``~/.cache/gqa``."""
+    if path is not None:
+        return Path(path).expanduser()
+    env = os.environ.get(ENV_CACHE)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "gqa"
+
+
+def find_compiler() -> Optional[Path]:
+    """The ``gqa-compile`` executable (``$GQA_COMPILE``, PATH, ``<repo>/build*/bin``), or None."""
+    return find_executable("gqa-compile", ENV_COMPILE, CompilerNotFoundError)
+
+
+def load_kernel(ptx_path: PathLike, json_path: Optional[PathLike] = None) -> Kernel:
+    """Load a precompiled PTX + metadata pair (``json_path`` defaults to the PTX path with ``.json``).
+
+    The metadata is validated against docs/kernel-metadata.md.
+    """
+    ptx_path = Path(ptx_path)
+    json_path = ptx_path.with_suffix(".json") if json_path is None else Path(json_path)
+    meta = load_metadata(json_path)
+    try:
+        ptx = ptx_path.read_text()
+    except OSError as e:
+        raise FileNotFoundError(f"cannot read PTX {ptx_path}: {e.strerror or e}") from e
+    return Kernel(ptx=ptx, metadata=meta, config=KernelConfig.from_metadata(meta),
+                  ptx_path=ptx_path, json_path=json_path)
+
+
+def _check_matches(kernel: Kernel, config: KernelConfig) -> Kernel:
+    problems = config.mismatches(kernel.config)
+    if problems:
+        raise ConfigMismatchError(
+            f"kernel {kernel.json_path} does not match the requested configuration: "
+            + "; ".join(problems)
+        )
+    return kernel
+
+
+def _run_compiler(compiler: Path, config: KernelConfig, out_dir: Path) -> None:
+    cmd = [str(compiler), *config.compiler_args(), "-o", str(out_dir / PTX_NAME)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise CompileError(f"cannot run {compiler}: {e}") from e
+    if proc.returncode != 0:
+        raise CompileError(
+            f"gqa-compile failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr.strip()}"
+        )
+    for name in (PTX_NAME, JSON_NAME):
+        if not (out_dir / name).is_file():
+            raise CompileError(f"gqa-compile succeeded but did not write {name}: {' '.join(cmd)}")
+
+
+def _install(tmp: Path, entry: Path, replace: bool) -> None:
+    """Move a freshly compiled ``tmp`` dir to ``entry`` (atomic rename; a concurrent winner is kept)."""
+    if replace and entry.exists():
+        shutil.rmtree(entry, ignore_errors=True)
+    try:
+        os.rename(tmp, entry)
+    except OSError:
+        if not entry.is_dir():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another process installed it first
+
+
+def compile(  # noqa: A001 - the public name mirrors the CLI tool
+    q_heads: int,
+    kv_heads: int,
+    head_dim: int,
+    *,
+    head_dim_v: Optional[int] = None,
+    dtype: Any = "bf16",
+    layout: str = "bhsd",
+    causal: bool = False,
+    window: Optional[Sequence[int]] = None,
+    softcap: Optional[float] = None,
+    scale: Optional[float] = None,
+    kv_lens: bool = False,
+    chip: str = "sm_90",
+    cache_dir: Optional[PathLike] = None,
+    recompile: bool = False,
+) -> Kernel:
+    """Get the kernel for a configuration, from the cache or by running ``gqa-compile``.
+
+    A cached entry is used as is when no compiler is found (the GPU machine
+    case), or when it is newer than the compiler.  ``recompile=True`` forces a
+    fresh compile.  Raises :class:`~gqa.errors.CompilerNotFoundError` when
+    neither a cached kernel nor the compiler is available,
+    :class:`~gqa.errors.CompileError` when the compiler fails,
+    :class:`~gqa.errors.MetadataError` for invalid metadata and
+    :class:`~gqa.errors.ConfigMismatchError` when the kernel's metadata
+    describes another configuration.
+    """
+    config = KernelConfig.create(
+        q_heads, kv_heads, head_dim, head_dim_v=head_dim_v, dtype=dtype, layout=layout,
+        causal=causal, window=window, softcap=softcap, scale=scale, kv_lens=kv_lens, chip=chip,
+    )
+    return compile_config(config, cache_dir=cache_dir, recompile=recompile)
+
+
+def compile_config(
+    config: KernelConfig, *, cache_dir: Optional[PathLike] = None, recompile: bool = False
+) -> Kernel:
+    """:func:`compile` for an already built :class:`~gqa.config.KernelConfig`."""
+    root = resolve_cache_dir(cache_dir)
+    entry = root / config.key()
+    memo_key = (str(root), config)
+    if not recompile and memo_key in _loaded:
+        return _loaded[memo_key]
+    kernel = _compile_or_load(config, root, entry, recompile)
+    _loaded[memo_key] = kernel
+    return kernel
+
+
+#: Kernels already loaded in this process, by (cache dir, config): a launch must not re-read
+#: (and the runtime not re-load) the kernel on every call.
+_loaded: dict[tuple[str, KernelConfig], Kernel] = {}
+
+
+def clear_memory_cache() -> None:
+    """Forget the kernels loaded in this process (the on-disk cache is untouched)."""
+    _loaded.clear()
+
+
+def _compile_or_load(config: KernelConfig, root: Path, entry: Path, recompile: bool) -> Kernel:
+    cached_json = entry / JSON_NAME
+    compiler = find_compiler()
+    have_cached = cached_json.is_file() and (entry / PTX_NAME).is_file()
+    stale = (
+        have_cached
+        and compiler is not None
+        and compiler.stat().st_mtime > cached_json.stat().st_mtime
+    )
+    if have_cached and not recompile and not stale:
+        return _check_matches(load_kernel(entry / PTX_NAME, cached_json), config)
+    if compiler is None:
+        reason = "recompile=True was asked" if have_cached else f"no cached kernel at {entry}"
+        raise CompilerNotFoundError(
+            f"gqa-compile not found (looked in {searched_locations('gqa-compile', ENV_COMPILE)}) "
+            f"and {reason}. Build the compiler, or compile on a machine that has it and copy its "
+            f"cache directory here (set ${ENV_CACHE}), or load a PTX/JSON pair with gqa.load_kernel()."
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{config.key()}.", dir=root))
+    try:
+        _run_compiler(compiler, config, tmp)
+        _check_matches(load_kernel(tmp / PTX_NAME, tmp / JSON_NAME), config)  # validate before installing
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _install(tmp, entry, replace=have_cached)
+    return _check_matches(load_kernel(entry / PTX_NAME, cached_json), config)

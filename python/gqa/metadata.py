@@ -1,0 +1,273 @@
+"""Validation of the kernel metadata JSON (docs/kernel-metadata.md, ``version`` 1).
+
+:func:`validate_metadata` checks the format, the version, every required key
+and its type, rejects unknown keys, and checks the consistency rules of the
+document (group size, mask/window, kernel roles and the parameters each role
+takes).  It is as strict as the runtime's own parser (``gqa_metadata_parse``
+in lib/Runtime), so a kernel Python accepts is one the runtime loads.  Errors
+are :class:`~gqa.errors.MetadataError` naming the JSON path of the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any, Union
+
+from .dtypes import DTYPES
+from .errors import MetadataError
+from .shapes import LAYOUTS
+
+FORMAT = "gqa.kernel"
+SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+
+MASKS = ("none", "causal", "window")
+KV_LENS_TYPES = ("none", "i32", "i64")
+ROLES = ("main", "split", "combine")
+GRID_SYMBOLS = ("batch", "seq_q", "seq_kv", "num_splits")
+#: Parameter names and the types each may have.
+PARAM_TYPES: dict[str, tuple[str, ...]] = {
+    "q": ("ptr",), "k": ("ptr",), "v": ("ptr",), "out": ("ptr",),
+    "kv_lens": ("ptr",),
+    "partial_out": ("ptr",), "partial_lse": ("ptr",),
+    "batch": ("i32", "i64"), "seq_q": ("i32", "i64"), "seq_kv": ("i32", "i64"),
+    "num_splits": ("i32", "i64"),
+}
+#: The parameters a kernel of each role must take.
+ROLE_PARAMS: dict[str, tuple[str, ...]] = {
+    "main": ("q", "k", "v", "out"),
+    "split": ("q", "k", "v", "partial_out", "partial_lse"),
+    "combine": ("partial_out", "partial_lse", "out"),
+}
+_SPLIT_ONLY_PARAMS = ("num_splits", "partial_out", "partial_lse")
+_CHIP = re.compile(r"^sm_\d{2,4}[af]?$")
+_BLOCK_LIMITS = (1024, 1024, 64)
+
+_TOP_KEYS = ("format", "version", "chip", "ptx", "config", "tile", "split_kv", "kernels")
+_CONFIG_KEYS = ("q_heads", "kv_heads", "group_size", "head_dim", "head_dim_v", "dtype", "layout", "mask",
+                "window_left", "window_right", "scale", "softcap", "kv_lens", "batch", "seq_q", "seq_kv")
+_TILE_KEYS = ("block_m", "block_n", "warps", "stages", "pack_gqa")
+_KERNEL_KEYS = ("name", "role", "block", "dynamic_shared_memory_bytes", "static_shared_memory_bytes",
+                "grid", "params")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, Integral) and not isinstance(x, bool)
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, Real) and not isinstance(x, bool)
+
+
+class _Checker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, message: str) -> MetadataError:
+        where = f"{self.source}: " if self.source else ""
+        return MetadataError(f"{where}{path}: {message} (see docs/kernel-metadata.md)")
+
+    def object(self, value: Any, path: str, keys: tuple[str, ...]) -> dict:
+        """``value`` must be an object with only ``keys`` (each checked for presence by its reader)."""
+        if not isinstance(value, dict):
+            raise self.fail(path, f"must be an object, got {type(value).__name__}")
+        unknown = sorted(set(value) - set(keys))
+        if unknown:
+            raise self.fail(path, f"unknown keys {unknown} (allowed: {', '.join(keys)})")
+        return value
+
+    def get(self, obj: dict, key: str, path: str) -> Any:
+        if key not in obj:
+            raise self.fail(path, f"missing required key '{key}'")
+        return obj[key]
+
+    def str_(self, obj: dict, key: str, path: str, choices: tuple[str, ...] = ()) -> str:
+        value = self.get(obj, key, path)
+        if not isinstance(value, str) or not value:
+            raise self.fail(f"{path}.{key}", f"must be a non-empty string, got {value!r}")
+        if choices and value not in choices:
+            raise self.fail(f"{path}.{key}", f"must be one of {list(choices)}, got {value!r}")
+        return value
+
+    def int_(self, obj: dict, key: str, path: str, minimum: int, *, maximum: int | None = None,
+             nullable: bool = False, optional: bool = False) -> Any:
+        if optional and key not in obj:
+            return None
+        value = self.get(obj, key, path)
+        if value is None and nullable:
+            return None
+        if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
+            kind = "an integer or null" if nullable else "an integer"
+            bound = f">= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
+            raise self.fail(f"{path}.{key}", f"must be {kind} {bound}, got {value!r}")
+        return int(value)
+
+
+def validate_metadata(meta: Any, source: str = "") -> dict:
+    """Check ``meta`` (parsed JSON) against docs/kernel-metadata.md; return it unchanged.
+
+    ``source`` (e.g. the file name) prefixes error messages.
+    """
+    c = _Checker(source)
+    if not isinstance(meta, dict):
+        raise c.fail("$", f"must be a JSON object, got {type(meta).__name__}")
+    fmt = c.get(meta, "format", "$")
+    if fmt != FORMAT:
+        raise c.fail("$.format", f"not a gqa kernel metadata file: format is {fmt!r}, expected {FORMAT!r}")
+    version = c.get(meta, "version", "$")
+    if not _is_int(version):
+        raise c.fail("$.version", f"must be an integer, got {version!r}")
+    if version not in SUPPORTED_VERSIONS:
+        raise c.fail(
+            "$.version",
+            f"version {version} is not supported by this gqa package (supports {list(SUPPORTED_VERSIONS)}); "
+            "recompile the kernel with a matching gqa-compile or update python/gqa",
+        )
+    c.object(meta, "$", _TOP_KEYS)
+    chip = c.str_(meta, "chip", "$")
+    if not _CHIP.match(chip):
+        raise c.fail("$.chip", f"must look like sm_90 or sm_90a, got {chip!r}")
+    c.str_(meta, "ptx", "$")
+    _check_config(c, c.object(c.get(meta, "config", "$"), "$.config", _CONFIG_KEYS))
+    tile = c.object(c.get(meta, "tile", "$"), "$.tile", _TILE_KEYS)
+    for key in _TILE_KEYS[:-1]:
+        c.int_(tile, key, "$.tile", 1)
+    if not isinstance(c.get(tile, "pack_gqa", "$.tile"), bool):
+        raise c.fail("$.tile.pack_gqa", f"must be true or false, got {tile['pack_gqa']!r}")
+    split = c.object(c.get(meta, "split_kv", "$"), "$.split_kv", ("max_splits",))
+    max_splits = c.int_(split, "max_splits", "$.split_kv", 0, maximum=2**31 - 1)
+    _check_kernels(c, c.get(meta, "kernels", "$"), max_splits, meta["config"]["kv_lens"])
+    return meta
+
+
+def _check_config(c: _Checker, cfg: dict) -> None:
+    p = "$.config"
+    q_heads = c.int_(cfg, "q_heads", p, 1)
+    kv_heads = c.int_(cfg, "kv_heads", p, 1)
+    group = c.int_(cfg, "group_size", p, 1)
+    if q_heads % kv_heads or group != q_heads // kv_heads:
+        raise c.fail(f"{p}.group_size", f"must equal q_heads / kv_heads = {q_heads} / {kv_heads}, got {group}")
+    c.int_(cfg, "head_dim", p, 1)
+    c.int_(cfg, "head_dim_v", p, 1)
+    c.str_(cfg, "dtype", p, DTYPES)
+    c.str_(cfg, "layout", p, LAYOUTS)
+    mask = c.str_(cfg, "mask", p, MASKS)
+    left = c.int_(cfg, "window_left", p, -1)
+    right = c.int_(cfg, "window_right", p, -1)
+    if mask == "none" and (left, right) != (-1, -1):
+        raise c.fail(p, f"mask 'none' needs window_left = window_right = -1, got ({left}, {right})")
+    if mask == "causal" and right not in (0, -1):
+        raise c.fail(f"{p}.window_right", f"must be 0 or -1 with mask 'causal', got {right}")
+    scale = c.get(cfg, "scale", p)
+    if not _is_num(scale) or not math.isfinite(scale) or not scale > 0:
+        raise c.fail(f"{p}.scale", f"must be a finite number > 0, got {scale!r}")
+    softcap = c.get(cfg, "softcap", p)
+    if not _is_num(softcap) or not softcap >= 0:
+        raise c.fail(f"{p}.softcap", f"must be a number >= 0 (0 = none), got {softcap!r}")
+    c.str_(cfg, "kv_lens", p, KV_LENS_TYPES)
+    for key in ("batch", "seq_q", "seq_kv"):
+        c.int_(cfg, key, p, 1, nullable=True)
+
+
+def _check_kernels(c: _Checker, kernels: Any, max_splits: int, kv_lens: str) -> None:
+    if not isinstance(kernels, list) or not kernels:
+        raise c.fail("$.kernels", f"must be a non-empty list, got {kernels!r}")
+    roles = []
+    takes_kv_lens = False
+    for n, kern in enumerate(kernels):
+        p = f"$.kernels[{n}]"
+        c.object(kern, p, _KERNEL_KEYS)
+        c.str_(kern, "name", p)
+        role = c.str_(kern, "role", p, ROLES)
+        roles.append(role)
+        block = c.get(kern, "block", p)
+        if not (isinstance(block, list) and len(block) == 3
+                and all(_is_int(b) and 1 <= b <= lim for b, lim in zip(block, _BLOCK_LIMITS))):
+            raise c.fail(f"{p}.block", f"must be 3 integers >= 1 (at most {list(_BLOCK_LIMITS)}), got {block!r}")
+        if block[0] * block[1] * block[2] > 1024:
+            raise c.fail(f"{p}.block", f"asks for {block[0] * block[1] * block[2]} threads; at most 1024")
+        c.int_(kern, "dynamic_shared_memory_bytes", p, 0, maximum=2**32 - 1)
+        c.int_(kern, "static_shared_memory_bytes", p, 0, maximum=2**32 - 1)
+        grid_syms = _check_grid(c, c.get(kern, "grid", p), f"{p}.grid")
+        params = _check_params(c, c.get(kern, "params", p), f"{p}.params")
+        for name in ROLE_PARAMS[role]:
+            if name not in params:
+                raise c.fail(f"{p}.params", f"a kernel of role {role!r} must take parameter {name!r}")
+        if max_splits == 0:
+            for name in _SPLIT_ONLY_PARAMS:
+                if name in params:
+                    raise c.fail(f"{p}.params", f"takes {name!r}, but split_kv.max_splits is 0")
+            if "num_splits" in grid_syms:
+                raise c.fail(f"{p}.grid", "uses num_splits, but split_kv.max_splits is 0")
+        takes_kv_lens |= "kv_lens" in params
+    expected = ["main"] if max_splits == 0 else ["split", "combine"]
+    if roles != expected:
+        raise c.fail("$.kernels", f"roles must be {expected} when split_kv.max_splits = {max_splits}, got {roles}")
+    if takes_kv_lens != (kv_lens != "none"):
+        raise c.fail(
+            "$.kernels",
+            f"config.kv_lens is {kv_lens!r} but {'a' if takes_kv_lens else 'no'} kernel takes a 'kv_lens' parameter",
+        )
+
+
+def _check_grid(c: _Checker, grid: Any, p: str) -> set[str]:
+    """Check a grid; return the symbols it uses."""
+    if not isinstance(grid, list) or len(grid) != 3:
+        raise c.fail(p, f"must be a list of 3 dimensions, got {grid!r}")
+    symbols = set()
+    for n, dim in enumerate(grid):
+        q = f"{p}[{n}]"
+        c.object(dim, q, ("const", "sym", "mul", "add", "div"))
+        if "const" in dim:
+            if set(dim) != {"const"}:
+                raise c.fail(q, f"a constant dimension has only 'const', got keys {sorted(dim)}")
+            c.int_(dim, "const", q, 1)
+            continue
+        symbols.add(c.str_(dim, "sym", q, GRID_SYMBOLS))
+        c.int_(dim, "mul", q, 1, optional=True)
+        c.int_(dim, "add", q, 0, optional=True)
+        c.int_(dim, "div", q, 1, optional=True)
+    return symbols
+
+
+def _check_params(c: _Checker, params: Any, p: str) -> set[str]:
+    """Check a parameter list; return the names it has."""
+    if not isinstance(params, list) or not params:
+        raise c.fail(p, f"must be a non-empty list, got {params!r}")
+    seen: set[str] = set()
+    for n, param in enumerate(params):
+        q = f"{p}[{n}]"
+        c.object(param, q, ("name", "type"))
+        name = c.str_(param, "name", q, tuple(PARAM_TYPES))
+        c.str_(param, "type", q, PARAM_TYPES[name])
+        if name in seen:
+            raise c.fail(q, f"duplicate parameter {name!r}")
+        seen.add(name)
+    return seen
+
+
+def effective_window(config: dict) -> tuple[int, int]:
+    """The ``(left, right)`` window a validated ``config`` section describes (see gqa.options)."""
+    mask = config["mask"]
+    if mask == "none":
+        return (-1, -1)
+    if mask == "causal":
+        return (config["window_left"], 0)
+    return (config["window_left"], config["window_right"])
+
+
+def load_metadata(path: Union[str, Path]) -> dict:
+    """Read and validate a metadata JSON file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise MetadataError(f"cannot read kernel metadata {path}: {e.strerror or e}") from e
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise MetadataError(f"{path}: not valid JSON: {e}") from e
+    return validate_metadata(meta, str(path))

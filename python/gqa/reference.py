@@ -1,0 +1,130 @@
+"""A float64 numpy reference of grouped-query attention (REFERENCE.md §1).
+
+Written for clarity, not speed: it broadcasts the KV heads explicitly, builds
+the full score matrix and a boolean mask per batch, and applies a plain
+softmax.  Use it to check kernels on small shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .options import normalize_softcap, normalize_window, resolve_scale
+from .shapes import attention_dims, from_bhsd_axes, normalize_layout, to_bhsd_axes
+
+
+def _as_float64(name: str, x: Any) -> np.ndarray:
+    a = np.asarray(x)
+    if not np.issubdtype(a.dtype, np.floating):
+        hint = " (bf16 bit patterns: decode them with gqa.dtypes.bf16_to_f32 first)" if a.dtype == np.uint16 else ""
+        raise TypeError(f"{name} must be a floating-point array, got dtype {a.dtype}{hint}")
+    return a.astype(np.float64)
+
+
+def _kv_lengths(kv_lens: Any, batch: int, seq_kv: int) -> np.ndarray:
+    """Per-batch KV lengths as int64 (``seq_kv`` everywhere when ``kv_lens`` is None)."""
+    if kv_lens is None:
+        return np.full(batch, seq_kv, dtype=np.int64)
+    lens = np.asarray(kv_lens)
+    if not np.issubdtype(lens.dtype, np.integer):
+        raise TypeError(f"kv_lens must hold integers, got dtype {lens.dtype}")
+    if lens.shape != (batch,):
+        raise ValueError(f"kv_lens must have shape ({batch},) (one length per batch), got {lens.shape}")
+    if lens.size and (lens.min() < 0 or lens.max() > seq_kv):
+        raise ValueError(f"kv_lens must lie in [0, {seq_kv}] (the K/V sequence length), got {lens.tolist()}")
+    return lens.astype(np.int64)
+
+
+def visible(
+    seq_q: int,
+    seq_kv: int,
+    *,
+    causal: bool = False,
+    window: Optional[Sequence[int]] = None,
+    kv_len: Optional[int] = None,
+) -> np.ndarray:
+    """Boolean [seq_q, seq_kv] matrix: may query row i attend to key j?
+
+    Bottom-right alignment: ``off = L - seq_q`` with ``L = kv_len`` (or
+    ``seq_kv``); keys ``j >= L`` are never visible; causal keeps ``j <= i + off``;
+    a window ``(left, right)`` keeps ``i + off - left <= j <= i + off + right``
+    (-1 = unbounded on that side).
+    """
+    length = seq_kv if kv_len is None else int(kv_len)
+    win = normalize_window(window)
+    off = length - seq_q
+    i = np.arange(seq_q)[:, None]
+    j = np.arange(seq_kv)[None, :]
+    ok = j < length
+    if causal:
+        ok = ok & (j <= i + off)
+    if win is not None:
+        left, right = win
+        if left != -1:
+            ok = ok & (j >= i + off - left)
+        if right != -1:
+            ok = ok & (j <= i + off + right)
+    return np.broadcast_to(ok, (seq_q, seq_kv))
+
+
+def attention(
+    q: Any,
+    k: Any,
+    v: Any,
+    *,
+    layout: str = "bhsd",
+    causal: bool = False,
+    window: Optional[Sequence[int]] = None,
+    kv_lens: Any = None,
+    softcap: Optional[float] = None,
+    scale: Optional[float] = None,
+) -> np.ndarray:
+    """Grouped-query attention in float64.
+
+    Args:
+        q: (B, Hq, Sq, D) in ``layout`` (any float dtype, incl. float16).
+        k: (B, Hkv, Skv, D); Hq must be a multiple of Hkv.
+        v: (B, Hkv, Skv, Dv).
+        layout: ``"bhsd"`` or ``"bshd"`` for all tensors, the output included.
+        causal: bottom-right aligned causal mask.
+        window: ``(left, right)`` sliding window, -1 = unbounded; combined
+            with ``causal`` the two masks intersect.
+        kv_lens: optional per-batch KV lengths (B integers in [0, Skv]); the
+            queries are then aligned against ``kv_lens[b]``.
+        softcap: optional c > 0: scores become ``c * tanh(s / c)``.
+        scale: softmax scale, default ``1 / sqrt(D)``.
+
+    Returns:
+        float64 array (B, Hq, Sq, Dv) in ``layout``; rows with no visible
+        key are 0.
+    """
+    layout = normalize_layout(layout)
+    qa, ka, va = (_as_float64(n, x) for n, x in (("q", q), ("k", k), ("v", v)))
+    dims = attention_dims(qa.shape, ka.shape, va.shape, layout)
+    scale_ = resolve_scale(scale, dims.head_dim)
+    cap = normalize_softcap(softcap)
+    lens = _kv_lengths(kv_lens, dims.batch, dims.seq_kv)
+
+    perm = to_bhsd_axes(layout)
+    qb, kb, vb = (a.transpose(perm) for a in (qa, ka, va))
+    kv_head = np.arange(dims.q_heads) // dims.group_size  # query head h reads KV head h // g
+    k_full = kb[:, kv_head]  # (B, Hq, Skv, D)
+    v_full = vb[:, kv_head]  # (B, Hq, Skv, Dv)
+
+    scores = scale_ * np.einsum("bhid,bhjd->bhij", qb, k_full)
+    if cap > 0:
+        scores = cap * np.tanh(scores / cap)
+
+    mask = np.zeros((dims.batch, 1, dims.seq_q, dims.seq_kv), dtype=bool)
+    for b, length in enumerate(lens):
+        mask[b, 0] = visible(dims.seq_q, dims.seq_kv, causal=causal, window=window, kv_len=length)
+    scores = np.where(mask, scores, -np.inf)
+    row_max = scores.max(axis=-1, keepdims=True, initial=-np.inf)
+    row_max = np.where(np.isfinite(row_max), row_max, 0.0)  # fully masked rows
+    p = np.where(mask, np.exp(scores - row_max), 0.0)
+    denom = p.sum(axis=-1, keepdims=True)
+    weights = np.divide(p, denom, out=np.zeros_like(p), where=denom > 0)
+    out = np.einsum("bhij,bhjd->bhid", weights, v_full)
+    return np.ascontiguousarray(out.transpose(from_bhsd_axes(layout)))

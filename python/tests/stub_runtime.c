@@ -1,0 +1,92 @@
+/* A stand-in for libgqa_runtime.so that needs no GPU: it implements the C ABI
+ * of include/gqa/Runtime/Runtime.h (compiled against that header, so the
+ * compiler checks every signature) and records what python/gqa passes.
+ * Only the entry points python/gqa/_runtime.py binds are here. */
+#include "gqa/Runtime/Runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static char last_error[256] = "";
+static gqa_launch_args last_args;
+static int loads = 0, creates = 0, last_ordinal = -1;
+static struct gqa_runtime_s { int ordinal; } runtimes[8];
+static struct gqa_kernel_s { int id; } kernels[64];
+
+static gqa_status fail(gqa_status status, const char *message) {
+  snprintf(last_error, sizeof last_error, "%s", message);
+  return status;
+}
+
+const char *gqa_status_name(gqa_status status) {
+  switch (status) {
+  case GQA_SUCCESS: return "GQA_SUCCESS";
+  case GQA_ERROR_INVALID_ARGUMENT: return "GQA_ERROR_INVALID_ARGUMENT";
+  case GQA_ERROR_CUDA: return "GQA_ERROR_CUDA";
+  default: return "GQA_STATUS_UNKNOWN";
+  }
+}
+const char *gqa_last_error_message(void) { return last_error; }
+int32_t gqa_runtime_abi_version(void) { return GQA_RUNTIME_ABI_VERSION; }
+
+gqa_status gqa_metadata_parse(const char *json, size_t size, gqa_metadata *metadata) {
+  (void)json; (void)size; (void)metadata;
+  return fail(GQA_ERROR_INTERNAL, "stub: no metadata parser");
+}
+void gqa_metadata_destroy(gqa_metadata metadata) { (void)metadata; }
+gqa_status gqa_metadata_get_config(gqa_metadata metadata, gqa_kernel_config *config) {
+  (void)metadata; (void)config;
+  return fail(GQA_ERROR_INTERNAL, "stub");
+}
+gqa_status gqa_plan_launch(gqa_metadata metadata, const gqa_launch_args *args, int32_t sm_count,
+                           gqa_launch_plan *plan) {
+  (void)metadata; (void)args; (void)sm_count; (void)plan;
+  return fail(GQA_ERROR_INTERNAL, "stub");
+}
+
+gqa_status gqa_runtime_create(int32_t ordinal, gqa_runtime *runtime) {
+  last_error[0] = 0;
+  if (ordinal < 0 || ordinal >= 8) return fail(GQA_ERROR_INVALID_ARGUMENT, "stub: bad ordinal");
+  runtimes[ordinal].ordinal = ordinal;
+  *runtime = &runtimes[ordinal];
+  ++creates;
+  return GQA_SUCCESS;
+}
+void gqa_runtime_destroy(gqa_runtime runtime) { (void)runtime; }
+gqa_status gqa_runtime_get_device_info(gqa_runtime runtime, gqa_device_info *info) {
+  memset(info, 0, sizeof *info);
+  info->ordinal = runtime->ordinal;
+  info->sm_count = 132;
+  info->compute_capability_major = 9;
+  return GQA_SUCCESS;
+}
+
+gqa_status gqa_kernel_load(gqa_runtime runtime, const char *ptx, size_t ptx_size, const char *json,
+                           size_t json_size, gqa_kernel *kernel) {
+  last_error[0] = 0;
+  (void)json;
+  if (!runtime || !ptx || !json || ptx_size == 0 || json_size == 0)
+    return fail(GQA_ERROR_INVALID_ARGUMENT, "stub: gqa_kernel_load: empty argument");
+  if (strstr(json, "fail-load"))
+    return fail(GQA_ERROR_CUDA, "stub: cuModuleLoadData failed: fail-load");
+  if (loads >= 64) return fail(GQA_ERROR_OUT_OF_MEMORY, "stub: too many kernels");
+  kernels[loads].id = loads;
+  *kernel = &kernels[loads++];
+  last_ordinal = runtime->ordinal;
+  return GQA_SUCCESS;
+}
+void gqa_kernel_destroy(gqa_kernel kernel) { (void)kernel; }
+
+gqa_status gqa_kernel_launch(gqa_kernel kernel, const gqa_launch_args *args) {
+  last_error[0] = 0;
+  if (!kernel || !args) return fail(GQA_ERROR_INVALID_ARGUMENT, "stub: NULL");
+  last_args = *args;
+  if (args->batch == 13) return fail(GQA_ERROR_INVALID_ARGUMENT, "stub: batch 13 is unlucky");
+  return GQA_SUCCESS;
+}
+
+/* Inspection helpers for the tests. */
+void stub_last_args(gqa_launch_args *dst) { *dst = last_args; }
+int stub_loads(void) { return loads; }
+int stub_creates(void) { return creates; }
+int stub_last_ordinal(void) { return last_ordinal; }

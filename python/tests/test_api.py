@@ -1,0 +1,364 @@
+"""gqa.attention input checks and launch plumbing, with duck-typed fake CUDA tensors.
+
+No GPU is needed: FakeTensor mimics a torch CUDA tensor (no memory behind it),
+FakeCudaArray exposes only __cuda_array_interface__, and a stub
+libgqa_runtime.so (stub_runtime.c, built with the system C compiler) records
+what the launcher passes.  The stub has the *guessed* C ABI of gqa/_runtime.py.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gqa
+from gqa import _runtime
+from conftest import FakeCudaArray, FakeTensor, build_shared_lib
+
+HERE = Path(__file__).resolve().parent
+
+
+def qkv(layout="bhsd", B=2, Hq=8, Hkv=2, Sq=16, Skv=32, D=64, Dv=None, dtype="float16", device="cuda:0"):
+    Dv = D if Dv is None else Dv
+
+    def t(h, s, d):
+        return FakeTensor((B, h, s, d) if layout == "bhsd" else (B, s, h, d), dtype, device)
+
+    return t(Hq, Sq, D), t(Hkv, Skv, D), t(Hkv, Skv, Dv)
+
+
+def transposed_strides(shape):
+    """Strides of a (B, H, S, D) view of a contiguous (B, S, H, D) buffer."""
+    B, H, S, D = shape
+    return (S * H * D, D, H * D, 1)
+
+
+# ----------------------------------------------------------------------------- type and device
+
+
+def test_numpy_input_is_rejected_with_a_hint():
+    a = np.zeros((1, 1, 1, 8), dtype=np.float16)
+    with pytest.raises(TypeError, match=r"q must be a CUDA tensor.*numpy\.ndarray.*gqa\.reference\.attention"):
+        gqa.attention(a, a, a)
+
+
+def test_arbitrary_object_is_rejected():
+    q, k, v = qkv()
+    with pytest.raises(TypeError, match="v must be a CUDA tensor .* got builtins.list"):
+        gqa.attention(q, k, [1, 2])
+
+
+def test_cpu_tensor():
+    q, k, v = qkv()
+    cpu = FakeTensor(k.shape, "float16", "cpu")
+    with pytest.raises(ValueError, match="k is on device cpu; gqa.attention needs CUDA tensors"):
+        gqa.attention(q, cpu, v)
+
+
+def test_tensors_on_different_devices():
+    q, k, _ = qkv()
+    _, _, v1 = qkv(device="cuda:1")
+    with pytest.raises(ValueError, match="v is on cuda:1 but q is on cuda:0"):
+        gqa.attention(q, k, v1)
+
+
+def test_unsupported_dtype():
+    q, k, v = qkv(dtype="float64")
+    with pytest.raises(TypeError, match="q has unsupported dtype float64; gqa supports float16, bfloat16 and float32"):
+        gqa.attention(q, k, v)
+
+
+def test_dtype_mismatch():
+    q, k, _ = qkv(dtype="float16")
+    _, _, v = qkv(dtype="bfloat16")
+    with pytest.raises(TypeError, match="dtype mismatch: v is bfloat16 but q is float16"):
+        gqa.attention(q, k, v)
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+def test_rank():
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match=r"k must be 4-D .* got 3-D shape \(2, 2, 32\)"):
+        gqa.attention(q, FakeTensor((2, 2, 32)), v)
+
+
+def test_heads_not_dividing():
+    q, k, v = qkv(Hq=6, Hkv=4)
+    with pytest.raises(ValueError, match=r"q heads \(6\) must be a multiple of k/v heads \(4\)"):
+        gqa.attention(q, k, v)
+
+
+def test_head_dim_mismatch():
+    q, _, v = qkv()
+    k = FakeTensor((2, 2, 32, 128))
+    with pytest.raises(ValueError, match=r"head_dim mismatch: k has head_dim 128 at dim 3 \(head_dim\), q has 64"):
+        gqa.attention(q, k, v)
+
+
+def test_batch_mismatch():
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match=r"batch mismatch: v has batch 3 at dim 0 \(batch\), q has 2"):
+        gqa.attention(q, k, FakeTensor((3, 2, 32, 64)))
+
+
+def test_kv_length_mismatch_bshd():
+    q, k, _ = qkv("bshd")
+    v = FakeTensor((2, 31, 2, 64))
+    with pytest.raises(ValueError, match=r"KV length mismatch: v has seq 31 at dim 1 \(seq\), k has 32"):
+        gqa.attention(q, k, v, layout="bshd")
+
+
+def test_layout_argument():
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match="layout must be one of"):
+        gqa.attention(q, k, v, layout="BSHDX")
+
+
+def test_non_contiguous():
+    q, k, v = qkv()
+    qt = FakeTensor(q.shape, "float16", strides=transposed_strides(q.shape))
+    with pytest.raises(ValueError, match=r"q must be contiguous \(row-major in layout bhsd.*strides \(8192, 64, 512, 1\)"):
+        gqa.attention(qt, k, v)
+
+
+def test_size_one_dims_may_have_any_stride(isolated_env):
+    q, k, v = qkv(B=1, Sq=1)
+    q1 = FakeTensor(q.shape, "float16", strides=(999, 64, 7, 1))
+    # passes every check, then stops at the missing compiler
+    with pytest.raises(gqa.CompilerNotFoundError):
+        gqa.attention(q1, k, v)
+
+
+def test_cuda_array_interface_strides():
+    q = FakeCudaArray((1, 2, 4, 8), "<f2", strides=(128, 64, 16, 2))  # contiguous, explicit
+    k = FakeCudaArray((1, 2, 4, 8), "<f2", strides=(128, 16, 32, 2))  # transposed view
+    v = FakeCudaArray((1, 2, 4, 8), "<f2")
+    out = FakeCudaArray((1, 2, 4, 8), "<f2")
+    with pytest.raises(ValueError, match=r"k must be contiguous.*strides \(64, 8, 16, 1\)"):
+        gqa.attention(q, k, v, out=out)
+
+
+# ----------------------------------------------------------------------------- kv_lens and out
+
+
+def test_kv_lens_checks():
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match=r"kv_lens must have shape \(2,\) .* got \(3,\)"):
+        gqa.attention(q, k, v, kv_lens=FakeTensor((3,), "int32"))
+    with pytest.raises(TypeError, match="kv_lens must be int32 or int64, got float32"):
+        gqa.attention(q, k, v, kv_lens=FakeTensor((2,), "float32"))
+    with pytest.raises(ValueError, match="kv_lens is on device cpu"):
+        gqa.attention(q, k, v, kv_lens=FakeTensor((2,), "int32", "cpu"))
+    with pytest.raises(ValueError, match="kv_lens is on cuda:1 but q is on cuda:0"):
+        gqa.attention(q, k, v, kv_lens=FakeTensor((2,), "int32", "cuda:1"))
+    with pytest.raises(ValueError, match="kv_lens must be contiguous"):
+        gqa.attention(q, k, v, kv_lens=FakeTensor((2,), "int32", strides=(2,)))
+    with pytest.raises(TypeError, match="kv_lens must be a CUDA tensor"):
+        gqa.attention(q, k, v, kv_lens=[3, 4])
+
+
+def test_out_checks():
+    q, k, v = qkv(Dv=32)
+    with pytest.raises(ValueError, match=r"out has shape \(2, 8, 16, 64\), expected \(2, 8, 16, 32\)"):
+        gqa.attention(q, k, v, out=FakeTensor((2, 8, 16, 64)))
+    with pytest.raises(TypeError, match="dtype mismatch: out is float32 but q is float16"):
+        gqa.attention(q, k, v, out=FakeTensor((2, 8, 16, 32), "float32"))
+    with pytest.raises(ValueError, match="out is on cuda:1 but q is on cuda:0"):
+        gqa.attention(q, k, v, out=FakeTensor((2, 8, 16, 32), device="cuda:1"))
+    with pytest.raises(ValueError, match="out must be contiguous"):
+        gqa.attention(q, k, v, out=FakeTensor((2, 8, 16, 32), strides=transposed_strides((2, 8, 16, 32))))
+
+
+def test_out_required_for_cuda_array_interface_inputs():
+    q = FakeCudaArray((1, 2, 4, 8))
+    with pytest.raises(TypeError, match="out= is required when q is not a torch tensor"):
+        gqa.attention(q, q, q)
+    with pytest.raises(ValueError, match="out is read-only"):
+        gqa.attention(q, q, q, out=FakeCudaArray((1, 2, 4, 8), readonly=True))
+
+
+def test_unsupported_cuda_array_dtype():
+    q = FakeCudaArray((1, 2, 4, 8), "<f8")
+    with pytest.raises(TypeError, match="q has unsupported dtype float64"):
+        gqa.attention(q, q, q, out=q)
+
+
+def test_option_errors():
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match="window left must be >= -1"):
+        gqa.attention(q, k, v, window=(-3, 0))
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+        gqa.attention(q, k, v, scale=-1.0)
+    with pytest.raises(ValueError, match="softcap"):
+        gqa.attention(q, k, v, softcap=float("inf"))
+
+
+# ----------------------------------------------------------------------------- kernel lookup
+
+
+def test_no_compiler_no_cache():
+    q, k, v = qkv()
+    with pytest.raises(gqa.CompilerNotFoundError, match="no cached kernel"):
+        gqa.attention(q, k, v)
+
+
+def test_compiles_matching_kernel_then_needs_runtime(fake_compiler, isolated_env):
+    q, k, v = qkv("bshd", dtype="bfloat16", Dv=32)
+    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="libgqa_runtime.so not found"):
+        gqa.attention(q, k, v, layout="bshd", causal=True, window=(64, -1), softcap=20.0)
+    [call] = fake_compiler.calls
+    assert call[: call.index("-o")] == [
+        "--q-heads", "8", "--kv-heads", "2", "--head-dim", "64", "--head-dim-v", "32",
+        "--dtype", "bf16", "--layout", "bshd", "--window", "64,0", "--softcap", "20.0", "--chip", "sm_90"]
+
+
+def test_kernel_argument_must_match(fake_compiler):
+    kern = gqa.compile(8, 2, 64, dtype="f16", causal=True)
+    q, k, v = qkv()
+    with pytest.raises(gqa.ConfigMismatchError, match=r"kernel= does not match this call: window: requested \(-1, -1\)"):
+        gqa.attention(q, k, v, kernel=kern)
+
+
+def test_fixed_size_kernel(fake_compiler):
+    kern = gqa.compile(8, 2, 64, dtype="f16")
+    kern.metadata["config"]["seq_kv"] = 128
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match="the kernel was compiled for seq_kv = 128, but this call has 32"):
+        gqa.attention(q, k, v, kernel=kern)
+
+
+def test_empty_work_needs_no_kernel():
+    q, k, v = qkv(B=0)
+    out = gqa.attention(q, k, v)
+    assert out.shape == (0, 8, 16, 64)
+    q, k, v = qkv(Sq=0)
+    assert gqa.attention(q, k, v).shape == (2, 8, 0, 64)
+
+
+def test_empty_kv_gives_zeros():
+    q, k, v = qkv(Skv=0)
+    out = gqa.attention(q, k, v, causal=True)
+    assert out.zeroed and out.shape == (2, 8, 16, 64)
+
+
+def test_torch_is_not_imported(tmp_path):
+    code = "import sys, gqa; gqa.reference; assert 'torch' not in sys.modules, 'torch imported'"
+    env_path = str(HERE.parent)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=env_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+# ----------------------------------------------------------------------------- stub runtime
+
+
+@pytest.fixture
+def stub_runtime(tmp_path, monkeypatch):
+    """Build stub_runtime.c (against Runtime.h) into a fresh libgqa_runtime.so; GQA_RUNTIME_LIB points at it."""
+    lib = build_shared_lib(HERE / "stub_runtime.c", tmp_path / "stub" / "libgqa_runtime.so")
+    monkeypatch.setenv("GQA_RUNTIME_LIB", str(lib))
+    return ctypes.CDLL(str(lib))
+
+
+def last_args(stub) -> dict:
+    args = _runtime.LaunchArgs()
+    stub.stub_last_args(ctypes.byref(args))
+    return {name: getattr(args, name) for name, _ in _runtime.LaunchArgs._fields_}
+
+
+def test_launch_passes_pointers_shapes_stream(fake_compiler, stub_runtime):
+    q, k, v = qkv("bshd", B=3, Sq=5, Skv=40, dtype="bfloat16", Dv=32)
+    out = gqa.attention(q, k, v, layout="bshd", causal=True)
+    assert isinstance(out, FakeTensor) and out.shape == (3, 5, 8, 32) and out.dtype == "torch.bfloat16"
+    args = last_args(stub_runtime)
+    assert (args["q"], args["k"], args["v"], args["out"]) == (q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr())
+    assert args["kv_lens"] is None and args["stream"] is None and args["workspace"] is None
+    assert (args["batch"], args["seq_q"], args["seq_kv"]) == (3, 5, 40)
+    assert (args["q_heads"], args["kv_heads"], args["head_dim"], args["head_dim_v"]) == (8, 2, 64, 32)
+    assert (args["dtype"], args["layout"]) == (_runtime.DTYPE["bf16"], _runtime.LAYOUT["bshd"])
+    # The kernel is loaded once per kernel and device; the device runtime is created once.
+    gqa.attention(q, k, v, layout="bshd", causal=True, stream=0xABC)
+    assert stub_runtime.stub_loads() == 1 and stub_runtime.stub_creates() == 1
+    assert last_args(stub_runtime)["stream"] == 0xABC
+
+    class Stream:
+        cuda_stream = 0xDEF
+
+    given = FakeTensor((3, 5, 8, 32), "bfloat16")
+    assert gqa.attention(q, k, v, layout="bshd", causal=True, out=given, stream=Stream()) is given
+    assert last_args(stub_runtime)["out"] == given.data_ptr()
+    assert last_args(stub_runtime)["stream"] == 0xDEF
+
+
+def test_launch_on_the_tensors_device(fake_compiler, stub_runtime):
+    q, k, v = qkv(device="cuda:3")
+    gqa.attention(q, k, v)
+    assert stub_runtime.stub_last_ordinal() == 3
+
+
+def test_launch_with_kv_lens(fake_compiler, stub_runtime):
+    q, k, v = qkv()
+    lens = FakeTensor((2,), "int32")
+    gqa.attention(q, k, v, kv_lens=lens, causal=True)
+    assert last_args(stub_runtime)["kv_lens"] == lens.data_ptr()
+    assert "--kv-lens" in fake_compiler.calls[0]
+    # the fake compiler's kernels take i32 lengths; an int64 fake tensor cannot be converted
+    with pytest.raises(TypeError, match="the kernel takes kv_lens as i32, got int64"):
+        gqa.attention(q, k, v, kv_lens=FakeTensor((2,), "int64"), causal=True)
+
+
+def test_launch_with_cuda_array_interface(fake_compiler, stub_runtime):
+    q = FakeCudaArray((1, 4, 8, 16), "<f4", ptr=0x1000)
+    k = FakeCudaArray((1, 2, 8, 16), "<f4", ptr=0x2000)
+    out = FakeCudaArray((1, 4, 8, 16), "<f4", ptr=0x3000)
+    assert gqa.attention(q, k, k, out=out) is out
+    args = last_args(stub_runtime)
+    assert [args[n] for n in ("q", "k", "v", "out")] == [0x1000, 0x2000, 0x2000, 0x3000]
+    assert args["dtype"] == _runtime.DTYPE["f32"]
+    assert stub_runtime.stub_last_ordinal() == 0
+
+
+def test_launch_error_carries_runtime_message(fake_compiler, stub_runtime):
+    q, k, v = qkv(B=13)
+    with pytest.raises(gqa.LaunchError,
+                       match=r"launching attention failed \(GQA_ERROR_INVALID_ARGUMENT\): stub: batch 13 is unlucky"):
+        gqa.attention(q, k, v)
+
+
+def test_load_error_carries_runtime_message(fake_compiler, stub_runtime):
+    kern = gqa.compile(8, 2, 64, dtype="f16")
+    kern.metadata["kernels"][0]["name"] = "fail-load"
+    q, k, v = qkv()
+    with pytest.raises(gqa.LaunchError, match=r"loading .*kernel.ptx on device 0 failed \(GQA_ERROR_CUDA\): stub: cuModuleLoadData"):
+        gqa.attention(q, k, v, kernel=kern)
+
+
+def test_runtime_missing_symbol(tmp_path, monkeypatch):
+    src = tmp_path / "empty.c"
+    src.write_text("int unrelated(void) { return 0; }\n")
+    lib = build_shared_lib(src, tmp_path / "libgqa_runtime.so")
+    monkeypatch.setenv("GQA_RUNTIME_LIB", str(lib))
+    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="has no symbol gqa_status_name"):
+        _runtime.get_library()
+
+
+def test_runtime_abi_version_mismatch(tmp_path, monkeypatch):
+    src = tmp_path / "v2.c"
+    src.write_text((HERE / "stub_runtime.c").read_text().replace(
+        "return GQA_RUNTIME_ABI_VERSION;", "return GQA_RUNTIME_ABI_VERSION + 1;"))
+    lib = build_shared_lib(src, tmp_path / "libgqa_runtime.so")
+    monkeypatch.setenv("GQA_RUNTIME_LIB", str(lib))
+    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="has runtime ABI version 2, but .* version 1"):
+        _runtime.get_library()
+
+
+def test_runtime_env_pointing_nowhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("GQA_RUNTIME_LIB", str(tmp_path / "nope.so"))
+    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="GQA_RUNTIME_LIB is set to"):
+        _runtime.get_library()

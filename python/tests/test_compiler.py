@@ -1,0 +1,288 @@
+"""gqa.compile / gqa.load_kernel with a fake gqa-compile: flags, cache, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+import gqa
+from gqa.compiler import clear_memory_cache
+from gqa.config import KernelConfig
+
+L70B = dict(q_heads=64, kv_heads=8, head_dim=128, dtype="bf16", layout="bshd", causal=True)
+
+
+# ----------------------------------------------------------------------------- config and flags
+
+
+def test_compiler_args_basic():
+    cfg = KernelConfig.create(**L70B)
+    assert cfg.compiler_args() == [
+        "--q-heads", "64", "--kv-heads", "8", "--head-dim", "128",
+        "--dtype", "bf16", "--layout", "bshd", "--causal", "--chip", "sm_90"]
+
+
+def test_compiler_args_all_options():
+    cfg = KernelConfig.create(8, 2, 64, head_dim_v=32, dtype="float16", layout="bhsd",
+                              window=(128, 4), softcap=30.0, scale=0.5, kv_lens=True, chip="sm_80")
+    assert cfg.compiler_args() == [
+        "--q-heads", "8", "--kv-heads", "2", "--head-dim", "64", "--head-dim-v", "32",
+        "--dtype", "f16", "--layout", "bhsd", "--window", "128,4", "--softcap", "30.0",
+        "--scale", "0.5", "--kv-lens", "--chip", "sm_80"]
+
+
+@pytest.mark.parametrize(
+    "causal, window, mask, flags",
+    [
+        (False, None, "none", []),
+        (True, None, "causal", ["--causal"]),
+        (False, (-1, 0), "causal", ["--causal"]),
+        (True, (256, -1), "window", ["--window", "256,0"]),
+        (True, (256, 8), "window", ["--window", "256,0"]),
+        (False, (256, 8), "window", ["--window", "256,8"]),
+        (False, (-1, -1), "none", []),
+    ],
+)
+def test_mask_canonical_form(causal, window, mask, flags):
+    cfg = KernelConfig.create(4, 2, 16, causal=causal, window=window)
+    assert cfg.mask == mask
+    args = cfg.compiler_args()
+    got = [a for a in args if a in ("--causal", "--window")]
+    if "--window" in args:
+        got.append(args[args.index("--window") + 1])
+    assert got == flags
+
+
+def test_cache_key_is_canonical():
+    a = KernelConfig.create(8, 2, 128, causal=True)
+    assert a.key() == KernelConfig.create(8, 2, 128, window=(-1, 0)).key()
+    assert a.key() == KernelConfig.create(8, 2, 128, causal=True, scale=1 / math.sqrt(128)).key()
+    assert a.key() == KernelConfig.create(8, 2, 128, causal=True, scale=128 ** -0.5).key()
+    assert a.key() == KernelConfig.create(8, 2, 128, causal=True, softcap=0).key()
+    assert a.key() == KernelConfig.create(8, 2, 128, causal=True, head_dim_v=128, dtype="bfloat16").key()
+    others = [
+        KernelConfig.create(8, 2, 128),
+        KernelConfig.create(8, 4, 128, causal=True),
+        KernelConfig.create(8, 2, 128, causal=True, dtype="f16"),
+        KernelConfig.create(8, 2, 128, causal=True, layout="bshd"),
+        KernelConfig.create(8, 2, 128, causal=True, scale=0.1),
+        KernelConfig.create(8, 2, 128, causal=True, softcap=50.0),
+        KernelConfig.create(8, 2, 128, causal=True, kv_lens=True),
+        KernelConfig.create(8, 2, 128, causal=True, chip="sm_80"),
+        KernelConfig.create(8, 2, 128, causal=True, head_dim_v=64),
+        KernelConfig.create(8, 2, 128, window=(64, 0)),
+    ]
+    keys = {c.key() for c in others}
+    assert len(keys) == len(others) and a.key() not in keys
+    assert a.key().startswith("hq8-hkv2-d128-dv128-bf16-bhsd-causal-sm_90-")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(q_heads=6, kv_heads=4, head_dim=64), r"q_heads \(6\) must be a multiple of kv_heads \(4\)"),
+        (dict(q_heads=0, kv_heads=1, head_dim=64), "q_heads must be an int >= 1"),
+        (dict(q_heads=4, kv_heads=1, head_dim=64, chip="hopper"), "chip"),
+        (dict(q_heads=4, kv_heads=1, head_dim=64, layout="sbhd"), "layout"),
+        (dict(q_heads=4, kv_heads=1, head_dim=64, window=(3, -5)), "window right"),
+    ],
+)
+def test_config_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gqa.compile(**kwargs)
+
+
+def test_config_bad_dtype():
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        gqa.compile(4, 1, 64, dtype="f64")
+
+
+# ----------------------------------------------------------------------------- compile and cache
+
+
+def test_compile_writes_cache_entry(fake_compiler, isolated_env):
+    k = gqa.compile(**L70B)
+    assert isinstance(k, gqa.Kernel)
+    assert k.ptx.startswith("// fake PTX")
+    assert k.metadata["config"]["mask"] == "causal"
+    assert k.config == KernelConfig.create(**L70B)
+    assert k.ptx_path == isolated_env / k.config.key() / "kernel.ptx"
+    assert k.json_path.is_file()
+    assert len(fake_compiler.calls) == 1
+    out_flag = fake_compiler.calls[0][-2:]
+    assert out_flag[0] == "-o" and out_flag[1].endswith("kernel.ptx")
+    assert Path(out_flag[1]).parent.parent == isolated_env  # compiled in a temp dir, then renamed
+    assert [p.name for p in isolated_env.iterdir()] == [k.config.key()]  # no temp dirs left
+
+
+def test_second_compile_uses_cache(fake_compiler):
+    a = gqa.compile(**L70B)
+    assert gqa.compile(**L70B) is a  # in-memory
+    clear_memory_cache()
+    b = gqa.compile(**L70B)  # from disk
+    assert b is not a and a.ptx_path == b.ptx_path
+    assert len(fake_compiler.calls) == 1
+    gqa.compile(**dict(L70B, causal=False))
+    assert len(fake_compiler.calls) == 2
+
+
+def test_cached_kernel_found_without_compiler(fake_compiler):
+    built = gqa.compile(**L70B)
+    fake_compiler.remove()
+    clear_memory_cache()
+    assert gqa.find_compiler() is None
+    again = gqa.compile(**L70B)
+    assert again.ptx == built.ptx and again.config == built.config
+
+
+def test_carried_cache_dir(fake_compiler, tmp_path, monkeypatch):
+    """A cache filled on one machine and copied elsewhere is found there via $GQA_KERNEL_CACHE."""
+    built = gqa.compile(**L70B, cache_dir=tmp_path / "here")
+    shutil.copytree(tmp_path / "here", tmp_path / "carried")
+    fake_compiler.remove()
+    monkeypatch.setenv("GQA_KERNEL_CACHE", str(tmp_path / "carried"))
+    assert gqa.compile(**L70B).ptx == built.ptx
+    assert gqa.resolve_cache_dir() == tmp_path / "carried"
+
+
+def test_default_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("GQA_KERNEL_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert gqa.resolve_cache_dir() == tmp_path / ".cache" / "gqa"
+
+
+def test_missing_compiler_and_cache(isolated_env):
+    with pytest.raises(gqa.CompilerNotFoundError) as info:
+        gqa.compile(**L70B)
+    msg = str(info.value)
+    assert "gqa-compile not found" in msg and "$GQA_COMPILE" in msg
+    assert str(isolated_env) in msg and "gqa.load_kernel" in msg
+    assert isinstance(info.value, FileNotFoundError)
+
+
+def test_gqa_compile_env_pointing_nowhere(monkeypatch, tmp_path):
+    monkeypatch.setenv("GQA_COMPILE", str(tmp_path / "nope"))
+    with pytest.raises(gqa.CompilerNotFoundError, match="GQA_COMPILE is set to"):
+        gqa.compile(**L70B)
+
+
+def test_compiler_found_on_path(fake_compiler, monkeypatch):
+    fake_compiler.remove()
+    monkeypatch.setenv("PATH", str(fake_compiler.path.parent))
+    assert gqa.find_compiler() == fake_compiler.path
+    gqa.compile(**L70B)
+    assert len(fake_compiler.calls) == 1
+
+
+def test_compiler_found_in_repo_build_dir(fake_compiler, monkeypatch, tmp_path):
+    from gqa import _tools
+
+    fake_compiler.remove()
+    repo = tmp_path / "repo"
+    (repo / "build" / "bin").mkdir(parents=True)
+    shutil.copy2(fake_compiler.path, repo / "build" / "bin" / "gqa-compile")
+    monkeypatch.setattr(_tools, "repo_root", lambda: repo)
+    assert gqa.find_compiler() == repo / "build" / "bin" / "gqa-compile"
+
+
+def test_compile_error_shows_stderr(fake_compiler, isolated_env):
+    fake_compiler.set_mode("fail")
+    with pytest.raises(gqa.CompileError, match=r"exit 3(.|\n)*head_dim 7 is not supported"):
+        gqa.compile(**L70B)
+    assert not list(isolated_env.iterdir())  # the failed attempt left nothing behind
+
+
+def test_compiler_without_json(fake_compiler):
+    fake_compiler.set_mode("no-json")
+    with pytest.raises(gqa.CompileError, match="did not write kernel.json"):
+        gqa.compile(**L70B)
+
+
+def test_invalid_metadata_from_compiler(fake_compiler, isolated_env):
+    fake_compiler.set_mode("bad-metadata")
+    with pytest.raises(gqa.MetadataError, match="version 99 is not supported"):
+        gqa.compile(**L70B)
+    assert not list(isolated_env.iterdir())
+
+
+def test_metadata_config_mismatch(fake_compiler):
+    fake_compiler.set_mode("ignore-mask")
+    with pytest.raises(gqa.ConfigMismatchError, match=r"window: requested \(-1, 0\), kernel has \(-1, -1\)"):
+        gqa.compile(**L70B)
+
+
+def test_recompile_and_stale_entries(fake_compiler):
+    first = gqa.compile(**L70B)
+    gqa.compile(**L70B, recompile=True)
+    assert len(fake_compiler.calls) == 2
+    # A compiler newer than the cached entry rebuilds it.
+    old = time.time() - 100
+    os.utime(first.json_path, (old, old))
+    clear_memory_cache()
+    gqa.compile(**L70B)
+    assert len(fake_compiler.calls) == 3
+    gqa.compile(**L70B)
+    assert len(fake_compiler.calls) == 3
+
+
+def test_recompile_without_compiler(fake_compiler):
+    gqa.compile(**L70B)
+    fake_compiler.remove()
+    with pytest.raises(gqa.CompilerNotFoundError, match="recompile=True"):
+        gqa.compile(**L70B, recompile=True)
+
+
+def test_tampered_cache_entry_is_rejected(fake_compiler):
+    k = gqa.compile(**L70B)
+    fake_compiler.remove()
+    meta = json.loads(k.json_path.read_text())
+    meta["config"]["dtype"] = "f16"
+    k.json_path.write_text(json.dumps(meta))
+    clear_memory_cache()
+    with pytest.raises(gqa.ConfigMismatchError, match="dtype: requested 'bf16', kernel has 'f16'"):
+        gqa.compile(**L70B)
+
+
+# ----------------------------------------------------------------------------- load_kernel
+
+
+def test_load_kernel_pair(fake_compiler, tmp_path, example_metadata):
+    ptx = tmp_path / "l70b.ptx"
+    ptx.write_text(".version 8.0\n")
+    (tmp_path / "l70b.json").write_text(json.dumps(example_metadata))
+    k = gqa.load_kernel(ptx)
+    assert k.ptx == ".version 8.0\n"
+    assert k.config.q_heads == 64 and k.config.mask == "causal"
+    assert k.fixed_sizes == {"batch": None, "seq_q": None, "seq_kv": None}
+    assert k.kv_lens_type == "none"
+    assert gqa.load_kernel(str(ptx), str(tmp_path / "l70b.json")).metadata == example_metadata
+    assert "l70b.ptx" in repr(k)
+
+
+def test_load_kernel_errors(tmp_path, example_metadata):
+    with pytest.raises(gqa.MetadataError, match="cannot read kernel metadata"):
+        gqa.load_kernel(tmp_path / "none.ptx")
+    (tmp_path / "a.json").write_text(json.dumps(example_metadata))
+    with pytest.raises(FileNotFoundError, match="cannot read PTX"):
+        gqa.load_kernel(tmp_path / "a.ptx")
+    example_metadata["format"] = "other"
+    (tmp_path / "b.json").write_text(json.dumps(example_metadata))
+    (tmp_path / "b.ptx").write_text("")
+    with pytest.raises(gqa.MetadataError, match="b.json: .*not a gqa kernel metadata file"):
+        gqa.load_kernel(tmp_path / "b.ptx")
+
+
+def test_sm90a_kernel_serves_sm90_request(fake_compiler):
+    k = gqa.compile(**L70B)
+    meta = json.loads(k.json_path.read_text())
+    meta["chip"] = "sm_90a"
+    k.json_path.write_text(json.dumps(meta))
+    fake_compiler.remove()
+    clear_memory_cache()
+    assert gqa.compile(**L70B).config.chip == "sm_90a"

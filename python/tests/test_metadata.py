@@ -1,0 +1,158 @@
+"""Metadata validation against docs/kernel-metadata.md (its own example is the valid case)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+import gqa
+from gqa.config import KernelConfig
+from gqa.metadata import validate_metadata
+
+
+def test_doc_example_is_valid(example_metadata):
+    assert validate_metadata(example_metadata) is example_metadata
+
+
+def test_doc_example_config(example_metadata):
+    cfg = KernelConfig.from_metadata(example_metadata)
+    assert (cfg.q_heads, cfg.kv_heads, cfg.group_size) == (64, 8, 8)
+    assert (cfg.dtype, cfg.layout, cfg.mask, cfg.window) == ("bf16", "bshd", "causal", (-1, 0))
+    assert cfg.default_scale and cfg.softcap == 0.0 and not cfg.kv_lens
+    assert not KernelConfig.create(64, 8, 128, dtype="bf16", layout="bshd", causal=True).mismatches(cfg)
+
+
+def _set(meta, path, value):
+    *parents, last = path
+    for p in parents:
+        meta = meta[p]
+    if value is _DELETE:
+        del meta[last]
+    else:
+        meta[last] = value
+
+
+_DELETE = object()
+
+BAD = [
+    (("format",), "gqa.other", r"not a gqa kernel metadata file"),
+    (("format",), _DELETE, r"\$: missing required key 'format'"),
+    (("version",), 2, r"version 2 is not supported"),
+    (("version",), "1", r"\$\.version: must be an integer"),
+    (("chip",), _DELETE, r"missing required key 'chip'"),
+    (("ptx",), "", r"\$\.ptx: must be a non-empty string"),
+    (("config",), _DELETE, r"missing required key 'config'"),
+    (("config", "q_heads"), 0, r"\$\.config\.q_heads: must be an integer >= 1"),
+    (("config", "group_size"), 4, r"group_size: must equal q_heads / kv_heads"),
+    (("config", "kv_heads"), 7, r"group_size"),
+    (("config", "head_dim_v"), _DELETE, r"missing required key 'head_dim_v'"),
+    (("config", "dtype"), "fp8", r"\$\.config\.dtype: must be one of"),
+    (("config", "layout"), "sbhd", r"\$\.config\.layout"),
+    (("config", "mask"), "sliding", r"\$\.config\.mask"),
+    (("config", "window_right"), 3, r"must be 0 or -1 with mask 'causal'"),
+    (("config", "window_left"), -2, r"window_left: must be an integer >= -1"),
+    (("config", "scale"), 0, r"scale: must be a finite number > 0"),
+    (("config", "scale"), True, r"scale: must be a finite number > 0"),
+    (("config", "scale"), float("inf"), r"scale: must be a finite number > 0"),
+    (("config", "softcap"), -1.0, r"softcap: must be a number >= 0"),
+    (("config", "kv_lens"), "u8", r"kv_lens"),
+    (("config", "batch"), 0, r"batch: must be an integer or null >= 1"),
+    (("split_kv",), _DELETE, r"missing required key 'split_kv'"),
+    (("split_kv", "max_splits"), -1, r"max_splits"),
+    (("split_kv", "max_splits"), 4, r"roles must be \['split', 'combine'\]"),
+    (("kernels",), [], r"\$\.kernels: must be a non-empty list"),
+    (("kernels", 0, "role"), "split", r"role 'split' must take parameter 'partial_out'"),
+    (("kernels", 0, "role"), "combine", r"role 'combine' must take parameter 'partial_out'"),
+    (("kernels", 0, "params", 3), _DELETE, r"role 'main' must take parameter 'out'"),
+    (("kernels", 0, "params", 6), {"name": "num_splits", "type": "i32"}, r"takes 'num_splits', but split_kv.max_splits is 0"),
+    (("kernels", 0, "grid", 1), {"sym": "num_splits"}, r"uses num_splits, but split_kv.max_splits is 0"),
+    (("kernels", 0, "grid", 0, "add"), -1, r"grid\[0\]\.add: must be an integer >= 0"),
+    (("kernels", 0, "block"), [128, 1, 65], r"block: must be 3 integers"),
+    (("kernels", 0, "block"), [512, 4, 1], r"asks for 2048 threads"),
+    (("kernels", 0, "static_shared_memory_bytes"), _DELETE, r"missing required key 'static_shared_memory_bytes'"),
+    (("kernels", 0, "launch_bounds"), 1, r"kernels\[0\]: unknown keys \['launch_bounds'\]"),
+    (("extra",), 1, r"\$: unknown keys \['extra'\]"),
+    (("config", "heads"), 1, r"\$\.config: unknown keys \['heads'\]"),
+    (("chip",), "hopper", r"\$\.chip: must look like sm_90"),
+    (("tile",), _DELETE, r"missing required key 'tile'"),
+    (("tile", "warps"), 0, r"\$\.tile\.warps"),
+    (("tile", "pack_gqa"), 1, r"\$\.tile\.pack_gqa: must be true or false"),
+    (("split_kv", "min_splits"), 1, r"\$\.split_kv: unknown keys"),
+    (("kernels", 0, "params"), [], r"params: must be a non-empty list"),
+    (("kernels", 0, "params", 0, "ptr"), 1, r"params\[0\]: unknown keys \['ptr'\]"),
+    (("kernels", 0, "block"), [128, 1], r"kernels\[0\]\.block: must be 3 integers"),
+    (("kernels", 0, "dynamic_shared_memory_bytes"), _DELETE, r"missing required key 'dynamic_shared_memory_bytes'"),
+    (("kernels", 0, "grid"), [{"const": 1}], r"grid: must be a list of 3"),
+    (("kernels", 0, "grid", 0, "sym"), "heads", r"grid\[0\]\.sym: must be one of"),
+    (("kernels", 0, "grid", 0, "mull"), 2, r"unknown keys \['mull'\]"),
+    (("kernels", 0, "grid", 0, "div"), 0, r"grid\[0\]\.div"),
+    (("kernels", 0, "grid", 1), {"const": 8, "sym": "batch"}, r"only 'const'"),
+    (("kernels", 0, "params", 0, "type"), "i64", r"params\[0\]\.type: must be one of \['ptr'\]"),
+    (("kernels", 0, "params", 4, "type"), "ptr", r"params\[4\]\.type"),
+    (("kernels", 0, "params", 0, "name"), "query", r"params\[0\]\.name"),
+    (("kernels", 0, "params", 1, "name"), "q", r"duplicate parameter 'q'"),
+    (("config", "kv_lens"), "i32", r"config\.kv_lens is 'i32' but no kernel takes"),
+]
+
+
+@pytest.mark.parametrize("path, value, match", BAD, ids=[f"{'.'.join(map(str, p))}" for p, _, _ in BAD])
+def test_invalid_metadata(example_metadata, path, value, match):
+    meta = copy.deepcopy(example_metadata)
+    _set(meta, path, value)
+    with pytest.raises(gqa.MetadataError, match=match) as info:
+        validate_metadata(meta, "x.json")
+    assert str(info.value).startswith("x.json: ")
+    assert isinstance(info.value, ValueError)
+
+
+def test_split_kv_kernels_valid(example_metadata):
+    meta = copy.deepcopy(example_metadata)
+    meta["split_kv"]["max_splits"] = 8
+    main = meta["kernels"][0]
+    split = dict(main, role="split", params=main["params"] + [
+        {"name": "num_splits", "type": "i32"}, {"name": "partial_out", "type": "ptr"},
+        {"name": "partial_lse", "type": "ptr"}])
+    split["grid"] = [{"sym": "seq_q", "mul": 8, "add": 63, "div": 64}, {"sym": "num_splits"}, {"sym": "batch"}]
+    combine = dict(main, role="combine", name="combine", params=[
+        {"name": "partial_out", "type": "ptr"}, {"name": "partial_lse", "type": "ptr"},
+        {"name": "out", "type": "ptr"}, {"name": "num_splits", "type": "i64"}])
+    meta["kernels"] = [split, combine]
+    validate_metadata(meta)
+
+
+def test_kv_lens_kernel_valid(example_metadata):
+    meta = copy.deepcopy(example_metadata)
+    meta["config"]["kv_lens"] = "i64"
+    meta["kernels"][0]["params"].insert(4, {"name": "kv_lens", "type": "ptr"})
+    validate_metadata(meta)
+    assert KernelConfig.from_metadata(meta).kv_lens
+
+
+def test_window_metadata(example_metadata):
+    meta = copy.deepcopy(example_metadata)
+    meta["config"].update(mask="window", window_left=128, window_right=0)
+    assert KernelConfig.from_metadata(validate_metadata(meta)).window == (128, 0)
+    meta["config"].update(mask="causal", window_left=64, window_right=-1)
+    assert KernelConfig.from_metadata(validate_metadata(meta)).window == (64, 0)
+    meta["config"].update(mask="none", window_left=64, window_right=-1)
+    with pytest.raises(gqa.MetadataError, match="mask 'none' needs"):
+        validate_metadata(meta)
+
+
+def test_not_an_object():
+    with pytest.raises(gqa.MetadataError, match="must be a JSON object"):
+        validate_metadata([1, 2])
+
+
+def test_load_metadata_file_errors(tmp_path, example_metadata):
+    with pytest.raises(gqa.MetadataError, match="cannot read kernel metadata"):
+        gqa.load_metadata(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(gqa.MetadataError, match="bad.json: not valid JSON"):
+        gqa.load_metadata(bad)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(example_metadata))
+    assert gqa.load_metadata(good)["config"]["q_heads"] == 64
