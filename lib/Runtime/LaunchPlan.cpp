@@ -1,0 +1,350 @@
+//===- LaunchPlan.cpp - Check arguments and plan a launch -----------------===//
+
+#include "LaunchPlan.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace gqa::runtime {
+
+int64_t LaunchSizes::get(LaunchSize size) const {
+  switch (size) {
+  case LaunchSize::Batch:
+    return batch;
+  case LaunchSize::SeqQ:
+    return seqQ;
+  case LaunchSize::SeqKV:
+    return seqKV;
+  case LaunchSize::NumSplits:
+    return numSplits;
+  }
+  return 0;
+}
+
+namespace {
+
+Status invalidArgument(std::string message) {
+  return Status::failure(GQA_ERROR_INVALID_ARGUMENT, std::move(message));
+}
+
+int64_t ceilDiv(int64_t numerator, int64_t denominator) {
+  return numerator / denominator + (numerator % denominator != 0);
+}
+
+/// a * b + c, or false on overflow.
+bool mulAdd(int64_t a, int64_t b, int64_t c, int64_t &result) {
+  int64_t product;
+  return !__builtin_mul_overflow(a, b, &product) &&
+         !__builtin_add_overflow(product, c, &result);
+}
+
+Status checkPositive(const char *field, int64_t value) {
+  if (value >= 1)
+    return Status::success();
+  return invalidArgument(std::string("args.") + field + " must be >= 1, not " +
+                         std::to_string(value));
+}
+
+Status checkFact(const char *field, int64_t value, int64_t compiled) {
+  if (value == compiled)
+    return Status::success();
+  return invalidArgument(std::string("args.") + field + " is " +
+                         std::to_string(value) +
+                         ", but the kernel was compiled for config." + field +
+                         " = " + std::to_string(compiled));
+}
+
+/// A size the metadata may fix (`compiled` != 0).
+Status checkStaticSize(const char *field, int64_t value, int64_t compiled) {
+  if (compiled == 0 || value == compiled)
+    return Status::success();
+  return invalidArgument(std::string("args.") + field + " is " +
+                         std::to_string(value) +
+                         ", but the kernel was compiled for config." + field +
+                         " = " + std::to_string(compiled) + " only");
+}
+
+/// The product of a kernel's grid for `sizes`.
+Status countCtas(const KernelSpec &kernel, const LaunchSizes &sizes,
+                 int64_t &ctas) {
+  ctas = 1;
+  for (const GridDim &dim : kernel.grid) {
+    int64_t extent;
+    if (Status status = evaluateGridDim(dim, sizes, extent); !status.ok())
+      return status;
+    if (!mulAdd(ctas, extent, 0, ctas))
+      return invalidArgument("the grid of kernel '" + kernel.name +
+                             "' has more CTAs than fit in 64 bits");
+  }
+  return Status::success();
+}
+
+Status checkPointer(const char *field, const void *pointer, int64_t alignment) {
+  if (!pointer)
+    return invalidArgument(std::string("args.") + field + " is NULL");
+  if (reinterpret_cast<uintptr_t>(pointer) % alignment != 0)
+    return invalidArgument(
+        std::string("args.") + field + " (" +
+        std::to_string(reinterpret_cast<uintptr_t>(pointer)) +
+        ") is not aligned to " + std::to_string(alignment) + " bytes");
+  return Status::success();
+}
+
+} // namespace
+
+Status validateLaunchShape(const KernelMetadata &metadata,
+                           const gqa_launch_args &args) {
+  const gqa_kernel_config &config = metadata.config;
+  for (Status status :
+       {checkPositive("batch", args.batch), checkPositive("seq_q", args.seq_q),
+        checkPositive("seq_kv", args.seq_kv),
+        checkFact("q_heads", args.q_heads, config.q_heads),
+        checkFact("kv_heads", args.kv_heads, config.kv_heads),
+        checkFact("head_dim", args.head_dim, config.head_dim),
+        checkFact("head_dim_v", args.head_dim_v, config.head_dim_v),
+        checkStaticSize("batch", args.batch, config.batch),
+        checkStaticSize("seq_q", args.seq_q, config.seq_q),
+        checkStaticSize("seq_kv", args.seq_kv, config.seq_kv)})
+    if (!status.ok())
+      return status;
+  if (getDTypeSize(args.dtype) == 0)
+    return invalidArgument("args.dtype is " + std::to_string(args.dtype) +
+                           ", not one of GQA_DTYPE_F16, GQA_DTYPE_BF16, "
+                           "GQA_DTYPE_F32");
+  if (args.dtype != config.dtype)
+    return invalidArgument(std::string("args.dtype is ") +
+                           getDTypeName(args.dtype) +
+                           ", but the kernel was compiled for config.dtype = " +
+                           getDTypeName(config.dtype));
+  if (args.layout != GQA_LAYOUT_BHSD && args.layout != GQA_LAYOUT_BSHD)
+    return invalidArgument("args.layout is " + std::to_string(args.layout) +
+                           ", not one of GQA_LAYOUT_BHSD, GQA_LAYOUT_BSHD");
+  if (args.layout != config.layout)
+    return invalidArgument(
+        std::string("args.layout is ") + getLayoutName(args.layout) +
+        ", but the kernel was compiled for config.layout = " +
+        getLayoutName(config.layout));
+  return Status::success();
+}
+
+Status evaluateGridDim(const GridDim &dim, const LaunchSizes &sizes,
+                       int64_t &extent) {
+  if (dim.isConstant) {
+    extent = dim.constant;
+    return Status::success();
+  }
+  int64_t numerator;
+  if (!mulAdd(sizes.get(dim.symbol), dim.mul, dim.add, numerator))
+    return invalidArgument(
+        std::string("the grid expression ceil((") +
+        getLaunchSizeName(dim.symbol) + " * " + std::to_string(dim.mul) +
+        " + " + std::to_string(dim.add) + ") / " + std::to_string(dim.div) +
+        ") overflows for " + getLaunchSizeName(dim.symbol) + " = " +
+        std::to_string(sizes.get(dim.symbol)));
+  extent = ceilDiv(numerator, dim.div);
+  return Status::success();
+}
+
+Status chooseNumSplits(const KernelMetadata &metadata, int64_t batch,
+                       int64_t seqQ, int64_t seqKV, int32_t smCount,
+                       int64_t &numSplits) {
+  numSplits = 1;
+  if (!metadata.splitsKV())
+    return Status::success();
+  const KernelSpec &splitKernel = metadata.kernels.front();
+  int64_t kvTiles = ceilDiv(seqKV, metadata.tiling.block_n);
+  int64_t maxSplits = std::min(metadata.tiling.max_splits, kvTiles);
+  int64_t targetCtas = kTargetCtasPerSM * smCount;
+  LaunchSizes sizes{batch, seqQ, seqKV, 1};
+  for (; sizes.numSplits < maxSplits; ++sizes.numSplits) {
+    int64_t ctas;
+    if (Status status = countCtas(splitKernel, sizes, ctas); !status.ok())
+      return status;
+    if (ctas >= targetCtas)
+      break;
+  }
+  int64_t tilesPerSplit = ceilDiv(kvTiles, sizes.numSplits);
+  numSplits = ceilDiv(kvTiles, tilesPerSplit);
+  return Status::success();
+}
+
+namespace {
+
+/// The split-KV workspace of `plan` (num_splits already set): partial_out,
+/// then partial_lse at the next multiple of kWorkspaceAlignment.
+Status sizeWorkspace(const KernelMetadata &metadata,
+                     const gqa_launch_args &args, gqa_launch_plan &plan) {
+  plan.workspace_bytes = 0;
+  plan.partial_lse_offset = 0;
+  if (!metadata.splitsKV())
+    return Status::success();
+  constexpr int64_t f32Bytes = 4;
+  int64_t lseBytes = f32Bytes, outBytes, lseOffset, totalBytes;
+  bool fits = mulAdd(lseBytes, plan.num_splits, 0, lseBytes) &&
+              mulAdd(lseBytes, args.batch, 0, lseBytes) &&
+              mulAdd(lseBytes, args.q_heads, 0, lseBytes) &&
+              mulAdd(lseBytes, args.seq_q, 0, lseBytes) &&
+              mulAdd(lseBytes, args.head_dim_v, 0, outBytes) &&
+              mulAdd(ceilDiv(outBytes, kWorkspaceAlignment),
+                     kWorkspaceAlignment, 0, lseOffset) &&
+              mulAdd(lseOffset, 1, lseBytes, totalBytes);
+  if (!fits)
+    return invalidArgument("the split-KV workspace for " +
+                           std::to_string(plan.num_splits) +
+                           " splits is larger than 2^63 bytes");
+  plan.workspace_bytes = static_cast<uint64_t>(totalBytes);
+  plan.partial_lse_offset = static_cast<uint64_t>(lseOffset);
+  return Status::success();
+}
+
+/// Checks that the sizes a kernel takes as i32 parameters fit in one.
+Status checkI32Params(const KernelSpec &kernel, const LaunchSizes &sizes) {
+  for (const KernelParam &param : kernel.params) {
+    const auto *size = std::get_if<LaunchSize>(&param.source);
+    if (!size || param.type != ParamType::I32)
+      continue;
+    int64_t value = sizes.get(*size);
+    if (value > std::numeric_limits<int32_t>::max())
+      return invalidArgument("kernel '" + kernel.name + "' takes " +
+                             param.name + " as i32, but " + param.name + " = " +
+                             std::to_string(value) + " does not fit in one");
+  }
+  return Status::success();
+}
+
+} // namespace
+
+Status planLaunch(const KernelMetadata &metadata, const gqa_launch_args &args,
+                  int32_t smCount, gqa_launch_plan &plan) {
+  if (smCount < 1)
+    return invalidArgument("the SM count must be >= 1, not " +
+                           std::to_string(smCount));
+  if (Status status = validateLaunchShape(metadata, args); !status.ok())
+    return status;
+  plan = {};
+  LaunchSizes sizes{args.batch, args.seq_q, args.seq_kv, 1};
+  if (Status status = chooseNumSplits(metadata, args.batch, args.seq_q,
+                                      args.seq_kv, smCount, sizes.numSplits);
+      !status.ok())
+    return status;
+  plan.num_splits = sizes.numSplits;
+  plan.num_kernels = static_cast<int32_t>(metadata.kernels.size());
+  for (size_t i = 0; i < metadata.kernels.size(); ++i) {
+    const KernelSpec &kernel = metadata.kernels[i];
+    gqa_kernel_launch_config &launch = plan.kernels[i];
+    launch.name = kernel.name.c_str();
+    launch.role = kernel.role;
+    launch.dynamic_shared_memory_bytes = kernel.dynamicSharedMemoryBytes;
+    for (size_t d = 0; d < 3; ++d) {
+      launch.block[d] = kernel.block[d];
+      int64_t extent;
+      if (Status status = evaluateGridDim(kernel.grid[d], sizes, extent);
+          !status.ok())
+        return std::move(status).withContext("kernel '" + kernel.name + "'");
+      int64_t limit = d == 0 ? kMaxGridX : kMaxGridYZ;
+      if (extent < 1 || extent > limit)
+        return invalidArgument("kernel '" + kernel.name + "' needs grid[" +
+                               std::to_string(d) +
+                               "] = " + std::to_string(extent) +
+                               ", but CUDA allows 1.." + std::to_string(limit));
+      launch.grid[d] = static_cast<uint32_t>(extent);
+    }
+    if (Status status = checkI32Params(kernel, sizes); !status.ok())
+      return status;
+  }
+  return sizeWorkspace(metadata, args, plan);
+}
+
+Status validateLaunchPointers(const KernelMetadata &metadata,
+                              const gqa_launch_args &args,
+                              const gqa_launch_plan &plan) {
+  int64_t elementBytes = getDTypeSize(metadata.config.dtype);
+  for (Status status : {checkPointer("q", args.q, elementBytes),
+                        checkPointer("k", args.k, elementBytes),
+                        checkPointer("v", args.v, elementBytes),
+                        checkPointer("out", args.out, elementBytes)})
+    if (!status.ok())
+      return status;
+
+  gqa_kv_lens_type kvLens = metadata.config.kv_lens;
+  if (kvLens == GQA_KV_LENS_NONE && args.kv_lens)
+    return invalidArgument("args.kv_lens is set, but the kernel was compiled "
+                           "without per-batch KV lengths (config.kv_lens = "
+                           "none)");
+  if (kvLens != GQA_KV_LENS_NONE) {
+    if (!args.kv_lens)
+      return invalidArgument(
+          std::string("args.kv_lens is NULL, but the kernel reads per-batch "
+                      "KV lengths (config.kv_lens = ") +
+          getKvLensTypeName(kvLens) + ")");
+    if (Status status = checkPointer("kv_lens", args.kv_lens,
+                                     kvLens == GQA_KV_LENS_I32 ? 4 : 8);
+        !status.ok())
+      return status;
+  }
+
+  if (!args.workspace) {
+    if (args.workspace_bytes != 0)
+      return invalidArgument("args.workspace_bytes is " +
+                             std::to_string(args.workspace_bytes) +
+                             ", but args.workspace is NULL");
+    return Status::success();
+  }
+  if (Status status = checkPointer("workspace", args.workspace, 16);
+      !status.ok())
+    return status;
+  if (args.workspace_bytes < plan.workspace_bytes)
+    return invalidArgument(
+        "args.workspace_bytes is " + std::to_string(args.workspace_bytes) +
+        ", but this launch needs " + std::to_string(plan.workspace_bytes) +
+        " (" + std::to_string(plan.num_splits) + " KV splits)");
+  return Status::success();
+}
+
+void bindKernelParams(const KernelSpec &kernel, const gqa_launch_args &args,
+                      const gqa_launch_plan &plan, uint64_t workspace,
+                      KernelParamValues &params) {
+  LaunchSizes sizes{args.batch, args.seq_q, args.seq_kv, plan.num_splits};
+  auto address = [](const void *pointer) {
+    return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pointer));
+  };
+  params.count = kernel.params.size();
+  for (size_t i = 0; i < params.count; ++i) {
+    const KernelParam &param = kernel.params[i];
+    KernelParamValue &value = params.values[i];
+    value = {};
+    params.pointers[i] = &value;
+    if (const auto *size = std::get_if<LaunchSize>(&param.source)) {
+      if (param.type == ParamType::I32)
+        value.i32 = static_cast<int32_t>(sizes.get(*size));
+      else
+        value.i64 = sizes.get(*size);
+      continue;
+    }
+    switch (std::get<PointerParam>(param.source)) {
+    case PointerParam::Q:
+      value.pointer = address(args.q);
+      break;
+    case PointerParam::K:
+      value.pointer = address(args.k);
+      break;
+    case PointerParam::V:
+      value.pointer = address(args.v);
+      break;
+    case PointerParam::Out:
+      value.pointer = address(args.out);
+      break;
+    case PointerParam::KvLens:
+      value.pointer = address(args.kv_lens);
+      break;
+    case PointerParam::PartialOut:
+      value.pointer = workspace;
+      break;
+    case PointerParam::PartialLse:
+      value.pointer = workspace + plan.partial_lse_offset;
+      break;
+    }
+  }
+}
+
+} // namespace gqa::runtime
