@@ -16,6 +16,8 @@ PIPELINES = [
     [],
     ["--gqa-kv-cache-report=seq-len=4096"],
     ["--one-shot-bufferize=bufferize-function-boundaries"],
+    # The whole CPU pipeline: whatever verifies must also lower.
+    ["--gqa-lower-to-cpu"],
 ]
 
 # Replacements that keep the text parseable but make it semantically wrong, so
@@ -77,6 +79,7 @@ def main() -> int:
         text = seed_file.read_text()
         for index in range(MUTANTS_PER_FILE):
             mutant = mutate(text, rng)
+            verified = None
             for extra in PIPELINES:
                 runs += 1
                 proc = subprocess.run([gqa_opt, "-", *extra], input=mutant.encode("utf-8", "replace"),
@@ -85,9 +88,14 @@ def main() -> int:
                 crashed = proc.returncode < 0 or proc.returncode > 1 or "Stack dump" in stderr \
                     or "PLEASE submit a bug report" in stderr
                 silent = proc.returncode == 1 and "error:" not in stderr
-                if crashed or silent:
+                if not extra:
+                    verified = proc.returncode == 0
+                # Input that parses and verifies must lower to LLVM.
+                unlowered = verified and extra == ["--gqa-lower-to-cpu"] and proc.returncode != 0
+                if crashed or silent or unlowered:
                     failures += 1
-                    what = "crashed" if crashed else "failed without a diagnostic"
+                    what = ("crashed" if crashed else "failed without a diagnostic" if silent
+                            else "verified but did not lower")
                     print(f"FAIL: {seed_file.name} mutant {index} {extra}: gqa-opt {what} "
                           f"(exit {proc.returncode})\n--- input ---\n{mutant}\n--- stderr ---\n{stderr}")
     print(f"{runs} runs over {len(seeds)} seed files, {failures} failures")
