@@ -90,8 +90,17 @@ json::Object describe(const AttentionSpec &spec, const AttentionSizes &sizes) {
   return object;
 }
 
+/// The shape of a (B, heads, S, dim) tensor in the spec's layout.
+json::Array layoutShape(const AttentionSpec &spec, int64_t batchSize,
+                        int64_t heads, int64_t seq, int64_t dim) {
+  if (spec.bshd)
+    return json::Array{batchSize, seq, heads, dim};
+  return json::Array{batchSize, heads, seq, dim};
+}
+
 /// Writes the inputs, output and meta.json of a run into `directory`.
-std::string save(const std::string &directory, json::Object meta,
+std::string save(const std::string &directory, const AttentionSpec &spec,
+                 const AttentionSizes &sizes, json::Object meta,
                  const HostTensor &query, const HostTensor &key,
                  const HostTensor &value, const HostTensor &output,
                  const std::vector<int32_t> &lengths) {
@@ -119,6 +128,14 @@ std::string save(const std::string &directory, json::Object meta,
     files["kv_lens"] = "kv_lens.bin (int32)";
   }
   meta["files"] = std::move(files);
+  int64_t dv = spec.valueHeadDim();
+  meta["shapes"] = json::Object{
+      {"q",
+       layoutShape(spec, sizes.batch, spec.qHeads, sizes.seqQ, spec.headDim)},
+      {"k",
+       layoutShape(spec, sizes.batch, spec.kvHeads, sizes.seqKV, spec.headDim)},
+      {"v", layoutShape(spec, sizes.batch, spec.kvHeads, sizes.seqKV, dv)},
+      {"out", layoutShape(spec, sizes.batch, spec.qHeads, sizes.seqQ, dv)}};
   meta["byte_order"] = "little";
   std::error_code error;
   llvm::raw_fd_ostream metaFile(path("meta.json"), error);
@@ -212,7 +229,8 @@ int main(int argc, char **argv) {
   report["compile_ms"] = compileMs;
   report["time_ms"] = times[times.size() / 2];
   if (!saveDir.empty()) {
-    error = save(saveDir, report, query, key, value, output, lengths);
+    error =
+        save(saveDir, spec, sizes, report, query, key, value, output, lengths);
     if (!error.empty()) {
       llvm::errs() << "gqa-run: error: " << error << "\n";
       return 1;
