@@ -258,11 +258,13 @@ Status planLaunch(const KernelMetadata &metadata, const gqa_launch_args &args,
 Status validateLaunchPointers(const KernelMetadata &metadata,
                               const gqa_launch_args &args,
                               const gqa_launch_plan &plan) {
-  int64_t elementBytes = getDTypeSize(metadata.config.dtype);
-  for (Status status : {checkPointer("q", args.q, elementBytes),
-                        checkPointer("k", args.k, elementBytes),
-                        checkPointer("v", args.v, elementBytes),
-                        checkPointer("out", args.out, elementBytes)})
+  // The kernels move q, k and v in 16-byte vectors (cp.async) and store the
+  // output in vectors of up to 16 bytes (docs/kernel-metadata.md).
+  constexpr int64_t tensorAlignment = 16;
+  for (Status status : {checkPointer("q", args.q, tensorAlignment),
+                        checkPointer("k", args.k, tensorAlignment),
+                        checkPointer("v", args.v, tensorAlignment),
+                        checkPointer("out", args.out, tensorAlignment)})
     if (!status.ok())
       return status;
 

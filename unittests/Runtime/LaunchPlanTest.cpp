@@ -336,9 +336,13 @@ TEST_F(LaunchPointersTest, NeedsEachTensor) {
   EXPECT_EQ(error(), "args.out is NULL");
 }
 
-TEST_F(LaunchPointersTest, NeedsElementAlignment) {
+TEST_F(LaunchPointersTest, NeedsSixteenByteAlignedTensors) {
   args.v = reinterpret_cast<const void *>(uintptr_t{0x30001});
-  EXPECT_EQ(error(), "args.v (196609) is not aligned to 2 bytes");
+  EXPECT_EQ(error(), "args.v (196609) is not aligned to 16 bytes");
+  args = makeArgs(metadata, 8, 1, 8192);
+  // Element-aligned is not enough: the kernels copy 16-byte vectors.
+  args.out = reinterpret_cast<void *>(uintptr_t{0x30008});
+  EXPECT_EQ(error(), "args.out (196616) is not aligned to 16 bytes");
 }
 
 TEST_F(LaunchPointersTest, NeedsKvLensIffTheKernelTakesThem) {
