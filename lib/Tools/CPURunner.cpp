@@ -12,6 +12,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/TargetSelect.h"
 
 using namespace mlir;
@@ -98,11 +99,20 @@ CPUKernel::compile(const AttentionSpec &spec, int64_t tileQ, int64_t tileKV) {
   if (failed(pm.run(*module)))
     return fail("lowering to LLVM failed");
 
+  // Optimise for this host: without its target machine the vectorizer would
+  // see no vector registers.
+  auto hostBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!hostBuilder)
+    return hostBuilder.takeError();
+  auto targetMachine = hostBuilder->createTargetMachine();
+  if (!targetMachine)
+    return targetMachine.takeError();
   ExecutionEngineOptions engineOptions;
   auto optimize = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
-                                            /*targetMachine=*/nullptr);
+                                            targetMachine->get());
   engineOptions.transformer = optimize;
-  auto engine = ExecutionEngine::create(*module, engineOptions);
+  auto engine = ExecutionEngine::create(*module, engineOptions,
+                                        std::move(*targetMachine));
   if (!engine)
     return engine.takeError();
   auto entry = (*engine)->lookup("_mlir_ciface_gqa_attention");
