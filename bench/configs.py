@@ -1,0 +1,398 @@
+"""The shape matrix of the GPU checks: one source of truth for prepare_kernels.py and device_check.py.
+
+Two lists:
+
+* :data:`CORRECTNESS`: :class:`CorrectnessCase` s, each one kernel (an :class:`Attrs`, the
+  compile-time attributes) run at several runtime sizes (:class:`Shape`), compared with a float64
+  reference.  They cover MHA / GQA / MQA (g = 1, 2, 4, 8, 64), decode, prefill, Sq < Skv and
+  Sq > Skv, every mask kind, kv_lens, softcap, explicit scale, both layouts, head dims 64/128/256,
+  Dv != D, bf16 and f16 (f32 is ``optional``: kept only where it compiles) and lengths that are no
+  tile multiple.
+* :data:`BENCHMARK`: :class:`BenchCase` s, the Llama-3-70B attention layer (64 Q / 8 KV heads,
+  D 128, bf16) timed against PyTorch's attention backends.
+
+Batch and sequence lengths are runtime values, so one kernel serves every size of a case, and the
+benchmark kernels are among the correctness kernels (:func:`distinct_kernels` counts them).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO / "python") not in sys.path:
+    sys.path.insert(0, str(REPO / "python"))
+
+import gqa  # noqa: E402
+from gqa.config import KernelConfig  # noqa: E402
+from gqa.dtypes import itemsize  # noqa: E402
+
+CHIP = "sm_90"
+#: Decode rows whose KV cache would exceed this many bytes are left out of the benchmark.
+DECODE_MEMORY_CAP = 40_000_000_000
+#: Relative L2 error allowed per dtype (‖out − ref‖ / ‖ref‖ against the float64 reference).
+TOLERANCE = {"bf16": 1e-2, "f16": 2e-3, "f32": 1e-3}
+
+
+@dataclass(frozen=True)
+class Attrs:
+    """Compile-time attributes: one distinct set is one kernel (same arguments as :func:`gqa.compile`)."""
+
+    q_heads: int
+    kv_heads: int
+    head_dim: int
+    head_dim_v: Optional[int] = None
+    dtype: str = "bf16"
+    layout: str = "bshd"
+    causal: bool = False
+    window: Optional[tuple[int, int]] = None
+    softcap: Optional[float] = None
+    scale: Optional[float] = None
+    kv_lens: bool = False
+
+    @property
+    def dv(self) -> int:
+        """The value head dim Dv."""
+        return self.head_dim if self.head_dim_v is None else self.head_dim_v
+
+    @property
+    def group_size(self) -> int:
+        """g = Hq / Hkv."""
+        return self.q_heads // self.kv_heads
+
+    def compile_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`gqa.compile` (and, less the head counts, of :func:`gqa.attention`)."""
+        return dict(
+            head_dim_v=self.head_dim_v, dtype=self.dtype, layout=self.layout, causal=self.causal,
+            window=self.window, softcap=self.softcap, scale=self.scale, kv_lens=self.kv_lens,
+        )
+
+    def attention_kwargs(self) -> dict[str, Any]:
+        """The mask/scale options of :func:`gqa.attention` and :func:`gqa.reference.attention`."""
+        return dict(layout=self.layout, causal=self.causal, window=self.window,
+                    softcap=self.softcap, scale=self.scale)
+
+    def kernel_config(self, chip: str = CHIP) -> KernelConfig:
+        """The normalised configuration (validates the attributes)."""
+        return KernelConfig.create(self.q_heads, self.kv_heads, self.head_dim, chip=chip,
+                                   **self.compile_kwargs())
+
+    def key(self, chip: str = CHIP) -> str:
+        """The kernel cache key: equal keys mean one kernel."""
+        return self.kernel_config(chip).key()
+
+    @property
+    def is_causal(self) -> bool:
+        """Whether the effective mask is exactly causal (the FLOP convention halves only that one)."""
+        return self.kernel_config().mask == "causal"
+
+    def label(self) -> str:
+        """A short human-readable description, e.g. ``hq64/hkv8 d128 bf16 bshd causal``."""
+        cfg = self.kernel_config()
+        parts = [f"hq{self.q_heads}/hkv{self.kv_heads}", f"d{self.head_dim}"]
+        if self.dv != self.head_dim:
+            parts[-1] += f"/dv{self.dv}"
+        parts += [self.dtype, self.layout, cfg.mask if cfg.mask != "window" else f"win{cfg.window}"]
+        if cfg.softcap:
+            parts.append(f"cap{cfg.softcap:g}")
+        if not cfg.default_scale:
+            parts.append(f"scale{cfg.scale:g}")
+        if self.kv_lens:
+            parts.append("kv_lens")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Runtime sizes of one launch; ``kv_lens`` (one length per batch) iff the kernel takes them."""
+
+    batch: int
+    seq_q: int
+    seq_kv: int
+    kv_lens: Optional[tuple[int, ...]] = None
+
+    def label(self) -> str:
+        """E.g. ``B2 Sq17 Skv1000`` (plus the kv_lens)."""
+        text = f"B{self.batch} Sq{self.seq_q} Skv{self.seq_kv}"
+        return text + (f" lens{list(self.kv_lens)}" if self.kv_lens is not None else "")
+
+
+def tensor_bytes(attrs: Attrs, shape: Shape) -> int:
+    """Bytes of q, k, v and out together (one input set plus its output)."""
+    q = shape.batch * attrs.q_heads * shape.seq_q * attrs.head_dim
+    k = shape.batch * attrs.kv_heads * shape.seq_kv * attrs.head_dim
+    v = shape.batch * attrs.kv_heads * shape.seq_kv * attrs.dv
+    out = shape.batch * attrs.q_heads * shape.seq_q * attrs.dv
+    return (q + k + v + out) * itemsize(attrs.dtype)
+
+
+@dataclass(frozen=True)
+class CorrectnessCase:
+    """One kernel checked at several sizes.  ``optional``: dropped (not failed) where it does not compile."""
+
+    name: str
+    attrs: Attrs
+    shapes: tuple[Shape, ...]
+    #: Standard deviation of q's random entries (larger makes a softcap bite).
+    q_std: float = 1.0
+    optional: bool = False
+
+    @property
+    def tolerance(self) -> float:
+        """The relative L2 error this dtype may have."""
+        return TOLERANCE[self.attrs.dtype]
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One timed row: ``phase`` is ``prefill`` (compute-bound, TFLOP/s) or ``decode`` (memory, GB/s)."""
+
+    name: str
+    phase: str
+    attrs: Attrs
+    shape: Shape
+
+    @property
+    def flops(self) -> int:
+        """REFERENCE §1 FLOPs (causal counted per the formula), via :func:`gqa.attention_flops`."""
+        a, s = self.attrs, self.shape
+        return gqa.attention_flops(s.batch, a.q_heads, s.seq_q, s.seq_kv, a.head_dim, a.dv,
+                                   causal=a.is_causal)
+
+    @property
+    def min_bytes(self) -> int:
+        """The decode floor: every KV head read once (:func:`gqa.decode_min_bytes`)."""
+        a, s = self.attrs, self.shape
+        return gqa.decode_min_bytes(s.batch, a.kv_heads, s.seq_kv, a.head_dim, a.dv, a.dtype)
+
+    @property
+    def io_bytes(self) -> int:
+        """q, k, v and out: the memory one input set takes."""
+        return tensor_bytes(self.attrs, self.shape)
+
+
+# ------------------------------------------------------------------------------------ correctness
+
+#: (Hq, Hkv): MHA g=1, GQA g=2, 4, 8 (Llama-3-70B), MQA g=64.
+HEAD_GROUPS: tuple[tuple[int, int], ...] = ((8, 8), (8, 4), (8, 2), (64, 8), (64, 1))
+
+DECODE = (Shape(3, 1, 1000), Shape(2, 1, 4097))
+PREFILL = (Shape(2, 129, 129), Shape(1, 1000, 1000))
+CHUNKED = (Shape(2, 17, 1000), Shape(1, 129, 4097))  # Sq < Skv: bottom-right alignment
+EDGES = (Shape(1, 1, 1), Shape(1, 17, 17), Shape(1, 129, 17))  # Sq > Skv: causal rows fully masked
+ALL_SIZES = DECODE + PREFILL + CHUNKED + EDGES
+#: A shorter set for the cases that test one feature.
+FEATURE_SIZES = (Shape(3, 1, 1000), Shape(2, 129, 129), Shape(2, 17, 1000), Shape(1, 1000, 1000))
+#: Window cases need keys well beyond the window.
+WINDOW_SIZES = (Shape(3, 1, 1000), Shape(1, 1000, 1000), Shape(1, 129, 4097), Shape(2, 17, 1000))
+#: kv_lens: 0 (every row masked), 1, shorter than Sq (causal rows masked), full.
+KV_LENS_SIZES = (
+    Shape(4, 1, 1000, (1000, 0, 1, 517)),
+    Shape(4, 17, 1000, (1000, 5, 17, 900)),
+    Shape(3, 129, 4097, (4097, 129, 2000)),
+    Shape(2, 1000, 1000, (1000, 333)),
+)
+#: The Llama-3-70B kernels also run one long prefill (the benchmark's kernels).
+L70B_EXTRA = (Shape(1, 4097, 4097),)
+
+
+def l70b(layout: str = "bshd", causal: bool = False) -> Attrs:
+    """The Llama-3-70B attention layer: 64 Q heads, 8 KV heads, D 128, bf16."""
+    return Attrs(64, 8, 128, dtype="bf16", layout=layout, causal=causal)
+
+
+def _head_group_cases() -> list[CorrectnessCase]:
+    cases = []
+    for hq, hkv in HEAD_GROUPS:
+        for causal in (False, True):
+            attrs = Attrs(hq, hkv, 128, causal=causal)
+            sizes = ALL_SIZES + (L70B_EXTRA if (hq, hkv) == (64, 8) else ())
+            cases.append(CorrectnessCase(f"g{hq // hkv}-{'causal' if causal else 'none'}", attrs, sizes))
+    return cases
+
+
+def _feature_cases() -> list[CorrectnessCase]:
+    f = FEATURE_SIZES
+    return [
+        CorrectnessCase("l70b-bhsd-none", l70b("bhsd"), ALL_SIZES + L70B_EXTRA),
+        CorrectnessCase("l70b-bhsd-causal", l70b("bhsd", True), ALL_SIZES + L70B_EXTRA),
+        CorrectnessCase("f16-d64-bhsd-causal", Attrs(8, 2, 64, dtype="f16", layout="bhsd", causal=True), f),
+        CorrectnessCase("f16-l70b-none", Attrs(64, 8, 128, dtype="f16"), f),
+        CorrectnessCase("f16-d256-mha-bhsd", Attrs(8, 8, 256, dtype="f16", layout="bhsd"), f),
+        CorrectnessCase("d64-causal", Attrs(8, 2, 64, causal=True), f),
+        CorrectnessCase("d256-causal", Attrs(16, 2, 256, causal=True), f),
+        CorrectnessCase("dv64-bhsd", Attrs(8, 2, 128, head_dim_v=64, layout="bhsd"), f),
+        CorrectnessCase("f16-d64-dv128-mqa-causal", Attrs(8, 1, 64, head_dim_v=128, dtype="f16", causal=True), f),
+        CorrectnessCase("window-sliding-128-0", Attrs(8, 2, 128, causal=True, window=(128, -1)), WINDOW_SIZES),
+        CorrectnessCase("f16-window-32-16-bhsd", Attrs(8, 4, 64, dtype="f16", layout="bhsd", window=(32, 16)),
+                        WINDOW_SIZES),
+        CorrectnessCase("l70b-window-left-unbounded-right-8", Attrs(64, 8, 128, window=(-1, 8)), WINDOW_SIZES),
+        CorrectnessCase("l70b-kvlens-causal", Attrs(64, 8, 128, causal=True, kv_lens=True), KV_LENS_SIZES),
+        CorrectnessCase("f16-d64-kvlens-bhsd", Attrs(8, 2, 64, dtype="f16", layout="bhsd", kv_lens=True),
+                        KV_LENS_SIZES),
+        CorrectnessCase("kvlens-sliding-64-0", Attrs(8, 2, 128, window=(64, 0), kv_lens=True), KV_LENS_SIZES),
+        CorrectnessCase("softcap30-causal", Attrs(8, 2, 128, causal=True, softcap=30.0), f, q_std=8.0),
+        CorrectnessCase("softcap20-scale-d256-bhsd", Attrs(16, 2, 256, layout="bhsd", softcap=20.0, scale=0.1),
+                        f, q_std=4.0),
+        CorrectnessCase("scale0.3", Attrs(8, 2, 128, scale=0.3), f),
+        CorrectnessCase("f32-d64-bhsd-causal", Attrs(8, 2, 64, dtype="f32", layout="bhsd", causal=True), f,
+                        optional=True),
+        CorrectnessCase("f32-mha", Attrs(8, 8, 128, dtype="f32"), f, optional=True),
+    ]
+
+
+CORRECTNESS: tuple[CorrectnessCase, ...] = tuple(_head_group_cases() + _feature_cases())
+
+#: Sizes at which the GPU float64 reference (torch) is cross-checked against gqa.reference (numpy,
+#: CPU) for every case's attributes, on random inputs: it proves the reference itself, so it needs no
+#: compiled kernel.  Small on purpose; Skv = 200 exceeds every window in the matrix, Sq > Skv masks
+#: whole causal rows, and the kv_lens include 0 and lengths below Sq.
+REFERENCE_CHECK_SIZES = (Shape(2, 17, 200), Shape(1, 40, 17))
+REFERENCE_CHECK_SIZES_KV_LENS = (Shape(4, 17, 200, (200, 0, 5, 150)), Shape(1, 40, 17, (9,)))
+#: The largest relative L2 difference allowed between the two float64 references.
+REFERENCE_CHECK_TOLERANCE = 1e-10
+
+
+def reference_check_shapes(attrs: Attrs) -> tuple[Shape, ...]:
+    """The sizes at which the torch reference is compared with the numpy one for ``attrs``."""
+    return REFERENCE_CHECK_SIZES_KV_LENS if attrs.kv_lens else REFERENCE_CHECK_SIZES
+
+
+# -------------------------------------------------------------------------------------- benchmark
+
+PREFILL_BATCHES = (1, 2, 4)
+PREFILL_SEQS = (1024, 2048, 4096, 8192, 16384)
+DECODE_BATCHES = (1, 8, 32, 64)
+DECODE_SEQS = (1024, 8192, 32768, 131072)
+#: bhsd rows (SDPA's own layout; the peers get contiguous bhsd there): a few, to see whether layout matters.
+BHSD_PREFILL = ((2, 4096), (2, 16384))
+BHSD_DECODE = ((32, 32768),)
+
+
+def _kilo(n: int) -> str:
+    return f"{n // 1024}K" if n % 1024 == 0 else str(n)
+
+
+def prefill_cases(layout: str = "bshd", sizes: Optional[Iterable[tuple[int, int]]] = None) -> list[BenchCase]:
+    """Prefill (Sq = Skv) rows, causal and not."""
+    pairs = list(sizes) if sizes is not None else [(b, s) for b in PREFILL_BATCHES for s in PREFILL_SEQS]
+    out = []
+    for b, s in pairs:
+        for causal in (True, False):
+            name = f"prefill {layout} B{b} S{_kilo(s)} {'causal' if causal else 'full'}"
+            out.append(BenchCase(name, "prefill", l70b(layout, causal), Shape(b, s, s)))
+    return out
+
+
+def decode_cases(layout: str = "bshd", sizes: Optional[Iterable[tuple[int, int]]] = None,
+                 memory_cap: int = DECODE_MEMORY_CAP) -> list[BenchCase]:
+    """Decode (Sq = 1) rows whose KV cache fits under ``memory_cap`` bytes.
+
+    Non-causal: with Sq = 1 the bottom-right causal mask hides nothing, and PyTorch's ``is_causal``
+    is aligned top-left (it would leave the query one key), so every implementation runs unmasked.
+    """
+    pairs = list(sizes) if sizes is not None else [(b, s) for b in DECODE_BATCHES for s in DECODE_SEQS]
+    out = []
+    for b, s in pairs:
+        case = BenchCase(f"decode {layout} B{b} Skv{_kilo(s)}", "decode", l70b(layout), Shape(b, 1, s))
+        if case.min_bytes <= memory_cap:
+            out.append(case)
+    return out
+
+
+def benchmark_cases(memory_cap: int = DECODE_MEMORY_CAP) -> list[BenchCase]:
+    """The whole benchmark, in the order it runs: decode (cheap) first, then prefill, then bhsd."""
+    return (decode_cases(memory_cap=memory_cap) + prefill_cases()
+            + decode_cases("bhsd", BHSD_DECODE, memory_cap) + prefill_cases("bhsd", BHSD_PREFILL))
+
+
+BENCHMARK: tuple[BenchCase, ...] = tuple(benchmark_cases())
+
+#: Rows on which FlexAttention is timed too, in a last phase: each new shape costs a torch.compile
+#: (tens of seconds), so only a few, and after everything else, where the time guard trims first.
+FLEX_ROWS: tuple[str, ...] = (
+    "prefill bshd B1 S16K causal", "prefill bshd B1 S16K full", "prefill bshd B4 S4K causal",
+    "decode bshd B32 Skv32K",
+)
+
+
+# ----------------------------------------------------------------------------------------- kernels
+
+@dataclass
+class KernelUse:
+    """One distinct kernel and what needs it."""
+
+    attrs: Attrs
+    users: list[str] = field(default_factory=list)
+    optional: bool = True
+
+
+def distinct_kernels(
+    correctness: Iterable[CorrectnessCase] = CORRECTNESS,
+    benchmark: Iterable[BenchCase] = BENCHMARK,
+    chip: str = CHIP,
+) -> dict[str, KernelUse]:
+    """The kernels both lists need, by cache key, in first-use order.
+
+    A kernel is optional only if every case using it is (benchmark kernels are required).
+    """
+    kernels: dict[str, KernelUse] = {}
+
+    def add(attrs: Attrs, user: str, optional: bool) -> None:
+        use = kernels.setdefault(attrs.key(chip), KernelUse(attrs))
+        use.users.append(user)
+        use.optional = use.optional and optional
+
+    for case in correctness:
+        add(case.attrs, f"correctness:{case.name}", case.optional)
+    for bench in benchmark:
+        add(bench.attrs, f"benchmark:{bench.name}", False)
+    return kernels
+
+
+def with_shapes(case: CorrectnessCase, shapes: Iterable[Shape]) -> CorrectnessCase:
+    """A copy of ``case`` at other sizes (for quick runs and tests)."""
+    return replace(case, shapes=tuple(shapes))
+
+
+def validate() -> list[str]:
+    """Problems with the matrix (empty when well formed); the tests and both scripts call it."""
+    problems = []
+    names = [c.name for c in CORRECTNESS]
+    if len(set(names)) != len(names):
+        problems.append("duplicate correctness case names")
+    bench_names = [b.name for b in BENCHMARK]
+    if len(set(bench_names)) != len(bench_names):
+        problems.append("duplicate benchmark names")
+    for case in CORRECTNESS:
+        try:
+            case.attrs.kernel_config()
+        except (TypeError, ValueError) as e:
+            problems.append(f"{case.name}: {e}")
+        for s in case.shapes:
+            problems += [f"{case.name} {s.label()}: {p}" for p in _shape_problems(case.attrs, s)]
+        if len(set(case.shapes)) != len(case.shapes):
+            problems.append(f"{case.name}: duplicate shapes")
+        for s in reference_check_shapes(case.attrs):
+            problems += [f"{case.name} reference check {s.label()}: {p}" for p in _shape_problems(case.attrs, s)]
+    for bench in BENCHMARK:
+        problems += [f"{bench.name}: {p}" for p in _shape_problems(bench.attrs, bench.shape)]
+    problems += [f"FLEX_ROWS: no benchmark row {name!r}" for name in FLEX_ROWS if name not in bench_names]
+    return problems
+
+
+def _shape_problems(attrs: Attrs, shape: Shape) -> list[str]:
+    out = []
+    if min(shape.batch, shape.seq_q, shape.seq_kv) < 1:
+        out.append("sizes must be >= 1")
+    if attrs.kv_lens != (shape.kv_lens is not None):
+        out.append("kv_lens given iff the kernel takes them")
+    if shape.kv_lens is not None:
+        if len(shape.kv_lens) != shape.batch:
+            out.append("one kv_len per batch")
+        if any(not 0 <= n <= shape.seq_kv for n in shape.kv_lens):
+            out.append("kv_lens must lie in [0, seq_kv]")
+    return out

@@ -1,0 +1,534 @@
+"""The PyTorch half of the device check: inputs, the float64 reference, the timer, the peers.
+
+Imported only by the worker process of device_check.py (and by tests that have torch); nothing
+else in bench/ imports torch.  Every function that can fail on one configuration raises, and the
+task functions at the bottom turn that into a record, so one bad configuration never stops a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager, Optional, Sequence
+
+import numpy as np
+import torch
+
+import gqa
+from gqa.shapes import from_bhsd_axes, make_shape, to_bhsd_axes
+
+from configs import CHIP, REFERENCE_CHECK_TOLERANCE, Attrs, BenchCase, CorrectnessCase, Shape, reference_check_shapes
+from harness import DEFAULT_L2_BYTES, bench_row, correctness_run, input_sets, judge, median, plan_timing
+
+#: Where inputs live (the tests set "cpu" to run the glue code without a GPU).
+DEVICE = "cuda"
+TORCH_DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}
+
+
+class Refused(Exception):
+    """A peer that does not support this configuration (recorded as ``skipped``, not an error)."""
+
+
+# ------------------------------------------------------------------------------------------ inputs
+
+def make_inputs(attrs: Attrs, shape: Shape, gen: torch.Generator, device: Optional[str] = None,
+                q_std: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """Fresh random q, k, v (normal, never zeros) in the kernel's layout, and the kv_lens tensor."""
+    dtype = TORCH_DTYPES[attrs.dtype]
+    device = device or DEVICE
+
+    def randn(heads: int, seq: int, dim: int, std: float = 1.0) -> torch.Tensor:
+        t = torch.empty(make_shape(attrs.layout, shape.batch, heads, seq, dim), device=device, dtype=dtype)
+        return randn_into(t, gen, std)
+
+    q = randn(attrs.q_heads, shape.seq_q, attrs.head_dim, q_std)
+    k = randn(attrs.kv_heads, shape.seq_kv, attrs.head_dim)
+    v = randn(attrs.kv_heads, shape.seq_kv, attrs.dv)
+    lens = None if shape.kv_lens is None else torch.tensor(shape.kv_lens, dtype=torch.int32, device=device)
+    return q, k, v, lens
+
+
+def randn_into(t: torch.Tensor, gen: torch.Generator, std: float = 1.0, chunk_elems: int = 1 << 28) -> torch.Tensor:
+    """Fill ``t`` with N(0, std²) drawn in float32, then rounded to ``t``'s dtype, one batch slice at a
+    time (no float32 copy of a whole 17 GB cache).  Drawing in bf16/f16 directly gives exact zeros
+    (about 0.6% of the values on the CPU), which the checks must never see."""
+    per_batch = max(1, t[0].numel())
+    step = max(1, chunk_elems // per_batch)
+    for b0 in range(0, t.shape[0], step):
+        part = t[b0:b0 + step]
+        draw = torch.randn(part.shape, generator=gen, device=t.device, dtype=torch.float32)
+        part.copy_(draw.mul_(std) if std != 1.0 else draw)
+    return t
+
+
+def out_like(attrs: Attrs, shape: Shape, device: Optional[str] = None) -> torch.Tensor:
+    """An output tensor (B, Hq, Sq, Dv) in the layout, poisoned with NaN."""
+    out = torch.empty(make_shape(attrs.layout, shape.batch, attrs.q_heads, shape.seq_q, attrs.dv),
+                      dtype=TORCH_DTYPES[attrs.dtype], device=device or DEVICE)
+    return out.fill_(float("nan"))
+
+
+def as_bhsd(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """A (B, H, S, D) view of a tensor in ``layout`` (no copy)."""
+    return x.permute(*to_bhsd_axes(layout))
+
+
+# --------------------------------------------------------------------------------------- reference
+
+def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
+              kv_lens: Optional[torch.Tensor] = None, max_chunk_bytes: int = 1 << 30) -> torch.Tensor:
+    """REFERENCE §1 in float64 with PyTorch, on the inputs' device, in the inputs' layout.
+
+    Query head h reads KV head h // g (q is viewed as (B, Hkv, g, Sq, D): no repeat of K/V);
+    masks are bottom-right aligned against Skv, or against ``kv_lens[b]`` with keys j >= len
+    masked; the window (from the effective window, so causal = (-1, 0)) keeps
+    i + off - left <= j <= i + off + right; softcap after scaling; rows with no visible key are 0.
+    Query rows are processed in chunks so that the scores stay under ``max_chunk_bytes``.
+    """
+    cfg = attrs.kernel_config()
+    left, right = cfg.window
+    qb, kb, vb = (as_bhsd(x, attrs.layout).to(torch.float64) for x in (q, k, v))
+    batch, q_heads, seq_q, _ = qb.shape
+    kv_heads, seq_kv, dv = kb.shape[1], kb.shape[2], vb.shape[3]
+    g = q_heads // kv_heads
+    qg = qb.reshape(batch, kv_heads, g, seq_q, qb.shape[3])
+    kt = kb.unsqueeze(2).transpose(-1, -2)  # (B, Hkv, 1, D, Skv)
+    vg = vb.unsqueeze(2)  # (B, Hkv, 1, Skv, Dv)
+    device = qb.device
+    lens = (torch.full((batch,), seq_kv, dtype=torch.int64, device=device) if kv_lens is None
+            else kv_lens.to(device=device, dtype=torch.int64))
+    off = (lens - seq_q).view(batch, 1, 1)
+    j = torch.arange(seq_kv, device=device).view(1, 1, seq_kv)
+    out = torch.empty(batch, kv_heads, g, seq_q, dv, dtype=torch.float64, device=device)
+    chunk = max(1, max_chunk_bytes // max(1, batch * q_heads * seq_kv * 8))
+    for i0 in range(0, seq_q, chunk):
+        i1 = min(seq_q, i0 + chunk)
+        i = torch.arange(i0, i1, device=device).view(1, -1, 1)
+        ok = (j < lens.view(batch, 1, 1)).expand(batch, i1 - i0, seq_kv)
+        if left != -1:
+            ok = ok & (j >= i + off - left)
+        if right != -1:
+            ok = ok & (j <= i + off + right)
+        scores = torch.matmul(qg[:, :, :, i0:i1], kt) * cfg.scale
+        if cfg.softcap:
+            scores = cfg.softcap * torch.tanh(scores / cfg.softcap)
+        visible = ok.view(batch, 1, 1, i1 - i0, seq_kv)
+        scores = scores.masked_fill(~visible, float("-inf"))
+        row_max = scores.amax(dim=-1, keepdim=True)
+        row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
+        p = torch.exp(scores - row_max)  # exp(-inf) = 0 on masked keys
+        denom = p.sum(dim=-1, keepdim=True)
+        weights = torch.where(denom > 0, p / denom.clamp_min(torch.finfo(torch.float64).tiny), torch.zeros_like(p))
+        out[:, :, :, i0:i1] = torch.matmul(weights, vg)
+    return out.reshape(batch, q_heads, seq_q, dv).permute(*from_bhsd_axes(attrs.layout))
+
+
+def rel_l2(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
+    """(‖out − ref‖₂ / ‖ref‖₂, max |out − ref|) in float64; the absolute norm when ref is all zero."""
+    diff = out.to(torch.float64) - ref.to(torch.float64)
+    num, den = float(torch.linalg.vector_norm(diff)), float(torch.linalg.vector_norm(ref.to(torch.float64)))
+    max_abs = float(diff.abs().max()) if diff.numel() else 0.0
+    return (num / den if den > 0 else num), max_abs
+
+
+def numpy_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
+                    kv_lens: Optional[torch.Tensor]) -> torch.Tensor:
+    """gqa.reference.attention (numpy, float64, CPU) on the same inputs, as a CPU tensor."""
+    to_np = lambda t: t.detach().to(torch.float64).cpu().numpy()  # noqa: E731
+    lens = None if kv_lens is None else kv_lens.cpu().numpy()
+    ref = gqa.reference.attention(to_np(q), to_np(k), to_np(v), kv_lens=lens, **attrs.attention_kwargs())
+    return torch.from_numpy(np.ascontiguousarray(ref))
+
+
+# ------------------------------------------------------------------------------------------- timer
+
+@dataclass
+class Timer:
+    """CUDA-event timing of back-to-back calls queued behind a GPU sleep (see harness.TimingPlan).
+
+    The sleep (``torch.cuda._sleep``) keeps the GPU busy while the host enqueues a group, so the
+    events measure device time only, host overhead (Python, argument checks) excluded.
+    """
+
+    cycles_per_ms: float = 0.0
+
+    def calibrate(self) -> None:
+        """Measure the GPU's sleep cycles per millisecond once."""
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        cycles = 20_000_000
+        torch.cuda._sleep(cycles // 10)  # wake the clocks
+        start.record()
+        torch.cuda._sleep(cycles)
+        end.record()
+        end.synchronize()
+        self.cycles_per_ms = cycles / max(start.elapsed_time(end), 1e-3)
+
+    def sleep(self, ms: float) -> None:
+        """Queue a GPU spin of about ``ms`` milliseconds."""
+        if not self.cycles_per_ms:
+            self.calibrate()
+        torch.cuda._sleep(max(1000, int(ms * self.cycles_per_ms)))
+
+    def _probe(self, fn: Callable[[int], Any], sets: int, calls: int = 5) -> tuple[float, float]:
+        """(device ms per call, host ms per call) from ``calls`` calls queued behind a 20 ms sleep."""
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        self.sleep(20.0)
+        start.record()
+        t0 = time.perf_counter()
+        for i in range(calls):
+            fn(i % sets)
+        host = (time.perf_counter() - t0) * 1e3 / calls
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / calls, host
+
+    def time(self, fn: Callable[[int], Any], sets: int = 1, *, total_ms: float = 300.0,
+             warm: bool = False) -> dict[str, Any]:
+        """Median device time per call of ``fn(i)`` (``i`` picks the input set, rotated).
+
+        ``warm``: ``fn`` already ran once (loads and compiles are behind us).
+        """
+        if not warm:
+            fn(0)
+        torch.cuda.synchronize()
+        est, host = self._probe(fn, sets, calls=1)
+        if est < 2.0:  # cheap: a better estimate of both from more calls
+            est, host = self._probe(fn, sets, calls=10)
+        plan = plan_timing(est, total_ms=total_ms)
+        for i in range(plan.warmup):
+            fn(i % sets)
+        events = []
+        call = 0
+        for _ in range(plan.groups):
+            self.sleep(host * plan.per_group * 1.25 + 0.05)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(plan.per_group):
+                fn(call % sets)
+                call += 1
+            end.record()
+            events.append((start, end))
+        torch.cuda.synchronize()
+        per_call = [s.elapsed_time(e) / plan.per_group for s, e in events]
+        return {"ms": median(per_call), "min_ms": min(per_call), "max_ms": max(per_call),
+                "calls": plan.calls, "groups": plan.groups, "per_group": plan.per_group,
+                "host_us": host * 1e3, "probe_ms": est}
+
+
+# ---------------------------------------------------------------------------------------- ceilings
+
+def copy_bandwidth(timer: Timer, nbytes: int = 2 << 30) -> dict[str, Any]:
+    """Device-to-device copy of ``nbytes`` random bytes: GB/s counting bytes read plus written."""
+    src = torch.randint(0, 255, (nbytes,), dtype=torch.uint8, device=DEVICE)
+    dst = torch.empty_like(src)
+    stats = timer.time(lambda i: dst.copy_(src), total_ms=200)
+    return {"copy_gbps": 2 * nbytes / (stats["ms"] * 1e-3) / 1e9, "copy": {"bytes": nbytes, **stats}}
+
+
+def matmul_rate(timer: Timer, n: int = 8192) -> dict[str, Any]:
+    """An n x n x n bf16 matrix product on random data: TFLOP/s."""
+    a = torch.randn(n, n, device=DEVICE).to(torch.bfloat16)
+    b = torch.randn(n, n, device=DEVICE).to(torch.bfloat16)
+    c = torch.empty(n, n, device=DEVICE, dtype=torch.bfloat16)
+    stats = timer.time(lambda i: torch.mm(a, b, out=c), total_ms=300)
+    return {"matmul_tflops": 2 * n ** 3 / (stats["ms"] * 1e-3) / 1e12, "matmul": {"n": n, **stats}}
+
+
+def measure_ceilings(timer: Timer, copy_bytes: int = 2 << 30, n: int = 8192) -> dict[str, Any]:
+    """The two ceilings (METHOD.md): copy bandwidth and bf16 matmul rate, measured once per run."""
+    result = {**copy_bandwidth(timer, copy_bytes), **matmul_rate(timer, n)}
+    torch.cuda.empty_cache()
+    return result
+
+
+def environment() -> dict[str, Any]:
+    """What PyTorch says about the device and its libraries."""
+    props = torch.cuda.get_device_properties(0)
+    try:
+        import triton
+        triton_version = triton.__version__
+    except ImportError:
+        triton_version = None
+    return {"gpu": props.name, "sm_count": props.multi_processor_count,
+            "l2_bytes": getattr(props, "L2_cache_size", None), "memory_bytes": props.total_memory,
+            "capability": f"{props.major}.{props.minor}", "torch": torch.__version__,
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(), "triton": triton_version}
+
+
+def cuda_healthy() -> bool:
+    """False after a sticky CUDA error (illegal address, ...): the worker must then be restarted."""
+    try:
+        torch.cuda.synchronize()
+        torch.ones(1, device="cuda").add_(1).item()
+        return True
+    except Exception:  # noqa: BLE001 - any failure here means the context is gone
+        return False
+
+
+# ------------------------------------------------------------------------------------ correctness
+
+def seed_of(*parts: Any) -> int:
+    """A reproducible 62-bit seed from labels (stable across processes, unlike hash())."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 2
+
+
+def _generator(base_seed: int, *parts: Any, device: Optional[str] = None) -> torch.Generator:
+    return torch.Generator(device=device or DEVICE).manual_seed(seed_of(base_seed, *parts))
+
+
+def reference_checks(case: CorrectnessCase, base_seed: int, device: Optional[str] = None) -> list[dict[str, Any]]:
+    """Compare :func:`reference` (GPU) with gqa.reference (numpy) at the case's small sizes."""
+    records = []
+    for shape in reference_check_shapes(case.attrs):
+        record = {"case": case.name, "shape": shape.label(), "status": "error", "rel_diff": None, "message": ""}
+        try:
+            gen = _generator(base_seed, "ref", case.name, shape, device=device)
+            q, k, v, lens = make_inputs(case.attrs, shape, gen, device=device, q_std=case.q_std)
+            ours = reference(q, k, v, case.attrs, lens).cpu()
+            theirs = numpy_reference(q, k, v, case.attrs, lens)
+            diff, _ = rel_l2(ours, theirs)
+            record.update(rel_diff=diff, status="pass" if diff <= REFERENCE_CHECK_TOLERANCE else "fail")
+        except Exception as e:  # noqa: BLE001 - recorded, the run goes on
+            record["message"] = f"{type(e).__name__}: {e}"
+        records.append(record)
+    return records
+
+
+def load_kernel(attrs: Attrs, cache_dir: str) -> gqa.Kernel:
+    """The compiled kernel from the carried cache (never compiles: the device has no compiler)."""
+    return gqa.compile(attrs.q_heads, attrs.kv_heads, attrs.head_dim, chip=CHIP, cache_dir=cache_dir,
+                       **attrs.compile_kwargs())
+
+
+def run_ours(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lens: Optional[torch.Tensor], out: torch.Tensor,
+             attrs: Attrs, kernel: gqa.Kernel) -> torch.Tensor:
+    """One launch of our kernel (already loaded) on the current stream."""
+    return gqa.attention(q, k, v, kv_lens=lens, out=out, kernel=kernel, chip=CHIP, **attrs.attention_kwargs())
+
+
+def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: str = "") -> list[dict[str, Any]]:
+    """Run every size of a case with fresh inputs and a NaN-poisoned output; compare with :func:`reference`."""
+    try:
+        kernel = load_kernel(case.attrs, cache_dir)
+    except gqa.CompilerNotFoundError as e:
+        status = "skipped" if case.optional else "error"
+        why = missing or str(e).split(". ")[0]
+        return [correctness_run(case, s.label(), status=status, message=f"kernel not in the cache: {why}")
+                for s in case.shapes]
+    except Exception as e:  # noqa: BLE001
+        return [correctness_run(case, s.label(), message=f"loading the kernel: {type(e).__name__}: {e}")
+                for s in case.shapes]
+    records = []
+    for shape in case.shapes:
+        t0 = time.perf_counter()
+        try:
+            q, k, v, lens = make_inputs(case.attrs, shape, _generator(base_seed, case.name, shape), q_std=case.q_std)
+            out = out_like(case.attrs, shape)
+            run_ours(q, k, v, lens, out, case.attrs, kernel)
+            torch.cuda.synchronize()
+            nonfinite = int((~torch.isfinite(out)).sum())
+            ref = reference(q, k, v, case.attrs, lens)
+            err, max_abs = rel_l2(out, ref)
+            status = judge(err, nonfinite, case.tolerance)
+            message = f"{nonfinite} elements not finite (unwritten or NaN)" if nonfinite else ""
+            records.append(correctness_run(case, shape.label(), status=status, rel_l2=err, max_abs=max_abs,
+                                           nonfinite=nonfinite, message=message,
+                                           seconds=time.perf_counter() - t0))
+        except Exception as e:  # noqa: BLE001
+            records.append(correctness_run(case, shape.label(), message=f"{type(e).__name__}: {e}",
+                                           seconds=time.perf_counter() - t0))
+            if not cuda_healthy():
+                break
+        finally:
+            q = k = v = lens = out = None  # noqa: F841 - free before the next size
+    return records
+
+
+# ------------------------------------------------------------------------------------------- peers
+
+def sdpa_backend(name: str) -> Any:
+    """The SDPBackend for ``sdpa-flash``, ``sdpa-cudnn``, ``sdpa-efficient``."""
+    from torch.nn.attention import SDPBackend
+    return {"sdpa-flash": SDPBackend.FLASH_ATTENTION, "sdpa-cudnn": SDPBackend.CUDNN_ATTENTION,
+            "sdpa-efficient": SDPBackend.EFFICIENT_ATTENTION}[name]
+
+
+@dataclass
+class Flex:
+    """FlexAttention through torch.compile, with a budget for compile time across rows."""
+
+    budget_s: float
+    spent_s: float = 0.0
+    #: No compile starts after this wall-clock time (the run's time guard, less a margin).
+    deadline: float = float("inf")
+    _compiled: Any = None
+    _masks: dict = field(default_factory=dict)
+
+    def fn(self) -> Any:
+        """The compiled flex_attention (compiled lazily, recompiled per shape)."""
+        if self._compiled is None:
+            from torch.nn.attention.flex_attention import flex_attention
+            import torch._dynamo
+            for name in ("cache_size_limit", "recompile_limit"):
+                if hasattr(torch._dynamo.config, name):
+                    setattr(torch._dynamo.config, name, 256)
+            self._compiled = torch.compile(flex_attention, dynamic=False)
+        return self._compiled
+
+    def block_mask(self, attrs: Attrs, seq_q: int, seq_kv: int) -> Any:
+        """None without a mask; else a bottom-right aligned causal BlockMask (cached per size)."""
+        if not attrs.is_causal:
+            return None
+        key = (seq_q, seq_kv)
+        if key not in self._masks:
+            from torch.nn.attention.flex_attention import create_block_mask
+            off = seq_kv - seq_q
+            self._masks[key] = create_block_mask(lambda b, h, qi, kj: kj <= qi + off, None, None, seq_q, seq_kv,
+                                                 device=DEVICE)
+        return self._masks[key]
+
+
+def peer_callable(impl: str, attrs: Attrs, qs: Sequence[torch.Tensor], ks: Sequence[torch.Tensor],
+                  vs: Sequence[torch.Tensor], flex: Optional[Flex]) -> tuple[Callable[[int], Any], ContextManager]:
+    """``fn(i)`` running a peer on input set ``i`` (bhsd views), and the context to run it in."""
+    cfg = attrs.kernel_config()
+    if cfg.mask not in ("none", "causal") or cfg.softcap or attrs.kv_lens:
+        raise Refused("the peers are set up for none/causal masks only")
+    causal = cfg.mask == "causal"
+    if impl == "flex":
+        if flex is None or flex.spent_s >= flex.budget_s:
+            raise Refused(f"flex compile budget ({flex.budget_s if flex else 0:.0f} s) spent")
+        if time.time() > flex.deadline:
+            raise Refused("too close to the time guard to compile FlexAttention")
+        f, mask = flex.fn(), flex.block_mask(attrs, qs[0].shape[2], ks[0].shape[2])
+        return (lambda i: f(qs[i], ks[i], vs[i], block_mask=mask, scale=cfg.scale, enable_gqa=True)), nullcontext()
+    from torch.nn.attention import sdpa_kernel
+    import torch.nn.functional as F
+    if causal and qs[0].shape[2] != ks[0].shape[2]:
+        raise Refused("PyTorch's is_causal is top-left aligned: only used with Sq = Skv")
+    return (lambda i: F.scaled_dot_product_attention(qs[i], ks[i], vs[i], is_causal=causal, scale=cfg.scale,
+                                                     enable_gqa=True)), sdpa_kernel([sdpa_backend(impl)])
+
+
+#: How PyTorch says that the forced SDPA backend cannot run a configuration.
+_REFUSALS = ("No available kernel", "No viable backend")
+
+
+def _first_call(fn: Callable[[int], Any]) -> tuple[Any, list[str]]:
+    """Run ``fn(0)`` once, synchronised, collecting warnings (SDPA explains refusals in warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = fn(0)
+            torch.cuda.synchronize()
+        except RuntimeError as e:
+            reasons = [str(w.message).strip() for w in caught]
+            if any(text in str(e) for text in _REFUSALS):
+                raise Refused("; ".join(reasons) or str(e)) from e
+            raise
+    return out, [str(w.message).strip() for w in caught]
+
+
+def time_impl(impl: str, case: BenchCase, timer: Timer, sets: dict[str, list[torch.Tensor]],
+              kernel: Optional[gqa.Kernel], flex: Optional[Flex], ours_out: Optional[torch.Tensor],
+              total_ms: float) -> tuple[dict[str, Any], Optional[torch.Tensor]]:
+    """Time one implementation on the row's input sets; returns its record and its output on set 0."""
+    attrs = case.attrs
+    n = len(sets["q"])
+    if impl == "ours":
+        if kernel is None:
+            raise Refused("no kernel")
+        fn = lambda i: run_ours(sets["q"][i], sets["k"][i], sets["v"][i], None, sets["out"][i], attrs, kernel)  # noqa: E731
+        ctx: ContextManager = nullcontext()
+    else:
+        views = {x: [as_bhsd(t, attrs.layout) for t in sets[x]] for x in ("q", "k", "v")}
+        fn, ctx = peer_callable(impl, attrs, views["q"], views["k"], views["v"], flex)
+    with ctx:
+        t0 = time.perf_counter()
+        out, notes = _first_call(fn)
+        first_s = time.perf_counter() - t0
+        if impl == "flex" and flex is not None:
+            flex.spent_s += first_s
+        out = out.clone() if impl != "ours" else sets["out"][0].clone()
+        record = timer.time(fn, n, total_ms=total_ms, warm=True)
+    record["first_call_s"] = first_s
+    if notes:
+        record["warnings"] = notes[:3]
+    if impl != "ours" and ours_out is not None:
+        record["rel_err_vs_ours"], _ = rel_l2(out, as_bhsd(ours_out, attrs.layout))
+    return record, (out if impl == "ours" else None)
+
+
+def bench_case(case: BenchCase, cache_dir: str, timer: Timer, flex: Optional[Flex], base_seed: int,
+               impls: Sequence[str], l2_bytes: Optional[int], total_ms: float = 300.0) -> dict[str, Any]:
+    """Time each of ``impls`` on one row; a refusal or failure of one never stops the others.
+
+    Peers are compared with our output (``rel_err_vs_ours``); when ``ours`` is not among ``impls``
+    (the flex phase) our kernel still runs once, untimed, for that comparison.
+    """
+    n = input_sets(case.io_bytes, l2_bytes or DEFAULT_L2_BYTES)
+    row = bench_row(case, n)
+    flex_before = flex.spent_s if flex is not None else 0.0
+    kernel, load_error = None, ""
+    try:
+        kernel = load_kernel(case.attrs, cache_dir)
+    except Exception as e:  # noqa: BLE001
+        load_error = f"loading the kernel: {type(e).__name__}: {e}"
+    sets: dict[str, list[torch.Tensor]] = {"q": [], "k": [], "v": [], "out": []}
+    ours_out = None
+    try:
+        for i in range(n):
+            q, k, v, _ = make_inputs(case.attrs, case.shape, _generator(base_seed, "bench", case.name, i))
+            for name, t in (("q", q), ("k", k), ("v", v), ("out", out_like(case.attrs, case.shape))):
+                sets[name].append(t)
+        if "ours" not in impls and kernel is not None:
+            try:
+                ours_out = run_ours(sets["q"][0], sets["k"][0], sets["v"][0], None, sets["out"][0], case.attrs, kernel)
+                torch.cuda.synchronize()
+            except Exception:  # noqa: BLE001 - only a comparison is lost
+                ours_out = None
+        for impl in impls:
+            if impl == "ours" and kernel is None:
+                row["impls"]["ours"] = {"error": load_error}
+                continue
+            try:
+                record, out = time_impl(impl, case, timer, sets, kernel, flex, ours_out, total_ms)
+                if impl == "ours":
+                    ours_out = out
+                    bad = int((~torch.isfinite(out)).sum())
+                    if bad:
+                        record["nonfinite"] = bad
+                row["impls"][impl] = record
+            except Refused as e:
+                row["impls"][impl] = {"skipped": str(e)[:400]}
+            except Exception as e:  # noqa: BLE001
+                row["impls"][impl] = {"error": f"{type(e).__name__}: {str(e)[:400]}"}
+                if isinstance(e, torch.cuda.OutOfMemoryError):
+                    torch.cuda.empty_cache()
+                if not cuda_healthy():
+                    break
+    except Exception as e:  # noqa: BLE001 - e.g. out of memory while making the inputs
+        row["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        sets.clear()
+        ours_out = None
+        torch.cuda.empty_cache()
+    if flex is not None:
+        row["flex_compile_s"] = flex.spent_s - flex_before
+    return row
+
+
+def describe_exception(e: BaseException) -> str:
+    """One line plus the innermost frames, for the worker's records."""
+    tb = traceback.format_exception(type(e), e, e.__traceback__)
+    return f"{type(e).__name__}: {e} | " + "".join(tb[-3:]).replace("\n", " ")[-600:]
+
+
+__all__ = ["Flex", "Refused", "Timer", "bench_case", "check_case", "cuda_healthy", "environment",
+           "make_inputs", "measure_ceilings", "reference", "reference_checks", "rel_l2"]
