@@ -1,6 +1,7 @@
 //===- InitAll.cpp - Register everything gqa tools use --------------------===//
 
 #include "gqa/InitAll.h"
+#include "gqa/Conversion/Passes.h"
 #include "gqa/Dialect/GQA/IR/GQADialect.h"
 #include "gqa/Dialect/GQA/Transforms/BufferizableOpInterfaceImpl.h"
 #include "gqa/Dialect/GQA/Transforms/Passes.h"
@@ -28,6 +29,10 @@
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 
 void mlir::gqa::registerAllDialects(DialectRegistry &registry) {
   registry.insert<gqa::GQADialect, affine::AffineDialect, arith::ArithDialect,
@@ -46,10 +51,17 @@ void mlir::gqa::registerAllDialects(DialectRegistry &registry) {
   // to LLVM IR that the lowering pipelines rely on.
   mlir::registerAllExtensions(registry);
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  // gpu-module-to-binary translates the kernels to LLVM IR.
+  registerBuiltinDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
 }
 
 void mlir::gqa::registerAllPasses() {
   mlir::registerAllPasses();
   gqa::registerGQAPasses();
   gqa::registerGQAPipelines();
+  gqa::registerGQAConversionPasses();
+  gqa::registerGQAGPUPipelines();
 }

@@ -22,10 +22,19 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.gqa_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["gqa-opt", "gqa-run", "FileCheck", "not", "count"],
+llvm_config.add_tool_substitutions(["gqa-compile", "gqa-opt", "gqa-run", "FileCheck", "not", "count"],
                                    tool_dirs)
 
 # ptxas validates emitted PTX without a GPU; tests that need it say
 # `REQUIRES: ptxas`.
 if shutil.which("ptxas"):
     config.available_features.add("ptxas")
+
+# The runtime library, when the build has it (GQA_BUILD_RUNTIME=ON): tests
+# that parse metadata with it say `REQUIRES: gqa-runtime`.
+for candidate in ("lib/libgqa_runtime.so", "lib/Runtime/libgqa_runtime.so"):
+    runtime_lib = os.path.join(config.gqa_obj_root, candidate)
+    if os.path.exists(runtime_lib):
+        config.available_features.add("gqa-runtime")
+        config.substitutions.append(("%gqa_runtime_lib", runtime_lib))
+        break

@@ -1,0 +1,109 @@
+//===- KernelMetadata.h - PTX and metadata of gqa's kernels -----*- C++ -*-===//
+//
+// What gqa-compile writes beside the PTX: the kernel metadata JSON of
+// docs/kernel-metadata.md, read from the attributes the GQA-to-GPU
+// conversion puts on each gpu.module and gpu.func, and the PTX itself, taken
+// from the #gpu.object that gpu-module-to-binary{format=isa} produces.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GQA_TARGET_KERNELMETADATA_H
+#define GQA_TARGET_KERNELMETADATA_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlir::gqa {
+
+/// One grid dimension: `constant`, or ceil((symbol * mul + add) / div).
+struct GridDimension {
+  std::optional<int64_t> constant;
+  std::string symbol;
+  int64_t mul = 1;
+  int64_t add = 0;
+  int64_t div = 1;
+};
+
+/// One kernel parameter: its name (q, k, v, out, kv_lens, partial_out,
+/// partial_lse, batch, seq_q, seq_kv, num_splits) and type (ptr, i32, i64).
+struct KernelParameter {
+  std::string name;
+  std::string type;
+};
+
+/// One kernel of a set: how to launch it.
+struct KernelLaunchInfo {
+  std::string name;
+  /// main, split or combine.
+  std::string role;
+  std::array<int64_t, 3> block = {1, 1, 1};
+  int64_t dynamicSharedMemoryBytes = 0;
+  int64_t staticSharedMemoryBytes = 0;
+  std::array<GridDimension, 3> grid;
+  std::vector<KernelParameter> params;
+};
+
+/// The `config` section: what the kernels compute.
+struct KernelSetConfig {
+  int64_t qHeads = 0;
+  int64_t kvHeads = 0;
+  int64_t groupSize = 0;
+  int64_t headDim = 0;
+  int64_t headDimV = 0;
+  std::string dtype;
+  std::string layout;
+  std::string mask;
+  int64_t windowLeft = -1;
+  int64_t windowRight = -1;
+  double scale = 0.0;
+  double softcap = 0.0;
+  std::string kvLens;
+  std::optional<int64_t> batch, seqQ, seqKV;
+};
+
+/// The `tile` section.
+struct KernelSetTile {
+  int64_t blockM = 0;
+  int64_t blockN = 0;
+  int64_t warps = 0;
+  int64_t stages = 0;
+  bool packGQA = true;
+};
+
+/// Everything the metadata of one op's kernels holds but the chip and the
+/// PTX file name.
+struct KernelSetMetadata {
+  /// The gpu.module (and, after gpu-module-to-binary, gpu.binary) symbol.
+  std::string moduleName;
+  KernelSetConfig config;
+  KernelSetTile tile;
+  int64_t maxSplits = 0;
+  /// In launch order.
+  std::vector<KernelLaunchInfo> kernels;
+};
+
+/// Reads the kernel sets of the gpu.modules in `module` that carry the
+/// conversion's `gqa.config` attribute (one per converted gqa.attention, in
+/// module order). Emits an error on a gpu.module whose attributes are
+/// incomplete.
+FailureOr<std::vector<KernelSetMetadata>> collectKernelSets(ModuleOp module);
+
+/// Writes the metadata JSON of `set` compiled for `chip`, its PTX in the file
+/// named `ptxFile` (docs/kernel-metadata.md, version 1).
+void writeKernelMetadata(llvm::raw_ostream &os, const KernelSetMetadata &set,
+                         StringRef chip, StringRef ptxFile);
+
+/// The PTX of the gpu.binary `binaryName` in `module` (its object in
+/// assembly format). Emits an error when there is none.
+FailureOr<std::string> extractPTX(ModuleOp module, StringRef binaryName);
+
+} // namespace mlir::gqa
+
+#endif // GQA_TARGET_KERNELMETADATA_H

@@ -1,0 +1,538 @@
+//===- KernelBuilder.cpp - Op-level helpers for the GPU kernels -----------===//
+
+#include "KernelBuilder.h"
+#include "gqa/Conversion/GQAToGPU/GQAToGPU.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cstring>
+
+using namespace mlir;
+using namespace mlir::gqa;
+using namespace mlir::gqa::gpu_kernel;
+
+/// The address space of CTA-shared memory in NVVM.
+static constexpr unsigned kSharedMemorySpace = 3;
+
+CombineShape mlir::gqa::gpu_kernel::getCombineShape(int64_t headDimV) {
+  int64_t threadsPerRow = headDimV / 4;
+  return {threadsPerRow, std::max<int64_t>(1, 128 / threadsPerRow)};
+}
+
+gpu::GPUFuncOp mlir::gqa::gpu_kernel::createAttentionKernelFunc(
+    OpBuilder &builder, Location loc, const KernelSpec &spec, KernelRole role,
+    Type tensorType, int64_t threads) {
+  const bool split = role == KernelRole::Split;
+  Type f32 = builder.getF32Type(), i64 = builder.getI64Type();
+  auto pointer = [](Type type) { return MemRefType::get({1}, type); };
+  SmallVector<std::pair<StringRef, Type>> params = {{"q", pointer(tensorType)},
+                                                    {"k", pointer(tensorType)},
+                                                    {"v", pointer(tensorType)}};
+  if (!split)
+    params.push_back({"out", pointer(tensorType)});
+  if (spec.kvLensType)
+    params.push_back({"kv_lens", pointer(spec.kvLensType)});
+  if (split) {
+    params.push_back({"partial_out", pointer(f32)});
+    params.push_back({"partial_lse", pointer(f32)});
+  }
+  for (StringRef size : {"batch", "seq_q", "seq_kv"})
+    params.push_back({size, i64});
+  if (split)
+    params.push_back({"num_splits", i64});
+
+  SmallVector<Type> types;
+  SmallVector<Attribute> names;
+  for (auto [name, type] : params) {
+    types.push_back(type);
+    names.push_back(builder.getStringAttr(name));
+  }
+  auto func = gpu::GPUFuncOp::create(
+      builder, loc, split ? kSplitName : kMainName,
+      FunctionType::get(builder.getContext(), types, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
+                builder.getUnitAttr());
+  func.setKnownBlockSizeAttr(
+      builder.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
+  const GPUTileConfig &tile = spec.tile;
+  if (tile.maxRegisters > 0)
+    func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(tile.maxRegisters));
+  if (tile.minCTAsPerSM > 0)
+    func->setAttr("nvvm.minctasm",
+                  builder.getI32IntegerAttr(tile.minCTAsPerSM));
+  func->setAttr(kParamsAttr, builder.getArrayAttr(names));
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToEnd(&func.getBody().front());
+  gpu::ReturnOp::create(builder, loc);
+  return func;
+}
+
+KernelBuilder::KernelBuilder(ImplicitLocOpBuilder &b, gpu::GPUFuncOp func)
+    : b(b), func(func) {}
+
+Value KernelBuilder::param(StringRef name) {
+  auto names = func->getAttrOfType<ArrayAttr>(kParamsAttr);
+  for (auto [index, attr] : llvm::enumerate(names))
+    if (llvm::cast<StringAttr>(attr).getValue() == name)
+      return func.getArgument(index);
+  llvm_unreachable("unknown kernel parameter");
+}
+
+AttentionKernelParams KernelBuilder::attentionParams(const KernelSpec &spec,
+                                                     KernelRole role) {
+  const int64_t D = spec.headDim, Dv = spec.headDimV;
+  const int64_t Hq = spec.qHeads, Hkv = spec.kvHeads;
+  Type indexType = b.getIndexType();
+  AttentionKernelParams params;
+  params.batchSize = cast(param("batch"), indexType);
+  params.seqQ = cast(param("seq_q"), indexType);
+  params.seqKV = cast(param("seq_kv"), indexType);
+  Value queryRows = mul(params.batchSize, params.seqQ);
+  Value keyRows = mul(params.batchSize, params.seqKV);
+  params.q = globalView(param("q"), mul(queryRows, Hq * D));
+  params.k = globalView(param("k"), mul(keyRows, Hkv * D));
+  params.v = globalView(param("v"), mul(keyRows, Hkv * Dv));
+  if (role == KernelRole::Split) {
+    params.numSplits = cast(param("num_splits"), indexType);
+    Value rows = mul(mul(params.numSplits, queryRows), Hq);
+    params.partialOut = globalView(param("partial_out"), mul(rows, Dv));
+    params.partialLse = globalView(param("partial_lse"), rows);
+  } else {
+    params.out = globalView(param("out"), mul(queryRows, Hq * Dv));
+  }
+  if (spec.kvLensType)
+    params.kvLens = globalView(param("kv_lens"), params.batchSize);
+  return params;
+}
+
+//===----------------------------------------------------------------------===//
+// Constants
+//===----------------------------------------------------------------------===//
+
+Value KernelBuilder::constant(Type type, int64_t value) {
+  Value &cached = intConstants[{type, value}];
+  if (!cached) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&func.getBody().front());
+    if (type.isIndex())
+      cached = arith::ConstantIndexOp::create(b, value);
+    else
+      cached = arith::ConstantIntOp::create(b, type, value);
+  }
+  return cached;
+}
+
+Value KernelBuilder::f32(double value) {
+  float single = static_cast<float>(value);
+  uint32_t bits;
+  std::memcpy(&bits, &single, sizeof(bits));
+  Value &cached = floatConstants[bits];
+  if (!cached) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&func.getBody().front());
+    cached = arith::ConstantFloatOp::create(b, b.getF32Type(), APFloat(single));
+  }
+  return cached;
+}
+
+//===----------------------------------------------------------------------===//
+// Integer arithmetic
+//===----------------------------------------------------------------------===//
+
+/// Whether `value` is the integer constant `expected`.
+static bool isConstantInt(Value value, int64_t expected) {
+  if (auto op = value.getDefiningOp<arith::ConstantOp>())
+    if (auto attr = dyn_cast<IntegerAttr>(op.getValue()))
+      return attr.getValue().getSExtValue() == expected;
+  return false;
+}
+
+Value KernelBuilder::add(Value x, Value y) {
+  if (isConstantInt(y, 0))
+    return x;
+  if (isConstantInt(x, 0))
+    return y;
+  return arith::AddIOp::create(b, x, y);
+}
+Value KernelBuilder::add(Value x, int64_t y) {
+  return y == 0 ? x : add(x, constant(x.getType(), y));
+}
+Value KernelBuilder::sub(Value x, Value y) {
+  if (isConstantInt(y, 0))
+    return x;
+  return arith::SubIOp::create(b, x, y);
+}
+Value KernelBuilder::sub(Value x, int64_t y) {
+  return y == 0 ? x : sub(x, constant(x.getType(), y));
+}
+Value KernelBuilder::mul(Value x, Value y) {
+  if (isConstantInt(y, 1))
+    return x;
+  if (isConstantInt(x, 1))
+    return y;
+  return arith::MulIOp::create(b, x, y);
+}
+Value KernelBuilder::mul(Value x, int64_t y) {
+  return y == 1 ? x : mul(x, constant(x.getType(), y));
+}
+Value KernelBuilder::divu(Value x, Value y) {
+  if (isConstantInt(y, 1))
+    return x;
+  return arith::DivUIOp::create(b, x, y);
+}
+Value KernelBuilder::divu(Value x, int64_t y) {
+  return y == 1 ? x : divu(x, constant(x.getType(), y));
+}
+Value KernelBuilder::remu(Value x, Value y) {
+  return arith::RemUIOp::create(b, x, y);
+}
+Value KernelBuilder::remu(Value x, int64_t y) {
+  if (y == 1)
+    return constant(x.getType(), 0);
+  return remu(x, constant(x.getType(), y));
+}
+Value KernelBuilder::andi(Value x, int64_t y) {
+  return arith::AndIOp::create(b, x, constant(x.getType(), y));
+}
+Value KernelBuilder::xori(Value x, Value y) {
+  return arith::XOrIOp::create(b, x, y);
+}
+Value KernelBuilder::xori(Value x, int64_t y) {
+  return y == 0 ? x : xori(x, constant(x.getType(), y));
+}
+Value KernelBuilder::ori(Value x, Value y) {
+  return arith::OrIOp::create(b, x, y);
+}
+Value KernelBuilder::andb(Value x, Value y) {
+  return arith::AndIOp::create(b, x, y);
+}
+Value KernelBuilder::mins(Value x, Value y) {
+  return arith::MinSIOp::create(b, x, y);
+}
+Value KernelBuilder::mins(Value x, int64_t y) {
+  return mins(x, constant(x.getType(), y));
+}
+Value KernelBuilder::maxs(Value x, Value y) {
+  return arith::MaxSIOp::create(b, x, y);
+}
+Value KernelBuilder::maxs(Value x, int64_t y) {
+  return maxs(x, constant(x.getType(), y));
+}
+Value KernelBuilder::ceilDivu(Value x, int64_t y) {
+  return divu(add(x, y - 1), y);
+}
+Value KernelBuilder::ceilDivu(Value x, Value y) {
+  return divu(add(x, sub(y, 1)), y);
+}
+Value KernelBuilder::cmp(arith::CmpIPredicate predicate, Value x, Value y) {
+  return arith::CmpIOp::create(b, predicate, x, y);
+}
+Value KernelBuilder::cmp(arith::CmpIPredicate predicate, Value x, int64_t y) {
+  return cmp(predicate, x, constant(x.getType(), y));
+}
+Value KernelBuilder::select(Value condition, Value x, Value y) {
+  return arith::SelectOp::create(b, condition, x, y);
+}
+Value KernelBuilder::select(Value condition, int64_t x, int64_t y, Type type) {
+  return select(condition, constant(type, x), constant(type, y));
+}
+Value KernelBuilder::cast(Value x, Type type) {
+  if (x.getType() == type)
+    return x;
+  return arith::IndexCastOp::create(b, type, x);
+}
+Value KernelBuilder::toIndex(Value x) {
+  if (x.getType().isIndex())
+    return x;
+  return arith::IndexCastUIOp::create(b, b.getIndexType(), x);
+}
+
+//===----------------------------------------------------------------------===//
+// f32 arithmetic
+//===----------------------------------------------------------------------===//
+
+Value KernelBuilder::fadd(Value x, Value y) {
+  return arith::AddFOp::create(b, x, y);
+}
+Value KernelBuilder::fsub(Value x, Value y) {
+  return arith::SubFOp::create(b, x, y);
+}
+Value KernelBuilder::fmul(Value x, Value y) {
+  return arith::MulFOp::create(b, x, y);
+}
+Value KernelBuilder::fmul(Value x, double y) { return fmul(x, f32(y)); }
+Value KernelBuilder::fdiv(Value x, Value y) {
+  return arith::DivFOp::create(b, x, y);
+}
+Value KernelBuilder::fmax(Value x, Value y) {
+  return arith::MaxNumFOp::create(b, x, y);
+}
+Value KernelBuilder::fma(Value x, Value y, Value z) {
+  // llvm.intr.fma, not math.fma: convert-gpu-to-nvvm makes the latter a
+  // libdevice call.
+  return LLVM::FMAOp::create(b, x, y, z);
+}
+// exp2, log2 and tanh are built from the MUFU approximations, as intrinsics:
+// convert-gpu-to-nvvm would turn math.exp2 & co. into libdevice calls, which
+// need a CUDA toolkit at compile time (and stay unresolved without one).
+
+Value KernelBuilder::exp2(Value x) {
+  // ex2.approx.f32, what libdevice's __nv_exp2f is; ex2.approx(-inf) = +0.
+  return LLVM::CallIntrinsicOp::create(
+             b, b.getF32Type(), b.getStringAttr("llvm.nvvm.ex2.approx.f32"),
+             ValueRange{x})
+      ->getResult(0);
+}
+
+Value KernelBuilder::log2(Value x) {
+  // lg2.approx.f32 (at most 2^-22 absolute error); lg2.approx(0) = -inf.
+  return LLVM::CallIntrinsicOp::create(
+             b, b.getF32Type(), b.getStringAttr("llvm.nvvm.lg2.approx.f"),
+             ValueRange{x})
+      ->getResult(0);
+}
+
+Value KernelBuilder::tanh(Value x) {
+  // tanh(x) = 1 - 2 / (2^(2 x log2(e)) + 1): exact at +-inf (the exponential
+  // saturates to inf or 0), an absolute error of a few ulp of 1 elsewhere.
+  constexpr double twoLog2E = 2.8853900817779268;
+  Value e = exp2(fmul(x, twoLog2E));
+  Value inverse =
+      NVVM::RcpApproxFtzF32Op::create(b, b.getF32Type(), fadd(e, f32(1.0)));
+  return fma(inverse, f32(-2.0), f32(1.0));
+}
+Value KernelBuilder::fcmp(arith::CmpFPredicate predicate, Value x, double y) {
+  return arith::CmpFOp::create(b, predicate, x, f32(y));
+}
+Value KernelBuilder::fselect(Value condition, Value x, Value y) {
+  return arith::SelectOp::create(b, condition, x, y);
+}
+Value KernelBuilder::fselect(Value condition, double x, Value y) {
+  return fselect(condition, f32(x), y);
+}
+Value KernelBuilder::fselect(Value condition, Value x, double y) {
+  return fselect(condition, x, f32(y));
+}
+
+//===----------------------------------------------------------------------===//
+// Threads
+//===----------------------------------------------------------------------===//
+
+Value KernelBuilder::threadId() {
+  return gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+}
+Value KernelBuilder::blockId(gpu::Dimension dimension) {
+  return gpu::BlockIdOp::create(b, dimension);
+}
+Value KernelBuilder::shuffleXor(Value x, int64_t mask) {
+  auto shuffle =
+      gpu::ShuffleOp::create(b, x, i32(mask), i32(32), gpu::ShuffleMode::XOR);
+  return shuffle.getShuffleResult();
+}
+Value KernelBuilder::shuffleIdx(Value x, Value lane) {
+  auto shuffle =
+      gpu::ShuffleOp::create(b, x, lane, i32(32), gpu::ShuffleMode::IDX);
+  return shuffle.getShuffleResult();
+}
+void KernelBuilder::barrier() { gpu::BarrierOp::create(b); }
+
+//===----------------------------------------------------------------------===//
+// Memory
+//===----------------------------------------------------------------------===//
+
+Value KernelBuilder::globalView(Value pointer, Value size) {
+  auto type = llvm::cast<MemRefType>(pointer.getType());
+  auto flat = MemRefType::get({ShapedType::kDynamic}, type.getElementType());
+  return memref::ReinterpretCastOp::create(
+      b, flat, pointer, /*offset=*/OpFoldResult(b.getIndexAttr(0)),
+      /*sizes=*/ArrayRef<OpFoldResult>{size},
+      /*strides=*/ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+}
+
+SmallVector<Value>
+KernelBuilder::sharedViews(int64_t totalBytes,
+                           ArrayRef<std::tuple<int64_t, int64_t, Type>> parts) {
+  Attribute space = b.getI64IntegerAttr(kSharedMemorySpace);
+  auto externType =
+      MemRefType::get({0}, b.getI8Type(), MemRefLayoutAttrInterface(), space);
+  auto bytesType = MemRefType::get({totalBytes}, b.getI8Type(),
+                                   MemRefLayoutAttrInterface(), space);
+  Value base = memref::GetGlobalOp::create(b, externType, kSharedMemoryName);
+  Value bytes = memref::ReinterpretCastOp::create(
+      b, bytesType, base, OpFoldResult(b.getIndexAttr(0)),
+      ArrayRef<OpFoldResult>{b.getIndexAttr(totalBytes)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  SmallVector<Value> views;
+  for (auto [byteOffset, elements, type] : parts) {
+    auto viewType =
+        MemRefType::get({elements}, type, MemRefLayoutAttrInterface(), space);
+    views.push_back(memref::ViewOp::create(b, viewType, bytes,
+                                           index(byteOffset), ValueRange{}));
+  }
+  return views;
+}
+
+Value KernelBuilder::load(Value view, Value index) {
+  return memref::LoadOp::create(b, view, ValueRange{index});
+}
+
+void KernelBuilder::store(Value value, Value view, Value index) {
+  memref::StoreOp::create(b, value, view, ValueRange{index});
+}
+
+SmallVector<Value, 4> KernelBuilder::loadF32x4(Value view, Value index) {
+  auto type = VectorType::get({4}, b.getF32Type());
+  Value vector =
+      vector::LoadOp::create(b, type, view, ValueRange{index},
+                             /*nontemporal=*/false, llvm::MaybeAlign(16));
+  SmallVector<Value, 4> values;
+  for (int64_t k = 0; k < 4; ++k)
+    values.push_back(
+        vector::ExtractOp::create(b, vector, ArrayRef<int64_t>{k}));
+  return values;
+}
+
+void KernelBuilder::storePair(Value view, Value index, Value x, Value y) {
+  Type type = llvm::cast<MemRefType>(view.getType()).getElementType();
+  Value pair = vector::FromElementsOp::create(
+      b, VectorType::get({2}, b.getF32Type()), ValueRange{x, y});
+  if (type != b.getF32Type())
+    pair = arith::TruncFOp::create(b, VectorType::get({2}, type), pair);
+  unsigned bytes = 2 * type.getIntOrFloatBitWidth() / 8;
+  vector::StoreOp::create(b, pair, view, ValueRange{index},
+                          /*nontemporal=*/false, llvm::MaybeAlign(bytes));
+}
+
+void KernelBuilder::storeQuad(Value view, Value index, ArrayRef<Value> values) {
+  Type type = llvm::cast<MemRefType>(view.getType()).getElementType();
+  Value quad = vector::FromElementsOp::create(
+      b, VectorType::get({4}, b.getF32Type()), values);
+  if (type != b.getF32Type())
+    quad = arith::TruncFOp::create(b, VectorType::get({4}, type), quad);
+  unsigned bytes = 4 * type.getIntOrFloatBitWidth() / 8;
+  vector::StoreOp::create(b, quad, view, ValueRange{index},
+                          /*nontemporal=*/false, llvm::MaybeAlign(bytes));
+}
+
+void KernelBuilder::copyAsync16(Value src, Value srcIndex, Value dst,
+                                Value dstOffset, Value srcElements) {
+  // The token is not used: groups are committed and awaited with the NVVM
+  // ops, which need no SSA token across the regions of the pipeline.
+  nvgpu::DeviceAsyncCopyOp::create(b, dst, ValueRange{toIndex(dstOffset)}, src,
+                                   ValueRange{srcIndex}, b.getIndexAttr(8),
+                                   srcElements, b.getUnitAttr());
+}
+
+void KernelBuilder::commitGroup() { NVVM::CpAsyncCommitGroupOp::create(b); }
+
+void KernelBuilder::waitAllGroups() { NVVM::CpAsyncWaitGroupOp::create(b, 0); }
+
+Value KernelBuilder::asOperand(Value pair) {
+  // nvvm.mma.sync takes bf16 pairs as i32 registers and f16 pairs as
+  // vector<2xf16>.
+  if (elementType.isF16())
+    return pair;
+  Value word =
+      vector::BitCastOp::create(b, VectorType::get({1}, b.getI32Type()), pair);
+  return vector::ExtractOp::create(b, word, ArrayRef<int64_t>{0});
+}
+
+SmallVector<Value, 4> KernelBuilder::loadMatrixX4(Value view, Value offset,
+                                                  bool transpose) {
+  auto type = VectorType::get({4, 2}, elementType);
+  Value tiles = nvgpu::LdMatrixOp::create(
+      b, type, view, ValueRange{toIndex(offset)}, transpose, /*numTiles=*/4);
+  SmallVector<Value, 4> operands;
+  for (int64_t q = 0; q < 4; ++q)
+    operands.push_back(
+        asOperand(vector::ExtractOp::create(b, tiles, ArrayRef<int64_t>{q})));
+  return operands;
+}
+
+SmallVector<Value, 4> KernelBuilder::mma(ArrayRef<Value> a,
+                                         ArrayRef<Value> bOperand,
+                                         ArrayRef<Value> c) {
+  Type f32Type = b.getF32Type();
+  auto resultType = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), {f32Type, f32Type, f32Type, f32Type});
+  NVVM::MMATypes ptxType =
+      elementType.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+  Value result = NVVM::MmaOp::create(
+      b, resultType, a, bOperand, c, ArrayRef<int64_t>{16, 8, 16}, std::nullopt,
+      std::nullopt, std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  SmallVector<Value, 4> d;
+  for (int64_t k = 0; k < 4; ++k)
+    d.push_back(LLVM::ExtractValueOp::create(b, result, ArrayRef<int64_t>{k}));
+  return d;
+}
+
+Value KernelBuilder::truncPair(Value x, Value y) {
+  Value pair = vector::FromElementsOp::create(
+      b, VectorType::get({2}, b.getF32Type()), ValueRange{x, y});
+  return arith::TruncFOp::create(b, VectorType::get({2}, elementType), pair);
+}
+
+Value KernelBuilder::pack(Value x, Value y) {
+  return asOperand(truncPair(x, y));
+}
+
+//===----------------------------------------------------------------------===//
+// Structured control flow
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> KernelBuilder::forLoop(
+    Value lower, Value upper, ValueRange inits,
+    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  return forLoop(lower, upper, 1, inits, body);
+}
+
+SmallVector<Value> KernelBuilder::forLoop(
+    Value lower, Value upper, int64_t step, ValueRange inits,
+    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  auto loop = scf::ForOp::create(b, lower, upper, index(step), inits);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    Block *block = loop.getBody();
+    if (!block->empty())
+      b.setInsertionPoint(block->getTerminator());
+    else
+      b.setInsertionPointToEnd(block);
+    SmallVector<Value> yielded =
+        body(loop.getInductionVar(), loop.getRegionIterArgs());
+    if (!block->empty() && isa<scf::YieldOp>(block->back())) {
+      if (!yielded.empty())
+        block->back().setOperands(yielded);
+    } else {
+      scf::YieldOp::create(b, yielded);
+    }
+  }
+  return SmallVector<Value>(loop.getResults());
+}
+
+void KernelBuilder::ifThen(Value condition, function_ref<void()> then) {
+  auto ifOp = scf::IfOp::create(b, condition, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+  then();
+}
+
+SmallVector<Value>
+KernelBuilder::ifThenElse(Value condition, TypeRange types,
+                          function_ref<SmallVector<Value>()> then,
+                          function_ref<SmallVector<Value>()> otherwise) {
+  auto ifOp = scf::IfOp::create(b, types, condition, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, then());
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, otherwise());
+  }
+  return SmallVector<Value>(ifOp.getResults());
+}

@@ -1,0 +1,196 @@
+//===- TileConfig.cpp - What the GPU path supports, and its tiles ---------===//
+
+#include "gqa/Conversion/GQAToGPU/GQAToGPU.h"
+#include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mlir::gqa;
+
+/// The most dynamic shared memory a CTA may opt into on sm_80 (163 KiB), the
+/// smaller of the two chips the kernels are built for.
+static constexpr int64_t kMaxSharedMemoryBytes = 163 * 1024;
+/// CUDA's limit on grid dimensions y and z.
+static constexpr int64_t kMaxGridYZ = 65535;
+
+int64_t mlir::gqa::getAttentionSharedMemoryBytes(const GPUTileConfig &tile,
+                                                 int64_t headDim,
+                                                 int64_t headDimV, bool f32) {
+  if (f32) // K rows padded by one element.
+    return 4 * (tile.blockM * headDim + tile.blockN * (headDim + 1) +
+                tile.blockN * headDimV);
+  return 2 * (tile.blockM * headDim + tile.blockN * headDim +
+              tile.blockN * headDimV);
+}
+
+GPUTileConfig mlir::gqa::selectGPUTileConfig(AttentionOp op,
+                                             const GPUTileOptions &options) {
+  int64_t widest = std::max(op.getHeadDim(), op.getHeadDimV());
+  GPUTileConfig tile;
+  if (op.getElementType().isF32()) {
+    // The CUDA-core kernel: 4 warps of 4 rows, one key per lane.
+    tile.blockM = 16;
+    tile.blockN = 32;
+    tile.warps = 4;
+    tile.stages = 1;
+    tile.qInRegisters = false;
+    tile.maxRegisters = options.maxRegisters;
+    // Unhinted, ptxas targets 64 registers and may spill (4 bytes for D =
+    // 128 on sm_80); 128 registers (4 CTAs) leave room.
+    tile.minCTAsPerSM = options.minCTAsPerSM > 0 ? options.minCTAsPerSM : 4;
+    return tile;
+  }
+  // 64 rows (4 warps) per CTA; 64-key tiles up to head dim 128, 32 above,
+  // which keeps S + O + Q fragments within 255 registers and the shared
+  // memory at 64 KiB for D = 256.
+  tile.blockM = options.blockM > 0 ? options.blockM : 64;
+  tile.blockN = options.blockN > 0 ? options.blockN : (widest <= 128 ? 64 : 32);
+  tile.warps = tile.blockM / 16;
+  tile.stages = 1;
+  tile.qInRegisters = widest <= 128;
+  tile.maxRegisters = options.maxRegisters;
+  // ptxas fits D = 64 in 168 registers (3 CTAs of 128 threads per SM; at
+  // 128 registers the split-KV kernel spills) and wider heads in 255 (2
+  // CTAs) without spilling.
+  tile.minCTAsPerSM = options.minCTAsPerSM > 0 ? options.minCTAsPerSM
+                      : widest <= 64           ? 3
+                                               : 2;
+  return tile;
+}
+
+std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
+                                               const GQAToGPUOptions &options) {
+  std::string reason;
+  llvm::raw_string_ostream os(reason);
+  if (!op.hasPureBufferSemantics()) {
+    os << "the GPU path expects gqa.attention on memrefs; run "
+          "one-shot-bufferize first";
+    return reason;
+  }
+  bool f32 = op.getElementType().isF32();
+  for (auto [what, dim] :
+       {std::pair<StringRef, int64_t>{"head dim D", op.getHeadDim()},
+        {"value head dim Dv", op.getHeadDimV()}}) {
+    if (f32 && (dim % 4 != 0 || dim > 256)) {
+      os << what << " = " << dim
+         << " is not supported by the f32 GPU path (it must be a multiple of "
+            "4 and at most 256)";
+      return reason;
+    }
+    if (!f32 && (dim % 64 != 0 || dim > 256)) {
+      os << what << " = " << dim
+         << " is not supported by the GPU path (it must be a multiple of 64 "
+            "and at most 256)";
+      return reason;
+    }
+  }
+
+  SmallVector<std::pair<StringRef, Value>> operands = {{"query", op.getQuery()},
+                                                       {"key", op.getKey()},
+                                                       {"value", op.getValue()},
+                                                       {"init", op.getInit()}};
+  if (op.getKvLens())
+    operands.push_back({"kv_lens", op.getKvLens()});
+  for (auto [name, value] : operands) {
+    auto type = cast<MemRefType>(value.getType());
+    if (!type.getLayout().isIdentity()) {
+      os << "'" << name
+         << "' must be a contiguous row-major memref (identity layout) on "
+            "the GPU path, got "
+         << type;
+      return reason;
+    }
+    Attribute space = type.getMemorySpace();
+    auto gpuSpace = dyn_cast_or_null<gpu::AddressSpaceAttr>(space);
+    if (space &&
+        !(gpuSpace && gpuSpace.getValue() == gpu::AddressSpace::Global)) {
+      os << "'" << name
+         << "' must be in the default (global) memory space on the GPU path, "
+            "got "
+         << type;
+      return reason;
+    }
+  }
+  LayoutDims dims = op.getLayoutDims();
+  for (auto [name, type, dim, what] :
+       {std::tuple<StringRef, ShapedType, unsigned, StringRef>{
+            "query", op.getQueryType(), dims.batch, "batch size"},
+        {"query", op.getQueryType(), dims.seq, "sequence length"},
+        {"key", op.getKeyType(), dims.seq, "sequence length"}}) {
+    if (type.getDimSize(dim) == 0) {
+      os << "'" << name << "' has a static " << what
+         << " of 0; the GPU kernels need at least 1";
+      return reason;
+    }
+  }
+
+  if (options.maxSplits < 0) {
+    os << "max-splits must be >= 0 (0 disables split-KV), got "
+       << options.maxSplits;
+    return reason;
+  }
+  if (options.maxSplits * op.getKvHeads() > kMaxGridYZ) {
+    os << "max-splits = " << options.maxSplits
+       << " times kv_heads = " << op.getKvHeads() << " exceeds the "
+       << kMaxGridYZ << " CTAs that grid dimension y may have";
+    return reason;
+  }
+  const GPUTileOptions &tileOptions = options.tile;
+  if (tileOptions.blockM < 0 || tileOptions.blockM % 16 != 0 ||
+      tileOptions.blockM > 128) {
+    os << "block-m = " << tileOptions.blockM
+       << " is not supported (16, 32, 48, ..., 128 rows: 16 per warp; 0 "
+          "chooses)";
+    return reason;
+  }
+  if (tileOptions.blockN < 0 || tileOptions.blockN % 16 != 0 ||
+      tileOptions.blockN > 128) {
+    os << "block-n = " << tileOptions.blockN
+       << " is not supported (a multiple of 16, at most 128; 0 chooses)";
+    return reason;
+  }
+  if (tileOptions.maxRegisters != 0 &&
+      (tileOptions.maxRegisters < 64 || tileOptions.maxRegisters > 255)) {
+    os << "max-registers = " << tileOptions.maxRegisters
+       << " is not supported (64 to 255; 0 leaves it to ptxas)";
+    return reason;
+  }
+  if (tileOptions.minCTAsPerSM < 0 || tileOptions.minCTAsPerSM > 16) {
+    os << "min-ctas-per-sm = " << tileOptions.minCTAsPerSM
+       << " is not supported (1 to 16; 0 chooses by head dim)";
+    return reason;
+  }
+  GPUTileConfig tile = selectGPUTileConfig(op, tileOptions);
+  if (f32 && ((tileOptions.blockM && tileOptions.blockM != tile.blockM) ||
+              (tileOptions.blockN && tileOptions.blockN != tile.blockN))) {
+    os << "block-m and block-n are fixed at " << tile.blockM << " and "
+       << tile.blockN << " on the f32 path, got " << tileOptions.blockM
+       << " and " << tileOptions.blockN;
+    return reason;
+  }
+  for (auto [what, rows, width] : {std::tuple<StringRef, int64_t, int64_t>{
+                                       "Q", tile.blockM, op.getHeadDim()},
+                                   {"K", tile.blockN, op.getHeadDim()},
+                                   {"V", tile.blockN, op.getHeadDimV()}}) {
+    int64_t chunks = rows * width / 8;
+    if (!f32 && chunks % tile.threads() != 0) {
+      os << "block-m = " << tile.blockM << " and block-n = " << tile.blockN
+         << " give a " << what << " tile of " << chunks
+         << " 16-byte chunks, not a multiple of the " << tile.threads()
+         << " threads that copy it";
+      return reason;
+    }
+  }
+  int64_t sharedBytes = getAttentionSharedMemoryBytes(tile, op.getHeadDim(),
+                                                      op.getHeadDimV(), f32);
+  if (sharedBytes > kMaxSharedMemoryBytes) {
+    os << "block-m = " << tile.blockM << " and block-n = " << tile.blockN
+       << " need " << sharedBytes << " bytes of shared memory, more than the "
+       << kMaxSharedMemoryBytes << " an sm_80 CTA may have";
+    return reason;
+  }
+  return reason;
+}

@@ -1,0 +1,315 @@
+//===- gqa-compile.cpp - Compile attention to PTX and kernel metadata -----===//
+//
+// Compiles gqa.attention ops, from an .mlir file or from the shape flags
+// gqa-run takes, through the GPU pipeline to PTX, and writes each op's PTX
+// with its metadata JSON (docs/kernel-metadata.md):
+//
+//   gqa-compile --q-heads 64 --kv-heads 8 --head-dim 128 --dtype bf16 \
+//     --layout bshd --causal -o l70b.ptx           # l70b.ptx, l70b.json
+//   gqa-compile model.mlir -o model.ptx            # one op: model.ptx/.json
+//                                                  # N ops: model.<i>.ptx/.json
+//   gqa-compile ... --emit gpu                     # print the IR of a stage
+//   gqa-compile ... --emit-stages DIR -o out.ptx   # and keep every stage
+//
+// Outputs are written to temporary files and renamed at the end: on any
+// error nothing is written (exit 1; 2 for bad arguments).
+//
+//===----------------------------------------------------------------------===//
+
+#include "gqa/InitAll.h"
+#include "gqa/Target/PTXCompiler.h"
+#include "gqa/Tools/AttentionModule.h"
+#include "gqa/Tools/SpecOptions.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::gqa;
+namespace cl = llvm::cl;
+
+namespace {
+
+cl::OptionCategory compileCategory("gqa-compile options");
+cl::opt<std::string> inputFile(cl::Positional,
+                               cl::desc("[input.mlir with gqa.attention ops]"),
+                               cl::init(""), cl::cat(compileCategory));
+cl::opt<std::string>
+    outputFile("o",
+               cl::desc("Output: the PTX file (its metadata goes beside it, "
+                        "as .json); with --emit of an IR stage, the IR file "
+                        "(default: stdout)"),
+               cl::value_desc("file"), cl::init(""), cl::cat(compileCategory));
+cl::opt<bool> kvLens("kv-lens",
+                     cl::desc("The kernel takes per-sequence KV lengths "
+                              "(int32, device memory)"),
+                     cl::init(false), cl::cat(compileCategory));
+cl::opt<std::string> chip("chip", cl::desc("Target GPU: sm_80 or sm_90"),
+                          cl::init("sm_90"), cl::cat(compileCategory));
+cl::opt<std::string>
+    emit("emit",
+         cl::desc("What to produce: ptx (PTX + metadata, the default), or the "
+                  "IR after a stage: bufferized, gpu, nvvm, llvm, binary"),
+         cl::init("ptx"), cl::cat(compileCategory));
+cl::opt<std::string>
+    emitStages("emit-stages",
+               cl::desc("Also write the IR after each stage into this "
+                        "directory (00-input.mlir ... 05-binary.mlir)"),
+               cl::value_desc("dir"), cl::init(""), cl::cat(compileCategory));
+cl::opt<int64_t> maxSplits(
+    "max-splits",
+    cl::desc("Split-KV (Flash-Decoding) with at most N KV splits; the "
+             "runtime picks how many per launch. 0: one kernel, no split"),
+    cl::init(32), cl::cat(compileCategory));
+cl::opt<int64_t> blockM("block-m",
+                        cl::desc("Packed query rows per CTA (0: by head dim)"),
+                        cl::init(0), cl::cat(compileCategory));
+cl::opt<int64_t> blockN("block-n",
+                        cl::desc("Keys per KV tile (0: by head dim)"),
+                        cl::init(0), cl::cat(compileCategory));
+cl::opt<int64_t>
+    minCTAsPerSM("min-ctas-per-sm",
+                 cl::desc("CTAs per SM ptxas keeps room for (0: by head dim)"),
+                 cl::init(0), cl::cat(compileCategory));
+cl::opt<int64_t>
+    maxRegisters("max-registers",
+                 cl::desc("Register cap per thread (nvvm.maxnreg; 0: none)"),
+                 cl::init(0), cl::cat(compileCategory));
+
+int badArguments(const llvm::Twine &message) {
+  llvm::errs() << "gqa-compile: error: " << message << "\n";
+  return 2;
+}
+
+int failure(const llvm::Twine &message) {
+  llvm::errs() << "gqa-compile: error: " << message << "\n";
+  return 1;
+}
+
+/// A file written under a temporary name and renamed into place by commit().
+struct PendingFile {
+  std::string path;
+  std::string temporary;
+};
+
+/// Writes `contents` to a temporary file next to `path`.
+llvm::Expected<PendingFile> writeTemporary(const std::string &path,
+                                           llvm::StringRef contents) {
+  llvm::SmallString<256> model(path);
+  model += ".tmp-%%%%%%";
+  int fd;
+  llvm::SmallString<256> temporary;
+  if (std::error_code error =
+          llvm::sys::fs::createUniqueFile(model, fd, temporary))
+    return llvm::createStringError(error, "cannot create a file next to '" +
+                                              path + "': " + error.message());
+  llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+  os << contents;
+  os.close();
+  if (os.has_error()) {
+    llvm::sys::fs::remove(temporary);
+    return llvm::createStringError(os.error(),
+                                   "cannot write '" + temporary +
+                                       "': " + os.error().message());
+  }
+  return PendingFile{path, std::string(temporary)};
+}
+
+/// The output paths of kernel set `index` of `count`: `out.ptx` and
+/// `out.json` for one, `out.<index>.ptx` and `out.<index>.json` for more.
+std::pair<std::string, std::string> outputPaths(llvm::StringRef output,
+                                                size_t index, size_t count) {
+  llvm::SmallString<256> stem(output);
+  llvm::sys::path::replace_extension(stem, "");
+  if (count > 1)
+    stem += "." + std::to_string(index);
+  std::string ptx = (stem + ".ptx").str();
+  std::string json = (stem + ".json").str();
+  return {ptx, json};
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  SpecOptions specOptions(compileCategory);
+  cl::HideUnrelatedOptions(compileCategory);
+  std::string parseErrors;
+  llvm::raw_string_ostream parseErrorStream(parseErrors);
+  if (!cl::ParseCommandLineOptions(
+          argc, argv,
+          "gqa-compile: compile grouped-query attention to PTX and kernel "
+          "metadata\n",
+          &parseErrorStream)) {
+    llvm::StringRef firstLine =
+        llvm::StringRef(parseErrors).trim().split('\n').first;
+    firstLine.consume_front("gqa-compile: ");
+    if (firstLine.empty())
+      return 2;
+    return badArguments(firstLine);
+  }
+
+  if (!isSupportedGPUChip(chip))
+    return badArguments("unknown chip '" + chip +
+                        "' (expected sm_80 or sm_90)");
+  std::optional<GPUPipelineStage> lastStage = GPUPipelineStage::Binary;
+  bool writePTX = emit == "ptx";
+  if (!writePTX) {
+    lastStage = parseGPUPipelineStage(emit);
+    if (!lastStage)
+      return badArguments(
+          "unknown --emit '" + emit +
+          "' (expected ptx, bufferized, gpu, nvvm, llvm or binary; the GPU "
+          "path tiles inside its kernels, so it has no separate tiled stage)");
+  }
+  if (writePTX && outputFile.empty())
+    return badArguments("give the PTX file to write with -o (its metadata "
+                        "goes beside it as .json)");
+  if (writePTX && (outputFile == "-"))
+    return badArguments("-o - is not possible with --emit ptx: the PTX and "
+                        "its metadata are two files");
+  if (maxSplits < 0)
+    return badArguments("max-splits must be >= 0, got " +
+                        llvm::Twine(maxSplits.getValue()));
+  auto &options = cl::getRegisteredOptions();
+  bool hasShapeFlags = options["q-heads"]->getNumOccurrences() > 0;
+  if (!inputFile.empty() && hasShapeFlags)
+    return badArguments("give an input file or the shape flags (--q-heads "
+                        "...), not both");
+  if (!inputFile.empty() && kvLens)
+    return badArguments("--kv-lens describes the shape flags' op; an input "
+                        "file states its kv_lens operand itself");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  // Diagnostics name the op and the problem; the op's generic form is noise.
+  context.printOpOnDiagnostic(false);
+
+  // The input: a parsed file (diagnostics point into it), or one op built
+  // from the shape flags (diagnostics are prefixed with the tool's name).
+  llvm::SourceMgr sourceMgr;
+  std::optional<SourceMgrDiagnosticHandler> fileDiagnostics;
+  std::optional<ScopedDiagnosticHandler> flagDiagnostics;
+  OwningOpRef<ModuleOp> module;
+  if (!inputFile.empty()) {
+    fileDiagnostics.emplace(sourceMgr, &context);
+    std::string error;
+    auto buffer = openInputFile(inputFile, &error);
+    if (!buffer)
+      return failure(error);
+    sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+    if (!module)
+      return 1;
+  } else {
+    flagDiagnostics.emplace(&context, [](Diagnostic &diagnostic) {
+      if (diagnostic.getSeverity() == DiagnosticSeverity::Error)
+        llvm::errs() << "gqa-compile: error: " << diagnostic << "\n";
+      else if (diagnostic.getSeverity() == DiagnosticSeverity::Warning)
+        llvm::errs() << "gqa-compile: warning: " << diagnostic << "\n";
+      return success();
+    });
+    std::string error;
+    AttentionSpec spec = specOptions.toSpec(kvLens, error);
+    if (!error.empty())
+      return badArguments(error);
+    module = buildAttentionModule(context, spec, "gqa_attention");
+    if (!module)
+      return 1;
+  }
+
+  GPUPipelineOptions pipeline;
+  pipeline.chip = chip;
+  pipeline.blockM = blockM;
+  pipeline.blockN = blockN;
+  pipeline.maxRegisters = maxRegisters;
+  pipeline.minCTAsPerSM = minCTAsPerSM;
+  pipeline.maxSplits = maxSplits;
+
+  // Stage dumps (diagnostics: written as the stages complete).
+  auto dumpStage = [&](llvm::StringRef name, int number,
+                       ModuleOp op) -> LogicalResult {
+    if (emitStages.empty())
+      return success();
+    if (std::error_code error = llvm::sys::fs::create_directories(emitStages))
+      return op.emitError()
+             << "cannot create '" << emitStages << "': " << error.message();
+    llvm::SmallString<256> path(emitStages);
+    llvm::sys::path::append(path, (number < 10 ? "0" : "") +
+                                      std::to_string(number) + "-" + name +
+                                      ".mlir");
+    std::error_code error;
+    llvm::raw_fd_ostream os(path, error);
+    if (error)
+      return op.emitError()
+             << "cannot write '" << path << "': " << error.message();
+    op.print(os);
+    return success();
+  };
+  if (failed(dumpStage("input", 0, *module)))
+    return 1;
+  FailureOr<std::vector<CompiledKernelSet>> compiled = compileToPTX(
+      *module, pipeline, *lastStage, [&](GPUPipelineStage stage, ModuleOp op) {
+        return dumpStage(getGPUPipelineStageName(stage),
+                         static_cast<int>(stage) + 1, op);
+      });
+  if (failed(compiled))
+    return 1;
+
+  std::vector<PendingFile> pending;
+  auto discard = [&] {
+    for (const PendingFile &file : pending)
+      llvm::sys::fs::remove(file.temporary);
+  };
+  if (!writePTX) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    module->print(os);
+    if (outputFile.empty() || outputFile == "-") {
+      llvm::outs() << text;
+      return 0;
+    }
+    llvm::Expected<PendingFile> file = writeTemporary(outputFile, text);
+    if (!file)
+      return failure(llvm::toString(file.takeError()));
+    pending.push_back(*file);
+  } else {
+    size_t count = compiled->size();
+    for (size_t index = 0; index < count; ++index) {
+      const CompiledKernelSet &set = (*compiled)[index];
+      auto [ptxPath, jsonPath] = outputPaths(outputFile, index, count);
+      std::string json;
+      llvm::raw_string_ostream jsonStream(json);
+      writeKernelMetadata(jsonStream, set.metadata, chip,
+                          llvm::sys::path::filename(ptxPath));
+      for (auto [path, contents] :
+           {std::pair<std::string, llvm::StringRef>{ptxPath, set.ptx},
+            {jsonPath, json}}) {
+        llvm::Expected<PendingFile> file = writeTemporary(path, contents);
+        if (!file) {
+          discard();
+          return failure(llvm::toString(file.takeError()));
+        }
+        pending.push_back(*file);
+      }
+    }
+  }
+  for (const PendingFile &file : pending) {
+    if (std::error_code error =
+            llvm::sys::fs::rename(file.temporary, file.path)) {
+      discard();
+      return failure("cannot write '" + file.path + "': " + error.message());
+    }
+  }
+  return 0;
+}
