@@ -89,3 +89,11 @@ FailureOr<std::vector<CompiledKernelSet>> mlir::gqa::compileToPTX(
   }
   return compiled;
 }
+
+std::string mlir::gqa::getKernelSetPTXPath(llvm::StringRef stem, size_t index,
+                                           size_t count) {
+  std::string path = stem.str();
+  if (count > 1)
+    path += "." + std::to_string(index);
+  return path + ".ptx";
+}

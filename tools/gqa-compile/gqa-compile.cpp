@@ -69,7 +69,7 @@ cl::opt<int64_t> maxSplits(
     "max-splits",
     cl::desc("Split-KV (Flash-Decoding) with at most N KV splits; the "
              "runtime picks how many per launch. 0: one kernel, no split"),
-    cl::init(32), cl::cat(compileCategory));
+    cl::init(kDefaultMaxSplits), cl::cat(compileCategory));
 cl::opt<int64_t> blockM("block-m",
                         cl::desc("Packed query rows per CTA (0: by head dim)"),
                         cl::init(0), cl::cat(compileCategory));
@@ -95,15 +95,45 @@ int failure(const llvm::Twine &message) {
   return 1;
 }
 
-/// A file written under a temporary name and renamed into place by commit().
+/// A file written under a temporary name and renamed into place at the end,
+/// or, for a path that exists and is not a regular file (/dev/null, a pipe),
+/// written in place at the end: renaming onto it would replace the device.
 struct PendingFile {
   std::string path;
+  /// The temporary file, or empty when `contents` goes straight to `path`.
   std::string temporary;
+  std::string contents;
 };
 
-/// Writes `contents` to a temporary file next to `path`.
+/// Whether `path` names something other than a regular file.
+bool isSpecialFile(const std::string &path) {
+  llvm::sys::fs::file_status status;
+  return !llvm::sys::fs::status(path, status) &&
+         llvm::sys::fs::exists(status) &&
+         !llvm::sys::fs::is_regular_file(status);
+}
+
+/// Writes `contents` to `path` directly.
+llvm::Error writeFile(const std::string &path, llvm::StringRef contents) {
+  std::error_code error;
+  llvm::raw_fd_ostream os(path, error);
+  if (!error) {
+    os << contents;
+    os.close();
+    error = os.error();
+  }
+  if (error)
+    return llvm::createStringError(error, "cannot write '" + path +
+                                              "': " + error.message());
+  return llvm::Error::success();
+}
+
+/// Writes `contents` to a temporary file next to `path` (or keeps it for a
+/// special file).
 llvm::Expected<PendingFile> writeTemporary(const std::string &path,
                                            llvm::StringRef contents) {
+  if (isSpecialFile(path))
+    return PendingFile{path, "", contents.str()};
   llvm::SmallString<256> model(path);
   model += ".tmp-%%%%%%";
   int fd;
@@ -121,7 +151,7 @@ llvm::Expected<PendingFile> writeTemporary(const std::string &path,
                                    "cannot write '" + temporary +
                                        "': " + os.error().message());
   }
-  return PendingFile{path, std::string(temporary)};
+  return PendingFile{path, std::string(temporary), ""};
 }
 
 /// The output paths of kernel set `index` of `count`: `out.ptx` and
@@ -130,11 +160,10 @@ std::pair<std::string, std::string> outputPaths(llvm::StringRef output,
                                                 size_t index, size_t count) {
   llvm::SmallString<256> stem(output);
   llvm::sys::path::replace_extension(stem, "");
-  if (count > 1)
-    stem += "." + std::to_string(index);
-  std::string ptx = (stem + ".ptx").str();
-  std::string json = (stem + ".json").str();
-  return {ptx, json};
+  llvm::SmallString<256> ptx(getKernelSetPTXPath(stem, index, count));
+  llvm::SmallString<256> json(ptx);
+  llvm::sys::path::replace_extension(json, "json");
+  return {std::string(ptx), std::string(json)};
 }
 
 } // namespace
@@ -269,7 +298,8 @@ int main(int argc, char **argv) {
   std::vector<PendingFile> pending;
   auto discard = [&] {
     for (const PendingFile &file : pending)
-      llvm::sys::fs::remove(file.temporary);
+      if (!file.temporary.empty())
+        llvm::sys::fs::remove(file.temporary);
   };
   if (!writePTX) {
     std::string text;
@@ -305,6 +335,13 @@ int main(int argc, char **argv) {
     }
   }
   for (const PendingFile &file : pending) {
+    if (file.temporary.empty()) {
+      if (llvm::Error error = writeFile(file.path, file.contents)) {
+        discard();
+        return failure(llvm::toString(std::move(error)));
+      }
+      continue;
+    }
     if (std::error_code error =
             llvm::sys::fs::rename(file.temporary, file.path)) {
       discard();

@@ -26,6 +26,16 @@ struct CompiledKernelSet {
   std::string ptx;
 };
 
+/// The split-KV limit gqa-compile and the C API use unless told otherwise:
+/// enough splits for a batch-1 decode of 8 KV heads to give the 132 SMs of an
+/// H100/H200 about two CTAs each.
+constexpr int64_t kDefaultMaxSplits = 32;
+
+/// The PTX file of kernel set `index` of `count` written under `stem`:
+/// `stem.ptx` for one set, `stem.<index>.ptx` for more.
+std::string getKernelSetPTXPath(llvm::StringRef stem, size_t index,
+                                size_t count);
+
 /// The name of a stage as gqa-compile spells it (`bufferized`, `gpu`,
 /// `nvvm`, `llvm`, `binary`).
 llvm::StringRef getGPUPipelineStageName(GPUPipelineStage stage);
