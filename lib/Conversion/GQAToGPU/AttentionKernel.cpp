@@ -207,10 +207,8 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
   k.setElementType(elementType);
   AttentionKernelParams params = k.attentionParams(spec, role);
   Value batchSize = params.batchSize, seqQ = params.seqQ, seqKV = params.seqKV,
-        numSplits = params.numSplits;
-  Value gQ = params.q, gK = params.k, gV = params.v, gOut = params.out,
-        gPartialOut = params.partialOut, gPartialLse = params.partialLse,
-        gKVLens = params.kvLens;
+        gQ = params.q, gK = params.k, gV = params.v, gOut = params.out,
+        gPartialOut = params.partialOut, gPartialLse = params.partialLse;
 
   // Shared memory: Q | K | V.
   int64_t bytes = 2;
@@ -232,46 +230,15 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
   Value lane = k.remu(tid, 32);
   Value groupId = k.divu(lane, 4);       // mma rows gid and gid + 8
   Value threadInGroup = k.remu(lane, 4); // mma columns 2 tig, 2 tig + 1
-  Value rowBlock = k.blockId(gpu::Dimension::x);
-  Value blockY = k.blockId(gpu::Dimension::y);
-  Value batch = k.blockId(gpu::Dimension::z);
-  Value splitIndex, kvHead;
-  if (split) {
-    splitIndex = k.divu(blockY, Hkv);
-    kvHead = k.remu(blockY, Hkv);
-  } else {
-    kvHead = blockY;
-  }
-
-  Value packedRows = k.mul(seqQ, g);
-  Value firstRow = k.mul(rowBlock, BM);
-  // The valid keys: kv_lens[b] clamped to [0, Skv] (as on the CPU), or Skv.
-  Value kvLen = seqKV;
-  if (gKVLens) {
-    Value length = k.cast(k.load(gKVLens, batch), indexType);
-    kvLen = k.mins(k.maxs(length, 0), seqKV);
-  }
-  // Bottom-right alignment: the queries are the last Sq tokens.
-  Value offset = k.sub(kvLen, seqQ);
-  Value firstQuery = k.divu(firstRow, g);
-  Value lastQuery =
-      k.divu(k.mins(k.add(firstRow, BM - 1), k.sub(packedRows, 1)), g);
-  // Visible keys grow with the row: the CTA's range is [begin(first),
-  // end(last)), and a tile all its rows see fully lies in [begin(last),
-  // end(first)).
+  AttentionCTAWork work = k.attentionCTAWork(spec, role, params, BM, BN);
+  Value batch = work.batch, kvHead = work.kvHead, splitIndex = work.splitIndex,
+        packedRows = work.packedRows, firstRow = work.firstRow,
+        kvLen = work.kvLen, offset = work.offset, tileBegin = work.tileBegin,
+        tileEnd = work.tileEnd;
+  KeyRange firstKeys = work.firstKeys, lastKeys = work.lastKeys;
   MaskAttr mask = spec.mask;
-  KeyRange firstKeys = emitVisibleKeys(b, mask, firstQuery, offset, kvLen);
-  KeyRange lastKeys = emitVisibleKeys(b, mask, lastQuery, offset, kvLen);
-  Value tileBegin = k.divu(firstKeys.begin, BN);
-  Value tileEnd = k.ceilDivu(k.maxs(lastKeys.end, 0), BN);
-  if (split) {
-    // Split s covers tiles [s t, (s + 1) t), t = ceil(ceil(Skv / BN) / NS).
-    Value tiles = k.ceilDivu(seqKV, BN);
-    Value tilesPerSplit = k.ceilDivu(tiles, numSplits);
-    Value splitBegin = k.mul(splitIndex, tilesPerSplit);
-    tileBegin = k.maxs(tileBegin, splitBegin);
-    tileEnd = k.mins(tileEnd, k.add(splitBegin, tilesPerSplit));
-  }
+  // A tile that all the CTA's rows see fully lies in [begin(last),
+  // end(first)).
   Value fullBegin = lastKeys.begin, fullEnd = firstKeys.end;
 
   // The visible keys of this lane's two rows (16 w + gid + 8 h), in i32

@@ -74,6 +74,51 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::createAttentionKernelFunc(
 KernelBuilder::KernelBuilder(ImplicitLocOpBuilder &b, gpu::GPUFuncOp func)
     : b(b), func(func) {}
 
+AttentionCTAWork
+KernelBuilder::attentionCTAWork(const KernelSpec &spec, KernelRole role,
+                                const AttentionKernelParams &params,
+                                int64_t blockM, int64_t blockN) {
+  const int64_t g = spec.groupSize(), Hkv = spec.kvHeads;
+  AttentionCTAWork work;
+  work.rowBlock = blockId(gpu::Dimension::x);
+  Value blockY = blockId(gpu::Dimension::y);
+  work.batch = blockId(gpu::Dimension::z);
+  work.kvHead = blockY;
+  if (role == KernelRole::Split) {
+    work.splitIndex = divu(blockY, Hkv);
+    work.kvHead = remu(blockY, Hkv);
+  }
+  work.packedRows = mul(params.seqQ, g);
+  work.firstRow = mul(work.rowBlock, blockM);
+  work.kvLen = params.seqKV;
+  if (params.kvLens) {
+    Value length = cast(load(params.kvLens, work.batch), b.getIndexType());
+    work.kvLen = mins(maxs(length, 0), params.seqKV);
+  }
+  // Bottom-right alignment: the queries are the last Sq tokens.
+  work.offset = sub(work.kvLen, params.seqQ);
+  work.firstQuery = divu(work.firstRow, g);
+  work.lastQuery =
+      divu(mins(add(work.firstRow, blockM - 1), sub(work.packedRows, 1)), g);
+  // Visible keys grow with the row: the CTA's range is [begin(first),
+  // end(last)).
+  work.firstKeys =
+      emitVisibleKeys(b, spec.mask, work.firstQuery, work.offset, work.kvLen);
+  work.lastKeys =
+      emitVisibleKeys(b, spec.mask, work.lastQuery, work.offset, work.kvLen);
+  work.tileBegin = divu(work.firstKeys.begin, blockN);
+  work.tileEnd = ceilDivu(maxs(work.lastKeys.end, 0), blockN);
+  if (role == KernelRole::Split) {
+    // Split s covers tiles [s t, (s + 1) t), t = ceil(ceil(Skv / BN) / NS).
+    Value tiles = ceilDivu(params.seqKV, blockN);
+    Value tilesPerSplit = ceilDivu(tiles, params.numSplits);
+    Value splitBegin = mul(work.splitIndex, tilesPerSplit);
+    work.tileBegin = maxs(work.tileBegin, splitBegin);
+    work.tileEnd = mins(work.tileEnd, add(splitBegin, tilesPerSplit));
+  }
+  return work;
+}
+
 Value KernelBuilder::param(StringRef name) {
   auto names = func->getAttrOfType<ArrayAttr>(kParamsAttr);
   for (auto [index, attr] : llvm::enumerate(names))

@@ -13,6 +13,7 @@
 
 #include "gqa/Conversion/GQAToGPU/GQAToGPU.h"
 #include "gqa/Dialect/GQA/IR/GQAAttrs.h"
+#include "gqa/Dialect/GQA/Utils/MaskUtils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -78,6 +79,27 @@ struct AttentionKernelParams {
   Value partialOut, partialLse;
   /// Only with KV lengths.
   Value kvLens;
+};
+
+/// What one CTA of an attention kernel (tensor-core or CUDA-core) works on:
+/// both kernels share the grid, the packing of rows and the split partition.
+struct AttentionCTAWork {
+  /// From the grid: (row block, KV head [+ split], batch).
+  Value rowBlock, kvHead, batch;
+  /// `Split` only.
+  Value splitIndex;
+  /// Packed rows of (query position, head of the group): Sq * g; the first
+  /// one this CTA handles.
+  Value packedRows, firstRow;
+  /// The valid keys (kv_lens[b] clamped to [0, Skv], or Skv) and the
+  /// bottom-right alignment offset kvLen - Sq.
+  Value kvLen, offset;
+  /// The query positions of the CTA's first and last rows, and the keys they
+  /// see (emitVisibleKeys).
+  Value firstQuery, lastQuery;
+  KeyRange firstKeys, lastKeys;
+  /// The KV tiles (of blockN keys) the CTA visits: [tileBegin, tileEnd).
+  Value tileBegin, tileEnd;
 };
 
 /// log2(e) and ln(2): the softmax runs in base 2.
@@ -244,6 +266,12 @@ public:
   /// The parameters of a kernel made by createAttentionKernelFunc.
   AttentionKernelParams attentionParams(const KernelSpec &spec,
                                         KernelRole role);
+
+  /// The rows and KV tiles of this CTA, with `blockM` packed rows per CTA and
+  /// `blockN` keys per tile.
+  AttentionCTAWork attentionCTAWork(const KernelSpec &spec, KernelRole role,
+                                    const AttentionKernelParams &params,
+                                    int64_t blockM, int64_t blockN);
 
   /// The mma operand element type (bf16 or f16).
   void setElementType(Type type) { elementType = type; }

@@ -43,7 +43,7 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
   // Output columns per lane: lane + 32 t, t < columnSteps.
   const int64_t columnSteps = (Dv + 31) / 32;
   const int64_t kStride = D + 1;
-  Type f32 = builder.getF32Type(), indexType = builder.getIndexType();
+  Type f32 = builder.getF32Type();
 
   auto func = createAttentionKernelFunc(builder, loc, spec, role, f32, T);
   ImplicitLocOpBuilder b(loc, builder);
@@ -52,10 +52,8 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
   k.setElementType(f32);
   AttentionKernelParams params = k.attentionParams(spec, role);
   Value batchSize = params.batchSize, seqQ = params.seqQ, seqKV = params.seqKV,
-        numSplits = params.numSplits;
-  Value gQ = params.q, gK = params.k, gV = params.v, gOut = params.out,
-        gPartialOut = params.partialOut, gPartialLse = params.partialLse,
-        gKVLens = params.kvLens;
+        gQ = params.q, gK = params.k, gV = params.v, gOut = params.out,
+        gPartialOut = params.partialOut, gPartialLse = params.partialLse;
 
   int64_t offsetK = BM * D * 4, offsetV = offsetK + BN * kStride * 4;
   int64_t sharedBytes = offsetV + BN * Dv * 4;
@@ -70,39 +68,12 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
   Value tid = k.threadId();
   Value warp = k.divu(tid, 32);
   Value lane = k.remu(tid, 32);
-  Value rowBlock = k.blockId(gpu::Dimension::x);
-  Value blockY = k.blockId(gpu::Dimension::y);
-  Value batch = k.blockId(gpu::Dimension::z);
-  Value splitIndex, kvHead;
-  if (split) {
-    splitIndex = k.divu(blockY, Hkv);
-    kvHead = k.remu(blockY, Hkv);
-  } else {
-    kvHead = blockY;
-  }
-  Value packedRows = k.mul(seqQ, g);
-  Value firstRow = k.mul(rowBlock, BM);
-  Value kvLen = seqKV;
-  if (gKVLens) {
-    Value length = k.cast(k.load(gKVLens, batch), indexType);
-    kvLen = k.mins(k.maxs(length, 0), seqKV);
-  }
-  Value offset = k.sub(kvLen, seqQ);
-  Value firstQuery = k.divu(firstRow, g);
-  Value lastQuery =
-      k.divu(k.mins(k.add(firstRow, BM - 1), k.sub(packedRows, 1)), g);
+  AttentionCTAWork work = k.attentionCTAWork(spec, role, params, BM, BN);
+  Value batch = work.batch, kvHead = work.kvHead, splitIndex = work.splitIndex,
+        packedRows = work.packedRows, firstRow = work.firstRow,
+        kvLen = work.kvLen, offset = work.offset, tileBegin = work.tileBegin,
+        tileEnd = work.tileEnd;
   MaskAttr mask = spec.mask;
-  KeyRange firstKeys = emitVisibleKeys(b, mask, firstQuery, offset, kvLen);
-  KeyRange lastKeys = emitVisibleKeys(b, mask, lastQuery, offset, kvLen);
-  Value tileBegin = k.divu(firstKeys.begin, BN);
-  Value tileEnd = k.ceilDivu(k.maxs(lastKeys.end, 0), BN);
-  if (split) {
-    Value tiles = k.ceilDivu(seqKV, BN);
-    Value tilesPerSplit = k.ceilDivu(tiles, numSplits);
-    Value splitBegin = k.mul(splitIndex, tilesPerSplit);
-    tileBegin = k.maxs(tileBegin, splitBegin);
-    tileEnd = k.mins(tileEnd, k.add(splitBegin, tilesPerSplit));
-  }
 
   // The warp's rows: packed row, query position, head, visible keys.
   struct Row {
