@@ -18,6 +18,8 @@ PIPELINES = [
     ["--one-shot-bufferize=bufferize-function-boundaries"],
     # The whole CPU pipeline: whatever verifies must also lower.
     ["--gqa-lower-to-cpu"],
+    # The GPU pipeline: lowers, or names what it does not support.
+    ["--gqa-lower-to-ptx"],
 ]
 
 # Replacements that keep the text parseable but make it semantically wrong, so
