@@ -1,0 +1,199 @@
+# The simulator catches the bugs a kernel builder typically makes: each
+# mutation below plants one in the GPU-stage IR text that gqa-opt printed, and
+# the simulation of the mutant must fail (a violation, a bank conflict, or an
+# error over the tolerance) while the unmutated kernels pass. A mutation that
+# no longer finds its target fails too, so the list cannot rot silently.
+#
+# RUN: %python %s %gqa_src_root gqa-opt
+
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(sys.argv[1]) / "utils"))
+
+from gpusim.ir import parse_module  # noqa: E402
+from gpusim.runner import CompileOptions, Sizes, check, lower_to_gpu  # noqa: E402
+from gqa.config import KernelConfig  # noqa: E402
+
+Mutation = Callable[[str], str]
+
+
+def _first_kernel_line(lines: list[str]) -> int:
+    """Mutations edit the kernels, never the host function printed before them."""
+    return next(i for i, line in enumerate(lines) if '"gpu.func"' in line)
+
+
+def _edit_line(pattern: str, edit: Callable[[str], str], nth: int = 0) -> Mutation:
+    """Apply ``edit`` to the ``nth`` kernel line matching ``pattern``."""
+    def mutate(text: str) -> str:
+        lines = text.splitlines()
+        first = _first_kernel_line(lines)
+        hits = [i for i, line in enumerate(lines) if i >= first and re.search(pattern, line)]
+        if len(hits) <= nth:
+            raise LookupError(f"no line #{nth} matches {pattern!r}")
+        lines[hits[nth]] = edit(lines[hits[nth]])
+        return "\n".join(lines) + "\n"
+    return mutate
+
+
+def substitute(pattern: str, old: str, new: str, nth: int = 0) -> Mutation:
+    """In the ``nth`` line matching ``pattern``, replace the regex ``old`` by ``new`` once."""
+    return _edit_line(pattern, lambda line: re.sub(old, new, line, count=1), nth)
+
+
+def drop(pattern: str, nth: int = 0) -> Mutation:
+    """Delete the ``nth`` line matching ``pattern`` (an op without results)."""
+    return _edit_line(pattern, lambda line: "", nth)
+
+
+def _search(pattern: str, text: str) -> re.Match:
+    match = re.search(pattern, text)
+    if not match:
+        raise LookupError(f"nothing matches {pattern!r}")
+    return match
+
+
+def shuffle_offset(nth: int, offset_of: Callable[[str], str]) -> Mutation:
+    """The ``nth`` shuffle of the kernels takes the offset ``offset_of(text)`` names."""
+    def mutate(text: str) -> str:
+        offset = offset_of(text)
+        return substitute(r'"gpu.shuffle"', r'("gpu.shuffle"\(%[\w#]+, )%\w+', rf"\g<1>{offset}", nth)(text)
+    return mutate
+
+
+def first_shuffle_offset(text: str) -> str:
+    return _search(r'"gpu.shuffle"\(%[\w#]+, (%\w+)', text).group(1)
+
+
+def i32_constant(value: int) -> Callable[[str], str]:
+    """The SSA name of the kernels' ``arith.constant value : i32``."""
+    def find(text: str) -> str:
+        kernels = text[text.index('"gpu.func"'):]
+        return _search(rf'(%\w+) = "arith.constant"\(\) <{{value = {value} : i32}}>', kernels).group(1)
+    return find
+
+
+def query_row_instead_of_position(group: int) -> Mutation:
+    """PackGQA's trap: the mask uses packed row r where the query position r / g belongs.
+
+    Every ``divui r, g`` whose quotient reaches an i32 mask bound (through
+    adds and mins) becomes ``minsi r, r``.
+    """
+    def mutate(text: str) -> str:
+        ops = list(parse_module(text).walk())
+        consts = {op.results[0] for op in ops
+                  if op.name == "arith.constant" and op.attr("value") == f"{group} : index"}
+        users: dict[str, list] = {}
+        for op in ops:
+            for operand in op.operands:
+                users.setdefault(operand, []).append(op)
+
+        def reaches_i32_bound(name: str, depth: int = 0) -> bool:
+            for user in users.get(name, []):
+                if user.name == "arith.index_cast" and user.result_types == ["i32"]:
+                    return True
+                if (depth < 4 and user.name in ("arith.addi", "arith.minsi")
+                        and reaches_i32_bound(user.results[0], depth + 1)):
+                    return True
+            return False
+
+        lines = text.splitlines()
+        targets = [op for op in ops if op.name == "arith.divui" and op.operands[1] in consts
+                   and reaches_i32_bound(op.results[0])]
+        if not targets:
+            raise LookupError("no divui by g feeds a mask bound")
+        for op in targets:
+            row = op.operands[0]
+            lines[op.line - 1] = re.sub(r'"arith.divui"\(%\w+, %\w+\)', f'"arith.minsi"({row}, {row})',
+                                        lines[op.line - 1])
+        return "\n".join(lines) + "\n"
+    return mutate
+
+
+def combine_without_empty_guard(text: str) -> str:
+    """The combine kernel forgets that max lse = -inf (no split saw a key): exp2(-inf - -inf) = NaN."""
+    combine = text.index('"gpu.func"', text.index('gqa.role = "split"'))
+    head, tail = text[:combine], text[combine:]
+    select = _search(r'"arith.select"\((%\w+), (%\w+), (%\w+)\) : \(i1, f32, f32\)', tail)
+    cond, _, other = select.groups()
+    return head + tail.replace(select.group(0), f'"arith.select"({cond}, {other}, {other}) : (i1, f32, f32)', 1)
+
+
+def shared_stride_without_padding(text: str) -> str:
+    """The f32 kernel's K tile without its padding column: 32 lanes read one bank."""
+    return substitute(r'value = 65 : index', r"65 : index", "64 : index")(text)
+
+
+TENSOR_CORE = [
+    ("V read by ldmatrix without .trans",
+     substitute(r'"nvgpu.ldmatrix".*transpose = true', "transpose = true", "transpose = false")),
+    ("wrong fragment index (A register 1 read from matrix 2)",
+     substitute(r'"vector.extract".*static_position = array<i64: 1>.*vector<4x2xbf16>', r"i64: 1>", "i64: 2>")),
+    ("no barrier once K landed (RAW on K, WAR on V)", drop(r'"gpu.barrier"', nth=1)),
+    ("no barrier once V landed (RAW on V, WAR on K)", drop(r'"gpu.barrier"', nth=2)),
+    ("no cp.async.wait before reading K", drop(r'"nvvm.cp.async.wait.group"', nth=1)),
+    ("mask off by one (the diagonal key dropped)",
+     substitute(r'"arith.cmpi".*predicate = 5 : i64.*\(i32, i32\)', "predicate = 5", "predicate = 4")),
+    ("causal mask on packed row r instead of r / g", query_row_instead_of_position(group=4)),
+    ("quad row max: xor 1 twice", shuffle_offset(1, first_shuffle_offset)),
+    ("Q row not clamped before its cp.async",
+     substitute(r'"arith.select".*\(i1, index, index\)', r"\((%\w+), (%\w+), %\w+\)", r"(\1, \2, \2)")),
+]
+
+SPLIT_KV = [
+    ("combine without the empty-row guard", combine_without_empty_guard),
+]
+
+F32 = [
+    ("f32: K tile without padding (bank conflicts)", shared_stride_without_padding),
+    ("f32: warp max skips lanes 16 apart (xor 8 for xor 16)", shuffle_offset(0, i32_constant(8))),
+    ("f32: no barrier after the tile copy", drop(r'"gpu.barrier"', nth=1)),
+]
+
+SUBJECTS = [
+    (KernelConfig.create(8, 2, 64, dtype="bf16", layout="bshd", causal=True), CompileOptions(),
+     Sizes(batch=2, seq_q=17, seq_kv=129), TENSOR_CORE),
+    (KernelConfig.create(8, 2, 64, dtype="bf16", layout="bshd", causal=True, kv_lens=True),
+     CompileOptions(max_splits=4), Sizes(batch=2, seq_q=1, seq_kv=300, kv_lens=(0, 170), num_splits=3),
+     SPLIT_KV),
+    (KernelConfig.create(8, 2, 64, head_dim_v=32, dtype="f32", layout="bshd", window=(20, 3)), CompileOptions(),
+     Sizes(batch=1, seq_q=5, seq_kv=70), F32),
+]
+
+
+def caught(name: str, mutate: Mutation, text: str, config: KernelConfig, sizes: Sizes) -> bool:
+    """Plant the bug; True when the simulation of the mutant fails."""
+    try:
+        mutant = mutate(text)
+    except LookupError as error:
+        print(f"FAIL: {name}: the mutation found no target ({error})")
+        return False
+    if mutant == text:
+        print(f"FAIL: {name}: the mutation changed nothing")
+        return False
+    report = check(mutant, config, sizes, precision="exact")
+    violation = report["violation"]
+    how = (f"{violation['kind']}: {violation['message']}" if violation
+           else f"bank_conflicts={report['bank_conflicts']}" if report["bank_conflicts"]
+           else f"rel_l2_err={report['rel_l2_err']:.2e}, non_finite={report['non_finite']}")
+    print(f"{'MISSED' if report['ok'] else 'caught'}: {name}: {how}")
+    return not report["ok"]
+
+
+def main() -> int:
+    gqa_opt = Path(sys.argv[2])
+    failures = 0
+    for config, options, sizes, mutations in SUBJECTS:
+        text = lower_to_gpu(config, options, gqa_opt)
+        baseline = check(text, config, sizes, precision="exact")
+        if not baseline["ok"]:
+            print(f"FAIL: the unmutated {config.dtype} kernels fail: {baseline}")
+            failures += 1
+        failures += sum(not caught(name, mutate, text, config, sizes) for name, mutate in mutations)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""``gqa-gpu-sim``: simulate the GPU kernels of one attention configuration and check them.
+
+Takes gqa-run's shape flags, compiles the configuration with the
+repository's ``gqa-opt`` (``--gqa-opt``, else ``$GQA_OPT``, ``PATH`` or
+``<repo>/build*/bin``), runs the kernels lane by lane and prints one JSON line.
+Exit status: 0 when the kernels pass every check and the output is within
+the tolerance, 1 when not (or when gqa-opt fails, or the IR holds something
+the simulator does not model), 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn, Optional, Sequence
+
+from gqa._tools import find_executable
+from gqa.config import KernelConfig
+from gqa.errors import ToolNotFoundError
+
+from .backend import SimError
+from .ir import ParseError
+from .runner import PRECISIONS, CompileError, CompileOptions, LaunchError, Sizes, check, lower_to_gpu
+
+PROG = "gqa-gpu-sim"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr and exit status 2, as gqa-run does."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(message, 2)
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def _int_pair(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError("window must be LEFT,RIGHT")
+    try:
+        return int(parts[0]), int(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"window must be two integers LEFT,RIGHT, got '{text}'") from None
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"kv-lens must be integers L0,L1,..., got '{text}'") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--gqa-opt", type=Path, help="the gqa-opt to test (default: $GQA_OPT, PATH, <repo>/build*/bin)")
+    shape = p.add_argument_group("configuration (as gqa-run)")
+    shape.add_argument("--q-heads", type=int, required=True, help="query heads Hq")
+    shape.add_argument("--kv-heads", type=int, required=True, help="key/value heads Hkv")
+    shape.add_argument("--head-dim", type=int, required=True, help="head dim D of query and key")
+    shape.add_argument("--head-dim-v", type=int, help="head dim Dv of value and output (default: D)")
+    shape.add_argument("--dtype", default="bf16", help="f16, bf16 or f32 (default bf16)")
+    shape.add_argument("--layout", default="bhsd", help="bhsd or bshd (default bhsd)")
+    shape.add_argument("--batch", type=int, default=1, help="batch size B")
+    shape.add_argument("--seq-q", type=int, required=True, help="query length Sq")
+    shape.add_argument("--seq-kv", type=int, required=True, help="key/value length Skv")
+    shape.add_argument("--causal", action="store_true", help="causal mask, aligned bottom-right")
+    shape.add_argument("--window", type=_int_pair, help="sliding window LEFT,RIGHT (-1 = unbounded side)")
+    shape.add_argument("--softcap", type=float, help="softcap C: s = C * tanh(s / C)")
+    shape.add_argument("--scale", type=float, help="score scale (default 1/sqrt(D))")
+    shape.add_argument("--kv-lens", type=_int_list, help="per-sequence KV lengths L0,L1,... (int32)")
+    shape.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    gpu = p.add_argument_group("GPU kernels")
+    gpu.add_argument("--max-splits", type=int, default=0, help="split-KV with at most N splits (0: off)")
+    gpu.add_argument("--num-splits", type=int, default=1, help="splits of this launch (1..max-splits)")
+    gpu.add_argument("--block-m", type=int, default=0, help="packed query rows per CTA (0: by head dim)")
+    gpu.add_argument("--block-n", type=int, default=0, help="keys per KV tile (0: by head dim)")
+    gpu.add_argument("--allow-bank-conflicts", action="store_true",
+                     help="report shared-memory bank conflicts without failing")
+    gpu.add_argument("--precision", choices=PRECISIONS, default="device",
+                     help="device: f32 arithmetic and bf16/f16 rounding, the dtype's tolerance; "
+                          "exact: float64 throughout, tolerance 1e-6")
+    return p
+
+
+def _gqa_opt(explicit: Optional[Path]) -> Path:
+    if explicit is not None:
+        if not explicit.is_file():
+            _fail(f"--gqa-opt {explicit} is not a file", 2)
+        return explicit
+    try:
+        found = find_executable("gqa-opt", "GQA_OPT")
+    except ToolNotFoundError as error:
+        _fail(str(error), 2)
+    if found is None:
+        _fail("cannot find gqa-opt: pass --gqa-opt or set GQA_OPT", 2)
+    return found
+
+
+def _config(args: argparse.Namespace) -> KernelConfig:
+    try:
+        return KernelConfig.create(args.q_heads, args.kv_heads, args.head_dim, head_dim_v=args.head_dim_v,
+                                   dtype=args.dtype, layout=args.layout, causal=args.causal, window=args.window,
+                                   softcap=args.softcap, scale=args.scale, kv_lens=args.kv_lens is not None)
+    except (TypeError, ValueError) as error:
+        _fail(str(error), 2)
+
+
+def _describe(config: KernelConfig, sizes: Sizes, options: CompileOptions, args: argparse.Namespace) -> dict:
+    """The configuration and sizes, with gqa-run's key names."""
+    out = {"target": "gpusim", "batch": sizes.batch, "q_heads": config.q_heads, "kv_heads": config.kv_heads,
+           "group_size": config.group_size, "seq_q": sizes.seq_q, "seq_kv": sizes.seq_kv,
+           "head_dim": config.head_dim, "head_dim_v": config.head_dim_v, "dtype": config.dtype,
+           "layout": config.layout, "causal": args.causal, "window": list(config.window), "scale": config.scale,
+           "softcap": config.softcap or None, "seed": args.seed, "max_splits": options.max_splits,
+           "num_splits": sizes.num_splits, "precision": args.precision}
+    if sizes.kv_lens is not None:
+        out["kv_lens"] = list(sizes.kv_lens)
+    return out
+
+
+def _attach_window_value(argv: Sequence[str]) -> list[str]:
+    """``--window -1,4`` as ``--window=-1,4``: argparse would take ``-1,4`` for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--window":
+            out[-1] = f"--window={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(_attach_window_value(sys.argv[1:] if argv is None else argv))
+    config = _config(args)
+    options = CompileOptions(args.max_splits, args.block_m, args.block_n)
+    sizes = Sizes(args.batch, args.seq_q, args.seq_kv, args.kv_lens, args.num_splits)
+    if min(options.max_splits, options.block_m, options.block_n) < 0:
+        _fail("max-splits, block-m and block-n must be >= 0", 2)
+    try:
+        sizes.validate(options)
+    except LaunchError as error:
+        _fail(str(error), 2)
+    gqa_opt = _gqa_opt(args.gqa_opt)
+    try:
+        ir_text = lower_to_gpu(config, options, gqa_opt)
+        report = check(ir_text, config, sizes, args.precision, args.seed, args.allow_bank_conflicts)
+    except CompileError as error:
+        _fail(f"gqa-opt failed: {error}", 1)
+    except LaunchError as error:
+        _fail(str(error), 2)
+    except ParseError as error:
+        _fail(f"cannot parse the GPU-stage IR: {error}", 1)
+    except SimError as error:
+        op = getattr(error, "op", None)
+        where = f" (line {op.line} of the GPU-stage IR)" if op else ""
+        _fail(f"the simulator cannot run this IR: {error}{where}", 1)
+    print(json.dumps({**_describe(config, sizes, options, args), **report}, separators=(",", ":")))
+    return 0 if report["ok"] else 1

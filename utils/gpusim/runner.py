@@ -1,0 +1,250 @@
+"""One attention configuration end to end: gqa-opt -> GPU-stage IR -> simulation -> comparison.
+
+:func:`lower_to_gpu` runs the repository's ``gqa-opt`` on a one-op module
+(the GPU stage of ``gqa-lower-to-ptx``: ``convert-gqa-to-gpu``, canonicalize,
+cse); :func:`check` parses that IR, launches its kernels in order over their
+grids (from the ``gqa.grid`` attributes, as the runtime does from the
+metadata) on seeded random inputs rounded to the dtype, and compares the
+output with :func:`gqa.reference.attention`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from gqa import dtypes, reference
+from gqa.config import KernelConfig
+from gqa.shapes import make_shape
+
+from .backend import CTA, GlobalBuffer, Numerics, UnsupportedIR, Violation
+from .interpreter import Kernel
+from .ir import parse_module
+
+#: Relative L2 error allowed in device precision, per dtype (gqa-run's relL2Tolerance).
+DEVICE_TOLERANCE = {"bf16": 1e-2, "f16": 2e-3, "f32": 1e-5}
+#: Relative L2 error allowed in exact precision (float64 throughout; the f32 constants remain).
+EXACT_TOLERANCE = 1e-6
+PRECISIONS = ("device", "exact")
+
+
+class CompileError(RuntimeError):
+    """gqa-opt rejected the module."""
+
+
+class LaunchError(ValueError):
+    """Sizes no launch may use (the command line's bad arguments)."""
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Options of ``convert-gqa-to-gpu`` (0 = the pass chooses / split-KV off)."""
+
+    max_splits: int = 0
+    block_m: int = 0
+    block_n: int = 0
+
+    def pass_options(self) -> str:
+        return f"max-splits={self.max_splits} block-m={self.block_m} block-n={self.block_n}"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The sizes given at launch."""
+
+    batch: int
+    seq_q: int
+    seq_kv: int
+    kv_lens: Optional[tuple[int, ...]] = None
+    num_splits: int = 1
+
+    def validate(self, options: CompileOptions) -> None:
+        """Raise :class:`LaunchError` for sizes no launch may use."""
+        for name in ("batch", "seq_q", "seq_kv", "num_splits"):
+            if getattr(self, name) < 1:
+                raise LaunchError(f"{name.replace('_', '-')} must be positive")
+        if self.kv_lens is not None:
+            if len(self.kv_lens) != self.batch:
+                raise LaunchError(f"kv-lens has {len(self.kv_lens)} entries, but batch is {self.batch}")
+            for b, length in enumerate(self.kv_lens):
+                if not 0 <= length <= self.seq_kv:
+                    raise LaunchError(f"kv-lens[{b}] = {length} is outside [0, seq-kv = {self.seq_kv}]")
+        if self.num_splits > max(options.max_splits, 1):
+            raise LaunchError(f"num-splits = {self.num_splits} needs --max-splits >= {self.num_splits}")
+
+    def validate_splits(self, block_n: int) -> None:
+        """The launch contract (kernel-metadata.md): every split gets at least one KV tile."""
+        tiles = -(-self.seq_kv // block_n)
+        per_split = -(-tiles // self.num_splits)
+        if (self.num_splits - 1) * per_split >= tiles:
+            raise LaunchError(f"num-splits = {self.num_splits} leaves a split without a KV tile "
+                             f"(seq-kv {self.seq_kv} fills {tiles} tile(s) of {block_n} keys)")
+
+    def symbols(self) -> dict[str, int]:
+        """The values of the grid symbols."""
+        return {"batch": self.batch, "seq_q": self.seq_q, "seq_kv": self.seq_kv, "num_splits": self.num_splits}
+
+
+# ----------------------------------------------------------------------------- compiling
+def attention_module(config: KernelConfig) -> str:
+    """A module with one ``gqa.attention`` on dynamically sized memrefs for ``config``."""
+    def tensor(heads: int, dim: int) -> str:
+        shape = f"?x{heads}x?" if config.layout == "bhsd" else f"?x?x{heads}"
+        return f"memref<{shape}x{dim}x{config.dtype}>"
+
+    q, k = tensor(config.q_heads, config.head_dim), tensor(config.kv_heads, config.head_dim)
+    v, o = tensor(config.kv_heads, config.head_dim_v), tensor(config.q_heads, config.head_dim_v)
+    mask = {"none": "none", "causal": "causal"}.get(config.mask, f"window = [{config.window[0]}, {config.window[1]}]")
+    lens_arg = ", %lens: memref<?xi32>" if config.kv_lens else ""
+    lens = " kv_lens(%lens : memref<?xi32>)" if config.kv_lens else ""
+    extra = "" if config.default_scale else f" scale({config.scale!r})"
+    extra += f" softcap({config.softcap!r})" if config.softcap else ""
+    return (f"func.func @gqa_attention(%q: {q}, %k: {k}, %v: {v}, %o: {o}{lens_arg}) {{\n"
+            f"  gqa.attention ins(%q, %k, %v : {q}, {k}, {v}){lens}\n"
+            f"    outs(%o : {o}) heads({config.q_heads}, {config.kv_heads}) layout<{config.layout}> "
+            f"mask<{mask}>{extra}\n"
+            f"  return\n}}\n")
+
+
+def lower_to_gpu(config: KernelConfig, options: CompileOptions, gqa_opt: Path) -> str:
+    """The GPU-stage IR of ``config`` in generic form, from ``gqa_opt``."""
+    proc = subprocess.run(
+        [str(gqa_opt), "-", f"--convert-gqa-to-gpu={options.pass_options()}", "--canonicalize", "--cse",
+         "--mlir-print-op-generic"],
+        input=attention_module(config), capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise CompileError(proc.stderr.strip() or f"{gqa_opt} exited with {proc.returncode}")
+    return proc.stdout
+
+
+def load_kernels(ir_text: str) -> list[Kernel]:
+    """The kernels of the IR in launch order (``main`` or ``split``, then ``combine``)."""
+    kernels = [Kernel.from_op(op) for op in parse_module(ir_text).walk() if op.name == "gpu.func"]
+    if not kernels:
+        raise UnsupportedIR("the IR holds no gpu.func")
+    return sorted(kernels, key=lambda k: k.role == "combine")
+
+
+# ----------------------------------------------------------------------------- running
+@dataclass
+class Outcome:
+    """What the simulation of one launch sequence produced."""
+
+    output: np.ndarray
+    stats: Counter = field(default_factory=Counter)
+    violation: Optional[dict[str, Any]] = None
+
+
+def make_inputs(config: KernelConfig, sizes: Sizes, seed: int) -> dict[str, np.ndarray]:
+    """Seeded standard-normal q, k, v in ``config.layout``, rounded to the dtype, as float64."""
+    rng = np.random.default_rng(seed)
+    shapes = {
+        "q": make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim),
+        "k": make_shape(config.layout, sizes.batch, config.kv_heads, sizes.seq_kv, config.head_dim),
+        "v": make_shape(config.layout, sizes.batch, config.kv_heads, sizes.seq_kv, config.head_dim_v),
+    }
+    return {name: dtypes.decode(dtypes.encode(rng.standard_normal(shape).astype(np.float32), config.dtype),
+                                config.dtype).astype(np.float64)
+            for name, shape in shapes.items()}
+
+
+def _buffers(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Kernel arguments by parameter name: outputs and workspace poisoned with NaN."""
+    rows = sizes.batch * config.q_heads * sizes.seq_q
+    args: dict[str, Any] = {name: GlobalBuffer(name, config.dtype, a.ravel().copy()) for name, a in inputs.items()}
+    args["out"] = GlobalBuffer("out", config.dtype, np.full(rows * config.head_dim_v, np.nan))
+    args["partial_out"] = GlobalBuffer("partial_out", "f32",
+                                       np.full(sizes.num_splits * rows * config.head_dim_v, np.nan))
+    args["partial_lse"] = GlobalBuffer("partial_lse", "f32", np.full(sizes.num_splits * rows, np.nan))
+    if sizes.kv_lens is not None:
+        args["kv_lens"] = GlobalBuffer("kv_lens", "i32", np.asarray(sizes.kv_lens, dtype=np.int64))
+    args.update(sizes.symbols())
+    return args
+
+
+def _violation_report(error: Violation, kernel: Kernel, cta: Optional[tuple[int, int, int]]) -> dict[str, Any]:
+    """The JSON form of a violation: what, where (kernel, CTA, op and its line in the IR text)."""
+    op = getattr(error, "op", None)
+    return {"kind": error.kind, "message": error.message, "kernel": kernel.name,
+            "cta": list(cta) if cta else None, "op": op.name if op else None, "line": op.line if op else None}
+
+
+def simulate(kernels: list[Kernel], config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray],
+             numerics: Numerics) -> Outcome:
+    """Launch ``kernels`` one after the other over their grids; stop at the first violation."""
+    args = _buffers(config, sizes, inputs)
+    outcome = Outcome(output=args["out"].data)
+    for kernel in kernels:
+        for buffer in args.values():
+            if isinstance(buffer, GlobalBuffer):
+                buffer.start_launch()
+        grid = kernel.grid_size(sizes.symbols())
+        for bx, by, bz in product(*(range(n) for n in grid)):
+            cta = CTA(kernel.threads, (bx, by, bz), numerics, kernel.shared_bytes)
+            try:
+                kernel.run_cta(cta, args)
+            except Violation as error:
+                outcome.violation = _violation_report(error, kernel, (bx, by, bz))
+                return outcome
+            outcome.stats.update(cta.stats)
+            outcome.stats["ctas"] += 1
+        if kernel.role == "split":
+            unwritten = sum(int(np.isnan(args[n].data).sum()) for n in ("partial_out", "partial_lse"))
+            if unwritten:
+                error = Violation("uninitialized", f"the split kernel left {unwritten} workspace values unwritten")
+                outcome.violation = _violation_report(error, kernel, None)
+                return outcome
+    return outcome
+
+
+def compare(output: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
+    """max_abs_err, rel_l2_err (NaN/inf excluded) and the count of non-finite outputs."""
+    finite = np.isfinite(output)
+    diff = np.where(finite, output - expected, 0.0)
+    norm = float(np.linalg.norm(expected))
+    err = float(np.linalg.norm(diff))
+    return {"max_abs_err": float(np.abs(diff).max(initial=0.0)),
+            "rel_l2_err": err / norm if norm else (0.0 if err == 0 else float("inf")),
+            "non_finite": int((~finite).sum())}
+
+
+def check(ir_text: str, config: KernelConfig, sizes: Sizes, precision: str = "device", seed: int = 0,
+          allow_bank_conflicts: bool = False) -> dict:
+    """Simulate the kernels of ``ir_text`` on one problem; the report :mod:`gpusim.cli` prints.
+
+    The kernels are designed free of shared-memory bank conflicts (swizzled or
+    padded tiles), so a conflict fails the check unless ``allow_bank_conflicts``.
+
+    Raises :class:`~gpusim.backend.UnsupportedIR` or :class:`~gpusim.ir.ParseError`
+    when the IR is beyond what the simulator models, :class:`LaunchError` when
+    ``sizes.num_splits`` breaks the launch contract of the split kernel.
+    """
+    start = time.perf_counter()
+    kernels = load_kernels(ir_text)
+    for kernel in kernels:
+        if kernel.role == "split":
+            sizes.validate_splits(kernel.block_n)
+    inputs = make_inputs(config, sizes, seed)
+    outcome = simulate(kernels, config, sizes, inputs, Numerics(exact=precision == "exact"))
+    out_shape = make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim_v)
+    expected = reference.attention(inputs["q"], inputs["k"], inputs["v"], layout=config.layout,
+                                   window=config.window, kv_lens=sizes.kv_lens, softcap=config.softcap or None,
+                                   scale=config.scale)
+    errors = compare(outcome.output.reshape(out_shape), expected)
+    tolerance = EXACT_TOLERANCE if precision == "exact" else DEVICE_TOLERANCE[config.dtype]
+    ok = (outcome.violation is None and (allow_bank_conflicts or outcome.stats["bank_conflicts"] == 0)
+          and errors["non_finite"] == 0 and errors["rel_l2_err"] <= tolerance)
+    return {
+        **errors, "tolerance": tolerance, "ok": ok, "violation": outcome.violation,
+        "kernels": [k.name for k in kernels], "ctas": outcome.stats["ctas"],
+        "bank_conflicts": outcome.stats["bank_conflicts"],
+        "counts": {key: outcome.stats[key] for key in ("ldmatrix", "mma", "cp_async", "shuffles", "barriers")},
+        "sim_ms": round(1000 * (time.perf_counter() - start), 1),
+    }
