@@ -93,21 +93,11 @@ AttentionSpec toSpec(const gqa_compiler_attention &attention,
   spec.kvHeads = attention.kv_heads;
   spec.headDim = attention.head_dim;
   spec.headDimV = attention.head_dim_v;
-  std::optional<ElementType> type =
-      parseElementType(attention.dtype ? attention.dtype : "");
-  if (!type) {
-    error = std::string("unknown dtype '") +
-            (attention.dtype ? attention.dtype : "(null)") +
-            "' (expected f16, bf16 or f32)";
+  error = spec.setElementType(attention.dtype ? attention.dtype : "(null)");
+  if (error.empty())
+    error = spec.setLayout(attention.layout ? attention.layout : "(null)");
+  if (!error.empty())
     return spec;
-  }
-  spec.elementType = *type;
-  std::string layout = attention.layout ? attention.layout : "";
-  if (layout != "bhsd" && layout != "bshd") {
-    error = "unknown layout '" + layout + "' (expected bhsd or bshd)";
-    return spec;
-  }
-  spec.bshd = layout == "bshd";
   spec.causal = attention.causal != 0;
   spec.windowLeft = attention.window_left;
   spec.windowRight = attention.window_right;

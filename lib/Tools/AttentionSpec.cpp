@@ -42,6 +42,21 @@ const char *AttentionSpec::maskName() const {
   return causal ? "causal" : "none";
 }
 
+std::string AttentionSpec::setElementType(const std::string &name) {
+  std::optional<ElementType> type = parseElementType(name);
+  if (!type)
+    return "unknown dtype '" + name + "' (expected f16, bf16 or f32)";
+  elementType = *type;
+  return "";
+}
+
+std::string AttentionSpec::setLayout(const std::string &name) {
+  if (name != "bhsd" && name != "bshd")
+    return "unknown layout '" + name + "' (expected bhsd or bshd)";
+  bshd = name == "bshd";
+  return "";
+}
+
 std::string AttentionSpec::validate() const {
   std::ostringstream error;
   if (qHeads <= 0)

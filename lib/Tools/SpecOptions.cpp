@@ -2,6 +2,7 @@
 
 #include "gqa/Tools/SpecOptions.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/raw_ostream.h"
 
 using namespace mlir::gqa;
 namespace cl = llvm::cl;
@@ -30,6 +31,21 @@ SpecOptions::SpecOptions(cl::OptionCategory &category)
       scale("scale", cl::desc("Score scale (default 1/sqrt(D))"), cl::init(0.0),
             cl::cat(category)) {}
 
+bool mlir::gqa::parseToolCommandLine(int argc, char **argv,
+                                     llvm::StringRef tool,
+                                     llvm::StringRef overview) {
+  std::string errors;
+  llvm::raw_string_ostream errorStream(errors);
+  if (cl::ParseCommandLineOptions(argc, argv, overview, &errorStream))
+    return true;
+  // Some errors (a malformed value) are already printed, as one line.
+  llvm::StringRef firstLine = llvm::StringRef(errors).trim().split('\n').first;
+  firstLine.consume_front((tool + ": ").str());
+  if (!firstLine.empty())
+    llvm::errs() << tool << ": error: " << firstLine << "\n";
+  return false;
+}
+
 bool mlir::gqa::parseIntegerList(const std::string &text,
                                  std::vector<int64_t> &values) {
   llvm::SmallVector<llvm::StringRef> parts;
@@ -51,17 +67,11 @@ AttentionSpec SpecOptions::toSpec(bool hasKVLens, std::string &error) const {
   spec.headDimV = headDimV;
   spec.causal = causal;
   spec.hasKVLens = hasKVLens;
-  if (std::optional<ElementType> type = parseElementType(dtype)) {
-    spec.elementType = *type;
-  } else {
-    error = "unknown dtype '" + dtype + "' (expected f16, bf16 or f32)";
+  error = spec.setElementType(dtype);
+  if (error.empty())
+    error = spec.setLayout(layout);
+  if (!error.empty())
     return spec;
-  }
-  if (layout != "bhsd" && layout != "bshd") {
-    error = "unknown layout '" + layout + "' (expected bhsd or bshd)";
-    return spec;
-  }
-  spec.bshd = layout == "bshd";
   if (!window.empty()) {
     std::vector<int64_t> bounds;
     if (!parseIntegerList(window, bounds) || bounds.size() != 2) {

@@ -171,20 +171,11 @@ std::pair<std::string, std::string> outputPaths(llvm::StringRef output,
 int main(int argc, char **argv) {
   SpecOptions specOptions(compileCategory);
   cl::HideUnrelatedOptions(compileCategory);
-  std::string parseErrors;
-  llvm::raw_string_ostream parseErrorStream(parseErrors);
-  if (!cl::ParseCommandLineOptions(
-          argc, argv,
+  if (!parseToolCommandLine(
+          argc, argv, "gqa-compile",
           "gqa-compile: compile grouped-query attention to PTX and kernel "
-          "metadata\n",
-          &parseErrorStream)) {
-    llvm::StringRef firstLine =
-        llvm::StringRef(parseErrors).trim().split('\n').first;
-    firstLine.consume_front("gqa-compile: ");
-    if (firstLine.empty())
-      return 2;
-    return badArguments(firstLine);
-  }
+          "metadata\n"))
+    return 2;
 
   if (!isSupportedGPUChip(chip))
     return badArguments("unknown chip '" + chip +

@@ -150,21 +150,11 @@ std::string save(const std::string &directory, const AttentionSpec &spec,
 int main(int argc, char **argv) {
   SpecOptions specOptions(runCategory);
   cl::HideUnrelatedOptions(runCategory);
-  std::string parseErrors;
-  llvm::raw_string_ostream parseErrorStream(parseErrors);
-  if (!cl::ParseCommandLineOptions(
-          argc, argv,
+  if (!parseToolCommandLine(
+          argc, argv, "gqa-run",
           "gqa-run: compile one attention configuration, run it on the CPU "
-          "and check it against a float64 reference\n",
-          &parseErrorStream)) {
-    // Some errors (a malformed value) are already printed, as one line.
-    llvm::StringRef firstLine =
-        llvm::StringRef(parseErrors).trim().split('\n').first;
-    firstLine.consume_front("gqa-run: ");
-    if (firstLine.empty())
-      return 2;
-    return badArguments(firstLine.str());
-  }
+          "and check it against a float64 reference\n"))
+    return 2;
 
   if (target != "cpu")
     return badArguments("unknown target '" + target +

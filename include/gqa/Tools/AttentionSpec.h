@@ -56,6 +56,12 @@ struct AttentionSpec {
   /// "none", "causal" or "window".
   const char *maskName() const;
 
+  /// Sets the element type from "f16", "bf16" or "f32"; returns "" or a
+  /// one-line message.
+  std::string setElementType(const std::string &name);
+  /// Sets the layout from "bhsd" or "bshd"; returns "" or a message.
+  std::string setLayout(const std::string &name);
+
   /// An empty string when valid, else a one-line message naming the problem.
   std::string validate() const;
 };

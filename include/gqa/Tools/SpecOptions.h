@@ -32,6 +32,11 @@ private:
   llvm::cl::opt<double> softcap, scale;
 };
 
+/// Parses the command line of tool `tool`. On bad arguments prints one line,
+/// "<tool>: error: <what>", to stderr and returns false (exit with 2).
+bool parseToolCommandLine(int argc, char **argv, llvm::StringRef tool,
+                          llvm::StringRef overview);
+
 /// Parses "a,b,c" into integers; returns false on anything else.
 bool parseIntegerList(const std::string &text, std::vector<int64_t> &values);
 
