@@ -579,7 +579,8 @@ std::vector<std::string_view> getRequiredParams(gqa_kernel_role role) {
   case GQA_KERNEL_ROLE_MAIN:
     return {"q", "k", "v", "out"};
   case GQA_KERNEL_ROLE_SPLIT:
-    return {"q", "k", "v", "partial_out", "partial_lse"};
+    // With one split the split kernel writes `out` itself.
+    return {"q", "k", "v", "out", "partial_out", "partial_lse", "num_splits"};
   case GQA_KERNEL_ROLE_COMBINE:
     return {"partial_out", "partial_lse", "out"};
   }

@@ -22,7 +22,7 @@
 namespace gqa::runtime {
 
 /// The metadata "version" this runtime reads.
-constexpr int64_t kMetadataVersion = 1;
+constexpr int64_t kMetadataVersion = 2;
 
 /// The most parameters a kernel can take: each name of the contract's
 /// vocabulary at most once.

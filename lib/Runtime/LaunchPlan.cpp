@@ -171,12 +171,13 @@ Status chooseNumSplits(const KernelMetadata &metadata, int64_t batch,
 namespace {
 
 /// The split-KV workspace of `plan` (num_splits already set): partial_out,
-/// then partial_lse at the next multiple of kWorkspaceAlignment.
+/// then partial_lse at the next multiple of kWorkspaceAlignment. One split
+/// needs none: the split kernel then writes the output itself.
 Status sizeWorkspace(const KernelMetadata &metadata,
                      const gqa_launch_args &args, gqa_launch_plan &plan) {
   plan.workspace_bytes = 0;
   plan.partial_lse_offset = 0;
-  if (!metadata.splitsKV())
+  if (!metadata.splitsKV() || plan.num_splits == 1)
     return Status::success();
   constexpr int64_t f32Bytes = 4;
   int64_t lseBytes = f32Bytes, outBytes, lseOffset, totalBytes;
@@ -228,8 +229,13 @@ Status planLaunch(const KernelMetadata &metadata, const gqa_launch_args &args,
       !status.ok())
     return status;
   plan.num_splits = sizes.numSplits;
-  plan.num_kernels = static_cast<int32_t>(metadata.kernels.size());
-  for (size_t i = 0; i < metadata.kernels.size(); ++i) {
+  // With one split, the split kernel writes the output and the combine
+  // kernel (last in the list) is not launched (docs/kernel-metadata.md).
+  size_t launched = metadata.kernels.size();
+  if (metadata.splitsKV() && plan.num_splits == 1)
+    launched = 1;
+  plan.num_kernels = static_cast<int32_t>(launched);
+  for (size_t i = 0; i < launched; ++i) {
     const KernelSpec &kernel = metadata.kernels[i];
     gqa_kernel_launch_config &launch = plan.kernels[i];
     launch.name = kernel.name.c_str();

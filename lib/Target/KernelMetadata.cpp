@@ -221,7 +221,7 @@ void mlir::gqa::writeKernelMetadata(llvm::raw_ostream &os,
   const KernelSetConfig &c = set.config;
   j.object([&] {
     j.attribute("format", "gqa.kernel");
-    j.attribute("version", 1);
+    j.attribute("version", kKernelMetadataVersion);
     j.attribute("chip", chip);
     j.attribute("ptx", ptxFile);
     j.attributeObject("config", [&] {

@@ -1,4 +1,4 @@
-"""Validation of the kernel metadata JSON (docs/kernel-metadata.md, ``version`` 1).
+"""Validation of the kernel metadata JSON (docs/kernel-metadata.md, ``version`` 2).
 
 :func:`validate_metadata` checks the format, the version, every required key
 and its type, rejects unknown keys, and checks the consistency rules of the
@@ -22,7 +22,7 @@ from .errors import MetadataError
 from .shapes import LAYOUTS
 
 FORMAT = "gqa.kernel"
-SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+SUPPORTED_VERSIONS: tuple[int, ...] = (2,)
 
 MASKS = ("none", "causal", "window")
 KV_LENS_TYPES = ("none", "i32", "i64")
@@ -39,7 +39,8 @@ PARAM_TYPES: dict[str, tuple[str, ...]] = {
 #: The parameters a kernel of each role must take.
 ROLE_PARAMS: dict[str, tuple[str, ...]] = {
     "main": ("q", "k", "v", "out"),
-    "split": ("q", "k", "v", "partial_out", "partial_lse"),
+    # With one split, the split kernel writes ``out`` itself (the combine is not launched).
+    "split": ("q", "k", "v", "out", "partial_out", "partial_lse", "num_splits"),
     "combine": ("partial_out", "partial_lse", "out"),
 }
 _SPLIT_ONLY_PARAMS = ("num_splits", "partial_out", "partial_lse")

@@ -121,7 +121,7 @@ if a.kv_lens:
     params.append({"name": "kv_lens", "type": "ptr"})
 params += [{"name": n, "type": "i64"} for n in ("batch", "seq_q", "seq_kv")]
 meta = {
-    "format": "gqa.kernel", "version": 1, "chip": a.chip, "ptx": Path(a.out).name,
+    "format": "gqa.kernel", "version": 2, "chip": a.chip, "ptx": Path(a.out).name,
     "config": {
         "q_heads": a.q_heads, "kv_heads": a.kv_heads, "group_size": a.q_heads // a.kv_heads,
         "head_dim": a.head_dim, "head_dim_v": dv, "dtype": a.dtype, "layout": a.layout,

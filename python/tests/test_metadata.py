@@ -39,7 +39,7 @@ _DELETE = object()
 BAD = [
     (("format",), "gqa.other", r"not a gqa kernel metadata file"),
     (("format",), _DELETE, r"\$: missing required key 'format'"),
-    (("version",), 2, r"version 2 is not supported"),
+    (("version",), 1, r"version 1 is not supported"),
     (("version",), "1", r"\$\.version: must be an integer"),
     (("chip",), _DELETE, r"missing required key 'chip'"),
     (("ptx",), "", r"\$\.ptx: must be a non-empty string"),

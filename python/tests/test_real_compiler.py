@@ -33,7 +33,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
 def test_real_compile(case, real_env, tmp_path):
     kernel = gqa.compile(**case, cache_dir=tmp_path / "cache")
-    assert kernel.metadata["version"] == 1
+    assert kernel.metadata["version"] == 2
     assert not gqa.KernelConfig.create(**case).mismatches(kernel.config)
     ptxas = shutil.which("ptxas", path=ORIGINAL_PATH)
     if ptxas:

@@ -16,7 +16,7 @@ namespace {
 
 TEST(KernelMetadataTest, DecodesTheContractExample) {
   KernelMetadata metadata = parseValidMetadata(kContractExample);
-  EXPECT_EQ(metadata.version, 1);
+  EXPECT_EQ(metadata.version, 2);
   EXPECT_EQ(metadata.chip, "sm_90");
   EXPECT_EQ(metadata.ptxFile, "l70b.ptx");
 
@@ -103,9 +103,9 @@ TEST(KernelMetadataTest, DecodesSplitKVMetadata) {
   EXPECT_EQ(metadata.kernels[1].role, GQA_KERNEL_ROLE_COMBINE);
   EXPECT_EQ(metadata.kernels[0].dynamicSharedMemoryBytes, 65536u);
   EXPECT_EQ(metadata.kernels[0].grid[1].symbol, LaunchSize::NumSplits);
-  const KernelParam &kvLens = metadata.kernels[0].params[3];
+  const KernelParam &kvLens = metadata.kernels[0].params[4];
   EXPECT_EQ(std::get<PointerParam>(kvLens.source), PointerParam::KvLens);
-  const KernelParam &numSplits = metadata.kernels[0].params[8];
+  const KernelParam &numSplits = metadata.kernels[0].params[9];
   EXPECT_EQ(numSplits.type, ParamType::I32);
   EXPECT_EQ(std::get<LaunchSize>(numSplits.source), LaunchSize::NumSplits);
 }
@@ -209,7 +209,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"format", "\"gqa.kernels\"",
                  "key 'format' must be \"gqa.kernel\", not 'gqa.kernels'"},
         BadValue{"format", "1", "key 'format' must be a string, not a number"},
-        BadValue{"version", "2", "metadata version 2 is not supported"},
+        BadValue{"version", "1", "metadata version 1 is not supported"},
         BadValue{"version", "\"1\"",
                  "key 'version' must be an integer, not a string"},
         BadValue{"version", "1.0",
@@ -335,19 +335,22 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"kernels[0].params[0].type", "\"i64\"",
                  "parameter 'q' (kernels[0].params[0]) is a pointer, so its "
                  "type must be ptr"},
-        BadValue{"kernels[0].params[6].type", "\"ptr\"",
-                 "parameter 'batch' (kernels[0].params[6]) is an integer, so "
+        BadValue{"kernels[0].params[7].type", "\"ptr\"",
+                 "parameter 'batch' (kernels[0].params[7]) is an integer, so "
                  "its type must be i32 or i64"},
         BadValue{"kernels[0].params[1].name", "\"q\"",
                  "kernel 'gqa_decode_split' (kernels[0]) takes parameter 'q' "
                  "twice"},
-        BadValue{"kernels[0].params[0].name", "\"out\"",
+        BadValue{"kernels[0].params[0]", R"({"name": "seq_q", "type": "i32"})",
                  "kernel 'gqa_decode_split' (kernels[0], role split) must "
                  "take parameter 'q'"},
+        BadValue{"kernels[0].params[3]", R"({"name": "seq_q", "type": "i32"})",
+                 "kernel 'gqa_decode_split' (kernels[0], role split) must "
+                 "take parameter 'out'"},
         BadValue{"kernels[1].params[2].name", "\"q\"",
                  "kernel 'gqa_decode_combine' (kernels[1], role combine) must "
                  "take parameter 'out'"},
-        BadValue{"kernels[0].params[3]", R"({"name": "seq_q", "type": "i32"})",
+        BadValue{"kernels[0].params[4]", R"({"name": "seq_q", "type": "i32"})",
                  "config.kv_lens is i32, but no kernel takes parameter "
                  "'kv_lens'"},
         BadValue{"kernels[0].params[3].type", "\"i32\"",

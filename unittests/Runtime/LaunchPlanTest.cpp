@@ -282,18 +282,33 @@ TEST(SplitKVTest, PlansBothKernelsAndTheWorkspace) {
   EXPECT_EQ(result.workspace_bytes, 524288u + 8192u);
 }
 
+TEST(SplitKVTest, OneSplitLaunchesTheSplitKernelAlone) {
+  // 128 sequences fill the GPU without splitting: the split kernel writes
+  // the output itself, with no combine and no workspace.
+  KernelMetadata metadata = parseValidMetadata(kSplitKVExample);
+  gqa_launch_plan result = plan(metadata, makeArgs(metadata, 128, 1, 8192));
+  EXPECT_EQ(result.num_splits, 1);
+  ASSERT_EQ(result.num_kernels, 1);
+  EXPECT_EQ(result.kernels[0].role, GQA_KERNEL_ROLE_SPLIT);
+  EXPECT_STREQ(result.kernels[0].name, "gqa_decode_split");
+  EXPECT_EQ(result.kernels[0].grid[1], 1u);
+  EXPECT_EQ(result.workspace_bytes, 0u);
+  EXPECT_EQ(result.partial_lse_offset, 0u);
+}
+
 TEST(SplitKVTest, AlignsPartialLse) {
-  // 1 split, 1 batch, 32 heads, 5 query rows, head_dim_v 3: partial_out is
-  // 4 * 32 * 5 * 3 = 1920 bytes, so partial_lse starts at 2048.
+  // 3 splits (3 tiles), 1 batch, 32 heads, 5 query rows, head_dim_v 3:
+  // partial_out is 4 * 3 * 32 * 5 * 3 = 5760 bytes, so partial_lse starts
+  // at 5888.
   JsonValue document = parseDocument(kSplitKVExample);
   replaceValue(document, "config.head_dim_v", "3");
   replaceValue(document, "config.seq_q", "5");
   KernelMetadata metadata;
   ASSERT_TRUE(decodeKernelMetadata(document, metadata).ok());
-  gqa_launch_plan result = plan(metadata, makeArgs(metadata, 1, 5, 100));
-  ASSERT_EQ(result.num_splits, 1);
-  EXPECT_EQ(result.partial_lse_offset, 2048u);
-  EXPECT_EQ(result.workspace_bytes, 2048u + 4u * 32u * 5u);
+  gqa_launch_plan result = plan(metadata, makeArgs(metadata, 1, 5, 300));
+  ASSERT_EQ(result.num_splits, 3);
+  EXPECT_EQ(result.partial_lse_offset, 5888u);
+  EXPECT_EQ(result.workspace_bytes, 5888u + 4u * 3u * 32u * 5u);
 }
 
 TEST(SplitKVTest, ReportsWorkspaceOverflow) {
@@ -301,8 +316,8 @@ TEST(SplitKVTest, ReportsWorkspaceOverflow) {
   replaceValue(document, "config.seq_q", "null");
   KernelMetadata metadata;
   ASSERT_TRUE(decodeKernelMetadata(document, metadata).ok());
-  EXPECT_EQ(planError(metadata, makeArgs(metadata, 1, int64_t{1} << 55, 128)),
-            "the split-KV workspace for 1 splits is larger than 2^63 bytes");
+  EXPECT_EQ(planError(metadata, makeArgs(metadata, 1, int64_t{1} << 55, 256)),
+            "the split-KV workspace for 2 splits is larger than 2^63 bytes");
 }
 
 class LaunchPointersTest : public testing::Test {
@@ -385,18 +400,19 @@ TEST(BindKernelParamsTest, FollowsTheParamList) {
 
   KernelParamValues split;
   bindKernelParams(metadata.kernels[0], args, launchPlan, workspace, split);
-  ASSERT_EQ(split.count, 9u);
+  ASSERT_EQ(split.count, 10u);
   for (size_t i = 0; i < split.count; ++i)
     EXPECT_EQ(split.pointers[i], &split.values[i]);
   EXPECT_EQ(split.values[0].pointer, 0x10000u); // q
   EXPECT_EQ(split.values[1].pointer, 0x20000u); // k
   EXPECT_EQ(split.values[2].pointer, 0x30000u); // v
-  EXPECT_EQ(split.values[3].pointer, 0x50000u); // kv_lens
-  EXPECT_EQ(split.values[4].pointer, workspace);
-  EXPECT_EQ(split.values[5].pointer, workspace + launchPlan.partial_lse_offset);
-  EXPECT_EQ(split.values[6].i32, 8);    // batch
-  EXPECT_EQ(split.values[7].i32, 8192); // seq_kv
-  EXPECT_EQ(split.values[8].i32, 8);    // num_splits
+  EXPECT_EQ(split.values[3].pointer, 0x40000u); // out
+  EXPECT_EQ(split.values[4].pointer, 0x50000u); // kv_lens
+  EXPECT_EQ(split.values[5].pointer, workspace);
+  EXPECT_EQ(split.values[6].pointer, workspace + launchPlan.partial_lse_offset);
+  EXPECT_EQ(split.values[7].i32, 8);    // batch
+  EXPECT_EQ(split.values[8].i32, 8192); // seq_kv
+  EXPECT_EQ(split.values[9].i32, 8);    // num_splits
 
   KernelParamValues combine;
   bindKernelParams(metadata.kernels[1], args, launchPlan, workspace, combine);
@@ -419,9 +435,9 @@ TEST(BindKernelParamsTest, WritesI32ValuesWhole) {
   params.values.fill(KernelParamValue{~uint64_t{0}});
   bindKernelParams(metadata.kernels[0], args, launchPlan, 0, params);
   int32_t batch;
-  std::memcpy(&batch, params.pointers[6], sizeof(batch));
+  std::memcpy(&batch, params.pointers[7], sizeof(batch));
   EXPECT_EQ(batch, 3);
-  EXPECT_EQ(params.values[6].pointer, 3u); // The upper half is zero.
+  EXPECT_EQ(params.values[7].pointer, 3u); // The upper half is zero.
 }
 
 } // namespace

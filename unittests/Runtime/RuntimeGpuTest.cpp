@@ -28,9 +28,10 @@ namespace {
 const std::string kInputs = GQA_TEST_INPUTS_DIR;
 
 /// The split-KV probe: gqa_probe_split runs one CTA per split and
-/// gqa_probe_combine sums what they wrote. 16-row KV tiles, up to 8 splits.
+/// gqa_probe_combine sums what they wrote; with one split, gqa_probe_split
+/// writes the sums itself. 16-row KV tiles, up to 8 splits.
 constexpr std::string_view kSplitProbeMetadata = R"json({
-  "format": "gqa.kernel", "version": 1, "chip": "sm_75", "ptx": "probe.ptx",
+  "format": "gqa.kernel", "version": 2, "chip": "sm_75", "ptx": "probe.ptx",
   "config": {
     "q_heads": 4, "kv_heads": 2, "group_size": 2, "head_dim": 8,
     "head_dim_v": 8, "dtype": "f32", "layout": "bhsd", "mask": "none",
@@ -47,6 +48,7 @@ constexpr std::string_view kSplitProbeMetadata = R"json({
       "grid": [ { "sym": "num_splits" }, { "const": 1 }, { "const": 1 } ],
       "params": [ { "name": "q", "type": "ptr" }, { "name": "k", "type": "ptr" },
                   { "name": "v", "type": "ptr" },
+                  { "name": "out", "type": "ptr" },
                   { "name": "partial_out", "type": "ptr" },
                   { "name": "partial_lse", "type": "ptr" },
                   { "name": "num_splits", "type": "i32" } ] },
@@ -216,6 +218,9 @@ protected:
     ASSERT_EQ(gqa_kernel_plan(kernel, &args, &plan), GQA_SUCCESS)
         << lastError();
     ASSERT_EQ(plan.num_splits, expectedSplits);
+    // One split: the split kernel alone, without workspace.
+    ASSERT_EQ(plan.num_kernels, expectedSplits == 1 ? 1 : 2);
+    ASSERT_EQ(plan.workspace_bytes == 0, expectedSplits == 1);
     ASSERT_EQ(gqa_kernel_launch(kernel, &args), GQA_SUCCESS) << lastError();
     std::vector<float> out =
         download<float>(reinterpret_cast<CUdeviceptr>(args.out), 3);
@@ -278,6 +283,8 @@ TEST_F(RuntimeGpuTest, LaunchesSplitAndCombine) {
   expectSplitLaunch(kernel, makeArgs(1, 1, 1024, out), 8);
   // 20 keys are 2 tiles: 2 splits, in the workspace already allocated.
   expectSplitLaunch(kernel, makeArgs(1, 1, 20, out), 2);
+  // 10 keys are 1 tile: the split kernel alone writes the output.
+  expectSplitLaunch(kernel, makeArgs(1, 1, 10, out), 1);
 
   // On a stream of the caller's.
   CUstream stream = nullptr;

@@ -16,7 +16,7 @@ namespace gqa::runtime::test {
 /// The example of docs/kernel-metadata.md, verbatim.
 inline constexpr std::string_view kContractExample = R"json({
   "format": "gqa.kernel",
-  "version": 1,
+  "version": 2,
   "chip": "sm_90",
   "ptx": "l70b.ptx",
   "config": {
@@ -63,7 +63,7 @@ inline constexpr std::string_view kContractExample = R"json({
 /// (query head, batch).
 inline constexpr std::string_view kSplitKVExample = R"json({
   "format": "gqa.kernel",
-  "version": 1,
+  "version": 2,
   "chip": "sm_90",
   "ptx": "decode.ptx",
   "config": {
@@ -92,6 +92,7 @@ inline constexpr std::string_view kSplitKVExample = R"json({
         { "name": "q", "type": "ptr" },
         { "name": "k", "type": "ptr" },
         { "name": "v", "type": "ptr" },
+        { "name": "out", "type": "ptr" },
         { "name": "kv_lens", "type": "ptr" },
         { "name": "partial_out", "type": "ptr" },
         { "name": "partial_lse", "type": "ptr" },

@@ -122,10 +122,12 @@ class Numerics:
 class GlobalBuffer:
     """A kernel argument in global memory: flat values (float64, or int64 for integers)."""
 
-    def __init__(self, name: str, elem: str, data: np.ndarray) -> None:
+    def __init__(self, name: str, elem: str, data: np.ndarray, absent: bool = False) -> None:
         self.name = name
         self.elem = elem
         self.data = data
+        #: A null pointer (no allocation): views of any size may be made, every access is out of bounds.
+        self.absent = absent
         self.writes = np.zeros(data.size, dtype=np.int32)
 
     def start_launch(self) -> None:
@@ -375,10 +377,11 @@ class CTA:
     def _global_elements(self, view: GlobalView, idx: Any, count: int, align: int, what: str) -> tuple:
         lanes = self.active_lanes[-1]
         first = self.lanes(np.asarray(idx, dtype=np.int64))[lanes]
-        if ((first < 0) | (first + count > view.size)).any():
-            bad = int(first[(first < 0) | (first + count > view.size)][0])
+        size = 0 if view.buffer.absent else view.size
+        if ((first < 0) | (first + count > size)).any():
+            bad = int(first[(first < 0) | (first + count > size)][0])
             raise Violation("out_of_bounds", f"{what} of {view.buffer.name}[{bad}..+{count}] "
-                                             f"outside its {view.size} elements")
+                                             f"outside its {size} elements")
         if ((first * ELEM_BYTES[view.elem]) % align).any():
             raise Violation("misaligned", f"{what} of {view.buffer.name} not {align}-byte aligned")
         return lanes, first[:, None] + np.arange(count)

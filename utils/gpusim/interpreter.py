@@ -353,7 +353,7 @@ def _reinterpret_cast(it: Interpreter, op: Op, args: list) -> list:
                                              f"the launch gives {source.memory.nbytes}")
         return [SharedView(source.memory, 0, "i8", size)]
     if isinstance(source, GlobalBuffer):
-        if size > source.data.size:
+        if size > source.data.size and not source.absent:
             raise Violation("out_of_bounds", f"a view of {size} elements over {source.name}, "
                                              f"which has {source.data.size}")
         return [GlobalView(source, size)]

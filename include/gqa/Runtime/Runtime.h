@@ -237,13 +237,16 @@ typedef struct gqa_kernel_launch_config {
 /// What a launch does, computed from the metadata, the arguments and the
 /// device's SM count alone.
 typedef struct gqa_launch_plan {
-  int32_t num_kernels; ///< Kernels to launch, in order (1 or 2).
+  /// Kernels to launch, in order: 1 (main, or split alone when num_splits is
+  /// 1) or 2 (split then combine).
+  int32_t num_kernels;
   gqa_kernel_launch_config kernels[GQA_MAX_LAUNCH_KERNELS];
   /// KV splits (1 for kernels that do not split KV).
   int64_t num_splits;
   /// Split-KV workspace: partial_out (f32 [num_splits, batch, q_heads, seq_q,
   /// head_dim_v]) at offset 0, partial_lse (f32 [num_splits, batch, q_heads,
-  /// seq_q]) at partial_lse_offset (a multiple of 256). Both 0 without split.
+  /// seq_q]) at partial_lse_offset (a multiple of 256). Both 0 without split
+  /// and with one split.
   uint64_t workspace_bytes;
   uint64_t partial_lse_offset;
 } gqa_launch_plan;
@@ -351,8 +354,10 @@ GQA_RUNTIME_API gqa_status gqa_kernel_workspace_bytes(
 /// Validates `args` completely (shape facts, sizes, pointers, workspace)
 /// before any driver call, then queues the kernel(s) on args->stream.
 ///
-/// Split-KV kernels are launched as split then combine, even when the plan
-/// picks a single split. Without args->workspace the runtime uses its own
+/// Split-KV kernels are launched as split then combine; when the plan picks a
+/// single split, the split kernel alone writes the output and no workspace is
+/// used (prefill through a split-KV kernel costs nothing extra). Without
+/// args->workspace the runtime uses its own
 /// workspace, grown on demand (growing waits for the launches still using
 /// it); launches through one runtime are ordered on it with an event, so
 /// launches on different streams never share it concurrently. Pass a

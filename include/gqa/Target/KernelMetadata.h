@@ -95,8 +95,12 @@ struct KernelSetMetadata {
 /// incomplete.
 FailureOr<std::vector<KernelSetMetadata>> collectKernelSets(ModuleOp module);
 
+/// The version of docs/kernel-metadata.md this compiler writes. 2: the split
+/// kernel takes `out` and writes it itself when launched with one split.
+constexpr int64_t kKernelMetadataVersion = 2;
+
 /// Writes the metadata JSON of `set` compiled for `chip`, its PTX in the file
-/// named `ptxFile` (docs/kernel-metadata.md, version 1).
+/// named `ptxFile` (docs/kernel-metadata.md, kKernelMetadataVersion).
 void writeKernelMetadata(llvm::raw_ostream &os, const KernelSetMetadata &set,
                          StringRef chip, StringRef ptxFile);
 

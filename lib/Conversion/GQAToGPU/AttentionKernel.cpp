@@ -501,7 +501,7 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
     for (int64_t d = 0; d < NDT; ++d)
       values.push_back({k.fmul(results[4 * d + 2 * h], inverse),
                         k.fmul(results[4 * d + 2 * h + 1], inverse)});
-    if (!split) {
+    auto storeOutput = [&] {
       Value base =
           k.add(rowOffset(k, spec.layout, batch, head, position, seqQ, Hq, Dv),
                 column);
@@ -510,25 +510,33 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
           k.storePair(gOut, k.add(base, d * 8), values[d].first,
                       values[d].second);
       });
+    };
+    if (!split) {
+      storeOutput();
       continue;
     }
-    // Split-KV: the normalised partial output and the natural-log
-    // log-sum-exp (m is in the log2 domain), -inf for a row with no key.
-    Value partialRow =
-        k.add(k.mul(k.add(k.mul(k.add(k.mul(splitIndex, batchSize), batch), Hq),
-                          head),
-                    seqQ),
-              position);
-    Value base = k.add(k.mul(partialRow, Dv), column);
-    k.ifThen(valid, [&] {
-      for (int64_t d = 0; d < NDT; ++d)
-        k.storePair(gPartialOut, k.add(base, d * 8), values[d].first,
-                    values[d].second);
-    });
-    Value lse =
-        k.fselect(empty, negInf, k.fmul(k.fadd(m, k.log2(total)), kLn2));
-    k.ifThen(k.andb(valid, k.cmp(CmpIPredicate::eq, threadInGroup, 0)),
-             [&] { k.store(lse, gPartialLse, partialRow); });
+    // Split-KV: launched with one split, this CTA saw all its keys and
+    // writes the output (no combine follows). Else the normalised partial
+    // output and the natural-log log-sum-exp (m is in the log2 domain),
+    // -inf for a row with no key.
+    auto storePartial = [&] {
+      Value partialRow = k.add(
+          k.mul(k.add(k.mul(k.add(k.mul(splitIndex, batchSize), batch), Hq),
+                      head),
+                seqQ),
+          position);
+      Value base = k.add(k.mul(partialRow, Dv), column);
+      k.ifThen(valid, [&] {
+        for (int64_t d = 0; d < NDT; ++d)
+          k.storePair(gPartialOut, k.add(base, d * 8), values[d].first,
+                      values[d].second);
+      });
+      Value lse =
+          k.fselect(empty, negInf, k.fmul(k.fadd(m, k.log2(total)), kLn2));
+      k.ifThen(k.andb(valid, k.cmp(CmpIPredicate::eq, threadInGroup, 0)),
+               [&] { k.store(lse, gPartialLse, partialRow); });
+    };
+    k.ifThenElse(work.singleSplit, storeOutput, storePartial);
   }
   return func;
 }

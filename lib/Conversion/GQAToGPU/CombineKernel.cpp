@@ -6,13 +6,15 @@
 //
 // with O_s = partial_out[s, b, h, i, :] (already normalised) and lse_s =
 // partial_lse[s, b, h, i]; a split with lse = -inf (no key) weighs 0, and a
-// row no split saw is written as 0. Each thread merges 4 consecutive Dv
+// row no split saw is written as 0. With num_splits = 1 it does nothing (the
+// split kernel wrote the output). Each thread merges 4 consecutive Dv
 // values of one (b, h, i) row: grid (ceil(Sq * Hq / rows per CTA), B, 1).
 //
 //===----------------------------------------------------------------------===//
 
 #include "KernelBuilder.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include <cmath>
 
@@ -66,6 +68,12 @@ mlir::gqa::gpu_kernel::buildCombineKernel(OpBuilder &builder, Location loc,
   Value batchSize = k.cast(k.param("batch"), indexType);
   Value seqQ = k.cast(k.param("seq_q"), indexType);
   Value numSplits = k.cast(k.param("num_splits"), indexType);
+  // With one split the split kernel wrote the output itself and there is no
+  // workspace: nothing to merge. The runtime does not launch this kernel
+  // then; the host code of convert-gqa-to-gpu does, harmlessly.
+  auto merge = scf::IfOp::create(b, k.cmp(CmpIPredicate::ugt, numSplits, 1),
+                                 /*withElseRegion=*/false);
+  b.setInsertionPoint(merge.thenBlock()->getTerminator());
   // Rows per batch entry of the workspace, in [Hq, Sq] order.
   Value rowsPerBatch = k.mul(seqQ, Hq);
   Value splitStride = k.mul(batchSize, rowsPerBatch);

@@ -272,6 +272,7 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
     Value numSplits64 = asI64(numSplits);
 
     SmallVector<Value> splitOperands = tensors;
+    splitOperands.push_back(out);
     if (kvLens)
       splitOperands.push_back(kvLens);
     splitOperands.append({workspaceOut, workspaceLse});

@@ -32,8 +32,9 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::createAttentionKernelFunc(
   SmallVector<std::pair<StringRef, Type>> params = {{"q", pointer(tensorType)},
                                                     {"k", pointer(tensorType)},
                                                     {"v", pointer(tensorType)}};
-  if (!split)
-    params.push_back({"out", pointer(tensorType)});
+  // The split kernel writes `out` itself when it is launched with one split
+  // (the combine kernel is then not launched).
+  params.push_back({"out", pointer(tensorType)});
   if (spec.kvLensType)
     params.push_back({"kv_lens", pointer(spec.kvLensType)});
   if (split) {
@@ -87,6 +88,8 @@ KernelBuilder::attentionCTAWork(const KernelSpec &spec, KernelRole role,
   if (role == KernelRole::Split) {
     work.splitIndex = divu(blockY, Hkv);
     work.kvHead = remu(blockY, Hkv);
+    work.singleSplit =
+        cmp(arith::CmpIPredicate::eq, params.numSplits, index(1));
   }
   work.packedRows = mul(params.seqQ, g);
   work.firstRow = mul(work.rowBlock, blockM);
@@ -146,9 +149,8 @@ AttentionKernelParams KernelBuilder::attentionParams(const KernelSpec &spec,
     Value rows = mul(mul(params.numSplits, queryRows), Hq);
     params.partialOut = globalView(param("partial_out"), mul(rows, Dv));
     params.partialLse = globalView(param("partial_lse"), rows);
-  } else {
-    params.out = globalView(param("out"), mul(queryRows, Hq * Dv));
   }
+  params.out = globalView(param("out"), mul(queryRows, Hq * Dv));
   if (spec.kvLensType)
     params.kvLens = globalView(param("kv_lens"), params.batchSize);
   return params;
@@ -565,6 +567,16 @@ void KernelBuilder::ifThen(Value condition, function_ref<void()> then) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
   then();
+}
+
+void KernelBuilder::ifThenElse(Value condition, function_ref<void()> then,
+                               function_ref<void()> otherwise) {
+  auto ifOp = scf::IfOp::create(b, condition, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+  then();
+  b.setInsertionPoint(ifOp.elseBlock()->getTerminator());
+  otherwise();
 }
 
 SmallVector<Value>

@@ -73,7 +73,7 @@ struct AttentionKernelParams {
   Value numSplits;
   /// Flat memref<?xT> views of the tensors.
   Value q, k, v;
-  /// `Main` only.
+  /// The output (the split kernel writes it when launched with one split).
   Value out;
   /// `Split` only: the workspace of docs/kernel-metadata.md.
   Value partialOut, partialLse;
@@ -86,8 +86,9 @@ struct AttentionKernelParams {
 struct AttentionCTAWork {
   /// From the grid: (row block, KV head [+ split], batch).
   Value rowBlock, kvHead, batch;
-  /// `Split` only.
-  Value splitIndex;
+  /// `Split` only: the split index, and whether the launch has one split
+  /// (num_splits == 1: the kernel writes the output, no combine follows).
+  Value splitIndex, singleSplit;
   /// Packed rows of (query position, head of the group): Sq * g; the first
   /// one this CTA handles.
   Value packedRows, firstRow;
@@ -256,6 +257,9 @@ public:
           function_ref<SmallVector<Value>(Value, ValueRange)> body);
   /// scf.if without results.
   void ifThen(Value condition, function_ref<void()> then);
+  /// scf.if with an else region, without results.
+  void ifThenElse(Value condition, function_ref<void()> then,
+                  function_ref<void()> otherwise);
   /// scf.if yielding `types`.
   SmallVector<Value> ifThenElse(Value condition, TypeRange types,
                                 function_ref<SmallVector<Value>()> then,

@@ -7,7 +7,8 @@
 //   grid (ceil(Sq*g / 16), Hkv [* num_splits], B), 128 threads (4 warps).
 //   Warp w owns packed rows 4w .. 4w+3 of the CTA's 16; a KV tile has 32
 //   keys, one per lane. Shared memory (one extern array):
-//     Q [16 x D] | K [32 x (D + 1)] (padded: conflict-free column reads)
+//     Q [16 x D] | K [32 x (D + 1)] (padded: conflict-free column reads;
+//     copied a row per warp so that the copy is conflict-free too)
 //     | V [32 x Dv].
 //   per KV tile: every thread copies its share of K and V (zero past the
 //   KV length); barrier; per row: s = q . k[lane] (scaled, softcapped,
@@ -163,20 +164,38 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
     // Every warp is done with the previous K and V tiles.
     k.barrier();
     Value lastKey = k.sub(kvLen, 1);
-    auto copyTile = [&](Value global, Value sharedTile, Value base,
-                        int64_t stride, int64_t width, int64_t rowPitch) {
-      stridedLoop(BN * width, [&](Value e) {
-        Value j = k.divu(e, width), d = k.remu(e, width);
-        Value key = k.add(firstKey, j);
-        Value valid = k.cmp(CmpIPredicate::slt, key, kvLen);
-        Value clamped = k.maxs(k.mins(key, lastKey), 0);
-        Value x = k.load(global, k.add(k.add(base, k.mul(clamped, stride)), d));
-        k.store(k.fselect(valid, x, 0.0), sharedTile,
-                k.add(k.mul(j, rowPitch), d));
-      });
-    };
-    copyTile(gK, sK, kBase, kRowStride, D, kStride);
-    copyTile(gV, sV, vBase, vRowStride, Dv, Dv);
+    // K rows are padded to D + 1 words, so a flat copy whose 32 elements
+    // straddle two rows would store to one bank twice: each warp copies
+    // whole rows instead, lane over d.
+    k.forLoop(warp, k.index(BN), tile.warps, {},
+              [&](Value j, ValueRange) -> SmallVector<Value> {
+                Value key = k.add(firstKey, j);
+                Value valid = k.cmp(CmpIPredicate::slt, key, kvLen);
+                Value row = k.add(
+                    kBase, k.mul(k.maxs(k.mins(key, lastKey), 0), kRowStride));
+                for (int64_t t = 0; t < (D + 31) / 32; ++t) {
+                  Value d = k.add(lane, 32 * t);
+                  auto copy = [&] {
+                    Value x = k.load(gK, k.add(row, d));
+                    k.store(k.fselect(valid, x, 0.0), sK,
+                            k.add(k.mul(j, kStride), d));
+                  };
+                  if (32 * (t + 1) > D)
+                    k.ifThen(k.cmp(CmpIPredicate::slt, d, D), copy);
+                  else
+                    copy();
+                }
+                return {};
+              });
+    // The V tile, flat (unpadded): element e = j * Dv + d.
+    stridedLoop(BN * Dv, [&](Value e) {
+      Value j = k.divu(e, Dv), d = k.remu(e, Dv);
+      Value key = k.add(firstKey, j);
+      Value valid = k.cmp(CmpIPredicate::slt, key, kvLen);
+      Value clamped = k.maxs(k.mins(key, lastKey), 0);
+      Value x = k.load(gV, k.add(k.add(vBase, k.mul(clamped, vRowStride)), d));
+      k.store(k.fselect(valid, x, 0.0), sV, e);
+    });
     k.barrier();
 
     Value key = k.add(firstKey, lane);
@@ -243,31 +262,36 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
     Value empty = k.fcmp(CmpFPredicate::OEQ, l, 0.0);
     Value inverse = k.fselect(empty, 0.0, k.fdiv(k.f32(1.0), l));
     const Row &row = rows[rr];
-    Value base, partialRow;
+    auto storeRow = [&](Value view, Value base) {
+      for (int64_t t = 0; t < columnSteps; ++t) {
+        Value value = k.fmul(state[2 + t], inverse);
+        Value store = row.valid;
+        if (32 * (t + 1) > Dv)
+          store = k.andb(store, validColumns[t]);
+        k.ifThen(store, [&] { k.store(value, view, k.add(base, columns[t])); });
+      }
+    };
+    auto storeOutput = [&] {
+      storeRow(gOut, rowOffset(row.head, row.position, Dv));
+    };
     if (!split) {
-      base = rowOffset(row.head, row.position, Dv);
-    } else {
-      partialRow = k.add(
+      storeOutput();
+      continue;
+    }
+    // Split-KV: the output itself when launched with one split, else the
+    // partial output and its natural-log log-sum-exp.
+    auto storePartial = [&] {
+      Value partialRow = k.add(
           k.mul(k.add(k.mul(k.add(k.mul(splitIndex, batchSize), batch), Hq),
                       row.head),
                 seqQ),
           row.position);
-      base = k.mul(partialRow, Dv);
-    }
-    for (int64_t t = 0; t < columnSteps; ++t) {
-      Value value = k.fmul(state[2 + t], inverse);
-      Value store = row.valid;
-      if (32 * (t + 1) > Dv)
-        store = k.andb(store, validColumns[t]);
-      k.ifThen(store, [&] {
-        k.store(value, split ? gPartialOut : gOut, k.add(base, columns[t]));
-      });
-    }
-    if (split) {
+      storeRow(gPartialOut, k.mul(partialRow, Dv));
       Value lse = k.fselect(empty, negInf, k.fmul(k.fadd(m, k.log2(l)), kLn2));
       k.ifThen(k.andb(row.valid, k.cmp(CmpIPredicate::eq, lane, 0)),
                [&] { k.store(lse, gPartialLse, partialRow); });
-    }
+    };
+    k.ifThenElse(work.singleSplit, storeOutput, storePartial);
   }
   return func;
 }

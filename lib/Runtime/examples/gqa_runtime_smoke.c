@@ -17,7 +17,7 @@
 
 /* The example of docs/kernel-metadata.md. */
 static const char kMetadata[] =
-    "{\"format\": \"gqa.kernel\", \"version\": 1, \"chip\": \"sm_90\","
+    "{\"format\": \"gqa.kernel\", \"version\": 2, \"chip\": \"sm_90\","
     " \"ptx\": \"l70b.ptx\","
     " \"config\": {\"q_heads\": 64, \"kv_heads\": 8, \"group_size\": 8,"
     "  \"head_dim\": 128, \"head_dim_v\": 128, \"dtype\": \"bf16\","

@@ -16,13 +16,17 @@
 // CHECK:         %[[SKT:.*]] = memref.view %{{.*}}[%c4096][] : memref<16512xi8, 3> to memref<2080xf32, 3>
 // CHECK:         %[[SVT:.*]] = memref.view %{{.*}}[%c12416][] : memref<16512xi8, 3> to memref<1024xf32, 3>
 // CHECK:         %[[TID:.*]] = gpu.thread_id x
+// CHECK:         %[[WARP:.*]] = arith.divui %[[TID]], %c32 : index
 // The Q tile, copied by every thread.
 // CHECK:         scf.for %{{.*}} = %[[TID]] to %c1024 step %c128 {
 // CHECK:           memref.store %{{.*}}, %[[SQT]][
 // CHECK:         scf.for %{{.*}} = %c0 to %{{.*}} step %c1 iter_args(
-// Per KV tile: K and V copied once for the whole group, between barriers.
+// Per KV tile: K and V copied once for the whole group, between barriers;
+// K a padded row (65 words) per warp, lanes over d.
 // CHECK:           gpu.barrier
-// CHECK:           scf.for %{{.*}} = %[[TID]] to %c2048 step %c128 {
+// CHECK:           scf.for %[[J:.*]] = %[[WARP]] to %c32 step %c4 {
+// CHECK:             %[[ROW:.*]] = arith.muli %[[J]], %c65 : index
+// CHECK:             memref.store %{{.*}}, %[[SKT]][
 // CHECK:             memref.store %{{.*}}, %[[SKT]][
 // CHECK:           scf.for %{{.*}} = %[[TID]] to %c1024 step %c128 {
 // CHECK:             memref.store %{{.*}}, %[[SVT]][

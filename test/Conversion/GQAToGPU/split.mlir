@@ -4,7 +4,8 @@
 // lengths: a split kernel on grid (ceil(Sq * 8 / 64), 8 * num_splits, B)
 // writes normalised partial outputs and log-sum-exps to an f32 workspace,
 // and a combine kernel on (ceil(Sq * 64 / 4), B, 1) merges them
-// (docs/kernel-metadata.md).
+// (docs/kernel-metadata.md). Launched with one split, the split kernel writes
+// the output itself and the combine kernel does nothing.
 
 // CHECK-LABEL: func.func @decode(
 // CHECK-SAME: %[[Q:[^:]*]]: memref<?x?x64x128xbf16>, %[[K:[^:]*]]: memref<?x?x8x128xbf16>, %[[V:[^:]*]]: memref<?x?x8x128xbf16>, %[[LENS:[^:]*]]: memref<?xi32>, %[[O:[^:]*]]: memref<?x?x64x128xbf16>)
@@ -33,7 +34,7 @@
 // CHECK:         %[[PL:.*]], %[[T2:.*]] = gpu.alloc async [%[[T1]]] (%[[LSE_N]]) : memref<?xf32>
 // CHECK:         %[[NS64:.*]] = arith.index_cast %[[NS]] : index to i64
 // CHECK:         %[[GY:.*]] = arith.muli %[[NS]], %c8 : index
-// CHECK:         %[[T3:.*]] = gpu.launch_func async [%[[T2]]] @gqa_kernels::@gqa_attention_fwd_split blocks in (%[[GX]], %[[GY]], %[[B]]) threads in (%c128, %c1, %c1) dynamic_shared_memory_size %c49152_i32 args(%{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %[[LP]] : memref<1xi32>, %{{.*}} : memref<1xf32>, %{{.*}} : memref<1xf32>, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %[[NS64]] : i64)
+// CHECK:         %[[T3:.*]] = gpu.launch_func async [%[[T2]]] @gqa_kernels::@gqa_attention_fwd_split blocks in (%[[GX]], %[[GY]], %[[B]]) threads in (%c128, %c1, %c1) dynamic_shared_memory_size %c49152_i32 args(%{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %[[LP]] : memref<1xi32>, %{{.*}} : memref<1xf32>, %{{.*}} : memref<1xf32>, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %[[NS64]] : i64)
 // CHECK:         %[[CROWS:.*]] = arith.muli %[[SQ]], %c64 : index
 // CHECK:         %[[CX:.*]] = arith.ceildivui %[[CROWS]], %c4 : index
 // CHECK:         %[[T4:.*]] = gpu.launch_func async [%[[T3]]] @gqa_kernels::@gqa_attention_combine blocks in (%[[CX]], %[[B]], %c1) threads in (%c128, %c1, %c1) dynamic_shared_memory_size %c0_i32 args(%{{.*}} : memref<1xf32>, %{{.*}} : memref<1xf32>, %{{.*}} : memref<1xbf16>, %{{.*}} : i64, %{{.*}} : i64, %[[NS64]] : i64)
@@ -42,9 +43,9 @@
 // CHECK:         gpu.wait [%[[T6]]]
 
 // CHECK:       gpu.module @gqa_kernels attributes {gqa.config = {{{.*}}kv_lens = "i32"{{.*}}}, gqa.split_kv = {max_splits = 16 : i64}}
-// CHECK:       gpu.func @gqa_attention_fwd_split(%{{.*}}: memref<1xbf16>, %{{.*}}: memref<1xbf16>, %{{.*}}: memref<1xbf16>, %[[KL:.*]]: memref<1xi32>, %{{.*}}: memref<1xf32>, %{{.*}}: memref<1xf32>, %{{.*}}: i64, %{{.*}}: i64, %[[SKVP:.*]]: i64, %[[NSP:.*]]: i64) kernel
+// CHECK:       gpu.func @gqa_attention_fwd_split(%{{.*}}: memref<1xbf16>, %{{.*}}: memref<1xbf16>, %{{.*}}: memref<1xbf16>, %{{.*}}: memref<1xbf16>, %[[KL:.*]]: memref<1xi32>, %{{.*}}: memref<1xf32>, %{{.*}}: memref<1xf32>, %{{.*}}: i64, %{{.*}}: i64, %[[SKVP:.*]]: i64, %[[NSP:.*]]: i64) kernel
 // CHECK-SAME:    gqa.grid = [{div = 64 : i64, mul = 8 : i64, sym = "seq_q"}, {mul = 8 : i64, sym = "num_splits"}, {sym = "batch"}]
-// CHECK-SAME:    gqa.params = ["q", "k", "v", "kv_lens", "partial_out", "partial_lse", "batch", "seq_q", "seq_kv", "num_splits"]
+// CHECK-SAME:    gqa.params = ["q", "k", "v", "out", "kv_lens", "partial_out", "partial_lse", "batch", "seq_q", "seq_kv", "num_splits"]
 // CHECK-SAME:    gqa.role = "split"
 // CHECK-DAG:     %[[SKVI:.*]] = arith.index_cast %[[SKVP]] : i64 to index
 // CHECK-DAG:     %[[NSI:.*]] = arith.index_cast %[[NSP]] : i64 to index
@@ -54,6 +55,7 @@
 // CHECK:         %[[BZ:.*]] = gpu.block_id z
 // CHECK:         %[[SPLIT:.*]] = arith.divui %[[BY]], %c8 : index
 // CHECK:         %[[KVH:.*]] = arith.remui %[[BY]], %c8 : index
+// CHECK:         %[[SINGLE:.*]] = arith.cmpi eq, %[[NSI]], %c1 : index
 // The KV length of this sequence, clamped to [0, Skv] as on the CPU.
 // CHECK:         %[[LEN32:.*]] = memref.load %[[GKL]][%[[BZ]]] : memref<?xi32>
 // CHECK:         %[[LEN:.*]] = arith.index_cast %[[LEN32]] : i32 to index
@@ -70,9 +72,14 @@
 // CHECK:         %[[HI0:.*]] = arith.addi %[[LO]], %[[TPS]] : index
 // CHECK:         %[[HI:.*]] = arith.minsi %{{.*}}, %[[HI0]] : index
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %[[HI]] step %c1
-// Epilogue: normalised f32 partials and lse = (m + log2 l) ln 2, -inf for
-// rows without keys, written by one lane per row.
-// CHECK:         vector.store %{{.*}} {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
+// Epilogue: with one split, the bf16 output; else normalised f32 partials
+// and lse = (m + log2 l) ln 2, -inf for rows without keys, written by one
+// lane per row.
+// CHECK:         scf.if %[[SINGLE]] {
+// CHECK:           vector.store %{{.*}} {alignment = 4 : i64} : memref<?xbf16>, vector<2xbf16>
+// CHECK-NOT:       memref<?xf32>
+// CHECK:         } else {
+// CHECK:           vector.store %{{.*}} {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
 // CHECK:         %[[LOG:.*]] = llvm.call_intrinsic "llvm.nvvm.lg2.approx.f"
 // CHECK:         %[[LSE0:.*]] = arith.addf %{{.*}}, %[[LOG]] : f32
 // CHECK:         %[[LSE1:.*]] = arith.mulf %[[LSE0]], %{{.*}} : f32
@@ -85,7 +92,10 @@
 // CHECK-SAME:    gqa.params = ["partial_out", "partial_lse", "out", "batch", "seq_q", "num_splits"]
 // CHECK-SAME:    gqa.role = "combine"
 // CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
-// Pass 1: the largest lse; pass 2: weights exp(lse - max), 16-byte loads.
+// Nothing to merge for one split; pass 1: the largest lse; pass 2: weights
+// exp(lse - max), 16-byte loads.
+// CHECK:         %[[MERGE:.*]] = arith.cmpi ugt, %{{.*}}, %c1 : index
+// CHECK-NEXT:    scf.if %[[MERGE]] {
 // CHECK:         scf.for {{.*}} -> (f32)
 // CHECK:           arith.maxnumf
 // CHECK:         scf.for {{.*}} -> (f32, f32, f32, f32, f32)
