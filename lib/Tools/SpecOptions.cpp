@@ -31,9 +31,40 @@ SpecOptions::SpecOptions(cl::OptionCategory &category)
       scale("scale", cl::desc("Score scale (default 1/sqrt(D))"), cl::init(0.0),
             cl::cat(category)) {}
 
+/// The first argument that names no option of the tool, or "". llvm::cl
+/// would read some of them as single-letter options with a glued value
+/// (`--heads 3` as `-h` plus "eads", printing the help and succeeding); a
+/// value after an option that takes one (`--scale -1`) is not a name.
+static llvm::StringRef findUnknownOption(int argc, char **argv) {
+  auto &options = cl::getRegisteredOptions();
+  for (int i = 1; i < argc; ++i) {
+    llvm::StringRef arg = argv[i];
+    if (arg == "--")
+      return "";
+    // `-h` is llvm::cl's short form of --help.
+    if (!arg.starts_with("-") || arg == "-" || arg == "-h")
+      continue;
+    llvm::StringRef name = arg.ltrim('-');
+    bool hasValue = name.contains('=');
+    name = name.split('=').first;
+    auto it = options.find(name);
+    if (it == options.end())
+      return arg;
+    if (!hasValue && it->second->getValueExpectedFlag() == cl::ValueRequired)
+      ++i;
+  }
+  return "";
+}
+
 bool mlir::gqa::parseToolCommandLine(int argc, char **argv,
                                      llvm::StringRef tool,
                                      llvm::StringRef overview) {
+  if (llvm::StringRef unknown = findUnknownOption(argc, argv);
+      !unknown.empty()) {
+    llvm::errs() << tool << ": error: unknown option '" << unknown
+                 << "' (see --help)\n";
+    return false;
+  }
   std::string errors;
   llvm::raw_string_ostream errorStream(errors);
   if (cl::ParseCommandLineOptions(argc, argv, overview, &errorStream))

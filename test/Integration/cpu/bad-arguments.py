@@ -32,7 +32,10 @@ CASES = [
     ("window bounding nothing", BASE + ["--window", "-1,-1"], "bounds no key"),
     ("negative scale", BASE + ["--scale", "-0.5"], "scale must be positive"),
     ("zero softcap", BASE + ["--softcap", "0"], "softcap must be positive"),
-    ("unknown flag", BASE + ["--frobnicate", "3"], "Unknown command line argument '--frobnicate'"),
+    ("unknown flag", BASE + ["--frobnicate", "3"], "unknown option '--frobnicate' (see --help)"),
+    # llvm::cl alone would take these as -h with a glued value: help, exit 0.
+    ("a flag starting with h", BASE + ["--heads", "3"], "unknown option '--heads'"),
+    ("a short flag starting with h", BASE + ["-hq=8"], "unknown option '-hq=8'"),
     ("not a number", BASE + ["--batch", "two"], "'two' value invalid"),
     ("zero tile", BASE + ["--tile-kv", "0"], "tile-q, tile-kv and repeat must be positive"),
 ]
