@@ -52,6 +52,8 @@ class Attrs:
     softcap: Optional[float] = None
     scale: Optional[float] = None
     kv_lens: bool = False
+    #: Tokens per page of a paged KV cache (0: contiguous K/V); paged cases always pass kv_lens.
+    page_size: int = 0
 
     @property
     def dv(self) -> int:
@@ -68,6 +70,7 @@ class Attrs:
         return dict(
             head_dim_v=self.head_dim_v, dtype=self.dtype, layout=self.layout, causal=self.causal,
             window=self.window, softcap=self.softcap, scale=self.scale, kv_lens=self.kv_lens,
+            page_size=self.page_size,
         )
 
     def attention_kwargs(self) -> dict[str, Any]:
@@ -102,6 +105,8 @@ class Attrs:
             parts.append(f"scale{cfg.scale:g}")
         if self.kv_lens:
             parts.append("kv_lens")
+        if self.page_size:
+            parts.append(f"paged{self.page_size}")
         return " ".join(parts)
 
 
@@ -238,6 +243,14 @@ def _feature_cases() -> list[CorrectnessCase]:
         CorrectnessCase("softcap20-scale-d256-bhsd", Attrs(16, 2, 256, layout="bhsd", softcap=20.0, scale=0.1),
                         f, q_std=4.0),
         CorrectnessCase("scale0.3", Attrs(8, 2, 128, scale=0.3), f),
+        # Paged KV caches (shuffled pages, spare pages NaN): vLLM's 16-token pages for the Llama
+        # layer, one-token pages, and pages larger than a KV tile, prefill and decode.
+        CorrectnessCase("l70b-paged16-kvlens", Attrs(64, 8, 128, kv_lens=True, page_size=16), KV_LENS_SIZES),
+        CorrectnessCase("f16-d64-paged1-causal-bhsd",
+                        Attrs(8, 2, 64, dtype="f16", layout="bhsd", causal=True, kv_lens=True, page_size=1),
+                        KV_LENS_SIZES[:2]),
+        CorrectnessCase("d256-paged256-window", Attrs(16, 2, 256, window=(300, 0), kv_lens=True, page_size=256),
+                        KV_LENS_SIZES),
         CorrectnessCase("f32-d64-bhsd-causal", Attrs(8, 2, 64, dtype="f32", layout="bhsd", causal=True), f,
                         optional=True),
         CorrectnessCase("f32-mha", Attrs(8, 8, 128, dtype="f32"), f, optional=True),

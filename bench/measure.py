@@ -306,10 +306,33 @@ def load_kernel(attrs: Attrs, cache_dir: str) -> gqa.Kernel:
                        **attrs.compile_kwargs())
 
 
+def page_cache(attrs: Attrs, k: torch.Tensor, v: torch.Tensor, gen: torch.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """k and v (contiguous, in the layout) scattered into page pools [pages, P, Hkv, D] in a shuffled
+    order, with 3 spare pages and every unfilled slot NaN (a read of a wrong page shows), and the
+    int32 block table [B, ceil(Skv / P)]."""
+    P = attrs.page_size
+    kb, vb = as_bhsd(k, attrs.layout), as_bhsd(v, attrs.layout)
+    batch, heads, seq_kv = kb.shape[0], kb.shape[1], kb.shape[2]
+    per_sequence = -(-seq_kv // P)
+    num_pages = batch * per_sequence + 3
+    order = torch.randperm(num_pages, generator=gen, device=gen.device).to(k.device)
+    table = order[: batch * per_sequence].reshape(batch, per_sequence).to(torch.int32)
+    pools = []
+    for src in (kb, vb):
+        pool = torch.full((num_pages * P, heads, src.shape[3]), float("nan"), dtype=src.dtype, device=src.device)
+        slots = (table.long()[:, :, None] * P + torch.arange(P, device=src.device)).reshape(batch, -1)[:, :seq_kv]
+        pool[slots.reshape(-1)] = src.permute(0, 2, 1, 3).reshape(batch * seq_kv, heads, src.shape[3])
+        pools.append(pool.reshape(num_pages, P, heads, src.shape[3]))
+    return pools[0], pools[1], table
+
+
 def run_ours(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lens: Optional[torch.Tensor], out: torch.Tensor,
-             attrs: Attrs, kernel: gqa.Kernel) -> torch.Tensor:
-    """One launch of our kernel (already loaded) on the current stream."""
-    return gqa.attention(q, k, v, kv_lens=lens, out=out, kernel=kernel, chip=CHIP, **attrs.attention_kwargs())
+             attrs: Attrs, kernel: gqa.Kernel, block_table: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """One launch of our kernel (already loaded) on the current stream (k, v: pools when paged)."""
+    paged = {} if block_table is None else {"block_table": block_table}
+    return gqa.attention(q, k, v, kv_lens=lens, out=out, kernel=kernel, chip=CHIP, **paged,
+                         **attrs.attention_kwargs())
 
 
 def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: str = "") -> list[dict[str, Any]]:
@@ -328,9 +351,15 @@ def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: s
     for shape in case.shapes:
         t0 = time.perf_counter()
         try:
-            q, k, v, lens = make_inputs(case.attrs, shape, _generator(base_seed, case.name, shape), q_std=case.q_std)
+            gen = _generator(base_seed, case.name, shape)
+            q, k, v, lens = make_inputs(case.attrs, shape, gen, q_std=case.q_std)
             out = out_like(case.attrs, shape)
-            run_ours(q, k, v, lens, out, case.attrs, kernel)
+            if case.attrs.page_size:
+                k_pool, v_pool, table = page_cache(case.attrs, k, v, gen)
+                run_ours(q, k_pool, v_pool, lens, out, case.attrs, kernel, table)
+                k_pool = v_pool = table = None  # noqa: F841 - the reference reads the contiguous k, v
+            else:
+                run_ours(q, k, v, lens, out, case.attrs, kernel)
             torch.cuda.synchronize()
             nonfinite = int((~torch.isfinite(out)).sum())
             ref = reference(q, k, v, case.attrs, lens)

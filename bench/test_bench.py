@@ -47,8 +47,8 @@ def test_configs_are_well_formed():
 
 def test_distinct_kernel_count():
     kernels = configs.distinct_kernels()
-    assert len(kernels) == 30
-    assert len({c.attrs.key() for c in configs.CORRECTNESS}) == len(configs.CORRECTNESS) == 30
+    assert len(kernels) == 33
+    assert len({c.attrs.key() for c in configs.CORRECTNESS}) == len(configs.CORRECTNESS) == 33
     optional = [u for u in kernels.values() if u.optional]
     assert sorted(u.attrs.dtype for u in optional) == ["f32", "f32"]
     bench_keys = {b.attrs.key() for b in configs.BENCHMARK}
@@ -361,7 +361,7 @@ def test_nvidia_smi_missing(monkeypatch, tmp_path):
 def test_plan_mode_needs_no_gpu(capsys):
     assert device_check.main(["--plan"]) == 0
     out = capsys.readouterr().out
-    assert "distinct kernels 30" in out and "total" in out
+    assert "distinct kernels 33" in out and "total" in out
 
 
 FAKE_WORKER = textwrap.dedent('''
@@ -533,17 +533,17 @@ def _prepare(tmp_path, *extra: str) -> int:
 def test_prepare_kernels_with_a_fake_compiler(tmp_path, fake_compiler, capsys):
     assert _prepare(tmp_path) == 0
     out = capsys.readouterr().out
-    assert "kernels: 30 distinct, 28 ok (28 compiled now, 0 from the cache), 0 failed, 2 optional left out" in out
+    assert "kernels: 33 distinct, 31 ok (31 compiled now, 0 from the cache), 0 failed, 2 optional left out" in out
     assert "f32 is not supported" in out
     manifest = json.loads((tmp_path / "carry" / "manifest.json").read_text())
-    assert len(manifest["kernels"]) == 30 and manifest["commit"]
+    assert len(manifest["kernels"]) == 33 and manifest["commit"]
     failed = [k for k, v in manifest["kernels"].items() if v["status"] != "ok"]
     assert len(failed) == 2 and all("-f32-" in k for k in failed)
     cache = tmp_path / "carry" / "kernels"
     assert sorted(p.name for p in cache.iterdir()) == sorted(k for k, v in manifest["kernels"].items()
                                                              if v["status"] == "ok")
     calls = fake_compiler.read_text().splitlines()
-    assert len(calls) == 28  # the failing f32 calls stop in the wrapper, before the fake's log
+    assert len(calls) == 31  # the failing f32 calls stop in the wrapper, before the fake's log
     # every kernel the matrix needs is found in the cache without a compiler (as on the device)
     os.environ.pop("GQA_COMPILE")
     gqa_compiler.clear_memory_cache()
@@ -558,8 +558,8 @@ def test_prepare_kernels_reuses_the_cache(tmp_path, fake_compiler, capsys):
     assert _prepare(tmp_path) == 0
     capsys.readouterr()
     assert _prepare(tmp_path) == 0
-    assert "28 ok (0 compiled now, 28 from the cache)" in capsys.readouterr().out
-    assert len(fake_compiler.read_text().splitlines()) == 28
+    assert "31 ok (0 compiled now, 31 from the cache)" in capsys.readouterr().out
+    assert len(fake_compiler.read_text().splitlines()) == 31
 
 
 def test_prepare_kernels_fails_loudly(tmp_path, fake_compiler, monkeypatch, capsys):

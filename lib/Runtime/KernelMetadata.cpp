@@ -31,7 +31,15 @@ const EnumSpelling<gqa_kernel_role> kRoles[] = {
     {"main", GQA_KERNEL_ROLE_MAIN},
     {"split", GQA_KERNEL_ROLE_SPLIT},
     {"combine", GQA_KERNEL_ROLE_COMBINE}};
+/// The sizes a kernel may take as integer parameters.
 const EnumSpelling<LaunchSize> kLaunchSizes[] = {
+    {"batch", LaunchSize::Batch},
+    {"seq_q", LaunchSize::SeqQ},
+    {"seq_kv", LaunchSize::SeqKV},
+    {"num_splits", LaunchSize::NumSplits},
+    {"num_pages", LaunchSize::NumPages}};
+/// The sizes a grid dimension may depend on.
+const EnumSpelling<LaunchSize> kGridSymbols[] = {
     {"batch", LaunchSize::Batch},
     {"seq_q", LaunchSize::SeqQ},
     {"seq_kv", LaunchSize::SeqKV},
@@ -42,6 +50,7 @@ const EnumSpelling<PointerParam> kPointerParams[] = {
     {"v", PointerParam::V},
     {"out", PointerParam::Out},
     {"kv_lens", PointerParam::KvLens},
+    {"block_table", PointerParam::BlockTable},
     {"partial_out", PointerParam::PartialOut},
     {"partial_lse", PointerParam::PartialLse}};
 const EnumSpelling<ParamType> kParamTypes[] = {
@@ -299,7 +308,7 @@ Status decodeConfig(const JsonValue &object, gqa_kernel_config &config) {
           object, path,
           {"q_heads", "kv_heads", "group_size", "head_dim", "head_dim_v",
            "dtype", "layout", "mask", "window_left", "window_right", "scale",
-           "softcap", "kv_lens", "batch", "seq_q", "seq_kv"});
+           "softcap", "kv_lens", "page_size", "batch", "seq_q", "seq_kv"});
       !status.ok())
     return status;
   Status status;
@@ -332,6 +341,9 @@ Status decodeConfig(const JsonValue &object, gqa_kernel_config &config) {
     status =
         Reader::readEnum(object, path, "kv_lens", kKvLensTypes, config.kv_lens);
   if (status.ok())
+    status = Reader::readInteger(object, path, "page_size", 0, kInt64Max,
+                                 config.page_size);
+  if (status.ok())
     status = Reader::readOptionalSize(object, path, "batch", config.batch);
   if (status.ok())
     status = Reader::readOptionalSize(object, path, "seq_q", config.seq_q);
@@ -360,6 +372,10 @@ Status decodeConfig(const JsonValue &object, gqa_kernel_config &config) {
     return invalid("key 'config.scale' must be a positive finite number");
   if (!(config.softcap >= 0))
     return invalid("key 'config.softcap' must be >= 0");
+  if (config.page_size && config.seq_kv % config.page_size != 0)
+    return invalid("config.seq_kv (" + std::to_string(config.seq_kv) +
+                   ") must be a multiple of config.page_size (" +
+                   std::to_string(config.page_size) + ")");
   return Status::success();
 }
 
@@ -424,7 +440,7 @@ Status decodeGridDim(const JsonValue &value, const std::string &path,
                    " (or 'const')");
   dim.isConstant = false;
   if (Status status =
-          Reader::readEnum(value, path, "sym", kLaunchSizes, dim.symbol);
+          Reader::readEnum(value, path, "sym", kGridSymbols, dim.symbol);
       !status.ok())
     return status;
   struct OptionalTerm {
@@ -478,8 +494,8 @@ Status decodeParam(const JsonValue &value, const std::string &path,
   }
   return invalid("key " + quote(namePath) + " is " + quote(param.name) +
                  ", which is not a parameter name of the contract (q, k, v, "
-                 "out, kv_lens, batch, seq_q, seq_kv, num_splits, "
-                 "partial_out, partial_lse)");
+                 "out, kv_lens, block_table, batch, seq_q, seq_kv, "
+                 "num_pages, num_splits, partial_out, partial_lse)");
 }
 
 Status decodeKernel(const JsonValue &value, const std::string &path,
@@ -632,6 +648,26 @@ Status checkKernelList(const KernelMetadata &metadata) {
     return invalid(std::string("config.kv_lens is ") +
                    getKvLensTypeName(metadata.config.kv_lens) +
                    ", but no kernel takes parameter 'kv_lens'");
+  // A paged attention kernel reads the block table and the pool size; other
+  // kernels never do.
+  bool paged = metadata.config.page_size > 0;
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const KernelSpec &kernel = kernels[i];
+    bool attention = kernel.role != GQA_KERNEL_ROLE_COMBINE;
+    for (std::string_view name : {"block_table", "num_pages"}) {
+      if (takesParam(kernel, name) == (paged && attention))
+        continue;
+      std::string where = "kernel " + quote(kernel.name) + " (kernels[" +
+                          std::to_string(i) + "])";
+      if (paged && attention)
+        return invalid(where + " must take parameter " + quote(name) +
+                       " (config.page_size is " +
+                       std::to_string(metadata.config.page_size) + ")");
+      return invalid(
+          where + " takes " + quote(name) + ", but " +
+          (paged ? "a combine kernel reads no KV" : "config.page_size is 0"));
+    }
+  }
   return Status::success();
 }
 

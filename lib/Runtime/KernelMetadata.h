@@ -26,13 +26,22 @@ constexpr int64_t kMetadataVersion = 2;
 
 /// The most parameters a kernel can take: each name of the contract's
 /// vocabulary at most once.
-constexpr size_t kMaxKernelParams = 11;
+constexpr size_t kMaxKernelParams = 13;
 
 /// A size known at launch: a grid symbol, or an integer kernel parameter.
-enum class LaunchSize { Batch, SeqQ, SeqKV, NumSplits };
+enum class LaunchSize { Batch, SeqQ, SeqKV, NumSplits, NumPages };
 
 /// A pointer kernel parameter.
-enum class PointerParam { Q, K, V, Out, KvLens, PartialOut, PartialLse };
+enum class PointerParam {
+  Q,
+  K,
+  V,
+  Out,
+  KvLens,
+  BlockTable,
+  PartialOut,
+  PartialLse
+};
 
 /// The contract's name of a launch size ("seq_kv").
 const char *getLaunchSizeName(LaunchSize size);

@@ -17,6 +17,8 @@ int64_t LaunchSizes::get(LaunchSize size) const {
     return seqKV;
   case LaunchSize::NumSplits:
     return numSplits;
+  case LaunchSize::NumPages:
+    return numPages;
   }
   return 0;
 }
@@ -124,6 +126,22 @@ Status validateLaunchShape(const KernelMetadata &metadata,
         std::string("args.layout is ") + getLayoutName(args.layout) +
         ", but the kernel was compiled for config.layout = " +
         getLayoutName(config.layout));
+  if (!config.page_size) {
+    if (args.num_pages != 0)
+      return invalidArgument("args.num_pages is " +
+                             std::to_string(args.num_pages) +
+                             ", but the kernel reads contiguous K/V "
+                             "(config.page_size = 0): leave it 0");
+    return Status::success();
+  }
+  if (Status status = checkPositive("num_pages", args.num_pages); !status.ok())
+    return status;
+  if (args.seq_kv % config.page_size != 0)
+    return invalidArgument(
+        "args.seq_kv is " + std::to_string(args.seq_kv) +
+        ", but a paged kernel reads whole pages: it must be the block "
+        "table's pages per sequence times config.page_size = " +
+        std::to_string(config.page_size));
   return Status::success();
 }
 
@@ -223,7 +241,7 @@ Status planLaunch(const KernelMetadata &metadata, const gqa_launch_args &args,
   if (Status status = validateLaunchShape(metadata, args); !status.ok())
     return status;
   plan = {};
-  LaunchSizes sizes{args.batch, args.seq_q, args.seq_kv, 1};
+  LaunchSizes sizes{args.batch, args.seq_q, args.seq_kv, 1, args.num_pages};
   if (Status status = chooseNumSplits(metadata, args.batch, args.seq_q,
                                       args.seq_kv, smCount, sizes.numSplits);
       !status.ok())
@@ -274,6 +292,21 @@ Status validateLaunchPointers(const KernelMetadata &metadata,
     if (!status.ok())
       return status;
 
+  bool paged = metadata.config.page_size > 0;
+  if (!paged && args.block_table)
+    return invalidArgument("args.block_table is set, but the kernel reads "
+                           "contiguous K/V (config.page_size = 0)");
+  if (paged) {
+    if (!args.block_table)
+      return invalidArgument(
+          "args.block_table is NULL, but the kernel reads a paged KV cache "
+          "(config.page_size = " +
+          std::to_string(metadata.config.page_size) + ")");
+    if (Status status = checkPointer("block_table", args.block_table, 4);
+        !status.ok())
+      return status;
+  }
+
   gqa_kv_lens_type kvLens = metadata.config.kv_lens;
   if (kvLens == GQA_KV_LENS_NONE && args.kv_lens)
     return invalidArgument("args.kv_lens is set, but the kernel was compiled "
@@ -312,7 +345,8 @@ Status validateLaunchPointers(const KernelMetadata &metadata,
 void bindKernelParams(const KernelSpec &kernel, const gqa_launch_args &args,
                       const gqa_launch_plan &plan, uint64_t workspace,
                       KernelParamValues &params) {
-  LaunchSizes sizes{args.batch, args.seq_q, args.seq_kv, plan.num_splits};
+  LaunchSizes sizes{args.batch, args.seq_q, args.seq_kv, plan.num_splits,
+                    args.num_pages};
   auto address = [](const void *pointer) {
     return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pointer));
   };
@@ -344,6 +378,9 @@ void bindKernelParams(const KernelSpec &kernel, const gqa_launch_args &args,
       break;
     case PointerParam::KvLens:
       value.pointer = address(args.kv_lens);
+      break;
+    case PointerParam::BlockTable:
+      value.pointer = address(args.block_table);
       break;
     case PointerParam::PartialOut:
       value.pointer = workspace;

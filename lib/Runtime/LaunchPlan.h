@@ -34,6 +34,8 @@ struct LaunchSizes {
   int64_t seqQ = 1;
   int64_t seqKV = 1;
   int64_t numSplits = 1;
+  /// Paged kernels only.
+  int64_t numPages = 0;
 
   int64_t get(LaunchSize size) const;
 };

@@ -148,6 +148,7 @@ LogicalResult readKernelSet(gpu::GPUModuleOp gpuModule, DictionaryAttr config,
   c.scale = reader.real("scale");
   c.softcap = reader.real("softcap");
   c.kvLens = reader.string("kv_lens");
+  c.pageSize = reader.integer("page_size");
   c.batch = reader.optionalInteger("batch");
   c.seqQ = reader.optionalInteger("seq_q");
   c.seqKV = reader.optionalInteger("seq_kv");
@@ -238,6 +239,7 @@ void mlir::gqa::writeKernelMetadata(llvm::raw_ostream &os,
       j.attribute("scale", c.scale);
       j.attribute("softcap", c.softcap);
       j.attribute("kv_lens", c.kvLens);
+      j.attribute("page_size", c.pageSize);
       j.attribute("batch", optionalSize(c.batch));
       j.attribute("seq_q", optionalSize(c.seqQ));
       j.attribute("seq_kv", optionalSize(c.seqKV));

@@ -37,13 +37,23 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
                                                ShapedType::kDynamic, headDim),
                            elementType);
   };
-  SmallVector<Type> argumentTypes = {
-      tensorType(spec.qHeads, spec.headDim),
-      tensorType(spec.kvHeads, spec.headDim),
-      tensorType(spec.kvHeads, spec.valueHeadDim())};
+  // A paged K/V pool is [pages, page size, Hkv, D] whatever the layout.
+  auto cacheType = [&](int64_t headDim) {
+    if (!spec.isPaged())
+      return tensorType(spec.kvHeads, headDim);
+    return MemRefType::get(
+        {ShapedType::kDynamic, spec.pageSize, spec.kvHeads, headDim},
+        elementType);
+  };
+  SmallVector<Type> argumentTypes = {tensorType(spec.qHeads, spec.headDim),
+                                     cacheType(spec.headDim),
+                                     cacheType(spec.valueHeadDim())};
   if (spec.hasKVLens)
     argumentTypes.push_back(
         MemRefType::get({ShapedType::kDynamic}, builder.getI32Type()));
+  if (spec.isPaged())
+    argumentTypes.push_back(MemRefType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic}, builder.getI32Type()));
   argumentTypes.push_back(tensorType(spec.qHeads, spec.valueHeadDim()));
 
   auto function = func::FuncOp::create(
@@ -53,13 +63,16 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
   builder.setInsertionPointToStart(body);
   ValueRange arguments = body->getArguments();
   Value kvLens = spec.hasKVLens ? arguments[3] : Value();
+  Value blockTable =
+      spec.isPaged() ? arguments[spec.hasKVLens ? 4 : 3] : Value();
   FloatAttr scale =
       spec.scale ? builder.getF32FloatAttr(*spec.scale) : FloatAttr();
   FloatAttr softcap =
       spec.softcap ? builder.getF32FloatAttr(*spec.softcap) : FloatAttr();
   AttentionOp::create(
       builder, loc, TypeRange(), arguments[0], arguments[1], arguments[2],
-      kvLens, arguments.back(), builder.getI64IntegerAttr(spec.qHeads),
+      kvLens, blockTable, arguments.back(),
+      builder.getI64IntegerAttr(spec.qHeads),
       builder.getI64IntegerAttr(spec.kvHeads),
       LayoutAttr::get(&context, layout),
       MaskAttr::get(&context, spec.causal, spec.windowLeft, spec.windowRight),

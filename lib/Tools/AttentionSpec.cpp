@@ -70,6 +70,8 @@ std::string AttentionSpec::validate() const {
     error << "head-dim must be positive, got " << headDim;
   else if (headDimV < 0)
     error << "head-dim-v must be positive, got " << headDimV;
+  else if (pageSize < 0)
+    error << "page-size must be positive (or 0: not paged), got " << pageSize;
   else if (windowLeft < -1 || windowRight < -1)
     error << "window bounds must be >= 0 or -1 (unbounded), got " << windowLeft
           << "," << windowRight;

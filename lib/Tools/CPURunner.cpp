@@ -4,6 +4,7 @@
 #include "gqa/InitAll.h"
 #include "gqa/Pipelines/Pipelines.h"
 #include "gqa/Tools/AttentionModule.h"
+#include "gqa/Tools/PagedKVCache.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
@@ -124,7 +125,7 @@ CPUKernel::compile(const AttentionSpec &spec, int64_t tileQ, int64_t tileKV) {
 
 void CPUKernel::run(const AttentionSizes &sizes, const void *query,
                     const void *key, const void *value, const int32_t *kvLens,
-                    void *output) const {
+                    void *output, const PagedKVCache *paged) const {
   int64_t dv = spec.valueHeadDim();
   auto q = describeTensor(spec, query, sizes.batch, spec.qHeads, sizes.seqQ,
                           spec.headDim);
@@ -134,12 +135,42 @@ void CPUKernel::run(const AttentionSizes &sizes, const void *query,
       describeTensor(spec, value, sizes.batch, spec.kvHeads, sizes.seqKV, dv);
   auto o =
       describeTensor(spec, output, sizes.batch, spec.qHeads, sizes.seqQ, dv);
-  if (spec.hasKVLens) {
-    MemRefDescriptor<1> lens{kvLens, kvLens, 0, {sizes.batch}, {1}};
-    reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(entry)(
-        &q, &k, &v, &lens, &o);
-    return;
+  MemRefDescriptor<1> lens{kvLens, kvLens, 0, {sizes.batch}, {1}};
+  MemRefDescriptor<2> blockTable{};
+  if (spec.isPaged()) {
+    // The pools are [pages, page size, Hkv, D]: bshd-ordered.
+    AttentionSpec pool = spec;
+    pool.bshd = true;
+    k = describeTensor(pool, paged->key.data(), paged->numPages, spec.kvHeads,
+                       spec.pageSize, spec.headDim);
+    v = describeTensor(pool, paged->value.data(), paged->numPages, spec.kvHeads,
+                       spec.pageSize, dv);
+    const int32_t *table = paged->blockTable.data();
+    blockTable = {table,
+                  table,
+                  0,
+                  {sizes.batch, paged->pagesPerSequence},
+                  {paged->pagesPerSequence, 1}};
   }
-  reinterpret_cast<void (*)(void *, void *, void *, void *)>(entry)(&q, &k, &v,
-                                                                    &o);
+  // The C interface takes the descriptors in operand order.
+  SmallVector<void *, 6> arguments = {&q, &k, &v};
+  if (spec.hasKVLens)
+    arguments.push_back(&lens);
+  if (spec.isPaged())
+    arguments.push_back(&blockTable);
+  arguments.push_back(&o);
+  switch (arguments.size()) {
+  case 4:
+    return reinterpret_cast<void (*)(void *, void *, void *, void *)>(entry)(
+        arguments[0], arguments[1], arguments[2], arguments[3]);
+  case 5:
+    return reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(
+        entry)(arguments[0], arguments[1], arguments[2], arguments[3],
+               arguments[4]);
+  default:
+    return reinterpret_cast<void (*)(void *, void *, void *, void *, void *,
+                                     void *)>(entry)(
+        arguments[0], arguments[1], arguments[2], arguments[3], arguments[4],
+        arguments[5]);
+  }
 }

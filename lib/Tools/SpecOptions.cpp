@@ -17,6 +17,11 @@ SpecOptions::SpecOptions(cl::OptionCategory &category)
       headDimV("head-dim-v",
                cl::desc("Head dim Dv of value and output (default: D)"),
                cl::init(0), cl::cat(category)),
+      pageSize("page-size",
+               cl::desc("Paged KV cache: tokens per page (K/V are page pools "
+                        "[pages, P, Hkv, D] read through a block table); 0: "
+                        "contiguous K/V"),
+               cl::init(0), cl::cat(category)),
       dtype("dtype", cl::desc("Element type: f16, bf16 or f32"),
             cl::init("bf16"), cl::cat(category)),
       layout("layout", cl::desc("Tensor layout: bhsd or bshd"),
@@ -98,6 +103,7 @@ AttentionSpec SpecOptions::toSpec(bool hasKVLens, std::string &error) const {
   spec.headDimV = headDimV;
   spec.causal = causal;
   spec.hasKVLens = hasKVLens;
+  spec.pageSize = pageSize;
   error = spec.setElementType(dtype);
   if (error.empty())
     error = spec.setLayout(layout);

@@ -3,6 +3,8 @@
 * :func:`attention` runs a compiled kernel on CUDA tensors through ``libgqa_runtime.so``.
 * :func:`compile` / :func:`load_kernel` get kernels (``gqa-compile`` + an on-disk cache).
 * :func:`reference.attention` is a float64 numpy reference of the semantics.
+* Both take a paged KV cache (``block_table=``: k and v are page pools
+  ``[num_pages, page_size, Hkv, D]``); :func:`reference.gather_pages` makes one contiguous.
 * :func:`run_cpu` runs the compiler's CPU path (``gqa-run --target cpu``).
 * :func:`kv_cache_bytes`, :func:`kv_cache_comparison`, :func:`attention_flops`: sizing formulas.
 

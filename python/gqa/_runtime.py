@@ -30,7 +30,7 @@ from .errors import LaunchError, MetadataError, RuntimeLibraryNotFoundError
 from .shapes import AttentionDims
 
 #: GQA_RUNTIME_ABI_VERSION this binding is written for.
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 GQA_SUCCESS = 0
 GQA_ERROR_INVALID_METADATA = 2
@@ -55,6 +55,7 @@ class KernelConfigStruct(Structure):
         ("window_left", c_int64), ("window_right", c_int64),
         ("scale", c_double), ("softcap", c_double),
         ("kv_lens", c_int),
+        ("page_size", c_int64),
         ("batch", c_int64), ("seq_q", c_int64), ("seq_kv", c_int64),
     ]
 
@@ -64,6 +65,7 @@ class LaunchArgs(Structure):
 
     _fields_ = [
         ("q", c_void_p), ("k", c_void_p), ("v", c_void_p), ("out", c_void_p), ("kv_lens", c_void_p),
+        ("block_table", c_void_p), ("num_pages", c_int64),
         ("batch", c_int64), ("seq_q", c_int64), ("seq_kv", c_int64),
         ("q_heads", c_int64), ("kv_heads", c_int64), ("head_dim", c_int64), ("head_dim_v", c_int64),
         ("dtype", c_int), ("layout", c_int),
@@ -130,10 +132,17 @@ def launch_args(
     out: int,
     kv_lens: Optional[int] = None,
     stream: int = 0,
+    block_table: Optional[int] = None,
+    num_pages: int = 0,
 ) -> LaunchArgs:
-    """Fill a ``gqa_launch_args`` (no split-KV workspace: the runtime provides its own)."""
+    """Fill a ``gqa_launch_args`` (no split-KV workspace: the runtime provides its own).
+
+    ``block_table`` and ``num_pages`` are for paged kernels only (the int32
+    block table's device address and the pages in each of the k/v pools);
+    ``dims.seq_kv`` is then ``max_pages * page_size``.
+    """
     return LaunchArgs(
-        q=q, k=k, v=v, out=out, kv_lens=kv_lens or None,
+        q=q, k=k, v=v, out=out, kv_lens=kv_lens or None, block_table=block_table or None, num_pages=num_pages,
         batch=dims.batch, seq_q=dims.seq_q, seq_kv=dims.seq_kv,
         q_heads=dims.q_heads, kv_heads=dims.kv_heads, head_dim=dims.head_dim, head_dim_v=dims.head_dim_v,
         dtype=DTYPE[dtype], layout=LAYOUT[layout], stream=stream or None, workspace=None, workspace_bytes=0,

@@ -20,7 +20,7 @@ from .compiler import Kernel, PathLike, compile_config
 from .config import KernelConfig
 from .dtypes import normalize_dtype
 from .errors import ConfigMismatchError
-from .shapes import AttentionDims, attention_dims, normalize_layout
+from .shapes import POOL_DIMS, AttentionDims, attention_dims, normalize_layout, paged_attention_dims
 
 _INT_TYPES = {"int32": "i32", "int64": "i64"}
 
@@ -139,10 +139,10 @@ def _check_same_device(tensors: Sequence[_Tensor]) -> None:
             raise ValueError(f"{t.name} is on {t.device} but {known[0].name} is on {known[0].device}")
 
 
-def _check_contiguous(t: _Tensor, layout: str) -> None:
+def _check_contiguous(t: _Tensor, layout: str, what: Optional[str] = None) -> None:
     if not t.is_contiguous():
         raise ValueError(
-            f"{t.name} must be contiguous (row-major in layout {layout}, no padding); "
+            f"{t.name} must be contiguous ({what or f'row-major in layout {layout}'}, no padding); "
             f"got shape {t.shape} with strides {t.strides} (in elements); call .contiguous() first"
         )
 
@@ -156,6 +156,23 @@ def _check_kv_lens(kv_lens: Any, q: _Tensor, batch: int) -> _Tensor:
     _check_same_device([q, t])
     _check_contiguous(t, "1-D")
     return t
+
+
+def _wrap_block_table(block_table: Any, q: _Tensor) -> _Tensor:
+    """The block table: a CUDA int32 tensor on q's device (or a torch int64 one, converted at launch)."""
+    t = _wrap("block_table", block_table)
+    _check_same_device([q, t])
+    if t.dtype != "int32" and not (t.dtype == "int64" and _is_real_torch(t.obj)):
+        hint = "; convert it with .to(torch.int32)" if t.dtype == "int64" else ""
+        raise TypeError(f"block_table must be int32 (page indices, as the kernels read them), got {t.dtype}{hint}")
+    return t
+
+
+def _block_table_int32(t: _Tensor) -> _Tensor:
+    """``t`` as int32 (a torch int64 table is converted; :func:`_wrap_block_table` let nothing else through)."""
+    if t.dtype == "int32":
+        return t
+    return _wrap("block_table", t.obj.to(_torch_module().int32))
 
 
 def _check_out(out: Any, q: _Tensor, dims: AttentionDims, layout: str) -> _Tensor:
@@ -249,16 +266,28 @@ def attention(
     stream: Any = None,
     chip: Optional[str] = None,
     cache_dir: Optional[PathLike] = None,
+    block_table: Any = None,
 ) -> Any:
     """Grouped-query attention on CUDA tensors (semantics of :func:`gqa.reference.attention`).
 
     Args:
         q, k, v: contiguous CUDA tensors in ``layout``: q (B, Hq, Sq, D),
             k (B, Hkv, Skv, D), v (B, Hkv, Skv, Dv); float16, bfloat16 or
-            float32, all the same dtype and device.
+            float32, all the same dtype and device.  With ``block_table``,
+            k and v are page pools instead (see below).
         causal, window, softcap, scale: as in :func:`gqa.reference.attention`.
         kv_lens: optional int32/int64 CUDA tensor of B lengths in [0, Skv]
             (values are not checked: that would synchronise the device).
+        block_table: optional int32 CUDA tensor (B, max_pages) for a paged
+            KV cache (vLLM / FlashAttention ``flash_attn_with_kvcache``
+            layout): k and v are then contiguous page pools
+            (num_pages, page_size, Hkv, D) and (num_pages, page_size, Hkv, Dv)
+            whatever ``layout`` (which orders q and out only); key j of
+            sequence b is row ``j % page_size`` of page
+            ``block_table[b, j // page_size]``, and Skv = max_pages * page_size.
+            A torch int64 table is converted to int32.  Entries are not
+            checked (that would synchronise the device); the kernel clamps an
+            entry outside [0, num_pages) into the pool.
         layout: ``"bhsd"`` or ``"bshd"``.
         out: optional output (B, Hq, Sq, Dv); allocated with ``q.new_empty``
             when omitted (torch tensors only).
@@ -279,16 +308,26 @@ def attention(
     for t in (kt, vt):
         if t.dtype != qt.dtype:
             raise TypeError(f"dtype mismatch: {t.name} is {t.dtype} but q is {qt.dtype}")
-    dims = attention_dims(qt.shape, kt.shape, vt.shape, layout)
-    for t in (qt, kt, vt):
-        _check_contiguous(t, layout)
+    table = None if block_table is None else _wrap_block_table(block_table, qt)
+    page_size = 0
+    if table is None:
+        dims = attention_dims(qt.shape, kt.shape, vt.shape, layout)
+        for t in (qt, kt, vt):
+            _check_contiguous(t, layout)
+    else:
+        dims, paged = paged_attention_dims(qt.shape, kt.shape, vt.shape, table.shape, layout)
+        page_size = paged.page_size
+        _check_contiguous(qt, layout)
+        for t in (kt, vt):
+            _check_contiguous(t, layout, f"a row-major page pool ({', '.join(POOL_DIMS)})")
+        _check_contiguous(table, layout, "row-major (batch, max_pages)")
     lens = None if kv_lens is None else _check_kv_lens(kv_lens, qt, dims.batch)
     ot = _new_out(qt, dims.out_shape(layout)) if out is None else _check_out(out, qt, dims, layout)
 
     config = KernelConfig.create(
         dims.q_heads, dims.kv_heads, dims.head_dim, head_dim_v=dims.head_dim_v, dtype=dtype,
         layout=layout, causal=causal, window=window, softcap=softcap, scale=scale,
-        kv_lens=lens is not None, chip=chip or _detect_chip(qt),
+        kv_lens=lens is not None, chip=chip or _detect_chip(qt), page_size=page_size,
     )
     if dims.batch == 0 or dims.seq_q == 0:
         return ot.obj  # nothing to compute
@@ -301,11 +340,15 @@ def attention(
     _check_fixed_sizes(kern, dims)
     if lens is not None:
         lens = _kv_lens_for_kernel(lens, kern)
+    if table is not None:
+        table = _block_table_int32(table)
 
     lib = _runtime.get_library()
     args = _runtime.launch_args(
         dims, config.dtype, layout, qt.ptr, kt.ptr, vt.ptr, ot.ptr,
         lens.ptr if lens is not None else None, _current_stream(qt, stream),
+        block_table=table.ptr if table is not None else None,
+        num_pages=kt.shape[0] if table is not None else 0,
     )
     with _on_device(qt):
         device = lib.device(qt.device_index or 0)

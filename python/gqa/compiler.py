@@ -52,6 +52,11 @@ class Kernel:
         return {k: cfg[k] for k in ("batch", "seq_q", "seq_kv")}
 
     @property
+    def page_size(self) -> int:
+        """Tokens per page of the paged KV cache the kernel reads; 0 for contiguous K/V."""
+        return self.metadata["config"]["page_size"]
+
+    @property
     def kv_lens_type(self) -> str:
         """``"none"``, ``"i32"`` or ``"i64"``."""
         return self.metadata["config"]["kv_lens"]
@@ -142,6 +147,7 @@ def compile(  # noqa: A001 - the public name mirrors the CLI tool
     scale: Optional[float] = None,
     kv_lens: bool = False,
     chip: str = "sm_90",
+    page_size: int = 0,
     cache_dir: Optional[PathLike] = None,
     recompile: bool = False,
 ) -> Kernel:
@@ -155,10 +161,15 @@ def compile(  # noqa: A001 - the public name mirrors the CLI tool
     :class:`~gqa.errors.MetadataError` for invalid metadata and
     :class:`~gqa.errors.ConfigMismatchError` when the kernel's metadata
     describes another configuration.
+
+    ``page_size`` > 0 compiles a kernel for a paged KV cache (``gqa-compile
+    --page-size``): k and v are page pools ``[num_pages, page_size, Hkv, D]``
+    read through a block table (see :func:`gqa.attention`).
     """
     config = KernelConfig.create(
         q_heads, kv_heads, head_dim, head_dim_v=head_dim_v, dtype=dtype, layout=layout,
         causal=causal, window=window, softcap=softcap, scale=scale, kv_lens=kv_lens, chip=chip,
+        page_size=page_size,
     )
     return compile_config(config, cache_dir=cache_dir, recompile=recompile)
 

@@ -16,7 +16,7 @@ from .options import effective_window, mask_kind, normalize_softcap, resolve_sca
 from .shapes import normalize_layout
 
 #: Bump when the meaning of a cache key changes, so old cache entries are not reused.
-CACHE_KEY_VERSION = 1
+CACHE_KEY_VERSION = 2
 
 _CHIP = re.compile(r"^sm_\d+a?$")
 #: Relative tolerance when comparing float options with a kernel's metadata.
@@ -26,6 +26,12 @@ _FLOAT_RTOL = 1e-6
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _page_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"page_size must be an int >= 0 (0 = contiguous K/V), got {value!r}")
     return int(value)
 
 
@@ -46,6 +52,8 @@ class KernelConfig:
     Build one with :meth:`create` (validates and normalises) or
     :meth:`from_metadata`.  ``window`` is the effective window (see
     :mod:`gqa.options`), ``scale`` is resolved, ``softcap`` is 0 for none.
+    ``page_size`` is 0 for contiguous K/V, else the tokens per page of a paged
+    KV cache (k and v are page pools read through a block table).
     """
 
     q_heads: int
@@ -59,6 +67,7 @@ class KernelConfig:
     scale: float
     kv_lens: bool
     chip: str
+    page_size: int = 0
 
     @classmethod
     def create(
@@ -76,6 +85,7 @@ class KernelConfig:
         scale: Optional[float] = None,
         kv_lens: bool = False,
         chip: str = "sm_90",
+        page_size: int = 0,
     ) -> "KernelConfig":
         """Validate and normalise the options of a kernel (``ValueError``/``TypeError`` on bad input)."""
         q_heads = _positive_int("q_heads", q_heads)
@@ -98,6 +108,7 @@ class KernelConfig:
             scale=_canonical_scale(resolve_scale(scale, head_dim), head_dim),
             kv_lens=bool(kv_lens),
             chip=chip,
+            page_size=_page_size(page_size),
         )
 
     @classmethod
@@ -116,6 +127,7 @@ class KernelConfig:
             scale=float(cfg["scale"]),
             kv_lens=cfg["kv_lens"] != "none",
             chip=meta["chip"],
+            page_size=cfg["page_size"],
         )
 
     @property
@@ -137,9 +149,10 @@ class KernelConfig:
         """A readable, filesystem-safe cache key: a summary plus a hash of every field."""
         payload = json.dumps({"v": CACHE_KEY_VERSION, **asdict(self)}, sort_keys=True)
         digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
+        paged = f"-p{self.page_size}" if self.page_size else ""
         return (
             f"hq{self.q_heads}-hkv{self.kv_heads}-d{self.head_dim}-dv{self.head_dim_v}-"
-            f"{self.dtype}-{self.layout}-{self.mask}-{self.chip}-{digest}"
+            f"{self.dtype}-{self.layout}-{self.mask}{paged}-{self.chip}-{digest}"
         )
 
     def compiler_args(self) -> list[str]:
@@ -162,6 +175,8 @@ class KernelConfig:
             args += ["--scale", repr(self.scale)]
         if self.kv_lens:
             args.append("--kv-lens")
+        if self.page_size:
+            args += ["--page-size", str(self.page_size)]
         args += ["--chip", self.chip]
         return args
 
@@ -172,7 +187,8 @@ class KernelConfig:
         ``sm_90a`` serves a request for ``sm_90``.
         """
         out = []
-        for field in ("q_heads", "kv_heads", "head_dim", "head_dim_v", "dtype", "layout", "window", "kv_lens"):
+        for field in ("q_heads", "kv_heads", "head_dim", "head_dim_v", "dtype", "layout", "window", "kv_lens",
+                      "page_size"):
             want, got = getattr(self, field), getattr(other, field)
             if want != got:
                 out.append(f"{field}: requested {want!r}, kernel has {got!r}")

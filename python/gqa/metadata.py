@@ -3,9 +3,11 @@
 :func:`validate_metadata` checks the format, the version, every required key
 and its type, rejects unknown keys, and checks the consistency rules of the
 document (group size, mask/window, kernel roles and the parameters each role
-takes).  It is as strict as the runtime's own parser (``gqa_metadata_parse``
-in lib/Runtime), so a kernel Python accepts is one the runtime loads.  Errors
-are :class:`~gqa.errors.MetadataError` naming the JSON path of the problem.
+takes, the paged-KV parameters ``block_table``/``num_pages`` iff
+``config.page_size`` > 0).  It is as strict as the runtime's own parser
+(``gqa_metadata_parse`` in lib/Runtime), so a kernel Python accepts is one the
+runtime loads.  Errors are :class:`~gqa.errors.MetadataError` naming the JSON
+path of the problem.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ GRID_SYMBOLS = ("batch", "seq_q", "seq_kv", "num_splits")
 #: Parameter names and the types each may have.
 PARAM_TYPES: dict[str, tuple[str, ...]] = {
     "q": ("ptr",), "k": ("ptr",), "v": ("ptr",), "out": ("ptr",),
-    "kv_lens": ("ptr",),
+    "kv_lens": ("ptr",), "block_table": ("ptr",),
     "partial_out": ("ptr",), "partial_lse": ("ptr",),
     "batch": ("i32", "i64"), "seq_q": ("i32", "i64"), "seq_kv": ("i32", "i64"),
-    "num_splits": ("i32", "i64"),
+    "num_pages": ("i32", "i64"), "num_splits": ("i32", "i64"),
 }
 #: The parameters a kernel of each role must take.
 ROLE_PARAMS: dict[str, tuple[str, ...]] = {
@@ -44,12 +46,15 @@ ROLE_PARAMS: dict[str, tuple[str, ...]] = {
     "combine": ("partial_out", "partial_lse", "out"),
 }
 _SPLIT_ONLY_PARAMS = ("num_splits", "partial_out", "partial_lse")
+#: The parameters of a paged kernel (config.page_size > 0): every main/split kernel takes them,
+#: a combine kernel never does.
+PAGED_PARAMS = ("block_table", "num_pages")
 _CHIP = re.compile(r"^sm_\d{2,4}[af]?$")
 _BLOCK_LIMITS = (1024, 1024, 64)
 
 _TOP_KEYS = ("format", "version", "chip", "ptx", "config", "tile", "split_kv", "kernels")
 _CONFIG_KEYS = ("q_heads", "kv_heads", "group_size", "head_dim", "head_dim_v", "dtype", "layout", "mask",
-                "window_left", "window_right", "scale", "softcap", "kv_lens", "batch", "seq_q", "seq_kv")
+                "window_left", "window_right", "scale", "softcap", "kv_lens", "page_size", "batch", "seq_q", "seq_kv")
 _TILE_KEYS = ("block_m", "block_n", "warps", "stages", "pack_gqa")
 _KERNEL_KEYS = ("name", "role", "block", "dynamic_shared_memory_bytes", "static_shared_memory_bytes",
                 "grid", "params")
@@ -140,7 +145,8 @@ def validate_metadata(meta: Any, source: str = "") -> dict:
         raise c.fail("$.tile.pack_gqa", f"must be true or false, got {tile['pack_gqa']!r}")
     split = c.object(c.get(meta, "split_kv", "$"), "$.split_kv", ("max_splits",))
     max_splits = c.int_(split, "max_splits", "$.split_kv", 0, maximum=2**31 - 1)
-    _check_kernels(c, c.get(meta, "kernels", "$"), max_splits, meta["config"]["kv_lens"])
+    _check_kernels(c, c.get(meta, "kernels", "$"), max_splits, meta["config"]["kv_lens"],
+                   meta["config"]["page_size"])
     return meta
 
 
@@ -169,11 +175,16 @@ def _check_config(c: _Checker, cfg: dict) -> None:
     if not _is_num(softcap) or not softcap >= 0:
         raise c.fail(f"{p}.softcap", f"must be a number >= 0 (0 = none), got {softcap!r}")
     c.str_(cfg, "kv_lens", p, KV_LENS_TYPES)
+    page_size = c.int_(cfg, "page_size", p, 0, maximum=2**63 - 1)
     for key in ("batch", "seq_q", "seq_kv"):
         c.int_(cfg, key, p, 1, nullable=True)
+    seq_kv = cfg["seq_kv"]
+    if page_size and seq_kv is not None and seq_kv % page_size:
+        raise c.fail(f"{p}.seq_kv", f"must be a multiple of config.page_size ({page_size}) for a paged kernel, "
+                                    f"got {seq_kv}")
 
 
-def _check_kernels(c: _Checker, kernels: Any, max_splits: int, kv_lens: str) -> None:
+def _check_kernels(c: _Checker, kernels: Any, max_splits: int, kv_lens: str, page_size: int) -> None:
     if not isinstance(kernels, list) or not kernels:
         raise c.fail("$.kernels", f"must be a non-empty list, got {kernels!r}")
     roles = []
@@ -204,6 +215,16 @@ def _check_kernels(c: _Checker, kernels: Any, max_splits: int, kv_lens: str) -> 
             if "num_splits" in grid_syms:
                 raise c.fail(f"{p}.grid", "uses num_splits, but split_kv.max_splits is 0")
         takes_kv_lens |= "kv_lens" in params
+        # A paged attention kernel reads the block table and the pool size; a combine kernel reads no KV.
+        must_page = page_size > 0 and role != "combine"
+        for name in PAGED_PARAMS:
+            if (name in params) == must_page:
+                continue
+            if must_page:
+                raise c.fail(f"{p}.params", f"a kernel of role {role!r} must take parameter {name!r} "
+                                            f"(config.page_size is {page_size})")
+            why = "a combine kernel reads no KV" if page_size else "config.page_size is 0"
+            raise c.fail(f"{p}.params", f"takes {name!r}, but {why}")
     expected = ["main"] if max_splits == 0 else ["split", "combine"]
     if roles != expected:
         raise c.fail("$.kernels", f"roles must be {expected} when split_kv.max_splits = {max_splits}, got {roles}")

@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .options import normalize_softcap, normalize_window, resolve_scale
-from .shapes import attention_dims, from_bhsd_axes, normalize_layout, to_bhsd_axes
+from .shapes import POOL_DIMS, attention_dims, from_bhsd_axes, normalize_layout, paged_attention_dims, to_bhsd_axes
 
 
 def _as_float64(name: str, x: Any) -> np.ndarray:
@@ -35,6 +35,53 @@ def _kv_lengths(kv_lens: Any, batch: int, seq_kv: int) -> np.ndarray:
     if lens.size and (lens.min() < 0 or lens.max() > seq_kv):
         raise ValueError(f"kv_lens must lie in [0, {seq_kv}] (the K/V sequence length), got {lens.tolist()}")
     return lens.astype(np.int64)
+
+
+def _block_table(block_table: Any) -> np.ndarray:
+    table = np.asarray(block_table)
+    if not np.issubdtype(table.dtype, np.integer):
+        raise TypeError(f"block_table must hold integers (page indices), got dtype {table.dtype}")
+    if table.ndim != 2:
+        raise ValueError(f"block_table must be 2-D (batch, max_pages), got {table.ndim}-D shape {table.shape}")
+    return table
+
+
+def _check_pages(table: np.ndarray, num_pages: int) -> None:
+    bad = np.argwhere((table < 0) | (table >= num_pages))
+    if bad.size:
+        where = tuple(int(x) for x in bad[0])
+        raise ValueError(
+            f"block_table entries must lie in [0, {num_pages}) (the pages of the k/v pools), got "
+            f"{int(table[where])} at {list(where)} ({len(bad)} entr{'y' if len(bad) == 1 else 'ies'} out of range)"
+        )
+
+
+def gather_pages(cache: Any, block_table: Any, layout: str = "bhsd", *, name: str = "cache") -> np.ndarray:
+    """A paged KV cache made contiguous: the K (or V) of each sequence, in ``layout``.
+
+    Args:
+        cache: a page pool ``[num_pages, page_size, Hkv, D]`` (vLLM /
+            FlashAttention's paged layout, whatever ``layout``); any dtype.
+        block_table: integers ``[B, max_pages]``: the pages of sequence b in
+            order, each in ``[0, num_pages)``.  Key j of sequence b is row
+            ``j % page_size`` of page ``block_table[b, j // page_size]``.
+        layout: ``"bhsd"`` or ``"bshd"``: the layout of the result.
+        name: the tensor's name in error messages.
+
+    Returns:
+        ``(B, Hkv, max_pages * page_size, D)`` in ``layout``, of ``cache``'s dtype.
+    """
+    layout = normalize_layout(layout)
+    pool = np.asarray(cache)
+    if pool.ndim != 4:
+        raise ValueError(f"{name} must be a 4-D page pool ({', '.join(POOL_DIMS)}), got {pool.ndim}-D shape "
+                         f"{pool.shape}")
+    table = _block_table(block_table)
+    num_pages, page_size, heads, dim = pool.shape
+    _check_pages(table, num_pages)
+    batch, max_pages = table.shape
+    bshd = pool[table].reshape(batch, max_pages * page_size, heads, dim)  # (B, S, H, D)
+    return np.ascontiguousarray(bshd if layout == "bshd" else bshd.transpose(0, 2, 1, 3))
 
 
 def visible(
@@ -80,6 +127,7 @@ def attention(
     kv_lens: Any = None,
     softcap: Optional[float] = None,
     scale: Optional[float] = None,
+    block_table: Any = None,
 ) -> np.ndarray:
     """Grouped-query attention in float64.
 
@@ -95,13 +143,25 @@ def attention(
             queries are then aligned against ``kv_lens[b]``.
         softcap: optional c > 0: scores become ``c * tanh(s / c)``.
         scale: softmax scale, default ``1 / sqrt(D)``.
+        block_table: optional integers ``[B, max_pages]`` for a paged KV
+            cache: k and v are then page pools ``[num_pages, page_size, Hkv,
+            D]`` and ``[num_pages, page_size, Hkv, Dv]`` (whatever
+            ``layout``), key j of sequence b is row ``j % page_size`` of page
+            ``block_table[b, j // page_size]`` (see :func:`gather_pages`), and
+            ``Skv = max_pages * page_size``.  Entries must lie in
+            ``[0, num_pages)``.
 
     Returns:
         float64 array (B, Hq, Sq, Dv) in ``layout``; rows with no visible
-        key are 0.
+        key are 0.  Keys no query sees (e.g. past ``kv_lens[b]``) are never
+        read, so they may hold anything, NaN included.
     """
     layout = normalize_layout(layout)
     qa, ka, va = (_as_float64(n, x) for n, x in (("q", q), ("k", k), ("v", v)))
+    if block_table is not None:
+        table = _block_table(block_table)
+        paged_attention_dims(qa.shape, ka.shape, va.shape, table.shape, layout)  # shape errors name the pools
+        ka, va = (gather_pages(a, table, layout, name=n) for n, a in (("k", ka), ("v", va)))
     dims = attention_dims(qa.shape, ka.shape, va.shape, layout)
     scale_ = resolve_scale(scale, dims.head_dim)
     cap = normalize_softcap(softcap)
@@ -120,6 +180,9 @@ def attention(
     mask = np.zeros((dims.batch, 1, dims.seq_q, dims.seq_kv), dtype=bool)
     for b, length in enumerate(lens):
         mask[b, 0] = visible(dims.seq_q, dims.seq_kv, causal=causal, window=window, kv_len=length)
+    # A key no row sees is not read: zero its value so that a NaN there (a paged cache's unused
+    # slots, a padded sequence's tail) does not turn 0 * NaN into NaN below.
+    v_full = np.where(mask.any(axis=2)[..., None], v_full, 0.0)
     scores = np.where(mask, scores, -np.inf)
     row_max = scores.max(axis=-1, keepdims=True, initial=-np.inf)
     row_max = np.where(np.isfinite(row_max), row_max, 0.0)  # fully masked rows

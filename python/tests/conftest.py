@@ -95,6 +95,7 @@ g.add_argument("--window")
 p.add_argument("--softcap", type=float, default=0.0)
 p.add_argument("--scale", type=float)
 p.add_argument("--kv-lens", action="store_true")
+p.add_argument("--page-size", type=int, default=0)
 p.add_argument("--chip", default="sm_90")
 p.add_argument("-o", dest="out", required=True)
 a = p.parse_args()
@@ -115,11 +116,16 @@ elif a.window:
     mask = "window"
 if mode == "ignore-mask":
     mask, left, right = "none", -1, -1
+page_size = 0 if mode == "ignore-page-size" else a.page_size
 dv = a.head_dim_v or a.head_dim
 params = [{"name": n, "type": "ptr"} for n in ("q", "k", "v", "out")]
 if a.kv_lens:
     params.append({"name": "kv_lens", "type": "ptr"})
+if page_size:
+    params.append({"name": "block_table", "type": "ptr"})
 params += [{"name": n, "type": "i64"} for n in ("batch", "seq_q", "seq_kv")]
+if page_size:
+    params.append({"name": "num_pages", "type": "i64"})
 meta = {
     "format": "gqa.kernel", "version": 2, "chip": a.chip, "ptx": Path(a.out).name,
     "config": {
@@ -128,6 +134,7 @@ meta = {
         "mask": mask, "window_left": left, "window_right": right,
         "scale": a.scale if a.scale is not None else 1 / math.sqrt(a.head_dim),
         "softcap": a.softcap, "kv_lens": "i32" if a.kv_lens else "none",
+        "page_size": page_size,
         "batch": None, "seq_q": None, "seq_kv": None,
     },
     "tile": {"block_m": 64, "block_n": 64, "warps": 4, "stages": 2, "pack_gqa": True},

@@ -4,6 +4,7 @@
  * Only the entry points python/gqa/_runtime.py binds are here. */
 #include "gqa/Runtime/Runtime.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -90,3 +91,29 @@ void stub_last_args(gqa_launch_args *dst) { *dst = last_args; }
 int stub_loads(void) { return loads; }
 int stub_creates(void) { return creates; }
 int stub_last_ordinal(void) { return last_ordinal; }
+
+/* The header's struct layouts, for comparison with the ctypes mirrors of gqa/_runtime.py:
+ * sizeof, then the offset of each named field (-1 for a name the stub does not know). */
+#define FIELD(type, name) if (!strcmp(field, #name)) return (long)offsetof(type, name)
+long stub_launch_args_offset(const char *field) {
+  if (!field) return (long)sizeof(gqa_launch_args);
+  FIELD(gqa_launch_args, q); FIELD(gqa_launch_args, k); FIELD(gqa_launch_args, v);
+  FIELD(gqa_launch_args, out); FIELD(gqa_launch_args, kv_lens); FIELD(gqa_launch_args, block_table);
+  FIELD(gqa_launch_args, num_pages); FIELD(gqa_launch_args, batch); FIELD(gqa_launch_args, seq_q);
+  FIELD(gqa_launch_args, seq_kv); FIELD(gqa_launch_args, q_heads); FIELD(gqa_launch_args, kv_heads);
+  FIELD(gqa_launch_args, head_dim); FIELD(gqa_launch_args, head_dim_v); FIELD(gqa_launch_args, dtype);
+  FIELD(gqa_launch_args, layout); FIELD(gqa_launch_args, stream); FIELD(gqa_launch_args, workspace);
+  FIELD(gqa_launch_args, workspace_bytes);
+  return -1;
+}
+long stub_kernel_config_offset(const char *field) {
+  if (!field) return (long)sizeof(gqa_kernel_config);
+  FIELD(gqa_kernel_config, q_heads); FIELD(gqa_kernel_config, kv_heads); FIELD(gqa_kernel_config, group_size);
+  FIELD(gqa_kernel_config, head_dim); FIELD(gqa_kernel_config, head_dim_v); FIELD(gqa_kernel_config, dtype);
+  FIELD(gqa_kernel_config, layout); FIELD(gqa_kernel_config, mask); FIELD(gqa_kernel_config, window_left);
+  FIELD(gqa_kernel_config, window_right); FIELD(gqa_kernel_config, scale); FIELD(gqa_kernel_config, softcap);
+  FIELD(gqa_kernel_config, kv_lens); FIELD(gqa_kernel_config, page_size); FIELD(gqa_kernel_config, batch);
+  FIELD(gqa_kernel_config, seq_q); FIELD(gqa_kernel_config, seq_kv);
+  return -1;
+}
+#undef FIELD

@@ -3,7 +3,7 @@
 No GPU is needed: FakeTensor mimics a torch CUDA tensor (no memory behind it),
 FakeCudaArray exposes only __cuda_array_interface__, and a stub
 libgqa_runtime.so (stub_runtime.c, built with the system C compiler) records
-what the launcher passes.  The stub has the *guessed* C ABI of gqa/_runtime.py.
+what the launcher passes.  The stub is compiled against Runtime.h, so its structs are the header's.
 """
 
 from __future__ import annotations
@@ -354,7 +354,7 @@ def test_runtime_abi_version_mismatch(tmp_path, monkeypatch):
         "return GQA_RUNTIME_ABI_VERSION;", "return GQA_RUNTIME_ABI_VERSION + 1;"))
     lib = build_shared_lib(src, tmp_path / "libgqa_runtime.so")
     monkeypatch.setenv("GQA_RUNTIME_LIB", str(lib))
-    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="has runtime ABI version 2, but .* version 1"):
+    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="has runtime ABI version 3, but .* version 2"):
         _runtime.get_library()
 
 
@@ -362,3 +362,197 @@ def test_runtime_env_pointing_nowhere(tmp_path, monkeypatch):
     monkeypatch.setenv("GQA_RUNTIME_LIB", str(tmp_path / "nope.so"))
     with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="GQA_RUNTIME_LIB is set to"):
         _runtime.get_library()
+
+
+# ----------------------------------------------------------------------------- paged KV cache
+
+
+def paged_qkv(layout="bhsd", B=2, Hq=8, Hkv=2, Sq=4, D=64, Dv=None, num_pages=12, page_size=16, max_pages=3,
+              dtype="float16", table_dtype="int32"):
+    """q in layout, k/v page pools (num_pages, page_size, Hkv, D(v)) and a (B, max_pages) block table."""
+    Dv = D if Dv is None else Dv
+    q = FakeTensor((B, Hq, Sq, D) if layout == "bhsd" else (B, Sq, Hq, D), dtype)
+    k = FakeTensor((num_pages, page_size, Hkv, D), dtype)
+    v = FakeTensor((num_pages, page_size, Hkv, Dv), dtype)
+    return q, k, v, FakeTensor((B, max_pages), table_dtype)
+
+
+def test_block_table_type_and_dtype():
+    q, k, v, _ = paged_qkv()
+    with pytest.raises(TypeError, match="block_table must be a CUDA tensor .* got builtins.list"):
+        gqa.attention(q, k, v, block_table=[[0, 1, 2], [3, 4, 5]])
+    with pytest.raises(TypeError, match=r"block_table must be a CUDA tensor.*numpy\.ndarray"):
+        gqa.attention(q, k, v, block_table=np.zeros((2, 3), dtype=np.int32))
+    with pytest.raises(TypeError, match=r"block_table must be int32 \(page indices, as the kernels read them\), "
+                                        r"got float32$"):
+        gqa.attention(q, k, v, block_table=FakeTensor((2, 3), "float32"))
+    # an int64 table that is not a torch tensor cannot be converted
+    with pytest.raises(TypeError, match=r"block_table must be int32 .* got int64; convert it with \.to\(torch\.int32\)"):
+        gqa.attention(q, k, v, block_table=FakeTensor((2, 3), "int64"))
+    with pytest.raises(TypeError, match="block_table must be int32 .* got int64"):
+        gqa.attention(q, k, v, block_table=FakeCudaArray((2, 3), "<i8"))
+
+
+def test_block_table_device():
+    q, k, v, _ = paged_qkv()
+    with pytest.raises(ValueError, match="block_table is on device cpu; gqa.attention needs CUDA tensors"):
+        gqa.attention(q, k, v, block_table=FakeTensor((2, 3), "int32", "cpu"))
+    with pytest.raises(ValueError, match="block_table is on cuda:1 but q is on cuda:0"):
+        gqa.attention(q, k, v, block_table=FakeTensor((2, 3), "int32", "cuda:1"))
+
+
+def test_block_table_shape_and_layout():
+    q, k, v, _ = paged_qkv()
+    with pytest.raises(ValueError, match=r"block_table must be 2-D \(batch, max_pages\), got 1-D shape \(6,\)"):
+        gqa.attention(q, k, v, block_table=FakeTensor((6,), "int32"))
+    with pytest.raises(ValueError, match=r"batch mismatch: block_table has 3 rows at dim 0 \(batch\), q has batch 2"):
+        gqa.attention(q, k, v, block_table=FakeTensor((3, 3), "int32"))
+    with pytest.raises(ValueError, match=r"block_table must be contiguous \(row-major \(batch, max_pages\), no padding\); "
+                                         r"got shape \(2, 3\) with strides \(1, 2\)"):
+        gqa.attention(q, k, v, block_table=FakeTensor((2, 3), "int32", strides=(1, 2)))
+
+
+def test_page_pool_shapes():
+    q, k, v, table = paged_qkv()
+    with pytest.raises(ValueError, match=r"page size mismatch: v has page size 8 at dim 1 \(page_size\), k has 16"):
+        gqa.attention(q, k, FakeTensor((12, 8, 2, 64)), block_table=table)
+    with pytest.raises(ValueError, match=r"page pool mismatch: v has 11 pages at dim 0 \(num_pages\), k has 12"):
+        gqa.attention(q, k, FakeTensor((11, 16, 2, 64)), block_table=table)
+    with pytest.raises(ValueError, match=r"KV head mismatch: v has 4 heads at dim 2 \(kv_heads\), k has 2"):
+        gqa.attention(q, k, FakeTensor((12, 16, 4, 64)), block_table=table)
+    with pytest.raises(ValueError, match=r"head_dim mismatch: k has head_dim 128 at dim 3 \(head_dim\), q has 64"):
+        gqa.attention(q, FakeTensor((12, 16, 2, 128)), FakeTensor((12, 16, 2, 128)), block_table=table)
+    with pytest.raises(ValueError, match=r"k must be a 4-D page pool \(num_pages, page_size, kv_heads, head_dim\) "
+                                         r"when block_table is given, got 5-D shape"):
+        gqa.attention(q, FakeTensor((2, 12, 16, 2, 64)), v, block_table=table)
+    with pytest.raises(ValueError, match=r"q heads \(8\) must be a multiple of k/v heads \(3\)"):
+        gqa.attention(q, FakeTensor((12, 16, 3, 64)), FakeTensor((12, 16, 3, 64)), block_table=table)
+    with pytest.raises(TypeError, match="dtype mismatch: k is bfloat16 but q is float16"):
+        gqa.attention(q, FakeTensor((12, 16, 2, 64), "bfloat16"), v, block_table=table)
+
+
+def test_page_pools_must_be_contiguous():
+    q, k, v, table = paged_qkv()
+    # a (num_pages, page_size, Hkv, D) view of a (num_pages, Hkv, page_size, D) buffer
+    kt = FakeTensor(k.shape, "float16", strides=(16 * 2 * 64, 64, 16 * 64, 1))
+    with pytest.raises(ValueError, match=r"k must be contiguous \(a row-major page pool \(num_pages, page_size, "
+                                         r"kv_heads, head_dim\), no padding\); got shape \(12, 16, 2, 64\)"):
+        gqa.attention(q, kt, v, block_table=table)
+
+
+def test_paged_out_shape_follows_layout():
+    q, k, v, table = paged_qkv("bshd", Dv=32)
+    with pytest.raises(ValueError, match=r"out has shape \(2, 8, 4, 32\), expected \(2, 4, 8, 32\)"):
+        gqa.attention(q, k, v, layout="bshd", block_table=table, out=FakeTensor((2, 8, 4, 32)))
+
+
+def test_paged_kv_lens_checks():
+    q, k, v, table = paged_qkv()
+    with pytest.raises(ValueError, match=r"kv_lens must have shape \(2,\)"):
+        gqa.attention(q, k, v, block_table=table, kv_lens=FakeTensor((12,), "int32"))
+
+
+def test_paged_kernel_argument_must_match(fake_compiler):
+    q, k, v, table = paged_qkv()
+    contiguous = gqa.compile(8, 2, 64, dtype="f16")
+    with pytest.raises(gqa.ConfigMismatchError, match="kernel= does not match this call: page_size: requested 16, "
+                                                      "kernel has 0"):
+        gqa.attention(q, k, v, block_table=table, kernel=contiguous)
+    paged = gqa.compile(8, 2, 64, dtype="f16", page_size=8)
+    with pytest.raises(gqa.ConfigMismatchError, match="page_size: requested 16, kernel has 8"):
+        gqa.attention(q, k, v, block_table=table, kernel=paged)
+    # and a paged kernel for contiguous K/V
+    q, k, v = qkv()
+    with pytest.raises(gqa.ConfigMismatchError, match="page_size: requested 0, kernel has 8"):
+        gqa.attention(q, k, v, kernel=paged)
+
+
+def test_paged_compiles_with_page_size(fake_compiler):
+    q, k, v, table = paged_qkv("bshd", dtype="bfloat16")
+    with pytest.raises(gqa.RuntimeLibraryNotFoundError):
+        gqa.attention(q, k, v, layout="bshd", causal=True, block_table=table)
+    [call] = fake_compiler.calls
+    assert call[: call.index("-o")] == [
+        "--q-heads", "8", "--kv-heads", "2", "--head-dim", "64", "--dtype", "bf16", "--layout", "bshd",
+        "--causal", "--page-size", "16", "--chip", "sm_90"]
+
+
+def test_paged_fixed_seq_kv_kernel(fake_compiler):
+    q, k, v, table = paged_qkv()
+    kern = gqa.compile(8, 2, 64, dtype="f16", page_size=16)
+    kern.metadata["config"]["seq_kv"] = 64
+    with pytest.raises(ValueError, match="the kernel was compiled for seq_kv = 64, but this call has 48"):
+        gqa.attention(q, k, v, block_table=table, kernel=kern)
+
+
+def test_paged_no_pages_gives_zeros():
+    q, k, v, _ = paged_qkv(num_pages=0)
+    out = gqa.attention(q, k, v, block_table=FakeTensor((2, 0), "int32"))
+    assert out.zeroed and out.shape == (2, 8, 4, 64)
+    with pytest.raises(ValueError, match=r"k has 0 pages at dim 0 \(num_pages\), but block_table \(2, 3\) indexes"):
+        gqa.attention(q, k, v, block_table=FakeTensor((2, 3), "int32"))
+
+
+def test_launch_paged(fake_compiler, stub_runtime):
+    q, k, v, table = paged_qkv("bshd", B=3, Sq=1, Dv=32, num_pages=40, page_size=16, max_pages=5,
+                               dtype="bfloat16")
+    out = gqa.attention(q, k, v, layout="bshd", causal=True, block_table=table)
+    assert isinstance(out, FakeTensor) and out.shape == (3, 1, 8, 32) and out.dtype == "torch.bfloat16"
+    args = last_args(stub_runtime)
+    assert (args["q"], args["k"], args["v"], args["out"]) == (q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr())
+    assert args["block_table"] == table.data_ptr() and args["num_pages"] == 40
+    assert args["kv_lens"] is None and args["stream"] is None and args["workspace"] is None
+    assert (args["batch"], args["seq_q"], args["seq_kv"]) == (3, 1, 5 * 16)
+    assert (args["q_heads"], args["kv_heads"], args["head_dim"], args["head_dim_v"]) == (8, 2, 64, 32)
+    assert (args["dtype"], args["layout"]) == (_runtime.DTYPE["bf16"], _runtime.LAYOUT["bshd"])
+    assert "--page-size" in fake_compiler.calls[0]
+    # a contiguous call through the same runtime leaves block_table and num_pages unset
+    q2, k2, v2 = qkv()
+    gqa.attention(q2, k2, v2)
+    args = last_args(stub_runtime)
+    assert args["block_table"] is None and args["num_pages"] == 0 and args["seq_kv"] == 32
+    assert stub_runtime.stub_loads() == 2  # two kernels: paged and contiguous
+
+
+def test_launch_paged_with_kv_lens(fake_compiler, stub_runtime):
+    q, k, v, table = paged_qkv(page_size=1, num_pages=100, max_pages=37)
+    lens = FakeTensor((2,), "int32")
+    gqa.attention(q, k, v, block_table=table, kv_lens=lens, window=(8, 0))
+    args = last_args(stub_runtime)
+    assert args["kv_lens"] == lens.data_ptr() and args["block_table"] == table.data_ptr()
+    assert args["num_pages"] == 100 and args["seq_kv"] == 37
+    [call] = fake_compiler.calls
+    assert "--kv-lens" in call and call[call.index("--page-size") + 1] == "1"
+
+
+def test_launch_paged_with_cuda_array_interface(fake_compiler, stub_runtime):
+    q = FakeCudaArray((1, 4, 2, 16), "<f4", ptr=0x1000)
+    pool = FakeCudaArray((6, 8, 2, 16), "<f4", ptr=0x2000)
+    table = FakeCudaArray((1, 2), "<i4", ptr=0x3000)
+    out = FakeCudaArray((1, 4, 2, 16), "<f4", ptr=0x4000)
+    assert gqa.attention(q, pool, pool, out=out, block_table=table) is out
+    args = last_args(stub_runtime)
+    assert [args[n] for n in ("q", "k", "v", "out", "block_table")] == [0x1000, 0x2000, 0x2000, 0x4000, 0x3000]
+    assert (args["num_pages"], args["seq_kv"]) == (6, 16)
+
+
+def test_launch_args_struct_matches_header_order():
+    """gqa_launch_args: block_table and num_pages right after kv_lens; gqa_kernel_config: page_size after kv_lens."""
+    names = [n for n, _ in _runtime.LaunchArgs._fields_]
+    assert names[names.index("kv_lens") + 1: names.index("kv_lens") + 3] == ["block_table", "num_pages"]
+    names = [n for n, _ in _runtime.KernelConfigStruct._fields_]
+    assert names[names.index("kv_lens") + 1] == "page_size"
+    assert _runtime.ABI_VERSION == 2
+    args = _runtime.launch_args(gqa.shapes.AttentionDims(1, 8, 2, 1, 32, 64, 64), "f16", "bhsd", 1, 2, 3, 4)
+    assert args.block_table is None and args.num_pages == 0
+
+
+@pytest.mark.parametrize("struct, probe", [(_runtime.LaunchArgs, "stub_launch_args_offset"),
+                                           (_runtime.KernelConfigStruct, "stub_kernel_config_offset")])
+def test_ctypes_structs_match_the_header(stub_runtime, struct, probe):
+    """Every field of the ctypes mirror sits where the C compiler puts it (Runtime.h, ABI 2)."""
+    offset = getattr(stub_runtime, probe)
+    offset.restype, offset.argtypes = ctypes.c_long, [ctypes.c_char_p]
+    assert offset(None) == ctypes.sizeof(struct)
+    for name, _ in struct._fields_:
+        assert offset(name.encode()) == getattr(struct, name).offset, name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import gqa
+from gqa import config as config_module
 from gqa.compiler import clear_memory_cache
 from gqa.config import KernelConfig
 
@@ -77,6 +79,8 @@ def test_cache_key_is_canonical():
         KernelConfig.create(8, 2, 128, causal=True, chip="sm_80"),
         KernelConfig.create(8, 2, 128, causal=True, head_dim_v=64),
         KernelConfig.create(8, 2, 128, window=(64, 0)),
+        KernelConfig.create(8, 2, 128, causal=True, page_size=16),
+        KernelConfig.create(8, 2, 128, causal=True, page_size=1),
     ]
     keys = {c.key() for c in others}
     assert len(keys) == len(others) and a.key() not in keys
@@ -91,6 +95,11 @@ def test_cache_key_is_canonical():
         (dict(q_heads=4, kv_heads=1, head_dim=64, chip="hopper"), "chip"),
         (dict(q_heads=4, kv_heads=1, head_dim=64, layout="sbhd"), "layout"),
         (dict(q_heads=4, kv_heads=1, head_dim=64, window=(3, -5)), "window right"),
+        (dict(q_heads=4, kv_heads=1, head_dim=64, page_size=-1),
+         r"page_size must be an int >= 0 \(0 = contiguous K/V\), got -1"),
+        (dict(q_heads=4, kv_heads=1, head_dim=64, page_size=16.0), r"page_size must be an int >= 0 .* got 16\.0"),
+        (dict(q_heads=4, kv_heads=1, head_dim=64, page_size=True), r"page_size must be an int >= 0 .* got True"),
+        (dict(q_heads=4, kv_heads=1, head_dim=64, page_size="16"), r"page_size must be an int >= 0 .* got '16'"),
     ],
 )
 def test_config_errors(kwargs, match):
@@ -101,6 +110,33 @@ def test_config_errors(kwargs, match):
 def test_config_bad_dtype():
     with pytest.raises(TypeError, match="unsupported dtype"):
         gqa.compile(4, 1, 64, dtype="f64")
+
+
+def test_page_size_config_key_and_flags():
+    contiguous = KernelConfig.create(**L70B)
+    assert contiguous.page_size == 0 and KernelConfig.create(**L70B, page_size=0) == contiguous
+    assert "--page-size" not in contiguous.compiler_args()
+    cfg = KernelConfig.create(**L70B, page_size=16)
+    assert cfg.page_size == 16 and cfg != contiguous
+    assert cfg.compiler_args() == [
+        "--q-heads", "64", "--kv-heads", "8", "--head-dim", "128",
+        "--dtype", "bf16", "--layout", "bshd", "--causal", "--page-size", "16", "--chip", "sm_90"]
+    assert cfg.key() != contiguous.key() != KernelConfig.create(**L70B, page_size=32).key()
+    assert cfg.key().startswith("hq64-hkv8-d128-dv128-bf16-bshd-causal-p16-sm_90-")
+    assert cfg.mismatches(contiguous) == ["page_size: requested 16, kernel has 0"]
+    assert contiguous.mismatches(cfg) == ["page_size: requested 0, kernel has 16"]
+
+
+def test_page_size_is_the_last_field_with_a_default():
+    """KernelConfig(...) built positionally or without page_size (older callers) still works."""
+    fields = dataclasses.fields(KernelConfig)
+    assert fields[-1].name == "page_size" and fields[-1].default == 0
+    cfg = KernelConfig.create(**L70B)
+    assert KernelConfig(*[getattr(cfg, f.name) for f in fields[:-1]]) == cfg
+
+
+def test_cache_key_version_bumped():
+    assert config_module.CACHE_KEY_VERSION == 2
 
 
 # ----------------------------------------------------------------------------- compile and cache
@@ -215,6 +251,32 @@ def test_metadata_config_mismatch(fake_compiler):
     fake_compiler.set_mode("ignore-mask")
     with pytest.raises(gqa.ConfigMismatchError, match=r"window: requested \(-1, 0\), kernel has \(-1, -1\)"):
         gqa.compile(**L70B)
+
+
+def test_compile_paged(fake_compiler, isolated_env):
+    k = gqa.compile(**L70B, kv_lens=True, page_size=16)
+    [call] = fake_compiler.calls
+    assert call[call.index("--page-size") + 1] == "16"
+    assert k.page_size == 16 and k.config.page_size == 16 and k.metadata["config"]["page_size"] == 16
+    [main] = k.metadata["kernels"]
+    names = [p["name"] for p in main["params"]]
+    assert "block_table" in names and "num_pages" in names
+    assert k.ptx_path.parent.name == KernelConfig.create(**L70B, kv_lens=True, page_size=16).key()
+    # The contiguous kernel is another cache entry (and another compile).
+    contiguous = gqa.compile(**L70B, kv_lens=True)
+    assert contiguous.page_size == 0 and len(fake_compiler.calls) == 2
+    assert "--page-size" not in fake_compiler.calls[1]
+    assert sorted(p.name for p in isolated_env.iterdir()) == sorted([k.config.key(), contiguous.config.key()])
+    # From the cache, without the compiler.
+    clear_memory_cache()
+    fake_compiler.remove()
+    assert gqa.compile(**L70B, kv_lens=True, page_size=16).page_size == 16
+
+
+def test_paged_metadata_page_size_mismatch(fake_compiler):
+    fake_compiler.set_mode("ignore-page-size")
+    with pytest.raises(gqa.ConfigMismatchError, match="page_size: requested 16, kernel has 0"):
+        gqa.compile(**L70B, page_size=16)
 
 
 def test_recompile_and_stale_entries(fake_compiler):

@@ -87,3 +87,42 @@ def test_out_argument_and_non_contiguous_input(real_env):
     assert gqa.attention(q, k, v, out=out) is out
     with pytest.raises(ValueError, match="q must be contiguous"):
         gqa.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), layout="bshd")
+
+
+PAGED_CASES = [
+    dict(B=3, Hq=8, Hkv=2, Sq=1, D=64, page_size=16, max_pages=8, dtype="bf16", layout="bshd", causal=True,
+         kv_lens=[1, 77, 128]),
+    dict(B=2, Hq=8, Hkv=2, Sq=40, D=64, page_size=16, max_pages=5, dtype="f16", layout="bhsd", causal=True),
+    dict(B=2, Hq=4, Hkv=1, Sq=3, D=128, page_size=1, max_pages=50, dtype="f16", layout="bshd", window=(16, 0),
+         kv_lens=[50, 9]),
+    dict(B=2, Hq=8, Hkv=2, Sq=1, D=64, page_size=7, max_pages=6, dtype="bf16", layout="bhsd", kv_lens=[40, 3]),
+]
+
+
+@pytest.mark.parametrize("case", PAGED_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_paged_matches_reference(case, real_env):
+    """Shuffled block table (int64: gqa converts it), spare pages and unused tails filled with NaN."""
+    g = torch.Generator(device="cpu").manual_seed(1)
+    B, P, max_pages, D = case["B"], case["page_size"], case["max_pages"], case["D"]
+    dtype = TORCH_DTYPES[case["dtype"]]
+    num_pages = B * max_pages + 3
+    lens = case.get("kv_lens", [max_pages * P] * B)
+    table = torch.randperm(num_pages, generator=g)[: B * max_pages].reshape(B, max_pages)
+    q_shape = (B, case["Hq"], case["Sq"], D) if case["layout"] == "bhsd" else (B, case["Sq"], case["Hq"], D)
+    q = torch.randn(q_shape, generator=g)
+    k_pool = torch.full((num_pages, P, case["Hkv"], D), float("nan"))
+    v_pool = torch.full((num_pages, P, case["Hkv"], D), float("nan"))
+    for b in range(B):
+        for j in range(lens[b]):
+            k_pool[table[b, j // P], j % P] = torch.randn(case["Hkv"], D, generator=g)
+            v_pool[table[b, j // P], j % P] = torch.randn(case["Hkv"], D, generator=g)
+    q, k_pool, v_pool = (x.to(device="cuda", dtype=dtype) for x in (q, k_pool, v_pool))
+    opts = _options(case)
+    lens_t = torch.tensor(lens, dtype=torch.int32, device="cuda") if "kv_lens" in case else None
+    out = gqa.attention(q, k_pool, v_pool, block_table=table.cuda(), kv_lens=lens_t, **opts)
+    torch.cuda.synchronize()
+    assert torch.isfinite(out).all(), "a NaN slot (spare page or unused tail) was read"
+    ref = gqa.reference.attention(_np(q), _np(k_pool), _np(v_pool), block_table=table.numpy(),
+                                  kv_lens=case.get("kv_lens"), **opts)
+    err = float(np.max(np.abs(_np(out) - ref)))
+    assert err <= TOLERANCE[case["dtype"]], f"max |out - reference| = {err}"

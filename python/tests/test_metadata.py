@@ -20,7 +20,7 @@ def test_doc_example_config(example_metadata):
     cfg = KernelConfig.from_metadata(example_metadata)
     assert (cfg.q_heads, cfg.kv_heads, cfg.group_size) == (64, 8, 8)
     assert (cfg.dtype, cfg.layout, cfg.mask, cfg.window) == ("bf16", "bshd", "causal", (-1, 0))
-    assert cfg.default_scale and cfg.softcap == 0.0 and not cfg.kv_lens
+    assert cfg.default_scale and cfg.softcap == 0.0 and not cfg.kv_lens and cfg.page_size == 0
     assert not KernelConfig.create(64, 8, 128, dtype="bf16", layout="bshd", causal=True).mismatches(cfg)
 
 
@@ -94,6 +94,23 @@ BAD = [
     (("kernels", 0, "params", 0, "name"), "query", r"params\[0\]\.name"),
     (("kernels", 0, "params", 1, "name"), "q", r"duplicate parameter 'q'"),
     (("config", "kv_lens"), "i32", r"config\.kv_lens is 'i32' but no kernel takes"),
+    # paged KV cache (version 2)
+    (("config", "page_size"), _DELETE, r"\$\.config: missing required key 'page_size'"),
+    (("config", "page_size"), -1, r"\$\.config\.page_size: must be an integer >= 0"),
+    (("config", "page_size"), 16.0, r"\$\.config\.page_size: must be an integer >= 0"),
+    (("config", "page_size"), None, r"\$\.config\.page_size: must be an integer >= 0"),
+    (("config", "page_size"), True, r"\$\.config\.page_size: must be an integer >= 0"),
+    (("config", "page_size"), 16, r"kernels\[0\]\.params: a kernel of role 'main' must take parameter "
+                                  r"'block_table' \(config\.page_size is 16\)"),
+    (("kernels", 0, "params", 4), {"name": "block_table", "type": "ptr"},
+     r"kernels\[0\]\.params: takes 'block_table', but config\.page_size is 0"),
+    (("kernels", 0, "params", 6), {"name": "num_pages", "type": "i64"},
+     r"kernels\[0\]\.params: takes 'num_pages', but config\.page_size is 0"),
+    (("kernels", 0, "params", 4), {"name": "block_table", "type": "i64"},
+     r"params\[4\]\.type: must be one of \['ptr'\]"),
+    (("kernels", 0, "params", 0), {"name": "num_pages", "type": "ptr"},
+     r"params\[0\]\.type: must be one of \['i32', 'i64'\]"),
+    (("kernels", 0, "grid", 2), {"sym": "num_pages"}, r"grid\[2\]\.sym: must be one of"),
 ]
 
 
@@ -105,6 +122,127 @@ def test_invalid_metadata(example_metadata, path, value, match):
         validate_metadata(meta, "x.json")
     assert str(info.value).startswith("x.json: ")
     assert isinstance(info.value, ValueError)
+
+
+def paged(meta, page_size=16, num_pages_type="i64"):
+    """``meta`` (the doc example, or one with split kernels) made paged: page_size, and the paged params."""
+    meta = copy.deepcopy(meta)
+    meta["config"]["page_size"] = page_size
+    for kern in meta["kernels"]:
+        if kern["role"] != "combine":
+            kern["params"] = kern["params"] + [{"name": "block_table", "type": "ptr"},
+                                               {"name": "num_pages", "type": num_pages_type}]
+    return meta
+
+
+def split_kernels(meta):
+    """``meta`` with a split + combine kernel pair (max_splits 8) instead of its main kernel."""
+    meta = copy.deepcopy(meta)
+    meta["split_kv"]["max_splits"] = 8
+    main = meta["kernels"][0]
+    split = dict(main, role="split", params=main["params"] + [
+        {"name": "num_splits", "type": "i32"}, {"name": "partial_out", "type": "ptr"},
+        {"name": "partial_lse", "type": "ptr"}])
+    split["grid"] = [{"sym": "seq_q", "mul": 8, "add": 63, "div": 64}, {"sym": "num_splits"}, {"sym": "batch"}]
+    combine = dict(main, role="combine", name="combine", params=[
+        {"name": "partial_out", "type": "ptr"}, {"name": "partial_lse", "type": "ptr"},
+        {"name": "out", "type": "ptr"}, {"name": "num_splits", "type": "i64"}])
+    meta["kernels"] = [split, combine]
+    return meta
+
+
+def _drop_param(kernel_index, name):
+    def edit(meta):
+        kern = meta["kernels"][kernel_index]
+        kern["params"] = [p for p in kern["params"] if p["name"] != name]
+    return edit
+
+
+def _add_param(kernel_index, name, type_):
+    def edit(meta):
+        meta["kernels"][kernel_index]["params"].append({"name": name, "type": type_})
+    return edit
+
+
+def _set_config(key, value):
+    def edit(meta):
+        meta["config"][key] = value
+    return edit
+
+
+#: Edits of a paged metadata (paged(doc example), or paged(split_kernels(doc example)) when the id
+#: starts with "split"), each with the error Python reports.
+PAGED_BAD = [
+    ("main-no-block_table", _drop_param(0, "block_table"),
+     r"kernels\[0\]\.params: a kernel of role 'main' must take parameter 'block_table' \(config\.page_size is 16\)"),
+    ("main-no-num_pages", _drop_param(0, "num_pages"),
+     r"a kernel of role 'main' must take parameter 'num_pages' \(config\.page_size is 16\)"),
+    ("split-no-block_table", _drop_param(0, "block_table"),
+     r"kernels\[0\]\.params: a kernel of role 'split' must take parameter 'block_table'"),
+    ("split-no-num_pages", _drop_param(0, "num_pages"), r"role 'split' must take parameter 'num_pages'"),
+    ("split-combine-block_table", _add_param(1, "block_table", "ptr"),
+     r"kernels\[1\]\.params: takes 'block_table', but a combine kernel reads no KV"),
+    ("split-combine-num_pages", _add_param(1, "num_pages", "i64"),
+     r"kernels\[1\]\.params: takes 'num_pages', but a combine kernel reads no KV"),
+    ("seq_kv-not-a-multiple", _set_config("seq_kv", 100),
+     r"\$\.config\.seq_kv: must be a multiple of config\.page_size \(16\) for a paged kernel, got 100"),
+    ("page_size-0-with-params", _set_config("page_size", 0),
+     r"kernels\[0\]\.params: takes 'block_table', but config\.page_size is 0"),
+]
+
+
+def paged_bad_metadata(example, case_id, edit):
+    meta = paged(split_kernels(example) if case_id.startswith("split") else example)
+    edit(meta)
+    return meta
+
+
+@pytest.mark.parametrize("case_id, edit, match", PAGED_BAD, ids=[c[0] for c in PAGED_BAD])
+def test_invalid_paged_metadata(example_metadata, case_id, edit, match):
+    meta = paged_bad_metadata(example_metadata, case_id, edit)
+    with pytest.raises(gqa.MetadataError, match=match):
+        validate_metadata(meta, "x.json")
+
+
+@pytest.mark.parametrize("num_pages_type", ["i32", "i64"])
+def test_paged_metadata_valid(example_metadata, num_pages_type):
+    meta = paged(example_metadata, num_pages_type=num_pages_type)
+    assert validate_metadata(meta) is meta
+    cfg = KernelConfig.from_metadata(meta)
+    assert cfg.page_size == 16
+    assert not KernelConfig.create(64, 8, 128, dtype="bf16", layout="bshd", causal=True,
+                                   page_size=16).mismatches(cfg)
+    assert KernelConfig.create(64, 8, 128, dtype="bf16", layout="bshd", causal=True).mismatches(cfg) == [
+        "page_size: requested 0, kernel has 16"]
+
+
+def test_paged_split_kernels_valid(example_metadata):
+    meta = paged(split_kernels(example_metadata))
+    validate_metadata(meta)
+    assert [p["name"] for p in meta["kernels"][1]["params"]] == ["partial_out", "partial_lse", "out", "num_splits"]
+
+
+@pytest.mark.parametrize("seq_kv, ok", [(None, True), (16, True), (4096, True), (8, False), (1000, False)])
+def test_paged_fixed_seq_kv(example_metadata, seq_kv, ok):
+    meta = paged(example_metadata)
+    meta["config"]["seq_kv"] = seq_kv
+    if ok:
+        validate_metadata(meta)
+    else:
+        with pytest.raises(gqa.MetadataError, match="must be a multiple of config.page_size"):
+            validate_metadata(meta)
+    # without paging any seq_kv goes
+    meta = copy.deepcopy(example_metadata)
+    meta["config"]["seq_kv"] = seq_kv
+    validate_metadata(meta)
+
+
+def test_version_1_is_rejected_with_advice(example_metadata):
+    meta = copy.deepcopy(example_metadata)
+    meta["version"] = 1
+    with pytest.raises(gqa.MetadataError, match=r"version 1 is not supported by this gqa package \(supports \[2\]\); "
+                                                r"recompile the kernel"):
+        validate_metadata(meta)
 
 
 def test_split_kv_kernels_valid(example_metadata):

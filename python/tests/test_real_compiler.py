@@ -41,3 +41,32 @@ def test_real_compile(case, real_env, tmp_path):
         proc = subprocess.run([ptxas, f"-arch={arch}", str(kernel.ptx_path), "-o", str(tmp_path / "k.cubin")],
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
+
+
+PAGED_CASES = [
+    dict(q_heads=8, kv_heads=2, head_dim=64, dtype="bf16", layout="bshd", page_size=16, kv_lens=True),
+    dict(q_heads=8, kv_heads=2, head_dim=64, dtype="f16", layout="bhsd", page_size=1, causal=True),
+]
+
+
+@pytest.mark.parametrize("case", PAGED_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_real_compile_paged(case, real_env, tmp_path):
+    kernel = gqa.compile(**case, cache_dir=tmp_path / "cache")
+    meta = kernel.metadata
+    assert meta["version"] == 2 and meta["config"]["page_size"] == case["page_size"]
+    assert kernel.page_size == kernel.config.page_size == case["page_size"]
+    assert not gqa.KernelConfig.create(**case).mismatches(kernel.config)
+    attention = [k for k in meta["kernels"] if k["role"] in ("main", "split")]
+    combine = [k for k in meta["kernels"] if k["role"] == "combine"]
+    assert attention
+    for kern in attention:
+        names = [p["name"] for p in kern["params"]]
+        assert "block_table" in names and "num_pages" in names, kern["name"]
+    for kern in combine:
+        names = [p["name"] for p in kern["params"]]
+        assert "block_table" not in names and "num_pages" not in names, kern["name"]
+    # The contiguous kernel of the same configuration takes neither.
+    contiguous = gqa.compile(**dict(case, page_size=0), cache_dir=tmp_path / "cache")
+    assert contiguous.page_size == 0 and contiguous.ptx_path != kernel.ptx_path
+    for kern in contiguous.metadata["kernels"]:
+        assert not {"block_table", "num_pages"} & {p["name"] for p in kern["params"]}

@@ -17,7 +17,7 @@ import gqa
 from gqa import _runtime
 from gqa.shapes import AttentionDims
 from conftest import REAL_RUNTIME_LIB, FakeTensor
-from test_metadata import BAD, _set
+from test_metadata import BAD, PAGED_BAD, _set, paged, paged_bad_metadata, split_kernels
 
 pytestmark = pytest.mark.skipif(
     REAL_RUNTIME_LIB is None,
@@ -41,7 +41,7 @@ def test_runtime_parses_doc_example_like_python(lib, example_metadata):
         cfg = meta.config()
     py = example_metadata["config"]
     for key in ("q_heads", "kv_heads", "group_size", "head_dim", "head_dim_v", "dtype", "layout", "mask",
-                "window_left", "window_right", "scale", "softcap", "kv_lens"):
+                "window_left", "window_right", "scale", "softcap", "kv_lens", "page_size"):
         assert cfg[key] == py[key], key
     assert (cfg["batch"], cfg["seq_q"], cfg["seq_kv"]) == (0, 0, 0)  # null = given at launch
 
@@ -54,6 +54,55 @@ def test_runtime_rejects_what_python_rejects(lib, example_metadata, path, value,
         gqa.validate_metadata(meta)
     with pytest.raises(gqa.MetadataError, match="GQA_ERROR_INVALID_METADATA"):
         lib.parse_metadata(meta).close()
+
+
+@pytest.mark.parametrize("case_id, edit, match", PAGED_BAD, ids=[c[0] for c in PAGED_BAD])
+def test_runtime_rejects_paged_metadata_python_rejects(lib, example_metadata, case_id, edit, match):
+    meta = paged_bad_metadata(example_metadata, case_id, edit)
+    with pytest.raises(gqa.MetadataError):
+        gqa.validate_metadata(meta)
+    with pytest.raises(gqa.MetadataError, match="GQA_ERROR_INVALID_METADATA"):
+        lib.parse_metadata(meta).close()
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_runtime_parses_paged_metadata_like_python(lib, example_metadata, split):
+    meta = paged(split_kernels(example_metadata) if split else example_metadata)
+    meta["config"]["seq_kv"] = 4096
+    gqa.validate_metadata(meta)
+    with lib.parse_metadata(meta) as parsed:
+        cfg = parsed.config()
+    # page_size sits between kv_lens and batch in gqa_kernel_config: the fields after it read right too
+    assert (cfg["kv_lens"], cfg["page_size"]) == ("none", 16)
+    assert (cfg["batch"], cfg["seq_q"], cfg["seq_kv"]) == (0, 0, 4096)
+
+
+def paged_args(num_pages, seq_kv=1024, **kw):
+    dims = AttentionDims(batch=2, q_heads=64, kv_heads=8, seq_q=1, seq_kv=seq_kv, head_dim=128, head_dim_v=128)
+    return _runtime.launch_args(dims, "bf16", "bshd", q=0x1000, k=0x2000, v=0x3000, out=0x4000,
+                                block_table=0x5000, num_pages=num_pages, **kw)
+
+
+def test_plan_accepts_paged_launch_args(lib, example_metadata):
+    plan = lib.plan(paged(example_metadata), paged_args(num_pages=200))
+    [kernel] = plan["kernels"]
+    assert kernel["role"] == "main" and kernel["grid"] == [1, 8, 2]
+
+
+def test_plan_reads_num_pages_where_python_puts_it(lib, example_metadata):
+    # num_pages follows block_table in gqa_launch_args: the runtime sees 0 here ...
+    with pytest.raises(gqa.LaunchError, match="GQA_ERROR_INVALID_ARGUMENT.*num_pages"):
+        lib.plan(paged(example_metadata), paged_args(num_pages=0))
+    # ... and 3 here, which a contiguous kernel refuses.
+    args = paged_args(num_pages=3)
+    args.block_table = None
+    with pytest.raises(gqa.LaunchError, match="args.num_pages is 3"):
+        lib.plan(example_metadata, args)
+
+
+def test_plan_rejects_seq_kv_of_partial_pages(lib, example_metadata):
+    with pytest.raises(gqa.LaunchError, match="args.seq_kv is 1000, but a paged kernel reads whole pages"):
+        lib.plan(paged(example_metadata), paged_args(num_pages=200, seq_kv=1000))
 
 
 def test_plan_accepts_python_launch_args(lib, example_metadata):

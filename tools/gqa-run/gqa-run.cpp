@@ -9,6 +9,7 @@
 
 #include "gqa/Tools/CPURunner.h"
 #include "gqa/Tools/HostTensor.h"
+#include "gqa/Tools/PagedKVCache.h"
 #include "gqa/Tools/Reference.h"
 #include "gqa/Tools/SpecOptions.h"
 #include "llvm/Support/CommandLine.h"
@@ -20,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <optional>
 
 using namespace mlir::gqa;
 namespace cl = llvm::cl;
@@ -87,6 +89,8 @@ json::Object describe(const AttentionSpec &spec, const AttentionSizes &sizes) {
   };
   if (spec.hasKVLens)
     object["kv_lens"] = json::Array(sizes.kvLens);
+  if (spec.isPaged())
+    object["page_size"] = spec.pageSize;
   return object;
 }
 
@@ -167,6 +171,12 @@ int main(int argc, char **argv) {
   if (!kvLens.empty() && !parseIntegerList(kvLens, sizes.kvLens))
     return badArguments("kv-lens must be integers L0,L1,..., got '" + kvLens +
                         "'");
+  // A paged run always passes lengths (Skv each unless given): the block
+  // table spans whole pages, ceil(Skv / P) * P keys.
+  if (spec.isPaged() && !spec.hasKVLens && batch > 0) {
+    spec.hasKVLens = true;
+    sizes.kvLens.assign(batch, seqKV);
+  }
   error = sizes.validate(spec);
   if (!error.empty())
     return badArguments(error);
@@ -191,6 +201,9 @@ int main(int argc, char **argv) {
       HostTensor::random(type, sizes.valueElements(spec), generator);
   HostTensor output(type, sizes.outputElements(spec));
   std::vector<int32_t> lengths(sizes.kvLens.begin(), sizes.kvLens.end());
+  std::optional<PagedKVCache> paged;
+  if (spec.isPaged())
+    paged = PagedKVCache::scatter(spec, sizes, key, value, generator);
 
   std::vector<double> times;
   for (int64_t run = 0; run < repeat; ++run) {
@@ -198,12 +211,14 @@ int main(int argc, char **argv) {
     output.fill(NAN);
     auto start = std::chrono::steady_clock::now();
     (*kernel)->run(sizes, query.data(), key.data(), value.data(),
-                   lengths.empty() ? nullptr : lengths.data(), output.data());
+                   lengths.empty() ? nullptr : lengths.data(), output.data(),
+                   paged ? &*paged : nullptr);
     times.push_back(millisecondsSince(start));
   }
   std::nth_element(times.begin(), times.begin() + times.size() / 2,
                    times.end());
 
+  // Paged or not, the reference reads the contiguous K and V.
   std::vector<double> reference = referenceAttention(
       spec, sizes, query.toDoubles(), key.toDoubles(), value.toDoubles());
   Comparison comparison = compareToReference(output.toDoubles(), reference);

@@ -110,6 +110,16 @@ TEST(KernelMetadataTest, DecodesSplitKVMetadata) {
   EXPECT_EQ(std::get<LaunchSize>(numSplits.source), LaunchSize::NumSplits);
 }
 
+TEST(KernelMetadataTest, DecodesPagedMetadata) {
+  KernelMetadata metadata = parseValidMetadata(kPagedExample);
+  EXPECT_EQ(metadata.config.page_size, 16);
+  const KernelSpec &kernel = metadata.kernels[0];
+  EXPECT_EQ(std::get<PointerParam>(kernel.params[5].source),
+            PointerParam::BlockTable);
+  EXPECT_EQ(std::get<LaunchSize>(kernel.params[9].source),
+            LaunchSize::NumPages);
+}
+
 TEST(KernelMetadataTest, ReadsGridTerms) {
   JsonValue document = parseDocument(kContractExample);
   replaceValue(document, "kernels[0].grid[0]",
@@ -355,6 +365,52 @@ INSTANTIATE_TEST_SUITE_P(
                  "'kv_lens'"},
         BadValue{"kernels[0].params[3].type", "\"i32\"",
                  "is a pointer, so its type must be ptr"}));
+
+/// Paged metadata: the page size and the parameters it brings.
+class BadPagedValueTest : public BadValueTest {};
+
+TEST_P(BadPagedValueTest, IsRejected) {
+  JsonValue document = parseDocument(kPagedExample);
+  replaceValue(document, GetParam().path, GetParam().replacement);
+  std::string message = decodeError(document);
+  EXPECT_NE(message.find(GetParam().message), std::string::npos)
+      << "message: " << message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    KernelMetadataTest, BadPagedValueTest,
+    testing::Values(
+        BadValue{"config.page_size", "-16",
+                 "key 'config.page_size' must be >= 0, not -16"},
+        BadValue{"config.seq_kv", "100",
+                 "config.seq_kv (100) must be a multiple of config.page_size "
+                 "(16)"},
+        BadValue{"kernels[0].params[5]", R"({"name": "seq_kv", "type": "i32"})",
+                 "takes parameter 'seq_kv' twice"},
+        BadValue{"kernels[0].params[9]", R"({"name": "seq_q", "type": "i32"})",
+                 "takes parameter 'seq_q' twice"},
+        BadValue{"config.page_size", "0",
+                 "kernel 'gqa_attention_fwd' (kernels[0]) takes 'block_table', "
+                 "but config.page_size is 0"},
+        BadValue{"kernels[0].grid[0]", R"({"sym": "num_pages"})",
+                 "key 'kernels[0].grid[0].sym' must be one of batch, seq_q, "
+                 "seq_kv, num_splits, not 'num_pages'"}));
+
+TEST(KernelMetadataTest, PagedKernelsMustReadTheBlockTable) {
+  JsonValue document = parseDocument(kPagedExample);
+  // The pool size goes missing.
+  replaceValue(document, "kernels[0].params",
+               R"([{"name": "q", "type": "ptr"}, {"name": "k", "type": "ptr"},
+                   {"name": "v", "type": "ptr"}, {"name": "out", "type": "ptr"},
+                   {"name": "kv_lens", "type": "ptr"},
+                   {"name": "block_table", "type": "ptr"},
+                   {"name": "batch", "type": "i64"},
+                   {"name": "seq_q", "type": "i64"},
+                   {"name": "seq_kv", "type": "i64"}])");
+  EXPECT_EQ(decodeError(document),
+            "kernel 'gqa_attention_fwd' (kernels[0]) must take parameter "
+            "'num_pages' (config.page_size is 16)");
+}
 
 TEST(KernelMetadataTest, RejectsUnknownKeysEverywhere) {
   for (const char *path :

@@ -392,6 +392,59 @@ TEST_F(LaunchPointersTest, ChecksTheCallersWorkspace) {
                      "NULL");
 }
 
+TEST(PagedLaunchTest, ChecksThePoolAndTheBlockTable) {
+  KernelMetadata metadata = parseValidMetadata(kPagedExample);
+  // 4 sequences of up to 64 pages of 16 tokens.
+  gqa_launch_args args = makeArgs(metadata, 4, 1, 1024);
+  gqa_launch_plan launchPlan = plan(metadata, args);
+  EXPECT_TRUE(validateLaunchPointers(metadata, args, launchPlan).ok());
+
+  args.seq_kv = 1000;
+  EXPECT_EQ(planError(metadata, args),
+            "args.seq_kv is 1000, but a paged kernel reads whole pages: it "
+            "must be the block table's pages per sequence times "
+            "config.page_size = 16");
+  args = makeArgs(metadata, 4, 1, 1024);
+  args.num_pages = 0;
+  EXPECT_EQ(planError(metadata, args), "args.num_pages must be >= 1, not 0");
+
+  args = makeArgs(metadata, 4, 1, 1024);
+  args.block_table = nullptr;
+  EXPECT_EQ(validateLaunchPointers(metadata, args, launchPlan).getMessage(),
+            "args.block_table is NULL, but the kernel reads a paged KV cache "
+            "(config.page_size = 16)");
+  args.block_table = reinterpret_cast<const void *>(uintptr_t{0x60002});
+  EXPECT_EQ(validateLaunchPointers(metadata, args, launchPlan).getMessage(),
+            "args.block_table (393218) is not aligned to 4 bytes");
+}
+
+TEST(PagedLaunchTest, ContiguousKernelsTakeNoPages) {
+  KernelMetadata metadata = parseValidMetadata(kContractExample);
+  gqa_launch_args args = makeArgs(metadata, 1, 1, 1);
+  args.num_pages = 5;
+  EXPECT_EQ(planError(metadata, args),
+            "args.num_pages is 5, but the kernel reads contiguous K/V "
+            "(config.page_size = 0): leave it 0");
+  args.num_pages = 0;
+  args.block_table = reinterpret_cast<const void *>(uintptr_t{0x60000});
+  EXPECT_EQ(
+      validateLaunchPointers(metadata, args, plan(metadata, args)).getMessage(),
+      "args.block_table is set, but the kernel reads contiguous K/V "
+      "(config.page_size = 0)");
+}
+
+TEST(PagedLaunchTest, BindsTheBlockTableAndThePoolSize) {
+  KernelMetadata metadata = parseValidMetadata(kPagedExample);
+  gqa_launch_args args = makeArgs(metadata, 4, 1, 1024);
+  gqa_launch_plan launchPlan = plan(metadata, args);
+  KernelParamValues params;
+  bindKernelParams(metadata.kernels[0], args, launchPlan, 0, params);
+  ASSERT_EQ(params.count, 10u);
+  EXPECT_EQ(params.values[5].pointer, 0x60000u); // block_table
+  EXPECT_EQ(params.values[8].i64, 1024);         // seq_kv: 64 pages of 16
+  EXPECT_EQ(params.values[9].i64, 1000);         // num_pages
+}
+
 TEST(BindKernelParamsTest, FollowsTheParamList) {
   KernelMetadata metadata = parseValidMetadata(kSplitKVExample);
   gqa_launch_args args = makeArgs(metadata, 8, 1, 8192);

@@ -29,6 +29,7 @@ inline constexpr std::string_view kContractExample = R"json({
     "scale": 0.08838834764831845,
     "softcap": 0.0,
     "kv_lens": "none",
+    "page_size": 0,
     "batch": null, "seq_q": null, "seq_kv": null
   },
   "tile": { "block_m": 64, "block_n": 64, "warps": 4, "stages": 2, "pack_gqa": true },
@@ -76,6 +77,7 @@ inline constexpr std::string_view kSplitKVExample = R"json({
     "scale": 0.125,
     "softcap": 30.0,
     "kv_lens": "i32",
+    "page_size": 0,
     "batch": null, "seq_q": 1, "seq_kv": null
   },
   "tile": { "block_m": 16, "block_n": 128, "warps": 4, "stages": 2, "pack_gqa": true },
@@ -114,6 +116,52 @@ inline constexpr std::string_view kSplitKVExample = R"json({
         { "name": "out", "type": "ptr" },
         { "name": "num_splits", "type": "i64" },
         { "name": "batch", "type": "i64" }
+      ]
+    }
+  ]
+})json";
+
+/// A paged decode kernel (16-token pages, the vLLM layout): the attention
+/// kernel reads the block table and the pool size.
+inline constexpr std::string_view kPagedExample = R"json({
+  "format": "gqa.kernel",
+  "version": 2,
+  "chip": "sm_90",
+  "ptx": "paged.ptx",
+  "config": {
+    "q_heads": 64, "kv_heads": 8, "group_size": 8,
+    "head_dim": 128, "head_dim_v": 128,
+    "dtype": "bf16",
+    "layout": "bshd",
+    "mask": "none",
+    "window_left": -1, "window_right": -1,
+    "scale": 0.08838834764831845,
+    "softcap": 0.0,
+    "kv_lens": "i32",
+    "page_size": 16,
+    "batch": null, "seq_q": null, "seq_kv": null
+  },
+  "tile": { "block_m": 64, "block_n": 64, "warps": 4, "stages": 1, "pack_gqa": true },
+  "split_kv": { "max_splits": 0 },
+  "kernels": [
+    {
+      "name": "gqa_attention_fwd",
+      "role": "main",
+      "block": [128, 1, 1],
+      "dynamic_shared_memory_bytes": 49152,
+      "static_shared_memory_bytes": 0,
+      "grid": [ { "sym": "seq_q", "mul": 8, "div": 64 }, { "const": 8 }, { "sym": "batch" } ],
+      "params": [
+        { "name": "q", "type": "ptr" },
+        { "name": "k", "type": "ptr" },
+        { "name": "v", "type": "ptr" },
+        { "name": "out", "type": "ptr" },
+        { "name": "kv_lens", "type": "ptr" },
+        { "name": "block_table", "type": "ptr" },
+        { "name": "batch", "type": "i64" },
+        { "name": "seq_q", "type": "i64" },
+        { "name": "seq_kv", "type": "i64" },
+        { "name": "num_pages", "type": "i64" }
       ]
     }
   ]
@@ -208,6 +256,10 @@ inline gqa_launch_args makeArgs(const KernelMetadata &metadata, int64_t batch,
   args.out = reinterpret_cast<void *>(uintptr_t{0x40000});
   if (metadata.config.kv_lens != GQA_KV_LENS_NONE)
     args.kv_lens = reinterpret_cast<const void *>(uintptr_t{0x50000});
+  if (metadata.config.page_size) {
+    args.block_table = reinterpret_cast<const void *>(uintptr_t{0x60000});
+    args.num_pages = 1000;
+  }
   args.batch = batch;
   args.seq_q = seqQ;
   args.seq_kv = seqKV;

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--softcap", type=float, help="softcap C: s = C * tanh(s / C)")
     shape.add_argument("--scale", type=float, help="score scale (default 1/sqrt(D))")
     shape.add_argument("--kv-lens", type=_int_list, help="per-sequence KV lengths L0,L1,... (int32)")
+    shape.add_argument("--page-size", type=int, default=0,
+                       help="paged KV cache: tokens per page (K/V scattered into page pools through a shuffled "
+                            "block table; lengths default to Skv each)")
     shape.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     gpu = p.add_argument_group("GPU kernels")
     gpu.add_argument("--max-splits", type=int, default=0, help="split-KV with at most N splits (0: off)")
@@ -106,7 +109,9 @@ def _config(args: argparse.Namespace) -> KernelConfig:
     try:
         return KernelConfig.create(args.q_heads, args.kv_heads, args.head_dim, head_dim_v=args.head_dim_v,
                                    dtype=args.dtype, layout=args.layout, causal=args.causal, window=args.window,
-                                   softcap=args.softcap, scale=args.scale, kv_lens=args.kv_lens is not None)
+                                   softcap=args.softcap, scale=args.scale,
+                                   kv_lens=args.kv_lens is not None or args.page_size > 0,
+                                   page_size=args.page_size)
     except (TypeError, ValueError) as error:
         _fail(str(error), 2)
 
@@ -121,6 +126,8 @@ def _describe(config: KernelConfig, sizes: Sizes, options: CompileOptions, args:
            "num_splits": sizes.num_splits, "precision": args.precision}
     if sizes.kv_lens is not None:
         out["kv_lens"] = list(sizes.kv_lens)
+    if sizes.page_size:
+        out["page_size"] = sizes.page_size
     return out
 
 
@@ -139,7 +146,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(_attach_window_value(sys.argv[1:] if argv is None else argv))
     config = _config(args)
     options = CompileOptions(args.max_splits, args.block_m, args.block_n)
-    sizes = Sizes(args.batch, args.seq_q, args.seq_kv, args.kv_lens, args.num_splits)
+    kv_lens = args.kv_lens
+    if args.page_size > 0 and kv_lens is None:
+        # Whole pages hold ceil(Skv / P) * P keys: the lengths say Skv.
+        kv_lens = (args.seq_kv,) * args.batch
+    sizes = Sizes(args.batch, args.seq_q, args.seq_kv, kv_lens, args.num_splits, args.page_size)
     if min(options.max_splits, options.block_m, options.block_n) < 0:
         _fail("max-splits, block-m and block-n must be >= 0", 2)
     try:

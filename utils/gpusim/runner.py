@@ -64,12 +64,31 @@ class Sizes:
     seq_kv: int
     kv_lens: Optional[tuple[int, ...]] = None
     num_splits: int = 1
+    #: Tokens per page of a paged KV cache (0: contiguous K/V).
+    page_size: int = 0
+
+    @property
+    def pages_per_sequence(self) -> int:
+        """The block table's row length, ceil(Skv / P) (paged only)."""
+        return -(-self.seq_kv // self.page_size)
+
+    @property
+    def kernel_seq_kv(self) -> int:
+        """The KV length the kernels take: Skv, or whole pages when paged."""
+        return self.pages_per_sequence * self.page_size if self.page_size else self.seq_kv
+
+    @property
+    def num_pages(self) -> int:
+        """Pages in each pool: the sequences' pages and 3 that belong to none (paged only)."""
+        return self.batch * self.pages_per_sequence + 3
 
     def validate(self, options: CompileOptions) -> None:
         """Raise :class:`LaunchError` for sizes no launch may use."""
         for name in ("batch", "seq_q", "seq_kv", "num_splits"):
             if getattr(self, name) < 1:
                 raise LaunchError(f"{name.replace('_', '-')} must be positive")
+        if self.page_size < 0:
+            raise LaunchError(f"page-size must be positive (or 0: not paged), got {self.page_size}")
         if self.kv_lens is not None:
             if len(self.kv_lens) != self.batch:
                 raise LaunchError(f"kv-lens has {len(self.kv_lens)} entries, but batch is {self.batch}")
@@ -81,15 +100,19 @@ class Sizes:
 
     def validate_splits(self, block_n: int) -> None:
         """The launch contract (kernel-metadata.md): every split gets at least one KV tile."""
-        tiles = -(-self.seq_kv // block_n)
+        tiles = -(-self.kernel_seq_kv // block_n)
         per_split = -(-tiles // self.num_splits)
         if (self.num_splits - 1) * per_split >= tiles:
             raise LaunchError(f"num-splits = {self.num_splits} leaves a split without a KV tile "
-                             f"(seq-kv {self.seq_kv} fills {tiles} tile(s) of {block_n} keys)")
+                             f"(seq-kv {self.kernel_seq_kv} fills {tiles} tile(s) of {block_n} keys)")
 
     def symbols(self) -> dict[str, int]:
-        """The values of the grid symbols."""
-        return {"batch": self.batch, "seq_q": self.seq_q, "seq_kv": self.seq_kv, "num_splits": self.num_splits}
+        """The values of the grid symbols and size parameters."""
+        symbols = {"batch": self.batch, "seq_q": self.seq_q, "seq_kv": self.kernel_seq_kv,
+                   "num_splits": self.num_splits}
+        if self.page_size:
+            symbols["num_pages"] = self.num_pages
+        return symbols
 
 
 # ----------------------------------------------------------------------------- compiling
@@ -99,11 +122,20 @@ def attention_module(config: KernelConfig) -> str:
         shape = f"?x{heads}x?" if config.layout == "bhsd" else f"?x?x{heads}"
         return f"memref<{shape}x{dim}x{config.dtype}>"
 
-    q, k = tensor(config.q_heads, config.head_dim), tensor(config.kv_heads, config.head_dim)
-    v, o = tensor(config.kv_heads, config.head_dim_v), tensor(config.q_heads, config.head_dim_v)
+    def cache(dim: int) -> str:
+        """K or V: in the layout, or a pool of pages [pages, P, Hkv, D] when paged."""
+        if not config.page_size:
+            return tensor(config.kv_heads, dim)
+        return f"memref<?x{config.page_size}x{config.kv_heads}x{dim}x{config.dtype}>"
+
+    q, k = tensor(config.q_heads, config.head_dim), cache(config.head_dim)
+    v, o = cache(config.head_dim_v), tensor(config.q_heads, config.head_dim_v)
     mask = {"none": "none", "causal": "causal"}.get(config.mask, f"window = [{config.window[0]}, {config.window[1]}]")
     lens_arg = ", %lens: memref<?xi32>" if config.kv_lens else ""
     lens = " kv_lens(%lens : memref<?xi32>)" if config.kv_lens else ""
+    if config.page_size:
+        lens_arg += ", %pages: memref<?x?xi32>"
+        lens += " block_table(%pages : memref<?x?xi32>)"
     extra = "" if config.default_scale else f" scale({config.scale!r})"
     extra += f" softcap({config.softcap!r})" if config.softcap else ""
     return (f"func.func @gqa_attention(%q: {q}, %k: {k}, %v: {v}, %o: {o}{lens_arg}) {{\n"
@@ -155,10 +187,36 @@ def make_inputs(config: KernelConfig, sizes: Sizes, seed: int) -> dict[str, np.n
             for name, shape in shapes.items()}
 
 
-def _buffers(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+def page_caches(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray],
+                seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """K and V (contiguous, in the layout) scattered into pools [pages, P, Hkv, D] through a shuffled block table.
+
+    Every slot no sequence fills (3 spare pages, the tail of each last page) is
+    NaN, so a kernel that reads one into its output fails the comparison.
+    """
+    P, per_sequence = sizes.page_size, sizes.pages_per_sequence
+    order = np.random.default_rng(seed + 1).permutation(sizes.num_pages)
+    table = order[: sizes.batch * per_sequence].reshape(sizes.batch, per_sequence)
+    pools = {}
+    for name in ("k", "v"):
+        contiguous = inputs[name] if config.layout == "bshd" else inputs[name].transpose(0, 2, 1, 3)
+        pool = np.full((sizes.num_pages, P, config.kv_heads, contiguous.shape[-1]), np.nan)
+        for b in range(sizes.batch):
+            for j in range(sizes.seq_kv):
+                pool[table[b, j // P], j % P] = contiguous[b, j]
+        pools[name] = pool
+    return pools, table
+
+
+def _buffers(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
     """Kernel arguments by parameter name: outputs and workspace poisoned with NaN."""
     rows = sizes.batch * config.q_heads * sizes.seq_q
     args: dict[str, Any] = {name: GlobalBuffer(name, config.dtype, a.ravel().copy()) for name, a in inputs.items()}
+    if config.page_size:
+        pools, table = page_caches(config, sizes, inputs, seed)
+        for name, pool in pools.items():
+            args[name] = GlobalBuffer(name, config.dtype, pool.ravel())
+        args["block_table"] = GlobalBuffer("block_table", "i32", table.ravel().astype(np.int64))
     args["out"] = GlobalBuffer("out", config.dtype, np.full(rows * config.head_dim_v, np.nan))
     # One split has no workspace (the split kernel writes out): the launcher passes null pointers.
     splits, absent = sizes.num_splits, sizes.num_splits == 1
@@ -184,9 +242,9 @@ def launched(kernels: list[Kernel], num_splits: int) -> list[Kernel]:
 
 
 def simulate(kernels: list[Kernel], config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray],
-             numerics: Numerics) -> Outcome:
+             numerics: Numerics, seed: int = 0) -> Outcome:
     """Launch ``kernels`` one after the other over their grids; stop at the first violation."""
-    args = _buffers(config, sizes, inputs)
+    args = _buffers(config, sizes, inputs, seed)
     outcome = Outcome(output=args["out"].data)
     for kernel in launched(kernels, sizes.num_splits):
         for buffer in args.values():
@@ -239,7 +297,7 @@ def check(ir_text: str, config: KernelConfig, sizes: Sizes, precision: str = "de
         if kernel.role == "split":
             sizes.validate_splits(kernel.block_n)
     inputs = make_inputs(config, sizes, seed)
-    outcome = simulate(kernels, config, sizes, inputs, Numerics(exact=precision == "exact"))
+    outcome = simulate(kernels, config, sizes, inputs, Numerics(exact=precision == "exact"), seed)
     out_shape = make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim_v)
     expected = reference.attention(inputs["q"], inputs["k"], inputs["v"], layout=config.layout,
                                    window=config.window, kv_lens=sizes.kv_lens, softcap=config.softcap or None,

@@ -35,7 +35,7 @@ extern "C" {
 /// The version of this ABI. It changes whenever a declaration below changes
 /// incompatibly; bindings (python/gqa) compare it with
 /// gqa_runtime_abi_version() before using the library.
-#define GQA_RUNTIME_ABI_VERSION 1
+#define GQA_RUNTIME_ABI_VERSION 2
 
 /// The environment variable naming the CUDA driver library to dlopen when
 /// gqa_runtime_create_with_driver is given NULL (default: "libcuda.so.1").
@@ -142,6 +142,9 @@ typedef struct gqa_kernel_config {
   double scale;
   double softcap; ///< 0 = none.
   gqa_kv_lens_type kv_lens;
+  /// Tokens per page of a paged KV cache (k and v are page pools read through
+  /// a block table); 0: contiguous k and v.
+  int64_t page_size;
   int64_t batch;  ///< Fixed at compile time, or 0 (JSON null): given at launch.
   int64_t seq_q;  ///< Likewise.
   int64_t seq_kv; ///< Likewise.
@@ -193,7 +196,9 @@ typedef struct gqa_launch_args {
   /// Device pointers to contiguous tensors in `layout`: q is [batch, q_heads,
   /// seq_q, head_dim] (bhsd order), k [batch, kv_heads, seq_kv, head_dim],
   /// v [batch, kv_heads, seq_kv, head_dim_v], out [batch, q_heads, seq_q,
-  /// head_dim_v]. Each must be aligned to its element size.
+  /// head_dim_v]. With a paged kernel (config.page_size > 0), k and v are
+  /// page pools [num_pages, page_size, kv_heads, head_dim(_v)] whatever the
+  /// layout. Each must be 16-byte aligned.
   const void *q;
   const void *k;
   const void *v;
@@ -201,10 +206,15 @@ typedef struct gqa_launch_args {
   /// Device array of `batch` KV lengths typed as config.kv_lens; required iff
   /// the kernel takes it, else NULL.
   const void *kv_lens;
+  /// Paged kernels only (else NULL and 0): the device array of int32 page
+  /// indices [batch, seq_kv / page_size], and the pages in each pool.
+  const void *block_table;
+  int64_t num_pages;
   int64_t batch;
   int64_t seq_q;
   int64_t seq_kv; ///< The KV tensors' sequence extent (the cache capacity
-                  ///< when kv_lens is given).
+                  ///< when kv_lens is given; max pages * page_size when
+                  ///< paged).
   int64_t q_heads;
   int64_t kv_heads;
   int64_t head_dim;

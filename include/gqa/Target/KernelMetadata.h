@@ -65,6 +65,8 @@ struct KernelSetConfig {
   double scale = 0.0;
   double softcap = 0.0;
   std::string kvLens;
+  /// Tokens per page of a paged KV cache; 0 when K/V are contiguous.
+  int64_t pageSize = 0;
   std::optional<int64_t> batch, seqQ, seqKV;
 };
 

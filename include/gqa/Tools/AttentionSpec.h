@@ -45,10 +45,14 @@ struct AttentionSpec {
   std::optional<double> softcap;
   /// Whether the op takes per-sequence KV lengths.
   bool hasKVLens = false;
+  /// Tokens per page of a paged KV cache (a block table maps each sequence's
+  /// pages into K/V pools [pages, pageSize, Hkv, D]); 0: contiguous K/V.
+  int64_t pageSize = 0;
 
   int64_t groupSize() const { return qHeads / kvHeads; }
   int64_t valueHeadDim() const { return headDimV ? headDimV : headDim; }
   bool hasWindow() const { return windowLeft >= 0 || windowRight >= 0; }
+  bool isPaged() const { return pageSize > 0; }
   /// The scale applied to the scores: the given one, or 1/sqrt(D).
   double resolvedScale() const;
   /// "bshd" or "bhsd".

@@ -14,6 +14,8 @@ class ExecutionEngine;
 
 namespace mlir::gqa {
 
+struct PagedKVCache;
+
 /// One attention spec compiled for the host CPU through the gqa-lower-to-cpu
 /// pipeline and JIT-compiled; callable on any sizes.
 class CPUKernel {
@@ -24,9 +26,11 @@ public:
   ~CPUKernel();
 
   /// Runs on host arrays in the spec's layout and element type; `kvLens` has
-  /// `sizes.batch` entries when the spec has KV lengths.
+  /// `sizes.batch` entries when the spec has KV lengths. A paged spec reads
+  /// K and V from `paged` (`key` and `value` are not used).
   void run(const AttentionSizes &sizes, const void *query, const void *key,
-           const void *value, const int32_t *kvLens, void *output) const;
+           const void *value, const int32_t *kvLens, void *output,
+           const PagedKVCache *paged = nullptr) const;
 
 private:
   CPUKernel(const AttentionSpec &spec, std::unique_ptr<ExecutionEngine> engine,

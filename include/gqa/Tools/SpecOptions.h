@@ -2,7 +2,7 @@
 //
 // The flags that gqa-run and gqa-compile share to describe one attention
 // configuration: --q-heads, --kv-heads, --head-dim, --head-dim-v, --dtype,
-// --layout, --causal, --window, --softcap, --scale.
+// --layout, --causal, --window, --softcap, --scale, --page-size.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,7 +26,7 @@ public:
   AttentionSpec toSpec(bool hasKVLens, std::string &error) const;
 
 private:
-  llvm::cl::opt<int64_t> qHeads, kvHeads, headDim, headDimV;
+  llvm::cl::opt<int64_t> qHeads, kvHeads, headDim, headDimV, pageSize;
   llvm::cl::opt<std::string> dtype, layout, window;
   llvm::cl::opt<bool> causal;
   llvm::cl::opt<double> softcap, scale;

@@ -193,7 +193,7 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
   const GPUTileConfig &tile = spec.tile;
   const int64_t D = spec.headDim, Dv = spec.headDimV;
   const int64_t BM = tile.blockM, BN = tile.blockN, T = tile.threads();
-  const int64_t g = spec.groupSize(), Hq = spec.qHeads, Hkv = spec.kvHeads;
+  const int64_t g = spec.groupSize(), Hq = spec.qHeads;
   const int64_t NT = BN / 8;  // n8 tiles of S
   const int64_t NDT = Dv / 8; // n8 tiles of O
   Type elementType = spec.elementType, f32 = builder.getF32Type(),
@@ -253,31 +253,16 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
       rowBegin.push_back(k.cast(keys.begin, i32));
   }
 
-  // Global rows of K and V (row j of this KV head at base + j * stride).
-  Value kBase, vBase;
-  int64_t kStride, vStride;
-  if (spec.layout == Layout::BSHD) {
-    Value head = k.add(k.mul(k.mul(batch, seqKV), Hkv), kvHead);
-    kBase = k.mul(head, D);
-    vBase = k.mul(head, Dv);
-    kStride = Hkv * D;
-    vStride = Hkv * Dv;
-  } else {
-    Value head = k.mul(k.add(k.mul(batch, Hkv), kvHead), seqKV);
-    kBase = k.mul(head, D);
-    vBase = k.mul(head, Dv);
-    kStride = D;
-    vStride = Dv;
-  }
+  // Global rows of K and V.
+  KVRows kvRows(k, spec, params, batch, kvHead);
   Value lastKey = k.sub(kvLen, 1);
-  auto kvSource = [&](Value firstKey, Value base, int64_t stride) {
-    return [&k, firstKey, base, stride, kvLen,
-            lastKey](Value row) -> std::pair<Value, Value> {
+  auto kvSource = [&](Value firstKey, bool ofValue) {
+    return [&, firstKey, ofValue](Value row) -> std::pair<Value, Value> {
       Value key = k.add(firstKey, row);
       Value valid = k.cmp(CmpIPredicate::slt, key, kvLen);
       // Rows past the end read 0 bytes from a clamped, valid address.
       Value clamped = k.maxs(k.mins(key, lastKey), 0);
-      return {k.add(base, k.mul(clamped, stride)),
+      return {kvRows.offset(clamped, ofValue),
               k.select(valid, 8, 0, key.getType())};
     };
   };
@@ -315,7 +300,7 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
   k.commitGroup();
   Value hasWork = k.cmp(CmpIPredicate::slt, tileBegin, tileEnd);
   k.ifThen(hasWork, [&] {
-    loadK.issue(gK, sK, kvSource(k.mul(tileBegin, BN), kBase, kStride));
+    loadK.issue(gK, sK, kvSource(k.mul(tileBegin, BN), /*ofValue=*/false));
     k.commitGroup();
   });
   SmallVector<SmallVector<Value, 4>> qFragments;
@@ -350,7 +335,7 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
     // K(n) landed; every warp is done with V(n - 1).
     k.waitAllGroups();
     k.barrier();
-    loadV.issue(gV, sV, kvSource(firstKey, vBase, vStride));
+    loadV.issue(gV, sV, kvSource(firstKey, /*ofValue=*/true));
     k.commitGroup();
 
     // S = Q K^T: 16 x BN per warp, NT n8 tiles of 4 f32 per lane.
@@ -374,7 +359,7 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
     k.barrier();
     Value next = k.add(n, 1);
     k.ifThen(k.cmp(CmpIPredicate::slt, next, tileEnd), [&] {
-      loadK.issue(gK, sK, kvSource(k.mul(next, BN), kBase, kStride));
+      loadK.issue(gK, sK, kvSource(k.mul(next, BN), /*ofValue=*/false));
       k.commitGroup();
     });
 

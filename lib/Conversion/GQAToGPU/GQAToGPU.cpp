@@ -93,16 +93,23 @@ DictionaryAttr configAttr(Builder &b, AttentionOp op, const KernelSpec &spec) {
       b.getNamedAttr("scale", b.getF64FloatAttr(spec.scale)),
       b.getNamedAttr("softcap",
                      b.getF64FloatAttr(spec.softcap ? *spec.softcap : 0.0)),
-      b.getNamedAttr("kv_lens", b.getStringAttr(kvLens))};
-  // Sizes fixed by static shapes.
+      b.getNamedAttr("kv_lens", b.getStringAttr(kvLens)),
+      b.getNamedAttr("page_size", b.getI64IntegerAttr(spec.pageSize))};
+  // Sizes fixed by static shapes (a paged Skv is the block table's pages
+  // times the page size).
   LayoutDims dims = op.getLayoutDims();
-  for (auto [name, type, dim] : {std::tuple<StringRef, ShapedType, unsigned>{
-                                     "batch", op.getQueryType(), dims.batch},
-                                 {"seq_q", op.getQueryType(), dims.seq},
-                                 {"seq_kv", op.getKeyType(), dims.seq}}) {
+  auto [kvType, kvDim, kvScale] =
+      op.isPaged() ? std::tuple(cast<ShapedType>(op.getBlockTable().getType()),
+                                1u, spec.pageSize)
+                   : std::tuple(op.getKeyType(), dims.seq, int64_t{1});
+  for (auto [name, type, dim, scale] :
+       {std::tuple<StringRef, ShapedType, unsigned, int64_t>{
+            "batch", op.getQueryType(), dims.batch, 1},
+        {"seq_q", op.getQueryType(), dims.seq, 1},
+        {"seq_kv", kvType, kvDim, kvScale}}) {
     if (!type.isDynamicDim(dim))
-      entries.push_back(
-          b.getNamedAttr(name, b.getI64IntegerAttr(type.getDimSize(dim))));
+      entries.push_back(b.getNamedAttr(
+          name, b.getI64IntegerAttr(type.getDimSize(dim) * scale)));
   }
   return b.getDictionaryAttr(entries);
 }
@@ -151,6 +158,7 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
       spec.softcap = softcap->convertToDouble();
     if (Value lens = op.getKvLens())
       spec.kvLensType = cast<MemRefType>(lens.getType()).getElementType();
+    spec.pageSize = op.getPageSize();
     spec.tile = selectGPUTileConfig(op, options.tile);
     bool split = options.maxSplits > 0;
 
@@ -172,7 +180,13 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
     };
     Value batch = memref::DimOp::create(b, op.getQuery(), dims.batch);
     Value seqQ = memref::DimOp::create(b, op.getQuery(), dims.seq);
-    Value seqKV = memref::DimOp::create(b, op.getKey(), dims.seq);
+    Value seqKV =
+        op.isPaged()
+            ? arith::MulIOp::create(
+                  b, memref::DimOp::create(b, op.getBlockTable(), 1),
+                  index(spec.pageSize))
+                  .getResult()
+            : memref::DimOp::create(b, op.getKey(), dims.seq).getResult();
     auto pointer = [&](Value memref) -> Value {
       auto type = cast<MemRefType>(memref.getType());
       return memref::ReinterpretCastOp::create(
@@ -197,7 +211,11 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
                                   pointer(op.getValue())};
     Value out = pointer(op.getInit());
     Value kvLens = op.getKvLens() ? pointer(op.getKvLens()) : Value();
+    Value blockTable = op.isPaged() ? pointer(op.getBlockTable()) : Value();
+    // The sizes the attention kernels take: B, Sq, Skv [, pages in the pool].
     SmallVector<Value> sizes = {asI64(batch), asI64(seqQ), asI64(seqKV)};
+    if (op.isPaged())
+      sizes.push_back(asI64(memref::DimOp::create(b, op.getKey(), 0)));
     // ceil(Sq * g / BM) CTAs of packed rows.
     Value rowBlocks =
         ceilDiv(arith::MulIOp::create(b, seqQ, index(spec.groupSize())),
@@ -227,6 +245,8 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
       operands.push_back(out);
       if (kvLens)
         operands.push_back(kvLens);
+      if (blockTable)
+        operands.push_back(blockTable);
       operands.append(sizes);
       launch(kernel(kMainName), {rowBlocks, index(spec.kvHeads), batch},
              spec.tile.threads(), operands);
@@ -275,6 +295,8 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
     splitOperands.push_back(out);
     if (kvLens)
       splitOperands.push_back(kvLens);
+    if (blockTable)
+      splitOperands.push_back(blockTable);
     splitOperands.append({workspaceOut, workspaceLse});
     splitOperands.append(sizes);
     splitOperands.push_back(numSplits64);

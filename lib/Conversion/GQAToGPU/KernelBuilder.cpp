@@ -37,12 +37,16 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::createAttentionKernelFunc(
   params.push_back({"out", pointer(tensorType)});
   if (spec.kvLensType)
     params.push_back({"kv_lens", pointer(spec.kvLensType)});
+  if (spec.pageSize)
+    params.push_back({"block_table", pointer(builder.getI32Type())});
   if (split) {
     params.push_back({"partial_out", pointer(f32)});
     params.push_back({"partial_lse", pointer(f32)});
   }
   for (StringRef size : {"batch", "seq_q", "seq_kv"})
     params.push_back({size, i64});
+  if (spec.pageSize)
+    params.push_back({"num_pages", i64});
   if (split)
     params.push_back({"num_splits", i64});
 
@@ -122,6 +126,39 @@ KernelBuilder::attentionCTAWork(const KernelSpec &spec, KernelRole role,
   return work;
 }
 
+KVRows::KVRows(KernelBuilder &k, const KernelSpec &spec,
+               const AttentionKernelParams &params, Value batch, Value kvHead)
+    : k(k), spec(spec), params(params), batch(batch), kvHead(kvHead) {
+  if (spec.pageSize)
+    return;
+  const int64_t D = spec.headDim, Dv = spec.headDimV, Hkv = spec.kvHeads;
+  Value head;
+  if (spec.layout == Layout::BSHD) {
+    head = k.add(k.mul(k.mul(batch, params.seqKV), Hkv), kvHead);
+    kStride = Hkv * D;
+    vStride = Hkv * Dv;
+  } else {
+    head = k.mul(k.add(k.mul(batch, Hkv), kvHead), params.seqKV);
+    kStride = D;
+    vStride = Dv;
+  }
+  kBase = k.mul(head, D);
+  vBase = k.mul(head, Dv);
+}
+
+Value KVRows::offset(Value key, bool ofValue) const {
+  if (!spec.pageSize)
+    return k.add(ofValue ? vBase : kBase,
+                 k.mul(key, ofValue ? vStride : kStride));
+  const int64_t P = spec.pageSize;
+  Value entry = k.add(k.mul(batch, k.divu(params.seqKV, P)), k.divu(key, P));
+  Value page = k.cast(k.load(params.blockTable, entry), k.index(0).getType());
+  page = k.mins(k.maxs(page, 0), k.sub(params.numPages, 1));
+  Value row =
+      k.add(k.mul(k.add(k.mul(page, P), k.remu(key, P)), spec.kvHeads), kvHead);
+  return k.mul(row, ofValue ? spec.headDimV : spec.headDim);
+}
+
 Value KernelBuilder::param(StringRef name) {
   auto names = func->getAttrOfType<ArrayAttr>(kParamsAttr);
   for (auto [index, attr] : llvm::enumerate(names))
@@ -140,7 +177,15 @@ AttentionKernelParams KernelBuilder::attentionParams(const KernelSpec &spec,
   params.seqQ = cast(param("seq_q"), indexType);
   params.seqKV = cast(param("seq_kv"), indexType);
   Value queryRows = mul(params.batchSize, params.seqQ);
+  // K/V rows: B x Skv, or the pools' pages x P.
   Value keyRows = mul(params.batchSize, params.seqKV);
+  if (spec.pageSize) {
+    params.numPages = cast(param("num_pages"), indexType);
+    keyRows = mul(params.numPages, spec.pageSize);
+    params.blockTable =
+        globalView(param("block_table"),
+                   mul(params.batchSize, divu(params.seqKV, spec.pageSize)));
+  }
   params.q = globalView(param("q"), mul(queryRows, Hq * D));
   params.k = globalView(param("k"), mul(keyRows, Hkv * D));
   params.v = globalView(param("v"), mul(keyRows, Hkv * Dv));

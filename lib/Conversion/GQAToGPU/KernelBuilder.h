@@ -38,6 +38,9 @@ struct KernelSpec {
   std::optional<double> softcap;
   /// The element type of the KV lengths (i32 or index), or null without.
   Type kvLensType;
+  /// Tokens per page of a paged KV cache (K/V pools [pages, P, Hkv, D] read
+  /// through an i32 block table [B, Skv / P]); 0: contiguous K/V.
+  int64_t pageSize = 0;
   GPUTileConfig tile;
 
   int64_t groupSize() const { return qHeads / kvHeads; }
@@ -79,6 +82,9 @@ struct AttentionKernelParams {
   Value partialOut, partialLse;
   /// Only with KV lengths.
   Value kvLens;
+  /// Only when paged: the block table [B, Skv / P] (flat) and the pages in
+  /// the pools.
+  Value blockTable, numPages;
 };
 
 /// What one CTA of an attention kernel (tensor-core or CUDA-core) works on:
@@ -288,6 +294,29 @@ private:
   Type elementType;
   llvm::DenseMap<std::pair<Type, int64_t>, Value> intConstants;
   llvm::DenseMap<uint64_t, Value> floatConstants;
+};
+
+/// Where the rows of one sequence's KV head lie in K and V: at base + key *
+/// stride (the bases computed once, in front of the KV loop), or, paged, at
+/// ((block_table[b, key / P] * P + key % P) * Hkv + kvHead) * width with the
+/// page clamped into the pool (a bad entry reads a wrong page, never memory
+/// outside the pool).
+class KVRows {
+public:
+  KVRows(KernelBuilder &k, const KernelSpec &spec,
+         const AttentionKernelParams &params, Value batch, Value kvHead);
+  /// The element offset of key `key`'s row (head dim 0) in K, or in V when
+  /// `ofValue`. `key` must be in [0, Skv).
+  Value offset(Value key, bool ofValue) const;
+
+private:
+  KernelBuilder &k;
+  const KernelSpec &spec;
+  const AttentionKernelParams &params;
+  Value batch, kvHead;
+  /// Contiguous K/V only.
+  Value kBase, vBase;
+  int64_t kStride = 0, vStride = 0;
 };
 
 } // namespace mlir::gqa::gpu_kernel

@@ -40,7 +40,7 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
   const int64_t D = spec.headDim, Dv = spec.headDimV;
   const int64_t BM = tile.blockM, BN = tile.blockN, T = tile.threads();
   const int64_t rowsPerWarp = BM / tile.warps;
-  const int64_t g = spec.groupSize(), Hq = spec.qHeads, Hkv = spec.kvHeads;
+  const int64_t g = spec.groupSize(), Hq = spec.qHeads;
   // Output columns per lane: lane + 32 t, t < columnSteps.
   const int64_t columnSteps = (Dv + 31) / 32;
   const int64_t kStride = D + 1;
@@ -102,21 +102,7 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
     return k.mul(k.add(k.mul(k.add(k.mul(batch, Hq), head), seqQ), position),
                  width);
   };
-  Value kBase, vBase;
-  int64_t kRowStride, vRowStride;
-  if (spec.layout == Layout::BSHD) {
-    Value head = k.add(k.mul(k.mul(batch, seqKV), Hkv), kvHead);
-    kBase = k.mul(head, D);
-    vBase = k.mul(head, Dv);
-    kRowStride = Hkv * D;
-    vRowStride = Hkv * Dv;
-  } else {
-    Value head = k.mul(k.add(k.mul(batch, Hkv), kvHead), seqKV);
-    kBase = k.mul(head, D);
-    vBase = k.mul(head, Dv);
-    kRowStride = D;
-    vRowStride = Dv;
-  }
+  KVRows kvRows(k, spec, params, batch, kvHead);
 
   // Copies count elements with every thread, element e = tid + T * i.
   auto stridedLoop = [&](int64_t count, function_ref<void(Value)> body) {
@@ -171,8 +157,8 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
               [&](Value j, ValueRange) -> SmallVector<Value> {
                 Value key = k.add(firstKey, j);
                 Value valid = k.cmp(CmpIPredicate::slt, key, kvLen);
-                Value row = k.add(
-                    kBase, k.mul(k.maxs(k.mins(key, lastKey), 0), kRowStride));
+                Value row = kvRows.offset(k.maxs(k.mins(key, lastKey), 0),
+                                          /*ofValue=*/false);
                 for (int64_t t = 0; t < (D + 31) / 32; ++t) {
                   Value d = k.add(lane, 32 * t);
                   auto copy = [&] {
@@ -193,7 +179,7 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
       Value key = k.add(firstKey, j);
       Value valid = k.cmp(CmpIPredicate::slt, key, kvLen);
       Value clamped = k.maxs(k.mins(key, lastKey), 0);
-      Value x = k.load(gV, k.add(k.add(vBase, k.mul(clamped, vRowStride)), d));
+      Value x = k.load(gV, k.add(kvRows.offset(clamped, /*ofValue=*/true), d));
       k.store(k.fselect(valid, x, 0.0), sV, e);
     });
     k.barrier();

@@ -94,6 +94,8 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
                                                        {"init", op.getInit()}};
   if (op.getKvLens())
     operands.push_back({"kv_lens", op.getKvLens()});
+  if (op.getBlockTable())
+    operands.push_back({"block_table", op.getBlockTable()});
   for (auto [name, value] : operands) {
     auto type = cast<MemRefType>(value.getType());
     if (!type.getLayout().isIdentity()) {

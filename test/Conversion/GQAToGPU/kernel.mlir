@@ -27,7 +27,7 @@
 // CHECK:         gpu.launch_func @gqa_kernels::@gqa_attention_fwd blocks in (%[[GX]], %c8, %[[B]]) threads in (%c128, %c1, %c1) dynamic_shared_memory_size %c49152_i32 args(%[[QP]] : memref<1xbf16>, %[[KP]] : memref<1xbf16>, %[[VP]] : memref<1xbf16>, %[[OP]] : memref<1xbf16>, %[[B64]] : i64, %[[SQ64]] : i64, %[[SKV64]] : i64)
 
 // The kernel set describes itself for the metadata writer.
-// CHECK:       gpu.module @gqa_kernels attributes {gqa.config = {dtype = "bf16", group_size = 8 : i64, head_dim = 128 : i64, head_dim_v = 128 : i64, kv_heads = 8 : i64, kv_lens = "none", layout = "bshd", mask = "causal", q_heads = 64 : i64, scale = 0.088388347648318433 : f64, softcap = 0.000000e+00 : f64, window_left = -1 : i64, window_right = 0 : i64}, gqa.split_kv = {max_splits = 0 : i64}}
+// CHECK:       gpu.module @gqa_kernels attributes {gqa.config = {dtype = "bf16", group_size = 8 : i64, head_dim = 128 : i64, head_dim_v = 128 : i64, kv_heads = 8 : i64, kv_lens = "none", layout = "bshd", mask = "causal", page_size = 0 : i64, q_heads = 64 : i64, scale = 0.088388347648318433 : f64, softcap = 0.000000e+00 : f64, window_left = -1 : i64, window_right = 0 : i64}, gqa.split_kv = {max_splits = 0 : i64}}
 // CHECK:       memref.global "public" @gqa_smem : memref<0xi8, 3> {alignment = 16 : i64}
 // CHECK:       gpu.func @gqa_attention_fwd(%[[GQP:.*]]: memref<1xbf16>, %[[GKP:.*]]: memref<1xbf16>, %[[GVP:.*]]: memref<1xbf16>, %[[GOP:.*]]: memref<1xbf16>, %{{.*}}: i64, %{{.*}}: i64, %[[GSKV:.*]]: i64) kernel
 // CHECK-SAME:    gqa.dynamic_shared_memory_bytes = 49152 : i64

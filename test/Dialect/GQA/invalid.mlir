@@ -230,7 +230,7 @@ func.func @f(%q: tensor<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %v: memr
 // A memref op with a result (generic form).
 func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %v: memref<2x8x33x128xbf16>, %init: memref<2x64x17x128xbf16>) {
   // expected-error @+1 {{on memrefs the op writes 'init' and has no result, got 1}}
-  %o = "gqa.attention"(%q, %k, %v, %init) <{q_heads = 64 : i64, kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<none>}> : (memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>, memref<2x64x17x128xbf16>) -> tensor<2x64x17x128xbf16>
+  %o = "gqa.attention"(%q, %k, %v, %init) <{q_heads = 64 : i64, kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<none>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 1>}> : (memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>, memref<2x64x17x128xbf16>) -> tensor<2x64x17x128xbf16>
   return
 }
 
@@ -295,5 +295,86 @@ func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tens
   // expected-error @+2 {{expected ::mlir::gqa::Layout to be one of: bhsd, bshd}}
   // expected-error @+1 {{failed to parse GQA_LayoutAttr parameter 'value'}}
   %o = gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<hsbd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+// Paged KV: the block table has one row per sequence.
+func.func @f(%q: memref<3x1x8x64xbf16>, %kc: memref<20x16x2x64xbf16>, %vc: memref<20x16x2x64xbf16>, %pages: memref<2x4xi32>, %o: memref<3x1x8x64xbf16>) {
+  // expected-error @+1 {{'block_table' dim 0 is 2, but the 'query' batch is 3}}
+  gqa.attention ins(%q, %kc, %vc : memref<3x1x8x64xbf16>, memref<20x16x2x64xbf16>, memref<20x16x2x64xbf16>) block_table(%pages : memref<2x4xi32>) outs(%o : memref<3x1x8x64xbf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+// Paged KV: block table entries are i32 (as in vLLM and FlashAttention).
+func.func @f(%q: memref<3x1x8x64xbf16>, %kc: memref<20x16x2x64xbf16>, %vc: memref<20x16x2x64xbf16>, %pages: memref<3x4xi64>, %o: memref<3x1x8x64xbf16>) {
+  // expected-error @+1 {{'block_table' element type must be i32, got 'i64'}}
+  gqa.attention ins(%q, %kc, %vc : memref<3x1x8x64xbf16>, memref<20x16x2x64xbf16>, memref<20x16x2x64xbf16>) block_table(%pages : memref<3x4xi64>) outs(%o : memref<3x1x8x64xbf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+// Paged KV: the block table is [B, max pages].
+func.func @f(%q: memref<3x1x8x64xbf16>, %kc: memref<20x16x2x64xbf16>, %vc: memref<20x16x2x64xbf16>, %pages: memref<12xi32>, %o: memref<3x1x8x64xbf16>) {
+  // expected-error @+1 {{'block_table' must have rank 2 (shape [B, max pages]), got rank 1}}
+  gqa.attention ins(%q, %kc, %vc : memref<3x1x8x64xbf16>, memref<20x16x2x64xbf16>, memref<20x16x2x64xbf16>) block_table(%pages : memref<12xi32>) outs(%o : memref<3x1x8x64xbf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+// Paged KV: a block table with no page.
+func.func @f(%q: memref<3x1x8x64xbf16>, %kc: memref<20x16x2x64xbf16>, %vc: memref<20x16x2x64xbf16>, %pages: memref<3x0xi32>, %o: memref<3x1x8x64xbf16>) {
+  // expected-error @+1 {{'block_table' must give each sequence at least one page, got shape [3, 0]}}
+  gqa.attention ins(%q, %kc, %vc : memref<3x1x8x64xbf16>, memref<20x16x2x64xbf16>, memref<20x16x2x64xbf16>) block_table(%pages : memref<3x0xi32>) outs(%o : memref<3x1x8x64xbf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+// Paged KV: the page size shapes the generated code.
+func.func @f(%q: memref<3x1x8x64xbf16>, %kc: memref<20x?x2x64xbf16>, %vc: memref<20x?x2x64xbf16>, %pages: memref<3x4xi32>, %o: memref<3x1x8x64xbf16>) {
+  // expected-error @+1 {{'key' page size (dim 1 of the paged cache [pages, page size, H, D]) must be static}}
+  gqa.attention ins(%q, %kc, %vc : memref<3x1x8x64xbf16>, memref<20x?x2x64xbf16>, memref<20x?x2x64xbf16>) block_table(%pages : memref<3x4xi32>) outs(%o : memref<3x1x8x64xbf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+// Paged KV: key and value pages hold the same tokens.
+func.func @f(%q: memref<3x1x8x64xbf16>, %kc: memref<20x16x2x64xbf16>, %vc: memref<20x32x2x64xbf16>, %pages: memref<3x4xi32>, %o: memref<3x1x8x64xbf16>) {
+  // expected-error @+1 {{'value' page size (dim 1 of the paged cache [pages, page size, H, D]) is 32, but the 'key' page size is 16}}
+  gqa.attention ins(%q, %kc, %vc : memref<3x1x8x64xbf16>, memref<20x16x2x64xbf16>, memref<20x32x2x64xbf16>) block_table(%pages : memref<3x4xi32>) outs(%o : memref<3x1x8x64xbf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+// Paged KV: one pool of pages for key and value.
+func.func @f(%q: memref<3x1x8x64xbf16>, %kc: memref<20x16x2x64xbf16>, %vc: memref<21x16x2x64xbf16>, %pages: memref<3x4xi32>, %o: memref<3x1x8x64xbf16>) {
+  // expected-error @+1 {{'value' page count (dim 0 of the paged cache [pages, page size, H, D]) is 21, but the 'key' page count is 20}}
+  gqa.attention ins(%q, %kc, %vc : memref<3x1x8x64xbf16>, memref<20x16x2x64xbf16>, memref<21x16x2x64xbf16>) block_table(%pages : memref<3x4xi32>) outs(%o : memref<3x1x8x64xbf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+// Paged KV: the heads of a paged cache are dim 2, whatever the layout.
+func.func @f(%q: memref<3x8x1x64xbf16>, %kc: memref<20x2x16x64xbf16>, %vc: memref<20x2x16x64xbf16>, %pages: memref<3x4xi32>, %o: memref<3x8x1x64xbf16>) {
+  // expected-error @+1 {{'key' head count (dim 2 of the paged cache [pages, page size, H, D]) is 16, but kv_heads is 2}}
+  gqa.attention ins(%q, %kc, %vc : memref<3x8x1x64xbf16>, memref<20x2x16x64xbf16>, memref<20x2x16x64xbf16>) block_table(%pages : memref<3x4xi32>) outs(%o : memref<3x8x1x64xbf16>) heads(8, 2) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+// Paged KV: a pool is rank 4.
+func.func @f(%q: memref<3x1x8x64xbf16>, %kc: memref<320x2x64xbf16>, %vc: memref<320x2x64xbf16>, %pages: memref<3x4xi32>, %o: memref<3x1x8x64xbf16>) {
+  // expected-error @+1 {{'key' must have rank 4 (pages, page size, H, D with a block_table), got rank 3}}
+  gqa.attention ins(%q, %kc, %vc : memref<3x1x8x64xbf16>, memref<320x2x64xbf16>, memref<320x2x64xbf16>) block_table(%pages : memref<3x4xi32>) outs(%o : memref<3x1x8x64xbf16>) heads(8, 2) layout<bshd> mask<none>
   return
 }

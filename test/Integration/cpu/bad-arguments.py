@@ -32,6 +32,7 @@ CASES = [
     ("window bounding nothing", BASE + ["--window", "-1,-1"], "bounds no key"),
     ("negative scale", BASE + ["--scale", "-0.5"], "scale must be positive"),
     ("zero softcap", BASE + ["--softcap", "0"], "softcap must be positive"),
+    ("negative page size", BASE + ["--page-size", "-16"], "page-size must be positive (or 0: not paged), got -16"),
     ("unknown flag", BASE + ["--frobnicate", "3"], "unknown option '--frobnicate' (see --help)"),
     # llvm::cl alone would take these as -h with a glued value: help, exit 0.
     ("a flag starting with h", BASE + ["--heads", "3"], "unknown option '--heads'"),

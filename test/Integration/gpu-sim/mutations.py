@@ -126,6 +126,30 @@ def shared_stride_without_padding(text: str) -> str:
     return substitute(r'value = 65 : index', r"65 : index", "64 : index")(text)
 
 
+def page_lookup_ignored(text: str) -> str:
+    """Paged K/V read through the table index itself, not the page it holds (identity paging).
+
+    Needs a subject without kv_lens: then the i32 loads of the kernels are the
+    block table's.
+    """
+    lines = text.splitlines()
+    first = _first_kernel_line(lines)
+    hits = 0
+    for i in range(first, len(lines)):
+        load = re.search(r'(%\w+) = "memref.load"\(%\w+, (%\w+)\) .*-> i32', lines[i])
+        if not load:
+            continue
+        cast = re.search(rf'(%\w+) = "arith.index_cast"\({re.escape(load.group(1))}\) .*\(i32\) -> index',
+                         lines[i + 1])
+        if cast:
+            entry = load.group(2)
+            lines[i + 1] = f'{cast.group(1)} = "arith.minsi"({entry}, {entry}) : (index, index) -> index'
+            hits += 1
+    if not hits:
+        raise LookupError("no block table load")
+    return "\n".join(lines) + "\n"
+
+
 TENSOR_CORE = [
     ("V read by ldmatrix without .trans",
      substitute(r'"nvgpu.ldmatrix".*transpose = true', "transpose = true", "transpose = false")),
@@ -152,6 +176,10 @@ F32 = [
     ("f32: no barrier after the tile copy", drop(r'"gpu.barrier"', nth=1)),
 ]
 
+PAGED = [
+    ("paged: the table index used as the page", page_lookup_ignored),
+]
+
 SUBJECTS = [
     (KernelConfig.create(8, 2, 64, dtype="bf16", layout="bshd", causal=True), CompileOptions(),
      Sizes(batch=2, seq_q=17, seq_kv=129), TENSOR_CORE),
@@ -160,6 +188,10 @@ SUBJECTS = [
      SPLIT_KV),
     (KernelConfig.create(8, 2, 64, head_dim_v=32, dtype="f32", layout="bshd", window=(20, 3)), CompileOptions(),
      Sizes(batch=1, seq_q=5, seq_kv=70), F32),
+    (KernelConfig.create(8, 2, 64, dtype="bf16", layout="bshd", causal=True, page_size=8), CompileOptions(),
+     Sizes(batch=2, seq_q=9, seq_kv=136, page_size=8), PAGED),
+    (KernelConfig.create(8, 2, 64, dtype="f32", layout="bhsd", page_size=8), CompileOptions(max_splits=4),
+     Sizes(batch=2, seq_q=1, seq_kv=96, num_splits=2, page_size=8), PAGED),
 ]
 
 

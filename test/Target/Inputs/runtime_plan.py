@@ -20,7 +20,9 @@ for path in sys.argv[6:]:
     # Aligned, non-null stand-in addresses: planning checks but never uses them.
     args = _runtime.launch_args(dims, config["dtype"], config["layout"], 1 << 20, 2 << 20,
                                 3 << 20, 4 << 20,
-                                kv_lens=(5 << 20) if config["kv_lens"] != "none" else None)
+                                kv_lens=(5 << 20) if config["kv_lens"] != "none" else None,
+                                block_table=(6 << 20) if config["page_size"] else None,
+                                num_pages=1000 if config["page_size"] else 0)
     plan = library.plan(text, args, sm_count=132)
     print(path.rsplit("/", 1)[-1], "num_splits", plan["num_splits"], "workspace", plan["workspace_bytes"],
           *[f"{k['name']}:{k['role']}:grid={k['grid']}:block={k['block']}:smem={k['dynamic_shared_memory_bytes']}"

@@ -48,13 +48,14 @@ namespace {
 class AttentionVerifier {
 public:
   explicit AttentionVerifier(AttentionOp op)
-      : op(op), layout(op.getLayout()), dims(getLayoutDims(layout)) {}
+      : op(op), layout(op.getLayout()), dims(getLayoutDims(layout)),
+        kvDims(op.getKVLayoutDims()), paged(op.isPaged()) {}
 
   LogicalResult verify() {
     if (failed(verifyKinds()) || failed(verifyRanksAndElementTypes()) ||
         failed(verifyGrouping()) || failed(verifyStaticDims()) ||
         failed(verifyShapes()) || failed(verifyKVLens()) ||
-        failed(verifyScalars()))
+        failed(verifyBlockTable()) || failed(verifyScalars()))
       return failure();
     return success();
   }
@@ -63,30 +64,42 @@ private:
   struct NamedOperand {
     StringRef name;
     ShapedType type;
+    /// Key and value of a paged cache are (page, slot, head, head dim).
+    bool isPagedCache;
   };
 
   SmallVector<NamedOperand> attentionTensors() {
-    return {{"query", op.getQueryType()},
-            {"key", op.getKeyType()},
-            {"value", op.getValueType()},
-            {"init", op.getInitType()}};
+    return {{"query", op.getQueryType(), false},
+            {"key", op.getKeyType(), paged},
+            {"value", op.getValueType(), paged},
+            {"init", op.getInitType(), false}};
   }
 
-  StringRef dimName(unsigned dim) {
-    if (dim == dims.batch)
-      return "batch";
-    if (dim == dims.heads)
+  const LayoutDims &dimsOf(const NamedOperand &operand) {
+    return operand.isPagedCache ? kvDims : dims;
+  }
+
+  StringRef dimName(const NamedOperand &operand, unsigned dim) {
+    const LayoutDims &at = dimsOf(operand);
+    if (dim == at.batch)
+      return operand.isPagedCache ? "page count" : "batch";
+    if (dim == at.heads)
       return "head count";
-    if (dim == dims.seq)
-      return "sequence length";
+    if (dim == at.seq)
+      return operand.isPagedCache ? "page size" : "sequence length";
     return "head dim";
   }
 
   /// Prints "'key' head count (dim 1 of bhsd)".
-  InFlightDiagnostic emitDimError(StringRef operand, unsigned dim) {
-    return op.emitOpError()
-           << "'" << operand << "' " << dimName(dim) << " (dim " << dim
-           << " of " << stringifyLayout(layout) << ")";
+  InFlightDiagnostic emitDimError(const NamedOperand &operand, unsigned dim) {
+    InFlightDiagnostic diag = op.emitOpError() << "'" << operand.name << "' "
+                                               << dimName(operand, dim)
+                                               << " (dim " << dim << " of ";
+    if (operand.isPagedCache)
+      diag << "the paged cache [pages, page size, H, D])";
+    else
+      diag << stringifyLayout(layout) << ")";
+    return diag;
   }
 
   /// Both operands are all tensors or all memrefs, and the results follow.
@@ -118,22 +131,27 @@ private:
 
   LogicalResult verifyRanksAndElementTypes() {
     Type elementType = op.getElementType();
-    for (auto [name, type] : attentionTensors()) {
-      if (type.getRank() != 4)
-        return op.emitOpError()
-               << "'" << name << "' must have rank 4 ("
-               << (layout == Layout::BHSD ? "B, H, S, D" : "B, S, H, D")
-               << " in layout " << stringifyLayout(layout) << "), got rank "
-               << type.getRank();
+    for (const NamedOperand &operand : attentionTensors()) {
+      if (operand.type.getRank() == 4)
+        continue;
+      InFlightDiagnostic diag = op.emitOpError() << "'" << operand.name
+                                                 << "' must have rank 4 (";
+      if (operand.isPagedCache)
+        diag << "pages, page size, H, D with a block_table";
+      else
+        diag << (layout == Layout::BHSD ? "B, H, S, D" : "B, S, H, D")
+             << " in layout " << stringifyLayout(layout);
+      return diag << "), got rank " << operand.type.getRank();
     }
     if (!isa<Float16Type, BFloat16Type, Float32Type>(elementType))
       return op.emitOpError()
              << "'query' element type must be f16, bf16 or f32, got "
              << elementType;
-    for (auto [name, type] : attentionTensors()) {
-      if (type.getElementType() != elementType)
+    for (const NamedOperand &operand : attentionTensors()) {
+      if (operand.type.getElementType() != elementType)
         return op.emitOpError()
-               << "'" << name << "' element type " << type.getElementType()
+               << "'" << operand.name << "' element type "
+               << operand.type.getElementType()
                << " differs from 'query' element type " << elementType;
     }
     return success();
@@ -152,14 +170,19 @@ private:
     return success();
   }
 
-  /// Head counts and head dims are static: they shape the generated code.
+  /// Head counts and head dims are static: they shape the generated code. So
+  /// is the page size of a paged cache.
   LogicalResult verifyStaticDims() {
-    for (auto [name, type] : attentionTensors()) {
-      for (unsigned dim : {dims.heads, dims.headDim}) {
-        if (type.isDynamicDim(dim))
-          return emitDimError(name, dim) << " must be static";
-        if (type.getDimSize(dim) == 0)
-          return emitDimError(name, dim) << " must be positive, got 0";
+    for (const NamedOperand &operand : attentionTensors()) {
+      const LayoutDims &at = dimsOf(operand);
+      SmallVector<unsigned, 3> staticDims = {at.heads, at.headDim};
+      if (operand.isPagedCache)
+        staticDims.push_back(at.seq);
+      for (unsigned dim : staticDims) {
+        if (operand.type.isDynamicDim(dim))
+          return emitDimError(operand, dim) << " must be static";
+        if (operand.type.getDimSize(dim) == 0)
+          return emitDimError(operand, dim) << " must be positive, got 0";
       }
     }
     return success();
@@ -167,9 +190,9 @@ private:
 
   /// `what` of `operand` must equal `expected` (`expectedWhat`) when both
   /// are static.
-  LogicalResult expectDim(StringRef operand, ShapedType type, unsigned dim,
+  LogicalResult expectDim(const NamedOperand &operand, unsigned dim,
                           int64_t expected, StringRef expectedWhat) {
-    int64_t actual = type.getDimSize(dim);
+    int64_t actual = operand.type.getDimSize(dim);
     if (ShapedType::isDynamic(actual) || ShapedType::isDynamic(expected) ||
         actual == expected)
       return success();
@@ -178,35 +201,42 @@ private:
   }
 
   LogicalResult verifyShapes() {
-    ShapedType query = op.getQueryType(), key = op.getKeyType(),
-               value = op.getValueType(), init = op.getInitType();
+    SmallVector<NamedOperand> tensors = attentionTensors();
+    const NamedOperand &query = tensors[0], &key = tensors[1],
+                       &value = tensors[2], &init = tensors[3];
     int64_t qHeads = op.getQHeads(), kvHeads = op.getKvHeads();
     // The grouping.
-    if (failed(expectDim("query", query, dims.heads, qHeads, "q_heads")) ||
-        failed(expectDim("init", init, dims.heads, qHeads, "q_heads")) ||
-        failed(expectDim("key", key, dims.heads, kvHeads, "kv_heads")) ||
-        failed(expectDim("value", value, dims.heads, kvHeads, "kv_heads")))
+    if (failed(expectDim(query, dims.heads, qHeads, "q_heads")) ||
+        failed(expectDim(init, dims.heads, qHeads, "q_heads")) ||
+        failed(expectDim(key, kvDims.heads, kvHeads, "kv_heads")) ||
+        failed(expectDim(value, kvDims.heads, kvHeads, "kv_heads")))
       return failure();
     // Head dims: D is shared by query and key, Dv by value and init.
-    if (failed(expectDim("key", key, dims.headDim,
-                         query.getDimSize(dims.headDim),
+    if (failed(expectDim(key, kvDims.headDim,
+                         query.type.getDimSize(dims.headDim),
                          "the 'query' head dim")) ||
-        failed(expectDim("init", init, dims.headDim,
-                         value.getDimSize(dims.headDim),
+        failed(expectDim(init, dims.headDim,
+                         value.type.getDimSize(kvDims.headDim),
                          "the 'value' head dim")))
       return failure();
-    // Sequence lengths: Skv is shared by key and value, Sq by query and init.
-    if (failed(expectDim("value", value, dims.seq, key.getDimSize(dims.seq),
-                         "the 'key' sequence length")) ||
-        failed(expectDim("init", init, dims.seq, query.getDimSize(dims.seq),
+    // Sequence lengths: Skv (or the page size) is shared by key and value,
+    // Sq by query and init.
+    if (failed(expectDim(value, kvDims.seq, key.type.getDimSize(kvDims.seq),
+                         paged ? "the 'key' page size"
+                               : "the 'key' sequence length")) ||
+        failed(expectDim(init, dims.seq, query.type.getDimSize(dims.seq),
                          "the 'query' sequence length")))
       return failure();
-    // One batch.
-    int64_t batch = query.getDimSize(dims.batch);
-    for (auto [name, type] : ArrayRef(attentionTensors()).drop_front()) {
-      if (failed(expectDim(name, type, dims.batch, batch, "the 'query' batch")))
+    // One batch; a paged cache has one page count instead.
+    int64_t batch = query.type.getDimSize(dims.batch);
+    if (failed(expectDim(init, dims.batch, batch, "the 'query' batch")))
+      return failure();
+    if (paged)
+      return expectDim(value, kvDims.batch, key.type.getDimSize(kvDims.batch),
+                       "the 'key' page count");
+    for (const NamedOperand &operand : {key, value})
+      if (failed(expectDim(operand, dims.batch, batch, "the 'query' batch")))
         return failure();
-    }
     return success();
   }
 
@@ -233,6 +263,33 @@ private:
     return success();
   }
 
+  LogicalResult verifyBlockTable() {
+    Value blockTable = op.getBlockTable();
+    if (!blockTable)
+      return success();
+    auto type = cast<ShapedType>(blockTable.getType());
+    if (type.getRank() != 2)
+      return op.emitOpError()
+             << "'block_table' must have rank 2 (shape [B, max pages]), got "
+                "rank "
+             << type.getRank();
+    if (!type.getElementType().isInteger(32))
+      return op.emitOpError() << "'block_table' element type must be i32, got "
+                              << type.getElementType();
+    int64_t batch = op.getQueryType().getDimSize(dims.batch);
+    int64_t rows = type.getDimSize(0);
+    if (!ShapedType::isDynamic(batch) && !ShapedType::isDynamic(rows) &&
+        batch != rows)
+      return op.emitOpError() << "'block_table' dim 0 is " << rows
+                              << ", but the 'query' batch is " << batch;
+    if (type.getDimSize(1) == 0)
+      return op.emitOpError()
+             << "'block_table' must give each sequence at least one page, got "
+                "shape ["
+             << rows << ", 0]";
+    return success();
+  }
+
   LogicalResult verifyScalars() {
     auto checkPositive = [&](std::optional<APFloat> value,
                              StringRef name) -> LogicalResult {
@@ -250,7 +307,9 @@ private:
 
   AttentionOp op;
   Layout layout;
-  LayoutDims dims;
+  /// Of query and init; of key and value (the layout's unless paged).
+  LayoutDims dims, kvDims;
+  bool paged;
 };
 
 } // namespace

@@ -38,16 +38,17 @@ struct AttentionOpInterface
     FailureOr<Value> key = bufferOf(attention.getKey());
     FailureOr<Value> value = bufferOf(attention.getValue());
     FailureOr<Value> kvLens = bufferOf(attention.getKvLens());
+    FailureOr<Value> blockTable = bufferOf(attention.getBlockTable());
     FailureOr<Value> init = bufferOf(attention.getInit());
     if (failed(query) || failed(key) || failed(value) || failed(kvLens) ||
-        failed(init))
+        failed(blockTable) || failed(init))
       return failure();
     rewriter.setInsertionPoint(op);
     AttentionOp::create(rewriter, op->getLoc(), TypeRange(), *query, *key,
-                        *value, *kvLens, *init, attention.getQHeadsAttr(),
-                        attention.getKvHeadsAttr(), attention.getLayoutAttr(),
-                        attention.getMaskAttr(), attention.getScaleAttr(),
-                        attention.getSoftcapAttr());
+                        *value, *kvLens, *blockTable, *init,
+                        attention.getQHeadsAttr(), attention.getKvHeadsAttr(),
+                        attention.getLayoutAttr(), attention.getMaskAttr(),
+                        attention.getScaleAttr(), attention.getSoftcapAttr());
     replaceOpWithBufferizedValues(rewriter, op, *init);
     return success();
   }

@@ -106,7 +106,14 @@ public:
     one = indexConstant(b, 1);
     Value batch = memref::DimOp::create(b, op.getQuery(), dims.batch);
     Value seqQ = memref::DimOp::create(b, op.getQuery(), dims.seq);
-    Value seqKV = memref::DimOp::create(b, op.getKey(), dims.seq);
+    // A paged sequence is its block table row of pages long.
+    Value seqKV =
+        op.isPaged()
+            ? arith::MulIOp::create(
+                  b, memref::DimOp::create(b, op.getBlockTable(), 1),
+                  indexConstant(b, op.getPageSize()))
+                  .getResult()
+            : memref::DimOp::create(b, op.getKey(), dims.seq).getResult();
 
     queries = allocate({groupSize, tileQ, headDim});
     keys = allocate({tileKV, headDim});
@@ -159,12 +166,9 @@ private:
     return arith::AddIOp::create(b, first, member);
   }
 
-  /// Loads element (batch, head, position, d) of a layout-ordered tensor as
-  /// f32.
-  Value loadAsF32(Value tensor, Value batchIndex, Value head, Value position,
-                  Value d) {
-    Value element = memref::LoadOp::create(
-        b, tensor, dims.order(batchIndex, head, position, d));
+  /// Loads one element of `tensor` as f32.
+  Value loadAsF32(Value tensor, ValueRange indices) {
+    Value element = memref::LoadOp::create(b, tensor, indices);
     if (elementType == f32)
       return element;
     return arith::ExtFOp::create(b, f32, element);
@@ -186,7 +190,8 @@ private:
       emitFor(b, zero, rows, one, [&](Value row) {
         Value position = arith::AddIOp::create(b, firstRow, row);
         emitFor(b, zero, headDimEnd, one, [&](Value d) {
-          Value q = loadAsF32(op.getQuery(), batchIndex, head, position, d);
+          Value q = loadAsF32(op.getQuery(),
+                              dims.order(batchIndex, head, position, d));
           memref::StoreOp::create(b, arith::MulFOp::create(b, q, scaleLog2e),
                                   queries, ValueRange{member, row, d});
         });
@@ -227,14 +232,38 @@ private:
     auto stage = [&](Value tensor, Value tile, int64_t width) {
       emitFor(b, zero, columns, one, [&](Value column) {
         Value position = arith::AddIOp::create(b, key0, column);
+        SmallVector<Value, 4> at = emitKVIndices(batchIndex, kvHead, position);
         emitFor(b, zero, indexConstant(b, width), one, [&](Value d) {
-          Value element = loadAsF32(tensor, batchIndex, kvHead, position, d);
-          memref::StoreOp::create(b, element, tile, ValueRange{column, d});
+          at[op.getKVLayoutDims().headDim] = d;
+          memref::StoreOp::create(b, loadAsF32(tensor, at), tile,
+                                  ValueRange{column, d});
         });
       });
     };
     stage(op.getKey(), keys, headDim);
     stage(op.getValue(), values, headDimV);
+  }
+
+  /// The indices of key `position` of `kvHead` in K and V, head dim 0: in
+  /// the layout, or, when paged, (block_table[b, position / page size],
+  /// position % page size, kvHead, 0) with the page clamped into the pool
+  /// (a bad table entry reads a wrong page, never outside the pool).
+  SmallVector<Value, 4> emitKVIndices(Value batchIndex, Value kvHead,
+                                      Value position) {
+    if (!op.isPaged())
+      return dims.order(batchIndex, kvHead, position, zero);
+    Value pageSize = indexConstant(b, op.getPageSize());
+    Value entry = arith::DivUIOp::create(b, position, pageSize);
+    Value page = arith::IndexCastOp::create(
+        b, b.getIndexType(),
+        memref::LoadOp::create(b, op.getBlockTable(),
+                               ValueRange{batchIndex, entry}));
+    Value lastPage =
+        arith::SubIOp::create(b, memref::DimOp::create(b, op.getKey(), 0), one);
+    page = arith::MinSIOp::create(b, arith::MaxSIOp::create(b, page, zero),
+                                  lastPage);
+    Value slot = arith::RemUIOp::create(b, position, pageSize);
+    return {page, slot, kvHead, zero};
   }
 
   /// One online-softmax step of one query row against the keys it sees in

@@ -12,6 +12,7 @@ def GQA_TensorOrMemRef : AnyTypeOf<[AnyRankedTensor, AnyMemRef],
                                    "ranked tensor or memref">;
 
 def GQA_AttentionOp : GQA_Op<"attention", [
+    AttrSizedOperandSegments,
     DestinationStyleOpInterface,
     DeclareOpInterfaceMethods<MemoryEffectsOpInterface>
   ]> {
@@ -38,6 +39,14 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     - `kv_lens` (optional, shape `[B]`, `i32` or `index`) gives the valid
       length of each sequence's keys; keys at or beyond it are masked and the
       mask is aligned against it.
+    - `block_table` (optional, shape `[B, max_pages]`, `i32`) makes the KV
+      cache paged, as vLLM and FlashAttention's `flash_attn_with_kvcache`
+      keep it: `key` and `value` are `[num_pages, page_size, Hkv, D]` pools
+      (whatever `layout`, which then orders `query` and `init` only), and
+      key `j` of sequence `b` is `key[block_table[b, j / page_size],
+      j % page_size]`. The KV length is `max_pages * page_size`, or
+      `kv_lens`; `page_size` must be static. Pages are shared by every query
+      head of the group like any K/V row.
 
     Batch and sequence lengths may be dynamic; head counts and head dims are
     static. Query, key, value and output share one element type (`f16`,
@@ -57,6 +66,13 @@ def GQA_AttentionOp : GQA_Op<"attention", [
            outs(%init : tensor<?x?x64x128xbf16>)
            heads(64, 8) layout<bshd> mask<causal> softcap(30.0)
            -> tensor<?x?x64x128xbf16>
+
+    // Decode against a paged cache of 16-token pages.
+    gqa.attention ins(%q, %kc, %vc : memref<?x1x64x128xbf16>,
+                                     memref<?x16x8x128xbf16>,
+                                     memref<?x16x8x128xbf16>)
+      kv_lens(%lens : memref<?xi32>) block_table(%pages : memref<?x?xi32>)
+      outs(%o : memref<?x1x64x128xbf16>) heads(64, 8) layout<bshd> mask<none>
     ```
   }];
 
@@ -65,6 +81,7 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     GQA_TensorOrMemRef:$key,
     GQA_TensorOrMemRef:$value,
     Optional<GQA_TensorOrMemRef>:$kv_lens,
+    Optional<GQA_TensorOrMemRef>:$block_table,
     GQA_TensorOrMemRef:$init,
     I64Attr:$q_heads,
     I64Attr:$kv_heads,
@@ -79,6 +96,7 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     `ins` `(` $query `,` $key `,` $value `:`
               type($query) `,` type($key) `,` type($value) `)`
     (`kv_lens` `(` $kv_lens^ `:` type($kv_lens) `)`)?
+    (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
     `outs` `(` $init `:` type($init) `)`
     `heads` `(` $q_heads `,` $kv_heads `)`
     `layout` `` $layout
@@ -118,15 +136,28 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     ShapedType getInitType() { return cast<ShapedType>(getInit().getType()); }
     /// The element type of all four tensors.
     Type getElementType() { return getQueryType().getElementType(); }
-    /// The dimension positions of the op's layout.
+    /// The dimension positions of the op's layout (of query and init, and
+    /// of key and value unless paged).
     LayoutDims getLayoutDims() { return ::mlir::gqa::getLayoutDims(getLayout()); }
+    /// Whether key and value are paged through `block_table`.
+    bool isPaged() { return static_cast<bool>(getBlockTable()); }
+    /// The dimension positions of key and value: the layout's, or, when
+    /// paged, (page, slot, head, head dim) in the positions of bshd.
+    LayoutDims getKVLayoutDims() {
+      return isPaged() ? ::mlir::gqa::getLayoutDims(Layout::BSHD)
+                       : getLayoutDims();
+    }
+    /// The tokens per page of a paged KV cache (0 when not paged).
+    int64_t getPageSize() {
+      return isPaged() ? getKeyType().getDimSize(getKVLayoutDims().seq) : 0;
+    }
     /// D: the head dim of query and key.
     int64_t getHeadDim() {
       return getQueryType().getDimSize(getLayoutDims().headDim);
     }
     /// Dv: the head dim of value and output.
     int64_t getHeadDimV() {
-      return getValueType().getDimSize(getLayoutDims().headDim);
+      return getValueType().getDimSize(getKVLayoutDims().headDim);
     }
     /// The scale applied to the scores: the attribute, or 1/sqrt(D).
     double getScaleOrDefault();
