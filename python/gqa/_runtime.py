@@ -118,6 +118,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "gqa_runtime_get_device_info": (c_int, [c_void_p, _P(DeviceInfo)]),
     "gqa_kernel_load": (c_int, [c_void_p, c_char_p, ctypes.c_size_t, c_char_p, ctypes.c_size_t, _P(c_void_p)]),
     "gqa_kernel_destroy": (None, [c_void_p]),
+    "gqa_kernel_workspace_bytes": (c_int, [c_void_p, _P(LaunchArgs), _P(c_uint64)]),
     "gqa_kernel_launch": (c_int, [c_void_p, _P(LaunchArgs)]),
 }
 
@@ -297,6 +298,13 @@ class Device:
             f"loading {what} on device {self.ordinal}",
         )
         return handle.value
+
+    def workspace_bytes(self, kernel: int, args: LaunchArgs) -> int:
+        """``gqa_kernel_workspace_bytes``: the split-KV workspace this launch needs (0: none)."""
+        size = c_uint64()
+        self.lib.check(self.lib._fn["gqa_kernel_workspace_bytes"](kernel, ctypes.byref(args), ctypes.byref(size)),
+                       "sizing the split-KV workspace")
+        return size.value
 
     def launch(self, kernel: int, args: LaunchArgs) -> None:
         """``gqa_kernel_launch``: validate ``args`` and queue the kernel(s) on ``args.stream``."""

@@ -225,6 +225,23 @@ def _on_device(q: _Tensor) -> Iterator[None]:
         yield
 
 
+def _allocates_workspace(q: _Tensor, stream: Any) -> bool:
+    """Whether PyTorch provides the split-KV workspace: for torch tensors on its current stream.
+
+    Its caching allocator orders the memory on that stream and serves CUDA
+    graph capture from the graph's pool; the runtime's own workspace needs
+    cuMemAlloc and an event, which capture forbids. On another stream (or
+    without torch) the runtime's own workspace is used.
+    """
+    return stream is None and _is_real_torch(q.obj)
+
+
+def _workspace_tensor(q: _Tensor, nbytes: int) -> Any:
+    """``nbytes`` of device memory from PyTorch on q's device (its blocks are 512-byte aligned)."""
+    torch = _torch_module()
+    return torch.empty(nbytes, dtype=torch.uint8, device=q.obj.device)
+
+
 def _matching_kernel(kernel: Kernel, config: KernelConfig) -> Kernel:
     problems = config.mismatches(kernel.config)
     if problems:
@@ -295,6 +312,8 @@ def attention(
             use instead of looking one up; it must match this call.
         stream: CUDA stream handle (int or object with ``cuda_stream``);
             default: PyTorch's current stream for q's device (0 for non-torch inputs).
+            On PyTorch's current stream the split-KV workspace comes from
+            PyTorch's allocator, so the call can be captured in a CUDA graph.
         chip: ``sm_80``/``sm_90``; default from q's device (``sm_90`` without torch).
         cache_dir: kernel cache directory (see :func:`gqa.compile`).
 
@@ -356,5 +375,11 @@ def attention(
         handle = kern._modules.get(module_key)
         if handle is None:
             handle = kern._modules[module_key] = device.load(kern.ptx, kern.metadata, str(kern.ptx_path))
+        workspace = None  # kept alive until the launch is queued
+        if _allocates_workspace(qt, stream):
+            nbytes = device.workspace_bytes(handle, args)
+            if nbytes:
+                workspace = _workspace_tensor(qt, nbytes)
+                args.workspace, args.workspace_bytes = workspace.data_ptr(), nbytes
         device.launch(handle, args)
     return ot.obj

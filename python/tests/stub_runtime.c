@@ -86,7 +86,16 @@ gqa_status gqa_kernel_launch(gqa_kernel kernel, const gqa_launch_args *args) {
   return GQA_SUCCESS;
 }
 
+static uint64_t workspace_bytes;
+gqa_status gqa_kernel_workspace_bytes(gqa_kernel kernel, const gqa_launch_args *args, uint64_t *bytes) {
+  last_error[0] = 0;
+  if (!kernel || !args || !bytes) return fail(GQA_ERROR_INVALID_ARGUMENT, "stub: NULL");
+  *bytes = workspace_bytes;
+  return GQA_SUCCESS;
+}
+
 /* Inspection helpers for the tests. */
+void stub_set_workspace_bytes(uint64_t bytes) { workspace_bytes = bytes; }
 void stub_last_args(gqa_launch_args *dst) { *dst = last_args; }
 int stub_loads(void) { return loads; }
 int stub_creates(void) { return creates; }

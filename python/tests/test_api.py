@@ -556,3 +556,22 @@ def test_ctypes_structs_match_the_header(stub_runtime, struct, probe):
     assert offset(None) == ctypes.sizeof(struct)
     for name, _ in struct._fields_:
         assert offset(name.encode()) == getattr(struct, name).offset, name
+
+
+def test_workspace_from_the_caller_framework(fake_compiler, stub_runtime, monkeypatch):
+    """On PyTorch's current stream the split-KV workspace is PyTorch's (CUDA-graph safe), sized by the runtime."""
+    from gqa import api
+    stub_runtime.stub_set_workspace_bytes(ctypes.c_uint64(4096))
+    given = []
+    monkeypatch.setattr(api, "_allocates_workspace", lambda q, stream: stream is None)
+    monkeypatch.setattr(api, "_workspace_tensor", lambda q, n: given.append(FakeTensor((n,), "uint8")) or given[-1])
+    q, k, v = qkv("bshd", B=2, Sq=1, Skv=40)
+    gqa.attention(q, k, v, layout="bshd")
+    args = last_args(stub_runtime)
+    assert len(given) == 1 and args["workspace"] == given[0].data_ptr() and args["workspace_bytes"] == 4096
+    # On a stream of the caller's, or when no workspace is needed, the runtime decides.
+    gqa.attention(q, k, v, layout="bshd", stream=0xABC)
+    assert last_args(stub_runtime)["workspace"] is None and len(given) == 1
+    stub_runtime.stub_set_workspace_bytes(ctypes.c_uint64(0))
+    gqa.attention(q, k, v, layout="bshd")
+    assert last_args(stub_runtime)["workspace"] is None and len(given) == 1

@@ -126,3 +126,27 @@ def test_paged_matches_reference(case, real_env):
                                   kv_lens=case.get("kv_lens"), **opts)
     err = float(np.max(np.abs(_np(out) - ref)))
     assert err <= TOLERANCE[case["dtype"]], f"max |out - reference| = {err}"
+
+
+def test_split_kv_decode_captures_in_a_cuda_graph(real_env):
+    """Decode through split-KV inside a CUDA graph: the workspace comes from PyTorch's allocator (the
+    graph's pool), so capture needs no cuMemAlloc; replays see new inputs written in place."""
+    case = dict(B=2, Hq=64, Hkv=8, Sq=1, Skv=4097, D=128, dtype="bf16", layout="bshd")
+    q, k, v = _make(case)
+    out = torch.empty_like(q)
+    gqa.attention(q, k, v, out=out, layout="bshd")  # load the kernel outside the capture
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        gqa.attention(q, k, v, out=out, layout="bshd")
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        gqa.attention(q, k, v, out=out, layout="bshd")
+    for _ in range(2):
+        q.copy_(torch.randn_like(q, dtype=torch.float32).to(q.dtype))
+        out.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        ref = gqa.reference.attention(_np(q), _np(k), _np(v), layout="bshd")
+        assert float(np.max(np.abs(_np(out) - ref))) <= TOLERANCE["bf16"]
