@@ -19,9 +19,12 @@ mkdir -p "$GQA_BUILD/l70b"
   -o "$GQA_BUILD/l70b/prefill.ptx"
 "$BIN/gqa-compile" "$EXAMPLES/llama3-70b-layer.mlir" --chip sm_90 \
   -o "$GQA_BUILD/l70b/decode.ptx"
+# Decode against a paged KV cache (16-token pages, per-sequence lengths).
+"$BIN/gqa-compile" --q-heads 64 --kv-heads 8 --head-dim 128 --dtype bf16 --layout bshd \
+  --causal --kv-lens --page-size 16 --chip sm_90 -o "$GQA_BUILD/l70b/paged-decode.ptx"
 python3 - "$GQA_BUILD/l70b" <<'PY'
 import json, pathlib, sys
-for name in ("prefill", "decode"):
+for name in ("prefill", "decode", "paged-decode"):
     meta = json.loads((pathlib.Path(sys.argv[1]) / f"{name}.json").read_text())
     kernels = ", ".join(f"{k['name']} ({k['block'][0]} threads, "
                         f"{k['dynamic_shared_memory_bytes'] // 1024} KiB smem)"
@@ -29,7 +32,7 @@ for name in ("prefill", "decode"):
     print(f"   {name}: {kernels}")
 PY
 if command -v ptxas >/dev/null; then
-  for name in prefill decode; do
+  for name in prefill decode paged-decode; do
     echo "   ptxas -arch=sm_90 -v $name.ptx:"
     ptxas -arch=sm_90 -v "$GQA_BUILD/l70b/$name.ptx" -o "$GQA_BUILD/l70b/$name.cubin" 2>&1 |
       grep -E "Compiling entry|registers|spill" | sed "s/^ */     /"
@@ -48,3 +51,6 @@ echo "   (prefill: 256 tokens, causal)"
 echo "   (decode: one token against 4096 cached, batch 2, lengths 4096 and 1000)"
 "$BIN/gqa-run" --target cpu --q-heads 64 --kv-heads 8 --head-dim 128 --dtype bf16 \
   --layout bshd --causal --batch 2 --seq-q 1 --seq-kv 4096 --kv-lens 4096,1000
+echo "   (decode against a paged cache, vLLM's 16-token pages in shuffled order, lengths 4096 and 1000)"
+"$BIN/gqa-run" --target cpu --q-heads 64 --kv-heads 8 --head-dim 128 --dtype bf16 \
+  --layout bshd --causal --batch 2 --seq-q 1 --seq-kv 4096 --kv-lens 4096,1000 --page-size 16
