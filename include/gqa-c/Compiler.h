@@ -46,6 +46,9 @@ typedef struct gqa_compiler_attention {
   double softcap;
   /// Nonzero: the kernel takes per-sequence KV lengths (int32).
   int32_t kv_lens;
+  /// Tokens per page of a paged KV cache (K/V are page pools read through an
+  /// int32 block table, docs/kernel-metadata.md); 0: contiguous K/V.
+  int64_t page_size;
 } gqa_compiler_attention;
 
 /// Where the kernels run.

@@ -106,6 +106,7 @@ AttentionSpec toSpec(const gqa_compiler_attention &attention,
   if (attention.softcap != 0)
     spec.softcap = attention.softcap;
   spec.hasKVLens = attention.kv_lens != 0;
+  spec.pageSize = attention.page_size;
   error = spec.validate();
   return spec;
 }

@@ -87,6 +87,29 @@ int main(void) {
     gqa_compiler_free(kernel.metadata_json);
   }
 
+  /* Decode against a paged KV cache of 16-token pages. */
+  attention.kv_lens = 1;
+  attention.page_size = 16;
+  status = gqa_compiler_compile_attention(&attention, &target, NULL, &kernel,
+                                          &error);
+  check(status == 0, "compiles decode against a paged KV cache");
+  if (status == 0) {
+    check(strstr(kernel.metadata_json, "\"page_size\": 16") != NULL &&
+              strstr(kernel.metadata_json, "\"block_table\"") != NULL &&
+              strstr(kernel.metadata_json, "\"num_pages\"") != NULL,
+          "its metadata has the page size, the block table and the pool size");
+    gqa_compiler_free(kernel.ptx);
+    gqa_compiler_free(kernel.metadata_json);
+  }
+  attention.page_size = -1;
+  status = gqa_compiler_compile_attention(&attention, &target, NULL, &kernel,
+                                          &error);
+  check(status != 0 && error && strstr(error, "page-size must be positive"),
+        "a negative page size");
+  gqa_compiler_free(error);
+  error = NULL;
+  attention = llama3_70b();
+
   /* Bad input is a message, not a crash. */
   attention.kv_heads = 6;
   status = gqa_compiler_compile_attention(&attention, &target, NULL, &kernel,
