@@ -206,8 +206,8 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
   KernelBuilder k(b, func);
   k.setElementType(elementType);
   AttentionKernelParams params = k.attentionParams(spec, role);
-  Value batchSize = params.batchSize, seqQ = params.seqQ, seqKV = params.seqKV,
-        gQ = params.q, gK = params.k, gV = params.v, gOut = params.out,
+  Value batchSize = params.batchSize, seqQ = params.seqQ, gQ = params.q,
+        gK = params.k, gV = params.v, gOut = params.out,
         gPartialOut = params.partialOut, gPartialLse = params.partialLse;
 
   // Shared memory: Q | K | V.

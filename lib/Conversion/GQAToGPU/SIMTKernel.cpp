@@ -52,8 +52,8 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
   KernelBuilder k(b, func);
   k.setElementType(f32);
   AttentionKernelParams params = k.attentionParams(spec, role);
-  Value batchSize = params.batchSize, seqQ = params.seqQ, seqKV = params.seqKV,
-        gQ = params.q, gK = params.k, gV = params.v, gOut = params.out,
+  Value batchSize = params.batchSize, seqQ = params.seqQ, gQ = params.q,
+        gK = params.k, gV = params.v, gOut = params.out,
         gPartialOut = params.partialOut, gPartialLse = params.partialLse;
 
   int64_t offsetK = BM * D * 4, offsetV = offsetK + BN * kStride * 4;
