@@ -192,6 +192,25 @@ def prepare_googletest(source: Path, dest: Path) -> str:
     return f"googletest: copied {source} to {dest}"
 
 
+def prepare_python_gpu_tests(cache_dir: Path, chip: str) -> str:
+    """Compile the kernels of python/tests/test_gpu.py (its cases are in gpu_cases.py) into the cache,
+    so that the PyTorch integration tests can run on the GPU machine, which has no compiler."""
+    sys.path.insert(0, str(REPO / "python" / "tests"))
+    try:
+        import gpu_cases  # noqa: PLC0415 - a test module, imported only here
+    finally:
+        sys.path.pop(0)
+    failed = []
+    configs_ = gpu_cases.kernel_configs(chip)
+    for config in configs_:
+        try:
+            gqa.compiler.compile_config(config, cache_dir=cache_dir)
+        except Exception as e:  # noqa: BLE001 - reported, not fatal: the device check does not need them
+            failed.append(f"{config.key()}: {short_error(str(e), 200)}")
+    text = f"python/tests/test_gpu.py kernels: {len(configs_) - len(failed)} of {len(configs_)} in the cache"
+    return text + "".join(f"\n  failed: {line}" for line in failed)
+
+
 def summarize(results: Sequence[Compiled], wall: float) -> tuple[list[str], int]:
     """Report lines and the exit status (1 if a required kernel failed)."""
     ok = [r for r in results if r.status == "ok"]
@@ -231,6 +250,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--only", default=None, help="regex: compile only kernels whose label or users match")
     p.add_argument("--no-ptxas", action="store_true", help="skip the ptxas check")
     p.add_argument("--no-runtime", action="store_true", help="do not build the fallback runtime")
+    p.add_argument("--no-python-tests", action="store_true",
+                   help="do not compile the kernels of python/tests/test_gpu.py into the cache")
     p.add_argument("--googletest", default="/usr/src/googletest", help="GoogleTest source to carry ('' = none)")
     args = p.parse_args(argv)
     args.cache_dir = args.cache_dir or str(Path(args.carry_dir) / "kernels")
@@ -263,6 +284,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     carry = Path(args.carry_dir).resolve()
     extras = []
+    if not args.only and not args.no_python_tests:
+        extras.append(prepare_python_gpu_tests(cache_dir, args.chip))
     if not args.no_runtime:
         extras.append(prepare_runtime(carry / "runtime" / "libgqa_runtime.so", args.jobs))
     if args.googletest:

@@ -527,7 +527,14 @@ def fake_compiler(tmp_path, monkeypatch):
 
 def _prepare(tmp_path, *extra: str) -> int:
     return prepare_kernels.main(["--carry-dir", str(tmp_path / "carry"), "--no-ptxas", "--no-runtime",
-                                 "--googletest", "", "--jobs", "4", *extra])
+                                 "--googletest", "", "--jobs", "4", "--no-python-tests", *extra])
+
+
+def test_prepare_kernels_carries_the_python_gpu_tests(tmp_path, fake_compiler, capsys):
+    """The kernels of python/tests/test_gpu.py go into the cache too (the fake compiler refuses f32)."""
+    assert prepare_kernels.prepare_python_gpu_tests(tmp_path / "cache", "sm_90").startswith(
+        "python/tests/test_gpu.py kernels: 11 of 12 in the cache\n  failed: hq4-hkv4-d64-dv32-f32")
+    assert len(list((tmp_path / "cache").glob("*/kernel.json"))) == 11
 
 
 def test_prepare_kernels_with_a_fake_compiler(tmp_path, fake_compiler, capsys):

@@ -12,6 +12,7 @@ import pytest
 
 import gqa
 from conftest import REAL_RUNTIME_LIB
+from gpu_cases import CASES, GRAPH_CASE, PAGED_CASES, options
 
 torch = pytest.importorskip("torch")
 
@@ -23,17 +24,6 @@ pytestmark = [
 
 TORCH_DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}
 TOLERANCE = {"f32": 2e-3, "f16": 4e-3, "bf16": 3e-2}  # f32 inputs may run as tf32 inside
-
-CASES = [
-    dict(B=2, Hq=8, Hkv=2, Sq=128, Skv=128, D=64, dtype="f16", layout="bhsd", causal=False),
-    dict(B=2, Hq=8, Hkv=2, Sq=100, Skv=257, D=64, dtype="bf16", layout="bshd", causal=True),
-    dict(B=1, Hq=64, Hkv=8, Sq=1, Skv=1000, D=128, dtype="bf16", layout="bshd", causal=True),
-    dict(B=1, Hq=4, Hkv=1, Sq=77, Skv=33, D=128, dtype="f16", layout="bhsd", causal=True),
-    dict(B=2, Hq=4, Hkv=4, Sq=64, Skv=64, D=64, Dv=32, dtype="f32", layout="bhsd", window=(16, 0)),
-    dict(B=3, Hq=8, Hkv=2, Sq=8, Skv=200, D=64, dtype="f16", layout="bshd", causal=True, kv_lens=[0, 50, 200]),
-    dict(B=1, Hq=8, Hkv=2, Sq=64, Skv=64, D=64, dtype="bf16", layout="bhsd", softcap=30.0, scale=0.3),
-]
-
 
 def _make(case, device="cuda"):
     g = torch.Generator(device="cpu").manual_seed(0)
@@ -50,14 +40,10 @@ def _np(x):
     return x.float().cpu().numpy()
 
 
-def _options(case):
-    return {k: case[k] for k in ("layout", "causal", "window", "softcap", "scale") if k in case}
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
 def test_matches_reference(case, real_env):
     q, k, v = _make(case)
-    opts = _options(case)
+    opts = options(case)
     lens = case.get("kv_lens")
     lens_t = None if lens is None else torch.tensor(lens, dtype=torch.int32, device="cuda")
     out = gqa.attention(q, k, v, kv_lens=lens_t, **opts)
@@ -73,10 +59,10 @@ def test_runs_on_the_current_stream(real_env):
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        out = gqa.attention(q, k, v, **_options(case))
+        out = gqa.attention(q, k, v, **options(case))
         out2 = out.clone()  # ordered after the kernel on the same stream
     side.synchronize()
-    ref = gqa.reference.attention(_np(q), _np(k), _np(v), **_options(case))
+    ref = gqa.reference.attention(_np(q), _np(k), _np(v), **options(case))
     assert float(np.max(np.abs(_np(out2) - ref))) <= TOLERANCE[case["dtype"]]
 
 
@@ -87,16 +73,6 @@ def test_out_argument_and_non_contiguous_input(real_env):
     assert gqa.attention(q, k, v, out=out) is out
     with pytest.raises(ValueError, match="q must be contiguous"):
         gqa.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), layout="bshd")
-
-
-PAGED_CASES = [
-    dict(B=3, Hq=8, Hkv=2, Sq=1, D=64, page_size=16, max_pages=8, dtype="bf16", layout="bshd", causal=True,
-         kv_lens=[1, 77, 128]),
-    dict(B=2, Hq=8, Hkv=2, Sq=40, D=64, page_size=16, max_pages=5, dtype="f16", layout="bhsd", causal=True),
-    dict(B=2, Hq=4, Hkv=1, Sq=3, D=128, page_size=1, max_pages=50, dtype="f16", layout="bshd", window=(16, 0),
-         kv_lens=[50, 9]),
-    dict(B=2, Hq=8, Hkv=2, Sq=1, D=64, page_size=7, max_pages=6, dtype="bf16", layout="bhsd", kv_lens=[40, 3]),
-]
 
 
 @pytest.mark.parametrize("case", PAGED_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
@@ -117,7 +93,7 @@ def test_paged_matches_reference(case, real_env):
             k_pool[table[b, j // P], j % P] = torch.randn(case["Hkv"], D, generator=g)
             v_pool[table[b, j // P], j % P] = torch.randn(case["Hkv"], D, generator=g)
     q, k_pool, v_pool = (x.to(device="cuda", dtype=dtype) for x in (q, k_pool, v_pool))
-    opts = _options(case)
+    opts = options(case)
     lens_t = torch.tensor(lens, dtype=torch.int32, device="cuda") if "kv_lens" in case else None
     out = gqa.attention(q, k_pool, v_pool, block_table=table.cuda(), kv_lens=lens_t, **opts)
     torch.cuda.synchronize()
@@ -131,7 +107,7 @@ def test_paged_matches_reference(case, real_env):
 def test_split_kv_decode_captures_in_a_cuda_graph(real_env):
     """Decode through split-KV inside a CUDA graph: the workspace comes from PyTorch's allocator (the
     graph's pool), so capture needs no cuMemAlloc; replays see new inputs written in place."""
-    case = dict(B=2, Hq=64, Hkv=8, Sq=1, Skv=4097, D=128, dtype="bf16", layout="bshd")
+    case = GRAPH_CASE
     q, k, v = _make(case)
     out = torch.empty_like(q)
     gqa.attention(q, k, v, out=out, layout="bshd")  # load the kernel outside the capture

@@ -1,0 +1,47 @@
+"""The cases of test_gpu.py, without torch: prepare_kernels.py compiles their kernels into the
+cache carried to the GPU machine (which has no compiler)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gqa.config import KernelConfig
+
+CASES = [
+    dict(B=2, Hq=8, Hkv=2, Sq=128, Skv=128, D=64, dtype="f16", layout="bhsd", causal=False),
+    dict(B=2, Hq=8, Hkv=2, Sq=100, Skv=257, D=64, dtype="bf16", layout="bshd", causal=True),
+    dict(B=1, Hq=64, Hkv=8, Sq=1, Skv=1000, D=128, dtype="bf16", layout="bshd", causal=True),
+    dict(B=1, Hq=4, Hkv=1, Sq=77, Skv=33, D=128, dtype="f16", layout="bhsd", causal=True),
+    dict(B=2, Hq=4, Hkv=4, Sq=64, Skv=64, D=64, Dv=32, dtype="f32", layout="bhsd", window=(16, 0)),
+    dict(B=3, Hq=8, Hkv=2, Sq=8, Skv=200, D=64, dtype="f16", layout="bshd", causal=True, kv_lens=[0, 50, 200]),
+    dict(B=1, Hq=8, Hkv=2, Sq=64, Skv=64, D=64, dtype="bf16", layout="bhsd", softcap=30.0, scale=0.3),
+]
+
+PAGED_CASES = [
+    dict(B=3, Hq=8, Hkv=2, Sq=1, D=64, page_size=16, max_pages=8, dtype="bf16", layout="bshd", causal=True,
+         kv_lens=[1, 77, 128]),
+    dict(B=2, Hq=8, Hkv=2, Sq=40, D=64, page_size=16, max_pages=5, dtype="f16", layout="bhsd", causal=True),
+    dict(B=2, Hq=4, Hkv=1, Sq=3, D=128, page_size=1, max_pages=50, dtype="f16", layout="bshd", window=(16, 0),
+         kv_lens=[50, 9]),
+    dict(B=2, Hq=8, Hkv=2, Sq=1, D=64, page_size=7, max_pages=6, dtype="bf16", layout="bhsd", kv_lens=[40, 3]),
+]
+
+#: Decode through split-KV, captured in a CUDA graph.
+GRAPH_CASE = dict(B=2, Hq=64, Hkv=8, Sq=1, Skv=4097, D=128, dtype="bf16", layout="bshd")
+
+
+def options(case: dict) -> dict[str, Any]:
+    """The mask/scale options of gqa.attention and gqa.reference.attention."""
+    return {k: case[k] for k in ("layout", "causal", "window", "softcap", "scale") if k in case}
+
+
+def kernel_configs(chip: str = "sm_90") -> list[KernelConfig]:
+    """What gqa.attention compiles for every case (distinct, in order)."""
+    configs = []
+    for case in CASES + PAGED_CASES + [GRAPH_CASE]:
+        config = KernelConfig.create(case["Hq"], case["Hkv"], case["D"], head_dim_v=case.get("Dv"),
+                                     dtype=case["dtype"], kv_lens="kv_lens" in case,
+                                     page_size=case.get("page_size", 0), chip=chip, **options(case))
+        if config not in configs:
+            configs.append(config)
+    return configs
