@@ -246,6 +246,9 @@ def _feature_cases() -> list[CorrectnessCase]:
         # Paged KV caches (shuffled pages, spare pages NaN): vLLM's 16-token pages for the Llama
         # layer, one-token pages, and pages larger than a KV tile, prefill and decode.
         CorrectnessCase("l70b-paged16-kvlens", Attrs(64, 8, 128, kv_lens=True, page_size=16), KV_LENS_SIZES),
+        # The kernel of the paged benchmark rows (whole pages, no kv_lens).
+        CorrectnessCase("l70b-paged16", Attrs(64, 8, 128, page_size=16),
+                        (Shape(3, 1, 1024), Shape(2, 1, 8192), Shape(2, 17, 4096), Shape(1, 129, 1024))),
         CorrectnessCase("f16-d64-paged1-causal-bhsd",
                         Attrs(8, 2, 64, dtype="f16", layout="bhsd", causal=True, kv_lens=True, page_size=1),
                         KV_LENS_SIZES[:2]),
@@ -283,6 +286,10 @@ DECODE_SEQS = (1024, 8192, 32768, 131072)
 #: bhsd rows (SDPA's own layout; the peers get contiguous bhsd there): a few, to see whether layout matters.
 BHSD_PREFILL = ((2, 4096), (2, 16384))
 BHSD_DECODE = ((32, 32768),)
+#: Decode against a paged cache (vLLM's 16-token pages, shuffled): compared with the contiguous
+#: rows of the same size (the peers read contiguous K/V only).
+PAGED_DECODE = ((1, 131072), (8, 32768), (64, 8192))
+PAGE_SIZE = 16
 
 
 def _kilo(n: int) -> str:
@@ -316,9 +323,16 @@ def decode_cases(layout: str = "bshd", sizes: Optional[Iterable[tuple[int, int]]
     return out
 
 
+def paged_decode_cases(sizes: Iterable[tuple[int, int]] = PAGED_DECODE) -> list[BenchCase]:
+    """Decode rows against a paged KV cache (Skv a whole number of pages, so no kv_lens)."""
+    attrs = replace(l70b(), page_size=PAGE_SIZE)
+    return [BenchCase(f"decode paged{PAGE_SIZE} bshd B{b} Skv{_kilo(s)}", "decode", attrs, Shape(b, 1, s))
+            for b, s in sizes]
+
+
 def benchmark_cases(memory_cap: int = DECODE_MEMORY_CAP) -> list[BenchCase]:
     """The whole benchmark, in the order it runs: decode (cheap) first, then prefill, then bhsd."""
-    return (decode_cases(memory_cap=memory_cap) + prefill_cases()
+    return (decode_cases(memory_cap=memory_cap) + paged_decode_cases() + prefill_cases()
             + decode_cases("bhsd", BHSD_DECODE, memory_cap) + prefill_cases("bhsd", BHSD_PREFILL))
 
 

@@ -427,6 +427,8 @@ def peer_callable(impl: str, attrs: Attrs, qs: Sequence[torch.Tensor], ks: Seque
                   vs: Sequence[torch.Tensor], flex: Optional[Flex]) -> tuple[Callable[[int], Any], ContextManager]:
     """``fn(i)`` running a peer on input set ``i`` (bhsd views), and the context to run it in."""
     cfg = attrs.kernel_config()
+    if attrs.page_size:
+        raise Refused("the peers read contiguous K/V: compare with the contiguous row of this size")
     if cfg.mask not in ("none", "causal") or cfg.softcap or attrs.kv_lens:
         raise Refused("the peers are set up for none/causal masks only")
     causal = cfg.mask == "causal"
@@ -473,7 +475,9 @@ def time_impl(impl: str, case: BenchCase, timer: Timer, sets: dict[str, list[tor
     if impl == "ours":
         if kernel is None:
             raise Refused("no kernel")
-        fn = lambda i: run_ours(sets["q"][i], sets["k"][i], sets["v"][i], None, sets["out"][i], attrs, kernel)  # noqa: E731
+        tables = sets.get("table")  # paged rows: k and v are page pools
+        fn = lambda i: run_ours(sets["q"][i], sets["k"][i], sets["v"][i], None, sets["out"][i], attrs,  # noqa: E731
+                                kernel, tables[i] if tables else None)
         ctx: ContextManager = nullcontext()
     else:
         views = {x: [as_bhsd(t, attrs.layout) for t in sets[x]] for x in ("q", "k", "v")}
@@ -513,12 +517,19 @@ def bench_case(case: BenchCase, cache_dir: str, timer: Timer, flex: Optional[Fle
     ours_out = None
     try:
         for i in range(n):
-            q, k, v, _ = make_inputs(case.attrs, case.shape, _generator(base_seed, "bench", case.name, i))
+            gen = _generator(base_seed, "bench", case.name, i)
+            q, k, v, _ = make_inputs(case.attrs, case.shape, gen)
+            if case.attrs.page_size:
+                k, v, table = page_cache(case.attrs, k, v, gen)
+                sets.setdefault("table", []).append(table)
             for name, t in (("q", q), ("k", k), ("v", v), ("out", out_like(case.attrs, case.shape))):
                 sets[name].append(t)
+            q = k = v = None  # noqa: F841 - the contiguous K/V of a paged row are freed here
         if "ours" not in impls and kernel is not None:
             try:
-                ours_out = run_ours(sets["q"][0], sets["k"][0], sets["v"][0], None, sets["out"][0], case.attrs, kernel)
+                tables = sets.get("table")
+                ours_out = run_ours(sets["q"][0], sets["k"][0], sets["v"][0], None, sets["out"][0], case.attrs, kernel,
+                                    tables[0] if tables else None)
                 torch.cuda.synchronize()
             except Exception:  # noqa: BLE001 - only a comparison is lost
                 ours_out = None

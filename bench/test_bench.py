@@ -47,12 +47,12 @@ def test_configs_are_well_formed():
 
 def test_distinct_kernel_count():
     kernels = configs.distinct_kernels()
-    assert len(kernels) == 33
-    assert len({c.attrs.key() for c in configs.CORRECTNESS}) == len(configs.CORRECTNESS) == 33
+    assert len(kernels) == 34
+    assert len({c.attrs.key() for c in configs.CORRECTNESS}) == len(configs.CORRECTNESS) == 34
     optional = [u for u in kernels.values() if u.optional]
     assert sorted(u.attrs.dtype for u in optional) == ["f32", "f32"]
     bench_keys = {b.attrs.key() for b in configs.BENCHMARK}
-    assert len(bench_keys) == 4  # bshd/bhsd x causal/none, all among the correctness kernels
+    assert len(bench_keys) == 5  # bshd/bhsd x causal/none and paged, all among the correctness kernels
     assert bench_keys <= {c.attrs.key() for c in configs.CORRECTNESS}
     for key in bench_keys:
         assert not kernels[key].optional
@@ -118,8 +118,12 @@ def test_tolerances():
 def test_benchmark_matrix():
     rows = configs.BENCHMARK
     prefill = [b for b in rows if b.phase == "prefill" and b.attrs.layout == "bshd"]
-    decode = [b for b in rows if b.phase == "decode" and b.attrs.layout == "bshd"]
-    assert len(prefill) == 3 * 5 * 2 and len(decode) == 4 * 4
+    decode = [b for b in rows if b.phase == "decode" and b.attrs.layout == "bshd" and not b.attrs.page_size]
+    paged = [b for b in rows if b.attrs.page_size]
+    assert len(prefill) == 3 * 5 * 2 and len(decode) == 4 * 4 and len(paged) == 3
+    # Each paged row has a contiguous row of the same size to compare with.
+    assert {(b.shape.batch, b.shape.seq_kv) for b in paged} <= {(b.shape.batch, b.shape.seq_kv) for b in decode}
+    assert all(b.attrs.page_size == 16 and b.shape.seq_kv % 16 == 0 and not b.attrs.kv_lens for b in paged)
     assert {(b.shape.batch, b.shape.seq_q) for b in prefill} == {
         (bb, s) for bb in (1, 2, 4) for s in (1024, 2048, 4096, 8192, 16384)}
     assert all(b.shape.seq_q == b.shape.seq_kv for b in prefill)
@@ -361,7 +365,7 @@ def test_nvidia_smi_missing(monkeypatch, tmp_path):
 def test_plan_mode_needs_no_gpu(capsys):
     assert device_check.main(["--plan"]) == 0
     out = capsys.readouterr().out
-    assert "distinct kernels 33" in out and "total" in out
+    assert "distinct kernels 34" in out and "total" in out
 
 
 FAKE_WORKER = textwrap.dedent('''
@@ -540,17 +544,17 @@ def test_prepare_kernels_carries_the_python_gpu_tests(tmp_path, fake_compiler, c
 def test_prepare_kernels_with_a_fake_compiler(tmp_path, fake_compiler, capsys):
     assert _prepare(tmp_path) == 0
     out = capsys.readouterr().out
-    assert "kernels: 33 distinct, 31 ok (31 compiled now, 0 from the cache), 0 failed, 2 optional left out" in out
+    assert "kernels: 34 distinct, 32 ok (32 compiled now, 0 from the cache), 0 failed, 2 optional left out" in out
     assert "f32 is not supported" in out
     manifest = json.loads((tmp_path / "carry" / "manifest.json").read_text())
-    assert len(manifest["kernels"]) == 33 and manifest["commit"]
+    assert len(manifest["kernels"]) == 34 and manifest["commit"]
     failed = [k for k, v in manifest["kernels"].items() if v["status"] != "ok"]
     assert len(failed) == 2 and all("-f32-" in k for k in failed)
     cache = tmp_path / "carry" / "kernels"
     assert sorted(p.name for p in cache.iterdir()) == sorted(k for k, v in manifest["kernels"].items()
                                                              if v["status"] == "ok")
     calls = fake_compiler.read_text().splitlines()
-    assert len(calls) == 31  # the failing f32 calls stop in the wrapper, before the fake's log
+    assert len(calls) == 32  # the failing f32 calls stop in the wrapper, before the fake's log
     # every kernel the matrix needs is found in the cache without a compiler (as on the device)
     os.environ.pop("GQA_COMPILE")
     gqa_compiler.clear_memory_cache()
@@ -565,8 +569,8 @@ def test_prepare_kernels_reuses_the_cache(tmp_path, fake_compiler, capsys):
     assert _prepare(tmp_path) == 0
     capsys.readouterr()
     assert _prepare(tmp_path) == 0
-    assert "31 ok (0 compiled now, 31 from the cache)" in capsys.readouterr().out
-    assert len(fake_compiler.read_text().splitlines()) == 31
+    assert "32 ok (0 compiled now, 32 from the cache)" in capsys.readouterr().out
+    assert len(fake_compiler.read_text().splitlines()) == 32
 
 
 def test_prepare_kernels_fails_loudly(tmp_path, fake_compiler, monkeypatch, capsys):
