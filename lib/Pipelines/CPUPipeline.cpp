@@ -1,10 +1,14 @@
 //===- CPUPipeline.cpp - gqa.attention to LLVM for the host CPU -----------===//
 
+#include "gqa/Conversion/Passes.h"
 #include "gqa/Dialect/GQA/Transforms/Passes.h"
 #include "gqa/Pipelines/Pipelines.h"
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
@@ -23,10 +27,31 @@ void mlir::gqa::buildGQAToLLVMCPUPipeline(OpPassManager &pm,
   pm.addPass(bufferization::createOneShotBufferizePass(bufferization));
 
   OpPassManager &funcs = pm.nest<func::FuncOp>();
-  funcs.addPass(createGQATile({options.tileQ, options.tileKV}));
+  GQASelectScheduleOptions schedule;
+  schedule.target = options.schedule;
+  schedule.blockM = options.blockM;
+  schedule.blockN = options.blockN;
+  schedule.maxSplits = options.maxSplits;
+  funcs.addPass(createGQASelectSchedule(schedule));
+  funcs.addPass(createGQADistribute());
+  funcs.addPass(createConvertGQATilesToLinalg());
   funcs.addPass(createCanonicalizerPass());
   funcs.addPass(createCSEPass());
-  funcs.addPass(createLoopInvariantCodeMotionPass());
+  // The blocks run one after the other.
+  funcs.addPass(createForallToForLoopPass());
+
+  // The tiles become buffers, allocated once per block where their size
+  // allows, and freed.
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferization));
+  OpPassManager &buffers = pm.nest<func::FuncOp>();
+  buffers.addPass(bufferization::createBufferHoistingPass());
+  buffers.addPass(bufferization::createBufferLoopHoistingPass());
+  bufferization::buildBufferDeallocationPipeline(pm);
+  OpPassManager &loops = pm.nest<func::FuncOp>();
+  loops.addPass(createConvertLinalgToLoopsPass());
+  loops.addPass(createCanonicalizerPass());
+  loops.addPass(createCSEPass());
+  loops.addPass(createLoopInvariantCodeMotionPass());
 
   pm.addPass(createSCFToControlFlowPass());
   // bf16 <-> f32 conversions as integer arithmetic: the JIT then needs no
@@ -50,6 +75,7 @@ void mlir::gqa::registerGQAPipelines() {
   PassPipelineRegistration<CPUPipelineOptions>(
       "gqa-lower-to-cpu",
       "Lower gqa.attention (tensors or memrefs) to the LLVM dialect for the "
-      "host CPU: bufferize, gqa-tile, convert to LLVM",
+      "host CPU: bufferize, schedule, distribute, lower the tiles, convert to "
+      "LLVM",
       buildGQAToLLVMCPUPipeline);
 }

@@ -76,7 +76,7 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
       builder.getI64IntegerAttr(spec.kvHeads),
       LayoutAttr::get(&context, layout),
       MaskAttr::get(&context, spec.causal, spec.windowLeft, spec.windowRight),
-      scale, softcap);
+      scale, softcap, /*schedule=*/ScheduleAttr());
   func::ReturnOp::create(builder, loc);
   if (failed(verify(*module)))
     return nullptr;

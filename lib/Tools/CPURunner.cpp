@@ -72,7 +72,7 @@ CPUKernel::CPUKernel(const AttentionSpec &spec,
 CPUKernel::~CPUKernel() = default;
 
 llvm::Expected<std::unique_ptr<CPUKernel>>
-CPUKernel::compile(const AttentionSpec &spec, int64_t tileQ, int64_t tileKV) {
+CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
 
@@ -94,8 +94,10 @@ CPUKernel::compile(const AttentionSpec &spec, int64_t tileQ, int64_t tileKV) {
 
   PassManager pm(&context);
   CPUPipelineOptions options;
-  options.tileQ = tileQ;
-  options.tileKV = tileKV;
+  options.schedule = schedule.target;
+  options.blockM = schedule.blockM;
+  options.blockN = schedule.blockN;
+  options.maxSplits = schedule.maxSplits;
   buildGQAToLLVMCPUPipeline(pm, options);
   if (failed(pm.run(*module)))
     return fail("lowering to LLVM failed");

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "gqa/Dialect/GQA/Transforms/Transforms.h"
 #include "gqa/Tools/CPURunner.h"
 #include "gqa/Tools/HostTensor.h"
 #include "gqa/Tools/PagedKVCache.h"
@@ -48,10 +49,23 @@ cl::opt<std::string> saveDir("save",
                              cl::desc("Write q/k/v/out.bin and meta.json "
                                       "into this directory"),
                              cl::init(""), cl::cat(runCategory));
-cl::opt<int64_t> tileQ("tile-q", cl::desc("Query rows per tile"), cl::init(16),
-                       cl::cat(runCategory));
-cl::opt<int64_t> tileKV("tile-kv", cl::desc("Keys per KV tile"), cl::init(64),
-                        cl::cat(runCategory));
+cl::opt<std::string> schedule(
+    "schedule",
+    cl::desc("Whose schedule to run: cpu, or sm_80 / sm_90 (the GPU's tiles, "
+             "row packing and split-KV, to prove their numerics)"),
+    cl::init("cpu"), cl::cat(runCategory));
+cl::opt<int64_t> tileQ("tile-q",
+                       cl::desc("Query positions per block (times the group "
+                                "size in packed rows; default: the "
+                                "schedule's)"),
+                       cl::init(0), cl::cat(runCategory));
+cl::opt<int64_t> tileKV("tile-kv",
+                        cl::desc("Keys per KV tile (default: the schedule's)"),
+                        cl::init(0), cl::cat(runCategory));
+cl::opt<int64_t> maxSplits("max-splits",
+                           cl::desc("Split-KV with at most this many splits "
+                                    "(0: off; default: the schedule's)"),
+                           cl::init(-1), cl::cat(runCategory));
 cl::opt<int64_t> repeat("repeat",
                         cl::desc("Timed runs; time_ms is their median"),
                         cl::init(1), cl::cat(runCategory));
@@ -71,6 +85,7 @@ double millisecondsSince(std::chrono::steady_clock::time_point start) {
 json::Object describe(const AttentionSpec &spec, const AttentionSizes &sizes) {
   json::Object object{
       {"target", target.getValue()},
+      {"schedule", schedule.getValue()},
       {"batch", sizes.batch},
       {"q_heads", spec.qHeads},
       {"kv_heads", spec.kvHeads},
@@ -180,11 +195,22 @@ int main(int argc, char **argv) {
   error = sizes.validate(spec);
   if (!error.empty())
     return badArguments(error);
-  if (tileQ < 1 || tileKV < 1 || repeat < 1)
+  if ((tileQ.getNumOccurrences() && tileQ < 1) ||
+      (tileKV.getNumOccurrences() && tileKV < 1) || repeat < 1)
     return badArguments("tile-q, tile-kv and repeat must be positive");
+  if (!isScheduleTarget(schedule))
+    return badArguments("--schedule must be cpu, sm_80 or sm_90, got '" +
+                        schedule + "'");
+  if (maxSplits < -1)
+    return badArguments("--max-splits must be >= 0");
 
+  CPUSchedule choice;
+  choice.target = schedule;
+  choice.blockM = tileQ * (spec.qHeads / spec.kvHeads);
+  choice.blockN = tileKV;
+  choice.maxSplits = maxSplits;
   auto compileStart = std::chrono::steady_clock::now();
-  auto kernel = CPUKernel::compile(spec, tileQ, tileKV);
+  auto kernel = CPUKernel::compile(spec, choice);
   if (!kernel) {
     llvm::errs() << "gqa-run: error: " << llvm::toString(kernel.takeError())
                  << "\n";

@@ -82,4 +82,37 @@ def ConvertGQAToGPU : Pass<"convert-gqa-to-gpu", "ModuleOp"> {
   ];
 }
 
+
+def ConvertGQATilesToLinalg : Pass<"convert-gqa-tiles-to-linalg"> {
+  let summary = "Lower the tile-level gqa ops to linalg, tensor and scf for "
+                "the CPU";
+  let description = [{
+    Rewrites the tiled form that `gqa-distribute` produces for the CPU: each
+    tile-level op becomes upstream ops that implement its definition and
+    nothing more:
+
+    - `gqa.load_query_tile`, `gqa.load_kv_tile`: `tensor.generate` gathering
+      the packed (query position, group head) rows, or the rows of a paged
+      KV cache through the block table (pages clamped into the pool);
+    - `gqa.scores`, `gqa.mask_scores`, `gqa.online_softmax`,
+      `gqa.accumulate`, `gqa.finalize`: `linalg.generic` ops on tensors (the
+      mask through `emitVisibleKeys`, the softmax in base 2);
+    - `gqa.store_output_tile`, `gqa.store_partial_tile`,
+      `gqa.combine_splits`: `scf.for` loops of loads and stores.
+
+    The result is bufferized (one-shot-bufferize) and lowered to loops by
+    the CPU pipeline (`gqa-lower-to-cpu`).
+
+    ```
+    $ gqa-opt tiled.mlir --convert-gqa-tiles-to-linalg
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // GQA_CONVERSION_PASSES_TD

@@ -19,17 +19,30 @@ namespace mlir::gqa {
 
 /// Options of the CPU pipeline.
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
-  PassOptions::Option<int64_t> tileQ{
-      *this, "tile-q", llvm::cl::desc("Query rows per tile (gqa-tile)"),
-      llvm::cl::init(16)};
-  PassOptions::Option<int64_t> tileKV{
-      *this, "tile-kv", llvm::cl::desc("Keys per KV tile (gqa-tile)"),
-      llvm::cl::init(64)};
+  PassOptions::Option<std::string> schedule{
+      *this, "schedule",
+      llvm::cl::desc("Whose schedule the CPU runs: cpu, or a GPU's (sm_80, "
+                     "sm_90) to prove its numerics"),
+      llvm::cl::init("cpu")};
+  PassOptions::Option<int64_t> blockM{
+      *this, "block-m",
+      llvm::cl::desc("Packed rows per block (0: the schedule's choice)"),
+      llvm::cl::init(0)};
+  PassOptions::Option<int64_t> blockN{
+      *this, "block-n",
+      llvm::cl::desc("Keys per KV tile (0: the schedule's choice)"),
+      llvm::cl::init(0)};
+  PassOptions::Option<int64_t> maxSplits{
+      *this, "max-splits",
+      llvm::cl::desc("Split-KV with at most this many splits (0: off; -1: "
+                     "the schedule's choice)"),
+      llvm::cl::init(-1)};
 };
 
 /// Adds to `pm` (on a builtin.module) the passes that lower gqa.attention, on
 /// tensors or memrefs, to the LLVM dialect for the host CPU: bufferization,
-/// gqa-tile, then the standard conversions to LLVM. Functions keep the
+/// gqa-select-schedule, gqa-distribute, convert-gqa-tiles-to-linalg, a
+/// second bufferization of the tiles, then the standard conversions to LLVM. Functions keep the
 /// `llvm.emit_c_interface` attribute semantics of func-to-llvm.
 void buildGQAToLLVMCPUPipeline(OpPassManager &pm,
                                const CPUPipelineOptions &options);

@@ -7,6 +7,7 @@
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <string>
 
 namespace mlir {
 class ExecutionEngine;
@@ -16,13 +17,23 @@ namespace mlir::gqa {
 
 struct PagedKVCache;
 
+/// Which schedule the CPU runs, and what of it is forced (0, or -1 for
+/// `maxSplits`: the schedule's choice). See gqa-select-schedule.
+struct CPUSchedule {
+  /// cpu, sm_80 or sm_90.
+  std::string target = "cpu";
+  int64_t blockM = 0;
+  int64_t blockN = 0;
+  int64_t maxSplits = -1;
+};
+
 /// One attention spec compiled for the host CPU through the gqa-lower-to-cpu
 /// pipeline and JIT-compiled; callable on any sizes.
 class CPUKernel {
 public:
-  /// Compiles `spec` with the given gqa-tile sizes.
+  /// Compiles `spec` with `schedule`.
   static llvm::Expected<std::unique_ptr<CPUKernel>>
-  compile(const AttentionSpec &spec, int64_t tileQ, int64_t tileKV);
+  compile(const AttentionSpec &spec, const CPUSchedule &schedule);
   ~CPUKernel();
 
   /// Runs on host arrays in the spec's layout and element type; `kvLens` has

@@ -111,3 +111,29 @@ LogicalResult MaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                           "after the diagonal (use 0)";
   return success();
 }
+
+LogicalResult
+ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                     StringRef target, int64_t blockM, int64_t blockN,
+                     int64_t maxSplits, int64_t warps, int64_t stages,
+                     bool qInRegisters, int64_t minCtasPerSm,
+                     int64_t maxRegisters) {
+  if (target != "cpu" && target != "sm_80" && target != "sm_90")
+    return emitError() << "schedule target must be cpu, sm_80 or sm_90, got '"
+                       << target << "'";
+  if (blockM < 1 || blockN < 1)
+    return emitError() << "schedule block_m and block_n must be positive, got "
+                       << blockM << " and " << blockN;
+  if (maxSplits < 0)
+    return emitError() << "schedule max_splits must be >= 0 (0: no split-KV), "
+                          "got "
+                       << maxSplits;
+  if (warps < 1 || stages < 1)
+    return emitError() << "schedule warps and stages must be positive, got "
+                       << warps << " and " << stages;
+  if (minCtasPerSm < 0 || maxRegisters < 0)
+    return emitError() << "schedule min_ctas_per_sm and max_registers must be "
+                          ">= 0, got "
+                       << minCtasPerSm << " and " << maxRegisters;
+  return success();
+}

@@ -48,7 +48,8 @@ struct AttentionOpInterface
                         *value, *kvLens, *blockTable, *init,
                         attention.getQHeadsAttr(), attention.getKvHeadsAttr(),
                         attention.getLayoutAttr(), attention.getMaskAttr(),
-                        attention.getScaleAttr(), attention.getSoftcapAttr());
+                        attention.getScaleAttr(), attention.getSoftcapAttr(),
+                        attention.getScheduleAttr());
     replaceOpWithBufferizedValues(rewriter, op, *init);
     return success();
   }

@@ -89,4 +89,58 @@ def GQA_MaskAttr : AttrDef<GQA_Dialect, "Mask"> {
   }];
 }
 
+
+//===----------------------------------------------------------------------===//
+// Schedule
+//===----------------------------------------------------------------------===//
+
+def GQA_ScheduleAttr : AttrDef<GQA_Dialect, "Schedule"> {
+  let mnemonic = "schedule";
+  let summary = "How one attention op is distributed and tiled for a target";
+  let description = [{
+    The schedule of a `gqa.attention` op, chosen per target by
+    `gqa-select-schedule` (and overridable there), read by `gqa-distribute`
+    and the target lowerings, and recorded in the kernel metadata:
+
+    - `target`: `cpu`, `sm_80` or `sm_90`: whose lowering the schedule is
+      for. Any target's schedule runs on the CPU (`gqa-run --schedule`), so
+      that the CPU proves the numerics of what the GPU will run.
+    - `block_m`: packed rows per block (one CTA, or one CPU task). A packed
+      row is a (query position, head of the group) pair: row `r` of KV head
+      `kvh` is query position `r / g` of query head `kvh * g + r % g`, so the
+      `g` heads sharing a KV head fill one tile (FlashAttention-3's PackGQA).
+    - `block_n`: keys per KV tile.
+    - `max_splits`: split-KV (Flash-Decoding) with at most this many splits
+      of the KV tiles; 0 for none. The number used is chosen at run time
+      (`min(max_splits, KV tiles)`, evened out so that no split is empty).
+    - `warps`, `stages`, `q_in_registers`, `min_ctas_per_sm`,
+      `max_registers`: what the GPU lowerings need (warps per CTA, buffers per
+      K/V tile, whether Q fragments stay in registers, the occupancy and
+      register hints); the CPU lowering ignores them.
+
+    ```mlir
+    #gqa.schedule<target = "sm_90", block_m = 64, block_n = 64, max_splits = 32,
+                  warps = 4, stages = 1, q_in_registers = true,
+                  min_ctas_per_sm = 2, max_registers = 0>
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"the target: cpu, sm_80 or sm_90">:$target,
+    "int64_t":$blockM,
+    "int64_t":$blockN,
+    "int64_t":$maxSplits,
+    "int64_t":$warps,
+    "int64_t":$stages,
+    "bool":$qInRegisters,
+    "int64_t":$minCtasPerSm,
+    "int64_t":$maxRegisters
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Whether the schedule splits the KV sequence across blocks.
+    bool isSplitKV() const { return getMaxSplits() > 0; }
+  }];
+}
+
 #endif // GQA_DIALECT_GQA_IR_GQAATTRS_TD

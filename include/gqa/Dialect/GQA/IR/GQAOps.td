@@ -54,6 +54,9 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     output) head dim `Dv` may differ from the query/key head dim `D`. A row
     that sees no key produces zeros.
 
+    `schedule` (optional, `#gqa.schedule<...>`) says how the op is
+    distributed and tiled for a target; `gqa-select-schedule` sets it.
+
     On tensors the op is in destination-passing style: `outs` is the init
     whose buffer the result may reuse, and the op never reads it. On memrefs
     (after bufferization) it has no result and writes `outs`.
@@ -88,7 +91,8 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     GQA_LayoutAttr:$layout,
     GQA_MaskAttr:$mask,
     OptionalAttr<F32Attr>:$scale,
-    OptionalAttr<F32Attr>:$softcap
+    OptionalAttr<F32Attr>:$softcap,
+    OptionalAttr<GQA_ScheduleAttr>:$schedule
   );
   let results = (outs Variadic<AnyRankedTensor>:$result);
 
@@ -164,5 +168,7 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }
   }];
 }
+
+include "gqa/Dialect/GQA/IR/GQATileOps.td"
 
 #endif // GQA_DIALECT_GQA_IR_GQAOPS_TD

@@ -91,4 +91,84 @@ def GQATile : Pass<"gqa-tile"> {
   ];
 }
 
+
+def GQASelectSchedule : Pass<"gqa-select-schedule"> {
+  let summary = "Choose the schedule of each gqa.attention for a target";
+  let description = [{
+    Sets `schedule = #gqa.schedule<...>` on every `gqa.attention` that has
+    none, for `target`: tile sizes, the packing of (query position, group
+    head) rows, split-KV, and for the GPUs warps, stages, whether Q stays in
+    registers and the register hints. An op that already carries a schedule
+    keeps it, so a front end can state its own. Options that are not 0 (or
+    -1 for `max-splits`) replace the target's choice.
+
+    - `cpu`: `block_m = 16 * g` packed rows (16 query positions of every head
+      of the group), `block_n = 64`, no split.
+    - `sm_80`, `sm_90`: the tensor-core kernels' tiles: 64 packed rows (4
+      warps of 16), 64 keys up to head dim 128 and 32 above, 32 splits at
+      most; f32 runs on the CUDA cores with 16 x 32 tiles.
+
+    ```
+    $ gqa-opt l70b.mlir --gqa-select-schedule="target=sm_90"
+    gqa.attention ... {schedule = #gqa.schedule<target = "sm_90", block_m = 64,
+                       block_n = 64, max_splits = 32, warps = 4, ...>}
+    ```
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "The target: cpu, sm_80 or sm_90">,
+    Option<"blockM", "block-m", "int64_t", /*default=*/"0",
+           "Packed rows per block (0: the target's choice)">,
+    Option<"blockN", "block-n", "int64_t", /*default=*/"0",
+           "Keys per KV tile (0: the target's choice)">,
+    Option<"maxSplits", "max-splits", "int64_t", /*default=*/"-1",
+           "Split-KV with at most this many splits (0: off; -1: the "
+           "target's choice)">,
+    Option<"maxRegisters", "max-registers", "int64_t", /*default=*/"0",
+           "GPU: register cap per thread (0: none)">,
+    Option<"minCTAsPerSM", "min-ctas-per-sm", "int64_t", /*default=*/"0",
+           "GPU: CTAs per SM that ptxas keeps room for (0: by head dim)">
+  ];
+}
+
+def GQADistribute : Pass<"gqa-distribute"> {
+  let summary = "Distribute gqa.attention over blocks of tiles (the tiled form)";
+  let description = [{
+    Rewrites each bufferized `gqa.attention` carrying a schedule into its
+    tiled form: one `scf.forall` whose iterations are the blocks (the CTAs
+    of the GPU grid, with `#gpu.block` mapping), and in each block the
+    tile-level ops over one block of packed rows:
+
+    ```
+    scf.forall (%rb, %y, %b) in (ceil(Sq * g / BM), Hkv [* splits], B)
+      kvh = y mod Hkv, split = y / Hkv             split-KV only
+      kv_len, offset = kv_len - Sq; the KV tiles the rows see (emitVisibleKeys),
+      cut to the split's share
+      %q = gqa.load_query_tile                     BM packed rows of the group
+      scf.for %n = tile_begin to tile_end  iter_args(acc, m, l)
+        %k = gqa.load_kv_tile key; %v = gqa.load_kv_tile value   once per group
+        %s = gqa.scores %q, %k
+        %s = scf.if (tile partly visible) gqa.mask_scores %s
+        %p, m, l, %alpha = gqa.online_softmax %s, m, l
+        acc = gqa.accumulate %p, %v, acc, %alpha
+      %o, %lse = gqa.finalize acc, m, l
+      gqa.store_output_tile | gqa.store_partial_tile (split-KV, more than one split)
+    [split-KV: workspaces, then scf.forall over row blocks: gqa.combine_splits]
+    ```
+
+    The grid, the packing of rows, which KV tiles a block visits and the
+    split partition are computed here, once, for every target; the target
+    lowerings map the tile ops and never re-derive them. With split-KV the
+    number of splits is `min(max_splits, KV tiles)` evened out so that no
+    split is empty, and one split stores its output directly. The
+    workspaces are `memref.alloc`s that the buffer deallocation pipeline
+    frees, as it frees the buffers of one-shot-bufferize.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::affine::AffineDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // GQA_DIALECT_GQA_TRANSFORMS_PASSES_TD

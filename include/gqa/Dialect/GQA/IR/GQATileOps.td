@@ -1,0 +1,301 @@
+//===- GQATileOps.td - The tile-level form of attention ----*- tablegen -*-===//
+//
+// The work of one block (a CTA on the GPU, a task on the CPU) of an attention
+// op, over tiles: what gqa-distribute produces and every target lowers. Each
+// step of FlashAttention's algorithm is one op, defined here once.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GQA_DIALECT_GQA_IR_GQATILEOPS_TD
+#define GQA_DIALECT_GQA_IR_GQATILEOPS_TD
+
+include "gqa/Dialect/GQA/IR/GQAAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def GQA_Tile : RankedTensorOf<[F16, BF16, F32]>;
+def GQA_F32Tile : RankedTensorOf<[F32]>;
+
+class GQA_TileOp<string mnemonic, list<Trait> traits = []>
+    : GQA_Op<mnemonic, traits> {
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Loads and stores between the op's memrefs and tiles.
+//===----------------------------------------------------------------------===//
+
+def GQA_LoadQueryTileOp : GQA_TileOp<"load_query_tile"> {
+  let summary = "The packed query rows of one block, as a tile";
+  let description = [{
+    Reads `BM` packed rows of the query of KV head `kv_head`, batch `batch`,
+    starting at packed row `first_row`, into a `BM x D` tile. Packed row `p`
+    (of `Sq * g`) is query position `p / g` of query head `kv_head * g +
+    p % g`, `g = q_heads / kv_heads`: the `g` query heads that share the KV
+    head are rows of one tile. Rows past `Sq * g` are zero.
+
+    ```mlir
+    %q = gqa.load_query_tile %query[%b, %kvh, %row0] heads(64, 8) layout<bshd>
+           : memref<?x?x64x128xbf16> -> tensor<64x128xbf16>
+    ```
+  }];
+  let arguments = (ins
+    Arg<AnyMemRef, "the query", [MemRead]>:$query,
+    Index:$batch, Index:$kv_head, Index:$first_row,
+    I64Attr:$q_heads, I64Attr:$kv_heads, GQA_LayoutAttr:$layout);
+  let results = (outs GQA_Tile:$tile);
+  let assemblyFormat = [{
+    $query `[` $batch `,` $kv_head `,` $first_row `]`
+    `heads` `(` $q_heads `,` $kv_heads `)` `layout` `` $layout
+    attr-dict `:` type($query) `->` type($tile)
+  }];
+}
+
+def GQA_LoadKVTileOp : GQA_TileOp<"load_kv_tile"> {
+  let summary = "One K or V tile of a KV head, for every query head of its group";
+  let description = [{
+    Reads keys `[first_key, first_key + BN)` of KV head `kv_head`, batch
+    `batch`, of `source` (the key or the value) into a `BN x width` tile.
+    Rows at or past `kv_len` are zero. With `block_table`, `source` is a pool
+    `[pages, page_size, Hkv, width]` and key `j` is row `j % page_size` of
+    page `block_table[batch, j / page_size]`, clamped into the pool (a bad
+    entry reads a wrong page, never memory outside the pool). The tile is
+    read once and serves all `g` query heads of the group.
+
+    ```mlir
+    %k = gqa.load_kv_tile %key[%b, %kvh, %key0] kv_len(%len) layout<bshd>
+           : memref<?x?x8x128xbf16> -> tensor<64x128xbf16>
+    ```
+  }];
+  let arguments = (ins
+    Arg<AnyMemRef, "the key or the value", [MemRead]>:$source,
+    Index:$batch, Index:$kv_head, Index:$first_key, Index:$kv_len,
+    Arg<Optional<AnyMemRef>, "the block table", [MemRead]>:$block_table,
+    GQA_LayoutAttr:$layout);
+  let results = (outs GQA_Tile:$tile);
+  let assemblyFormat = [{
+    $source `[` $batch `,` $kv_head `,` $first_key `]` `kv_len` `(` $kv_len `)`
+    (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
+    `layout` `` $layout attr-dict `:` type($source) `->` type($tile)
+  }];
+  let extraClassDeclaration = [{
+    bool isPaged() { return static_cast<bool>(getBlockTable()); }
+  }];
+}
+
+def GQA_StoreOutputTileOp : GQA_TileOp<"store_output_tile"> {
+  let summary = "Writes a block's normalised rows to the output";
+  let description = [{
+    Writes the `BM x Dv` f32 tile, rounded to the output's element type, to
+    the packed rows `[first_row, first_row + BM)` of KV head `kv_head` (see
+    `gqa.load_query_tile`); rows past `Sq * g` are not written.
+
+    ```mlir
+    gqa.store_output_tile %o, %out[%b, %kvh, %row0] heads(64, 8) layout<bshd>
+      : tensor<64x128xf32>, memref<?x?x64x128xbf16>
+    ```
+  }];
+  let arguments = (ins GQA_F32Tile:$tile,
+    Arg<AnyMemRef, "the output", [MemWrite]>:$output,
+    Index:$batch, Index:$kv_head, Index:$first_row,
+    I64Attr:$q_heads, I64Attr:$kv_heads, GQA_LayoutAttr:$layout);
+  let assemblyFormat = [{
+    $tile `,` $output `[` $batch `,` $kv_head `,` $first_row `]`
+    `heads` `(` $q_heads `,` $kv_heads `)` `layout` `` $layout
+    attr-dict `:` type($tile) `,` type($output)
+  }];
+}
+
+def GQA_StorePartialTileOp : GQA_TileOp<"store_partial_tile"> {
+  let summary = "Writes a split's normalised rows and their log-sum-exp";
+  let description = [{
+    Split-KV: writes the `BM x Dv` tile and the `BM` log-sum-exps of packed
+    rows `[first_row, first_row + BM)` of KV head `kv_head` to the workspace
+    of split `split`: `partial_out[split, batch, head, position, :]` and
+    `partial_lse[split, batch, head, position]` (f32, `[splits, B, Hq, Sq,
+    Dv]` and `[splits, B, Hq, Sq]`), with head and position of each packed
+    row as in `gqa.load_query_tile`. Rows past `Sq * g` are not written.
+
+    ```mlir
+    gqa.store_partial_tile %o, %lse, %wo, %wl[%s, %b, %kvh, %row0] group(8)
+      : tensor<64x128xf32>, tensor<64xf32>, memref<?x?x64x?x128xf32>,
+        memref<?x?x64x?xf32>
+    ```
+  }];
+  let arguments = (ins GQA_F32Tile:$tile, GQA_F32Tile:$lse,
+    Arg<AnyMemRef, "the partial outputs", [MemWrite]>:$partial_out,
+    Arg<AnyMemRef, "the partial log-sum-exps", [MemWrite]>:$partial_lse,
+    Index:$split, Index:$batch, Index:$kv_head, Index:$first_row,
+    I64Attr:$group_size);
+  let assemblyFormat = [{
+    $tile `,` $lse `,` $partial_out `,` $partial_lse
+    `[` $split `,` $batch `,` $kv_head `,` $first_row `]`
+    `group` `(` $group_size `)` attr-dict `:` type($tile) `,` type($lse) `,`
+    type($partial_out) `,` type($partial_lse)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// The online softmax.
+//===----------------------------------------------------------------------===//
+
+def GQA_ScoresOp : GQA_TileOp<"scores", [Pure]> {
+  let summary = "The scores of a Q tile against a K tile, in the log2 domain";
+  let description = [{
+    `S[r, c] = log2(e) * cap(scale * <Q[r, :], K[c, :]>)` in f32, with
+    `cap(x) = softcap * tanh(x / softcap)` when `softcap` is set and `x`
+    otherwise. The base-2 domain lets the softmax use `exp2`.
+
+    ```mlir
+    %s = gqa.scores %q, %k scale(0.0883883) softcap(30.0)
+           : tensor<64x128xbf16>, tensor<64x128xbf16> -> tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins GQA_Tile:$query, GQA_Tile:$key, F32Attr:$scale,
+                       OptionalAttr<F32Attr>:$softcap);
+  let results = (outs GQA_F32Tile:$scores);
+  let assemblyFormat = [{
+    $query `,` $key `scale` `(` $scale `)` (`softcap` `(` $softcap^ `)`)?
+    attr-dict `:` type($query) `,` type($key) `->` type($scores)
+  }];
+}
+
+def GQA_MaskScoresOp : GQA_TileOp<"mask_scores", [Pure,
+    AllTypesMatch<["scores", "result"]>]> {
+  let summary = "Masks the scores of a partly visible tile";
+  let description = [{
+    Sets `S[r, c]` to `-inf` where key `first_key + c` is not visible to the
+    query position of packed row `first_row + r` (that is `(first_row + r) /
+    group_size`) under `mask`, with the bottom-right alignment `offset` (the
+    sequence's KV length minus `Sq`) and `kv_len` valid keys. The visible
+    range is the one `emitVisibleKeys` computes for every lowering.
+
+    ```mlir
+    %m = gqa.mask_scores %s rows(%row0) keys(%key0) offset(%off) kv_len(%len)
+           group(8) mask<causal> : tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins GQA_F32Tile:$scores, Index:$first_row, Index:$first_key,
+                       Index:$offset, Index:$kv_len, I64Attr:$group_size,
+                       GQA_MaskAttr:$mask);
+  let results = (outs GQA_F32Tile:$result);
+  let assemblyFormat = [{
+    $scores `rows` `(` $first_row `)` `keys` `(` $first_key `)`
+    `offset` `(` $offset `)` `kv_len` `(` $kv_len `)`
+    `group` `(` $group_size `)` `mask` `` $mask attr-dict `:` type($scores)
+  }];
+}
+
+def GQA_OnlineSoftmaxOp : GQA_TileOp<"online_softmax", [Pure,
+    AllTypesMatch<["max", "sum", "new_max", "new_sum", "rescale"]>]> {
+  let summary = "One online-softmax step over a tile of scores (base 2)";
+  let description = [{
+    With the running maximum `m` and sum `l` of each row (`-inf` and `0`
+    before the first tile):
+
+    ```
+    m'    = max(m, max_c S[r, c])
+    u     = m' == -inf ? 0 : m'          (a row that saw no key yet: no NaN)
+    P     = exp2(S - u)                   rounded to the result's element type
+    alpha = exp2(m - u)                   the rescale of what came before
+    l'    = alpha * l + sum_c exp2(S - u) (of the unrounded probabilities)
+    ```
+
+    ```mlir
+    %p, %m1, %l1, %alpha = gqa.online_softmax %s, %m0, %l0
+        : tensor<64x64xf32>, tensor<64xf32> -> tensor<64x64xbf16>
+    ```
+  }];
+  let arguments = (ins GQA_F32Tile:$scores, GQA_F32Tile:$max, GQA_F32Tile:$sum);
+  let results = (outs GQA_Tile:$probabilities, GQA_F32Tile:$new_max,
+                      GQA_F32Tile:$new_sum, GQA_F32Tile:$rescale);
+  let assemblyFormat = [{
+    $scores `,` $max `,` $sum attr-dict `:` type($scores) `,` type($max)
+    `->` type($probabilities)
+  }];
+}
+
+def GQA_AccumulateOp : GQA_TileOp<"accumulate", [Pure,
+    AllTypesMatch<["accumulator", "result"]>]> {
+  let summary = "Rescales the output accumulator and adds P V";
+  let description = [{
+    `A'[r, e] = rescale[r] * A[r, e] + sum_c P[r, c] * V[c, e]`, accumulating
+    in f32.
+
+    ```mlir
+    %acc1 = gqa.accumulate %p, %v, %acc0, %alpha
+        : tensor<64x64xbf16>, tensor<64x128xbf16>, tensor<64x128xf32>,
+          tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins GQA_Tile:$probabilities, GQA_Tile:$value,
+                       GQA_F32Tile:$accumulator, GQA_F32Tile:$rescale);
+  let results = (outs GQA_F32Tile:$result);
+  let assemblyFormat = [{
+    $probabilities `,` $value `,` $accumulator `,` $rescale attr-dict `:`
+    type($probabilities) `,` type($value) `,` type($accumulator) `,`
+    type($rescale)
+  }];
+}
+
+def GQA_FinalizeOp : GQA_TileOp<"finalize", [Pure,
+    AllTypesMatch<["accumulator", "output"]>,
+    AllTypesMatch<["max", "sum", "lse"]>]> {
+  let summary = "Normalises the accumulator; the rows' log-sum-exp";
+  let description = [{
+    `O[r, :] = A[r, :] / l[r]` and `lse[r] = ln(2) * (m[r] + log2(l[r]))`,
+    the natural-log log-sum-exp of the row's scaled scores; a row that saw no
+    key (`l = 0`) gets `O = 0` and `lse = -inf`.
+
+    ```mlir
+    %o, %lse = gqa.finalize %acc, %m, %l : tensor<64x128xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins GQA_F32Tile:$accumulator, GQA_F32Tile:$max,
+                       GQA_F32Tile:$sum);
+  let results = (outs GQA_F32Tile:$output, GQA_F32Tile:$lse);
+  let assemblyFormat = [{
+    $accumulator `,` $max `,` $sum attr-dict `:` type($accumulator) `,`
+    type($max)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Split-KV.
+//===----------------------------------------------------------------------===//
+
+def GQA_CombineSplitsOp : GQA_TileOp<"combine_splits"> {
+  let summary = "Merges the splits' partial results of a block of rows";
+  let description = [{
+    For the rows `[first_row, first_row + rows)` of batch `batch`, a row
+    being a (query head, position) pair numbered `head * Sq + position`
+    (rows past `Hq * Sq` are left alone):
+
+    ```
+    out[batch, head, position, :] = sum_s w_s O_s / sum_s w_s,
+    w_s = exp(lse_s - max_s lse_s)
+    ```
+
+    over the `splits` splits, with `O_s = partial_out[s, batch, head,
+    position, :]` and `lse_s = partial_lse[s, batch, head, position]`. A
+    split with `lse = -inf` (no key) weighs 0; a row that no split saw is 0.
+
+    ```mlir
+    gqa.combine_splits %wo, %wl, %out[%b, %row0] splits(%ns) rows(64)
+      layout<bshd> : memref<?x?x64x?x128xf32>, memref<?x?x64x?xf32>,
+                     memref<?x?x64x128xbf16>
+    ```
+  }];
+  let arguments = (ins
+    Arg<AnyMemRef, "the partial outputs", [MemRead]>:$partial_out,
+    Arg<AnyMemRef, "the partial log-sum-exps", [MemRead]>:$partial_lse,
+    Arg<AnyMemRef, "the output", [MemWrite]>:$output,
+    Index:$batch, Index:$first_row, Index:$splits, I64Attr:$rows,
+    GQA_LayoutAttr:$layout);
+  let assemblyFormat = [{
+    $partial_out `,` $partial_lse `,` $output `[` $batch `,` $first_row `]`
+    `splits` `(` $splits `)` `rows` `(` $rows `)` `layout` `` $layout
+    attr-dict `:` type($partial_out) `,` type($partial_lse) `,` type($output)
+  }];
+}
+
+#endif // GQA_DIALECT_GQA_IR_GQATILEOPS_TD

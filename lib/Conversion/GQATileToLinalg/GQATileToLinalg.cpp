@@ -1,0 +1,671 @@
+//===- GQATileToLinalg.cpp - The tile-level ops for the CPU ---------------===//
+//
+// Maps each tile-level op onto upstream ops: linalg.generic on tensors for
+// the arithmetic (bufferized, then lowered to loops or vectorised by the CPU
+// pipeline), tensor.generate for the gathers of packed or paged rows, and scf
+// loops for the stores and the split-KV combine. The algorithm is not
+// re-derived here: each pattern implements exactly its op's definition.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gqa/Conversion/Passes.h"
+#include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "gqa/Dialect/GQA/Utils/MaskUtils.h"
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+#include <cmath>
+
+namespace mlir::gqa {
+#define GEN_PASS_DEF_CONVERTGQATILESTOLINALG
+#include "gqa/Conversion/Passes.h.inc"
+} // namespace mlir::gqa
+
+using namespace mlir;
+using namespace mlir::gqa;
+
+namespace {
+
+using utils::IteratorType;
+constexpr IteratorType kParallel = IteratorType::parallel;
+constexpr IteratorType kReduction = IteratorType::reduction;
+
+/// The ops the patterns build, on an implicit-location builder.
+class TileBuilder {
+public:
+  TileBuilder(ImplicitLocOpBuilder &b) : b(b), f32(b.getF32Type()) {}
+
+  ImplicitLocOpBuilder &b;
+  Type f32;
+
+  Value index(int64_t value) { return arith::ConstantIndexOp::create(b, value); }
+  Value f32Constant(double value) {
+    return arith::ConstantFloatOp::create(b, b.getF32Type(),
+                                          APFloat(static_cast<float>(value)));
+  }
+
+  /// The folded affine map `expr` of `operands` (dims), as a value.
+  Value apply(AffineExpr expr, ArrayRef<Value> operands) {
+    AffineMap map = AffineMap::get(operands.size(), /*symbolCount=*/0, expr);
+    return getValueOrCreateConstantIndexOp(
+        b, b.getLoc(),
+        affine::makeComposedFoldedAffineApply(b, b.getLoc(), map,
+                                              getAsOpFoldResult(operands)));
+  }
+  AffineExpr dim(unsigned position) {
+    return getAffineDimExpr(position, b.getContext());
+  }
+
+  /// A tensor of `type` filled with `value`.
+  Value filled(RankedTensorType type, double value) {
+    Value empty = tensor::EmptyOp::create(b, type.getShape(), f32);
+    return linalg::FillOp::create(b, ValueRange{f32Constant(value)},
+                                  ValueRange{empty})
+        .getResult(0);
+  }
+  Value empty(RankedTensorType type) {
+    return tensor::EmptyOp::create(b, type.getShape(), type.getElementType());
+  }
+
+  /// A linalg.generic over `rank` loops whose body (on an implicit-location
+  /// builder, given the block arguments) returns what it yields.
+  ValueRange generic(ValueRange inputs, ValueRange outputs,
+                     ArrayRef<AffineMap> maps,
+                     ArrayRef<IteratorType> iterators,
+                     function_ref<SmallVector<Value>(ImplicitLocOpBuilder &,
+                                                     ValueRange)>
+                         body) {
+    auto op = linalg::GenericOp::create(
+        b, TypeRange(outputs), inputs, outputs, maps, iterators,
+        [&](OpBuilder &nested, Location loc, ValueRange args) {
+          ImplicitLocOpBuilder inner(loc, nested);
+          linalg::YieldOp::create(inner, body(inner, args));
+        });
+    return op.getResults();
+  }
+
+  /// Maps of a 2-D domain: (r, c) -> (r, c) and (r, c) -> (r).
+  AffineMap identity2() { return b.getMultiDimIdentityMap(2); }
+  AffineMap rows2() {
+    return AffineMap::get(2, 0, {dim(0)}, b.getContext());
+  }
+  AffineMap identity1() { return b.getMultiDimIdentityMap(1); }
+
+  static Value toF32(ImplicitLocOpBuilder &b, Value x) {
+    if (x.getType().isF32())
+      return x;
+    return arith::ExtFOp::create(b, b.getF32Type(), x);
+  }
+  static Value fromF32(ImplicitLocOpBuilder &b, Value x, Type type) {
+    if (type.isF32())
+      return x;
+    return arith::TruncFOp::create(b, type, x);
+  }
+  /// Reassociation and contraction for the sums of products, as the GPU's
+  /// mma and fma do.
+  arith::FastMathFlagsAttr reassociate() {
+    return arith::FastMathFlagsAttr::get(
+        b.getContext(),
+        arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  }
+
+  /// `scf.for %iv = lower to upper step 1` running `body(%iv)`.
+  void forEach(Value lower, Value upper,
+               function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
+    scf::ForOp::create(b, lower, upper, index(1), ValueRange{},
+                       [&](OpBuilder &nested, Location loc, Value iv,
+                           ValueRange) {
+                         ImplicitLocOpBuilder inner(loc, nested);
+                         body(inner, iv);
+                         scf::YieldOp::create(inner);
+                       });
+  }
+  /// `scf.for` from `lower` to `upper` folding `body(%iv, acc)` over `init`.
+  Value reduce(Value lower, Value upper, Value init,
+               function_ref<Value(ImplicitLocOpBuilder &, Value, Value)> body) {
+    auto loop = scf::ForOp::create(
+        b, lower, upper, index(1), ValueRange{init},
+        [&](OpBuilder &nested, Location loc, Value iv, ValueRange args) {
+          ImplicitLocOpBuilder inner(loc, nested);
+          scf::YieldOp::create(inner, body(inner, iv, args[0]));
+        });
+    return loop.getResult(0);
+  }
+};
+
+/// Builds a TileBuilder at `op` and replaces `op` with what `build` returns.
+template <typename OpTy>
+struct TilePattern : public OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    b.setInsertionPoint(op);
+    TileBuilder t(b);
+    SmallVector<Value> results = build(t, op);
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+
+  virtual SmallVector<Value> build(TileBuilder &t, OpTy op) const = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Packed rows: (query position, head of the group).
+//===----------------------------------------------------------------------===//
+
+/// Where packed row `packed` (< Sq * g) of KV head `kvHead` lies.
+struct PackedRow {
+  Value position, head;
+};
+PackedRow unpackRow(TileBuilder &t, Value packed, Value kvHead,
+                    int64_t groupSize) {
+  AffineExpr d0 = t.dim(0), d1 = t.dim(1);
+  return {t.apply(d0.floorDiv(groupSize), {packed}),
+          t.apply(d1 * groupSize + d0 % groupSize, {packed, kvHead})};
+}
+
+/// The number of packed rows of `memref` (Sq * g), read through `layout`.
+Value packedRowCount(TileBuilder &t, Value memref, Layout layout,
+                     int64_t groupSize) {
+  Value seq = memref::DimOp::create(t.b, memref, getLayoutDims(layout).seq);
+  return t.apply(t.dim(0) * groupSize, {seq});
+}
+
+/// The rows of a block that exist: min(rows, packed - firstRow), >= 0.
+Value rowsInBlock(TileBuilder &t, int64_t rows, Value packed, Value firstRow) {
+  Value left = t.apply(t.dim(0) - t.dim(1), {packed, firstRow});
+  return t.b.createOrFold<arith::MaxSIOp>(
+      t.b.createOrFold<arith::MinSIOp>(left, t.index(rows)), t.index(0));
+}
+
+struct LoadQueryTileLowering : public TilePattern<LoadQueryTileOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t, LoadQueryTileOp op) const override {
+    int64_t g = op.getQHeads() / op.getKvHeads();
+    LayoutDims dims = getLayoutDims(op.getLayout());
+    Value packed = packedRowCount(t, op.getQuery(), op.getLayout(), g);
+    auto type = cast<RankedTensorType>(op.getTile().getType());
+    auto generate = tensor::GenerateOp::create(
+        t.b, type, ValueRange{},
+        [&](OpBuilder &nested, Location loc, ValueRange at) {
+          ImplicitLocOpBuilder b(loc, nested);
+          TileBuilder inner(b);
+          Value row = inner.apply(inner.dim(0) + inner.dim(1),
+                                  {op.getFirstRow(), at[0]});
+          Value valid =
+              arith::CmpIOp::create(b, arith::CmpIPredicate::slt, row, packed);
+          // Rows past the end read row 0 and are replaced by zero.
+          row = arith::SelectOp::create(b, valid, row, inner.index(0));
+          PackedRow unpacked = unpackRow(inner, row, op.getKvHead(), g);
+          Value element = memref::LoadOp::create(
+              b, op.getQuery(),
+              dims.order<Value>(op.getBatch(), unpacked.head, unpacked.position,
+                         at[1]));
+          Value zero = arith::ConstantOp::create(
+              b, b.getZeroAttr(type.getElementType()));
+          tensor::YieldOp::create(
+              b, arith::SelectOp::create(b, valid, element, zero).getResult());
+        });
+    return {generate.getResult()};
+  }
+};
+
+struct LoadKVTileLowering : public TilePattern<LoadKVTileOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t, LoadKVTileOp op) const override {
+    auto type = cast<RankedTensorType>(op.getTile().getType());
+    Value lastPage;
+    int64_t pageSize = 0;
+    if (op.isPaged()) {
+      pageSize = cast<MemRefType>(op.getSource().getType()).getDimSize(1);
+      lastPage = t.apply(t.dim(0) - 1,
+                         {memref::DimOp::create(t.b, op.getSource(), 0)
+                              .getResult()});
+    }
+    auto generate = tensor::GenerateOp::create(
+        t.b, type, ValueRange{},
+        [&](OpBuilder &nested, Location loc, ValueRange at) {
+          ImplicitLocOpBuilder b(loc, nested);
+          TileBuilder inner(b);
+          Value key = inner.apply(inner.dim(0) + inner.dim(1),
+                                  {op.getFirstKey(), at[0]});
+          Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, key,
+                                              op.getKvLen());
+          // Keys past the valid length read key 0 and are replaced by zero.
+          key = arith::SelectOp::create(b, valid, key, inner.index(0));
+          SmallVector<Value, 4> indices;
+          if (!op.isPaged()) {
+            indices = getLayoutDims(op.getLayout())
+                          .order<Value>(op.getBatch(), op.getKvHead(), key, at[1]);
+          } else {
+            // The page, clamped into the pool: a bad entry reads a wrong
+            // page, never memory outside the pool.
+            Value entry = inner.apply(inner.dim(0).floorDiv(pageSize), {key});
+            Value page = arith::IndexCastOp::create(
+                b, b.getIndexType(),
+                memref::LoadOp::create(b, op.getBlockTable(),
+                                       ValueRange{op.getBatch(), entry}));
+            page = arith::MinSIOp::create(
+                b, arith::MaxSIOp::create(b, page, inner.index(0)), lastPage);
+            Value slot = inner.apply(inner.dim(0) % pageSize, {key});
+            indices = {page, slot, op.getKvHead(), at[1]};
+          }
+          Value element = memref::LoadOp::create(b, op.getSource(), indices);
+          Value zero = arith::ConstantOp::create(
+              b, b.getZeroAttr(type.getElementType()));
+          tensor::YieldOp::create(
+              b, arith::SelectOp::create(b, valid, element, zero).getResult());
+        });
+    return {generate.getResult()};
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Stores.
+//===----------------------------------------------------------------------===//
+
+struct StoreOutputTileLowering : public TilePattern<StoreOutputTileOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t,
+                           StoreOutputTileOp op) const override {
+    int64_t g = op.getQHeads() / op.getKvHeads();
+    auto type = cast<RankedTensorType>(op.getTile().getType());
+    LayoutDims dims = getLayoutDims(op.getLayout());
+    Type elementType = cast<MemRefType>(op.getOutput().getType()).getElementType();
+    Value packed = packedRowCount(t, op.getOutput(), op.getLayout(), g);
+    Value rows = rowsInBlock(t, type.getDimSize(0), packed, op.getFirstRow());
+    t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
+      TileBuilder inner(b);
+      Value packedRow =
+          inner.apply(inner.dim(0) + inner.dim(1), {op.getFirstRow(), row});
+      PackedRow at = unpackRow(inner, packedRow, op.getKvHead(), g);
+      inner.forEach(inner.index(0), inner.index(type.getDimSize(1)),
+                    [&](ImplicitLocOpBuilder &b, Value column) {
+                      Value x = tensor::ExtractOp::create(
+                          b, op.getTile(), ValueRange{row, column});
+                      memref::StoreOp::create(
+                          b, TileBuilder::fromF32(b, x, elementType),
+                          op.getOutput(),
+                          dims.order<Value>(op.getBatch(), at.head, at.position,
+                                     column));
+                    });
+    });
+    return {};
+  }
+};
+
+struct StorePartialTileLowering : public TilePattern<StorePartialTileOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t,
+                           StorePartialTileOp op) const override {
+    int64_t g = op.getGroupSize();
+    auto type = cast<RankedTensorType>(op.getTile().getType());
+    // partial_out is [splits, B, Hq, Sq, Dv].
+    Value seq = memref::DimOp::create(t.b, op.getPartialOut(), 3);
+    Value packed = t.apply(t.dim(0) * g, {seq});
+    Value rows = rowsInBlock(t, type.getDimSize(0), packed, op.getFirstRow());
+    t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
+      TileBuilder inner(b);
+      Value packedRow =
+          inner.apply(inner.dim(0) + inner.dim(1), {op.getFirstRow(), row});
+      PackedRow at = unpackRow(inner, packedRow, op.getKvHead(), g);
+      SmallVector<Value> where = {op.getSplit(), op.getBatch(), at.head,
+                                  at.position};
+      memref::StoreOp::create(
+          b, tensor::ExtractOp::create(b, op.getLse(), ValueRange{row}),
+          op.getPartialLse(), where);
+      inner.forEach(inner.index(0), inner.index(type.getDimSize(1)),
+                    [&](ImplicitLocOpBuilder &b, Value column) {
+                      SmallVector<Value> element = where;
+                      element.push_back(column);
+                      memref::StoreOp::create(
+                          b,
+                          tensor::ExtractOp::create(b, op.getTile(),
+                                                    ValueRange{row, column}),
+                          op.getPartialOut(), element);
+                    });
+    });
+    return {};
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// The online softmax.
+//===----------------------------------------------------------------------===//
+
+struct ScoresLowering : public TilePattern<ScoresOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t, ScoresOp op) const override {
+    auto type = cast<RankedTensorType>(op.getScores().getType());
+    MLIRContext *context = op.getContext();
+    AffineExpr r = t.dim(0), c = t.dim(1), d = t.dim(2);
+    auto fastmath = t.reassociate();
+    // <q_r, k_c> over (r, c, d).
+    Value dot =
+        t.generic({op.getQuery(), op.getKey()}, {t.filled(type, 0.0)},
+                  {AffineMap::get(3, 0, {r, d}, context),
+                   AffineMap::get(3, 0, {c, d}, context),
+                   AffineMap::get(3, 0, {r, c}, context)},
+                  {kParallel, kParallel, kReduction},
+                  [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                    Value product = arith::MulFOp::create(
+                        b, TileBuilder::toF32(b, args[0]),
+                        TileBuilder::toF32(b, args[1]), fastmath);
+                    return SmallVector<Value>{
+                        arith::AddFOp::create(b, args[2], product, fastmath)};
+                  })[0];
+    // log2(e) * cap(scale * dot).
+    double scale = op.getScale().convertToDouble();
+    std::optional<APFloat> softcap = op.getSoftcap();
+    return {t.generic(
+        {dot}, {t.empty(type)}, {t.identity2(), t.identity2()},
+        {kParallel, kParallel},
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          TileBuilder inner(b);
+          Value x = args[0];
+          if (!softcap)
+            return SmallVector<Value>{
+                arith::MulFOp::create(b, x, inner.f32Constant(scale * M_LOG2E))};
+          double cap = softcap->convertToDouble();
+          Value inside =
+              arith::MulFOp::create(b, x, inner.f32Constant(scale / cap));
+          return SmallVector<Value>{arith::MulFOp::create(
+              b, math::TanhOp::create(b, inside),
+              inner.f32Constant(cap * M_LOG2E))};
+        })[0]};
+  }
+};
+
+struct MaskScoresLowering : public TilePattern<MaskScoresOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t, MaskScoresOp op) const override {
+    auto type = cast<RankedTensorType>(op.getScores().getType());
+    return {t.generic(
+        {op.getScores()}, {t.empty(type)}, {t.identity2(), t.identity2()},
+        {kParallel, kParallel},
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          TileBuilder inner(b);
+          Value row = linalg::IndexOp::create(b, 0);
+          Value column = linalg::IndexOp::create(b, 1);
+          Value position =
+              inner.apply((inner.dim(0) + inner.dim(1))
+                              .floorDiv(op.getGroupSize()),
+                          {op.getFirstRow(), row});
+          Value key =
+              inner.apply(inner.dim(0) + inner.dim(1), {op.getFirstKey(), column});
+          KeyRange visible = emitVisibleKeys(b, op.getMask(), position,
+                                             op.getOffset(), op.getKvLen());
+          Value seen = arith::AndIOp::create(
+              b,
+              arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
+                                    visible.begin, key),
+              arith::CmpIOp::create(b, arith::CmpIPredicate::slt, key,
+                                    visible.end));
+          return SmallVector<Value>{arith::SelectOp::create(
+              b, seen, args[0], inner.f32Constant(-INFINITY))};
+        })[0]};
+  }
+};
+
+struct OnlineSoftmaxLowering : public TilePattern<OnlineSoftmaxOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t, OnlineSoftmaxOp op) const override {
+    auto scoresType = cast<RankedTensorType>(op.getScores().getType());
+    auto rowType = cast<RankedTensorType>(op.getMax().getType());
+    auto probabilitiesType =
+        cast<RankedTensorType>(op.getProbabilities().getType());
+    // The tile's row maxima (max ignores NaN, as the GPU's max.f32).
+    Value tileMax = t.generic(
+        {op.getScores()}, {t.filled(rowType, -INFINITY)},
+        {t.identity2(), t.rows2()}, {kParallel, kReduction},
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          return SmallVector<Value>{
+              arith::MaxNumFOp::create(b, args[1], args[0])};
+        })[0];
+    // m' = max(m, tile max); u = m' or 0 where -inf; alpha = exp2(m - u).
+    // m' is written over m (the running state stays in one buffer).
+    ValueRange rowState = t.generic(
+        {tileMax}, {op.getMax(), t.empty(rowType), t.empty(rowType)},
+        {t.identity1(), t.identity1(), t.identity1(), t.identity1()},
+        {kParallel}, [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          TileBuilder inner(b);
+          Value oldMax = args[1];
+          Value newMax = arith::MaxNumFOp::create(b, oldMax, args[0]);
+          Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                             newMax,
+                                             inner.f32Constant(-INFINITY));
+          Value use =
+              arith::SelectOp::create(b, none, inner.f32Constant(0.0), newMax);
+          Value alpha =
+              math::Exp2Op::create(b, arith::SubFOp::create(b, oldMax, use));
+          return SmallVector<Value>{newMax, use, alpha};
+        });
+    Value newMax = rowState[0], use = rowState[1], alpha = rowState[2];
+    // P = exp2(S - u) in f32, its row sums, and P rounded.
+    Value exponentials = t.generic(
+        {op.getScores(), use}, {t.empty(scoresType)},
+        {t.identity2(), t.rows2(), t.identity2()}, {kParallel, kParallel},
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          return SmallVector<Value>{math::Exp2Op::create(
+              b, arith::SubFOp::create(b, args[0], args[1]))};
+        })[0];
+    Value tileSum = t.generic(
+        {exponentials}, {t.filled(rowType, 0.0)}, {t.identity2(), t.rows2()},
+        {kParallel, kReduction},
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          return SmallVector<Value>{
+              arith::AddFOp::create(b, args[1], args[0], t.reassociate())};
+        })[0];
+    Type elementType = probabilitiesType.getElementType();
+    Value probabilities = exponentials;
+    if (!elementType.isF32())
+      probabilities = t.generic(
+          {exponentials}, {t.empty(probabilitiesType)},
+          {t.identity2(), t.identity2()}, {kParallel, kParallel},
+          [&](ImplicitLocOpBuilder &b, ValueRange args) {
+            return SmallVector<Value>{
+                TileBuilder::fromF32(b, args[0], elementType)};
+          })[0];
+    // l' = alpha l + tile sum, over l.
+    Value newSum = t.generic(
+        {alpha, tileSum}, {op.getSum()},
+        {t.identity1(), t.identity1(), t.identity1()}, {kParallel},
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          return SmallVector<Value>{
+              math::FmaOp::create(b, args[2], args[0], args[1])};
+        })[0];
+    return {probabilities, newMax, newSum, alpha};
+  }
+};
+
+struct AccumulateLowering : public TilePattern<AccumulateOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t, AccumulateOp op) const override {
+    MLIRContext *context = op.getContext();
+    auto fastmath = t.reassociate();
+    // A * rescale, over A.
+    Value rescaled = t.generic(
+        {op.getRescale()}, {op.getAccumulator()},
+        {t.rows2(), t.identity2()}, {kParallel, kParallel},
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          return SmallVector<Value>{arith::MulFOp::create(b, args[1], args[0])};
+        })[0];
+    // A[r, e] += P[r, c] V[c, e] over (r, c, e): the innermost loop runs
+    // along rows of V and A.
+    AffineExpr r = t.dim(0), c = t.dim(1), e = t.dim(2);
+    return {t.generic({op.getProbabilities(), op.getValue()}, {rescaled},
+                      {AffineMap::get(3, 0, {r, c}, context),
+                       AffineMap::get(3, 0, {c, e}, context),
+                       AffineMap::get(3, 0, {r, e}, context)},
+                      {kParallel, kReduction, kParallel},
+                      [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                        Value product = arith::MulFOp::create(
+                            b, TileBuilder::toF32(b, args[0]),
+                            TileBuilder::toF32(b, args[1]), fastmath);
+                        return SmallVector<Value>{arith::AddFOp::create(
+                            b, args[2], product, fastmath)};
+                      })[0]};
+  }
+};
+
+struct FinalizeLowering : public TilePattern<FinalizeOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t, FinalizeOp op) const override {
+    auto type = cast<RankedTensorType>(op.getAccumulator().getType());
+    auto rowType = cast<RankedTensorType>(op.getMax().getType());
+    // O = A * (1 / l), 0 where l = 0.
+    Value output = t.generic(
+        {op.getAccumulator(), op.getSum()}, {t.empty(type)},
+        {t.identity2(), t.rows2(), t.identity2()}, {kParallel, kParallel},
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          TileBuilder inner(b);
+          Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                              args[1], inner.f32Constant(0.0));
+          Value inverse = arith::SelectOp::create(
+              b, empty, inner.f32Constant(0.0),
+              arith::DivFOp::create(b, inner.f32Constant(1.0), args[1]));
+          return SmallVector<Value>{arith::MulFOp::create(b, args[0], inverse)};
+        })[0];
+    // lse = ln(2) (m + log2 l), -inf where l = 0.
+    Value lse = t.generic(
+        {op.getMax(), op.getSum()}, {t.empty(rowType)},
+        {t.identity1(), t.identity1(), t.identity1()}, {kParallel},
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          TileBuilder inner(b);
+          Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                              args[1], inner.f32Constant(0.0));
+          Value natural = arith::MulFOp::create(
+              b,
+              arith::AddFOp::create(b, args[0],
+                                    math::Log2Op::create(b, args[1])),
+              inner.f32Constant(M_LN2));
+          return SmallVector<Value>{arith::SelectOp::create(
+              b, empty, inner.f32Constant(-INFINITY), natural)};
+        })[0];
+    return {output, lse};
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Split-KV.
+//===----------------------------------------------------------------------===//
+
+struct CombineSplitsLowering : public TilePattern<CombineSplitsOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t, CombineSplitsOp op) const override {
+    // partial_out is [splits, B, Hq, Sq, Dv].
+    auto outType = cast<MemRefType>(op.getPartialOut().getType());
+    int64_t qHeads = outType.getDimSize(2), headDimV = outType.getDimSize(4);
+    Type elementType = cast<MemRefType>(op.getOutput().getType()).getElementType();
+    LayoutDims dims = getLayoutDims(op.getLayout());
+    Value seq = memref::DimOp::create(t.b, op.getPartialOut(), 3);
+    Value total = t.apply(t.dim(0) * qHeads, {seq});
+    Value rows = rowsInBlock(t, op.getRows(), total, op.getFirstRow());
+    Value batch = op.getBatch();
+    t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
+      TileBuilder inner(b);
+      Value flat = inner.apply(inner.dim(0) + inner.dim(1),
+                               {op.getFirstRow(), row});
+      Value head = arith::DivUIOp::create(b, flat, seq);
+      Value position = arith::RemUIOp::create(b, flat, seq);
+      auto lseOf = [&](ImplicitLocOpBuilder &b, Value split) -> Value {
+        return memref::LoadOp::create(
+            b, op.getPartialLse(), ValueRange{split, batch, head, position});
+      };
+      Value zero = inner.index(0);
+      Value maximum =
+          inner.reduce(zero, op.getSplits(), inner.f32Constant(-INFINITY),
+                       [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
+                         return arith::MaxNumFOp::create(b, acc,
+                                                         lseOf(b, split))
+                             .getResult();
+                       });
+      // Every split -inf: weights exp(-inf - 0) = 0 and the row is 0.
+      Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, maximum,
+                                         inner.f32Constant(-INFINITY));
+      maximum =
+          arith::SelectOp::create(b, none, inner.f32Constant(0.0), maximum);
+      auto weightOf = [&](ImplicitLocOpBuilder &b, Value split) -> Value {
+        return math::ExpOp::create(
+            b, arith::SubFOp::create(b, lseOf(b, split), maximum));
+      };
+      Value weights =
+          inner.reduce(zero, op.getSplits(), inner.f32Constant(0.0),
+                       [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
+                         return arith::AddFOp::create(b, acc,
+                                                      weightOf(b, split))
+                             .getResult();
+                       });
+      Value isEmpty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                            weights, inner.f32Constant(0.0));
+      Value inverse = arith::SelectOp::create(
+          b, isEmpty, inner.f32Constant(0.0),
+          arith::DivFOp::create(b, inner.f32Constant(1.0), weights));
+      inner.forEach(zero, inner.index(headDimV), [&](ImplicitLocOpBuilder &b,
+                                                     Value column) {
+        TileBuilder columnBuilder(b);
+        Value sum = columnBuilder.reduce(
+            columnBuilder.index(0), op.getSplits(),
+            columnBuilder.f32Constant(0.0),
+            [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
+              Value partial = memref::LoadOp::create(
+                  b, op.getPartialOut(),
+                  ValueRange{split, batch, head, position, column});
+              return math::FmaOp::create(b, weightOf(b, split), partial, acc)
+                  .getResult();
+            });
+        Value result = TileBuilder::fromF32(
+            b, arith::MulFOp::create(b, sum, inverse), elementType);
+        memref::StoreOp::create(b, result, op.getOutput(),
+                                dims.order(batch, head, position, column));
+      });
+    });
+    return {};
+  }
+};
+
+struct ConvertGQATilesToLinalgPass
+    : public gqa::impl::ConvertGQATilesToLinalgBase<
+          ConvertGQATilesToLinalgPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateGQATileToLinalgPatterns(patterns);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+    WalkResult remaining = getOperation()->walk([](Operation *op) {
+      if (isa<GQADialect>(op->getDialect())) {
+        op->emitOpError() << "was not lowered by convert-gqa-tiles-to-linalg"
+                          << (isa<AttentionOp>(op)
+                                  ? "; run gqa-select-schedule and "
+                                    "gqa-distribute first"
+                                  : "");
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (remaining.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::gqa::populateGQATileToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<LoadQueryTileLowering, LoadKVTileLowering,
+               StoreOutputTileLowering, StorePartialTileLowering,
+               ScoresLowering, MaskScoresLowering, OnlineSoftmaxLowering,
+               AccumulateLowering, FinalizeLowering, CombineSplitsLowering>(
+      patterns.getContext());
+}

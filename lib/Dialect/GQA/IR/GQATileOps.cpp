@@ -1,0 +1,265 @@
+//===- GQATileOps.cpp - Verifiers of the tile-level ops -------------------===//
+//
+// The tile-level form states the work of one block over statically shaped
+// tiles. Each verifier checks the tiles against each other and against the
+// memrefs they come from, naming the operand, the dimension and both values.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::gqa;
+
+namespace {
+
+/// Checks that `value` (named `name`) is a statically shaped tile of `rank`.
+LogicalResult verifyTileShape(Operation *op, Value value, StringRef name,
+                              int64_t rank) {
+  auto type = cast<ShapedType>(value.getType());
+  if (type.getRank() != rank)
+    return op->emitOpError() << "expects '" << name << "' to be a tile of rank "
+                             << rank << ", got " << type;
+  if (!type.hasStaticShape())
+    return op->emitOpError() << "expects '" << name
+                             << "' to have a static shape, got " << type;
+  return success();
+}
+
+/// Checks that dimension `dimA` of `a` equals dimension `dimB` of `b`.
+LogicalResult verifySameDim(Operation *op, Value a, StringRef nameA,
+                            int64_t dimA, Value b, StringRef nameB,
+                            int64_t dimB) {
+  auto typeA = cast<ShapedType>(a.getType());
+  auto typeB = cast<ShapedType>(b.getType());
+  int64_t sizeA = typeA.getDimSize(dimA), sizeB = typeB.getDimSize(dimB);
+  if (ShapedType::isDynamic(sizeA) || ShapedType::isDynamic(sizeB) ||
+      sizeA == sizeB)
+    return success();
+  return op->emitOpError() << "expects dimension " << dimA << " of '" << nameA
+                           << "' (" << sizeA << ") to equal dimension " << dimB
+                           << " of '" << nameB << "' (" << sizeB << ")";
+}
+
+/// Checks that `a` and `b` hold the same element type.
+LogicalResult verifySameElementType(Operation *op, Value a, StringRef nameA,
+                                    Value b, StringRef nameB) {
+  Type typeA = getElementTypeOrSelf(a.getType());
+  Type typeB = getElementTypeOrSelf(b.getType());
+  if (typeA == typeB)
+    return success();
+  return op->emitOpError() << "expects '" << nameA << "' and '" << nameB
+                           << "' to hold the same element type, got " << typeA
+                           << " and " << typeB;
+}
+
+/// Checks a memref operand of the op's tensors: rank 4, f16/bf16/f32.
+LogicalResult verifyAttentionMemRef(Operation *op, Value value,
+                                    StringRef name) {
+  auto type = cast<MemRefType>(value.getType());
+  if (type.getRank() != 4)
+    return op->emitOpError() << "expects '" << name
+                             << "' to be a memref of rank 4, got " << type;
+  Type element = type.getElementType();
+  if (!element.isF16() && !element.isBF16() && !element.isF32())
+    return op->emitOpError() << "expects '" << name
+                             << "' to hold f16, bf16 or f32, got " << type;
+  return success();
+}
+
+/// Checks the grouping attributes and the query heads of `value`.
+LogicalResult verifyHeads(Operation *op, int64_t qHeads, int64_t kvHeads,
+                          Value value, StringRef name, Layout layout) {
+  if (kvHeads < 1 || qHeads < 1 || qHeads % kvHeads != 0)
+    return op->emitOpError()
+           << "expects heads(q_heads, kv_heads) with kv_heads >= 1 dividing "
+              "q_heads, got heads("
+           << qHeads << ", " << kvHeads << ")";
+  int64_t heads = cast<ShapedType>(value.getType())
+                      .getDimSize(getLayoutDims(layout).heads);
+  if (heads != qHeads)
+    return op->emitOpError() << "expects '" << name << "' to have q_heads = "
+                             << qHeads << " heads, got " << heads;
+  return success();
+}
+
+} // namespace
+
+LogicalResult LoadQueryTileOp::verify() {
+  Operation *op = getOperation();
+  unsigned headDim = getLayoutDims(getLayout()).headDim;
+  if (failed(verifyAttentionMemRef(op, getQuery(), "query")) ||
+      failed(verifyHeads(op, getQHeads(), getKvHeads(), getQuery(), "query",
+                         getLayout())) ||
+      failed(verifyTileShape(op, getTile(), "tile", 2)) ||
+      failed(verifySameDim(op, getTile(), "tile", 1, getQuery(), "query",
+                           headDim)) ||
+      failed(verifySameElementType(op, getTile(), "tile", getQuery(), "query")))
+    return failure();
+  return success();
+}
+
+LogicalResult LoadKVTileOp::verify() {
+  Operation *op = getOperation();
+  // A paged pool is [pages, page size, Hkv, width] whatever the layout.
+  Layout layout = isPaged() ? Layout::BSHD : getLayout();
+  if (failed(verifyAttentionMemRef(op, getSource(), "source")) ||
+      failed(verifyTileShape(op, getTile(), "tile", 2)) ||
+      failed(verifySameDim(op, getTile(), "tile", 1, getSource(), "source",
+                           getLayoutDims(layout).headDim)) ||
+      failed(verifySameElementType(op, getTile(), "tile", getSource(),
+                                   "source")))
+    return failure();
+  if (Value table = getBlockTable()) {
+    auto type = cast<MemRefType>(table.getType());
+    if (type.getRank() != 2 || !type.getElementType().isInteger(32))
+      return emitOpError() << "expects 'block_table' to be a rank-2 memref of "
+                              "i32, got "
+                           << type;
+    if (cast<MemRefType>(getSource().getType()).isDynamicDim(1))
+      return emitOpError() << "expects a static page size (dimension 1 of the "
+                              "paged 'source'), got "
+                           << getSource().getType();
+  }
+  return success();
+}
+
+LogicalResult StoreOutputTileOp::verify() {
+  Operation *op = getOperation();
+  unsigned headDim = getLayoutDims(getLayout()).headDim;
+  if (failed(verifyAttentionMemRef(op, getOutput(), "output")) ||
+      failed(verifyHeads(op, getQHeads(), getKvHeads(), getOutput(), "output",
+                         getLayout())) ||
+      failed(verifyTileShape(op, getTile(), "tile", 2)) ||
+      failed(verifySameDim(op, getTile(), "tile", 1, getOutput(), "output",
+                           headDim)))
+    return failure();
+  return success();
+}
+
+LogicalResult StorePartialTileOp::verify() {
+  Operation *op = getOperation();
+  auto outType = cast<MemRefType>(getPartialOut().getType());
+  auto lseType = cast<MemRefType>(getPartialLse().getType());
+  if (outType.getRank() != 5 || !outType.getElementType().isF32())
+    return emitOpError() << "expects 'partial_out' to be an f32 memref [splits, "
+                            "B, Hq, Sq, Dv], got "
+                         << outType;
+  if (lseType.getRank() != 4 || !lseType.getElementType().isF32())
+    return emitOpError() << "expects 'partial_lse' to be an f32 memref [splits, "
+                            "B, Hq, Sq], got "
+                         << lseType;
+  if (getGroupSize() < 1)
+    return emitOpError() << "expects group >= 1, got " << getGroupSize();
+  if (failed(verifyTileShape(op, getTile(), "tile", 2)) ||
+      failed(verifyTileShape(op, getLse(), "lse", 1)) ||
+      failed(verifySameDim(op, getTile(), "tile", 0, getLse(), "lse", 0)) ||
+      failed(verifySameDim(op, getTile(), "tile", 1, getPartialOut(),
+                           "partial_out", 4)) ||
+      failed(verifySameDim(op, getPartialOut(), "partial_out", 2,
+                           getPartialLse(), "partial_lse", 2)))
+    return failure();
+  return success();
+}
+
+LogicalResult ScoresOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyTileShape(op, getQuery(), "query", 2)) ||
+      failed(verifyTileShape(op, getKey(), "key", 2)) ||
+      failed(verifyTileShape(op, getScores(), "scores", 2)) ||
+      failed(verifySameElementType(op, getQuery(), "query", getKey(), "key")) ||
+      failed(verifySameDim(op, getQuery(), "query", 1, getKey(), "key", 1)) ||
+      failed(verifySameDim(op, getScores(), "scores", 0, getQuery(), "query",
+                           0)) ||
+      failed(verifySameDim(op, getScores(), "scores", 1, getKey(), "key", 0)))
+    return failure();
+  double scale = getScale().convertToDouble();
+  if (!std::isfinite(scale) || scale <= 0.0)
+    return emitOpError() << "expects a finite, positive scale, got " << scale;
+  if (std::optional<APFloat> softcap = getSoftcap()) {
+    double cap = softcap->convertToDouble();
+    if (!std::isfinite(cap) || cap <= 0.0)
+      return emitOpError() << "expects a finite, positive softcap, got " << cap;
+  }
+  return success();
+}
+
+LogicalResult MaskScoresOp::verify() {
+  if (failed(verifyTileShape(getOperation(), getScores(), "scores", 2)))
+    return failure();
+  if (getGroupSize() < 1)
+    return emitOpError() << "expects group >= 1, got " << getGroupSize();
+  return success();
+}
+
+LogicalResult OnlineSoftmaxOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyTileShape(op, getScores(), "scores", 2)) ||
+      failed(verifyTileShape(op, getMax(), "max", 1)) ||
+      failed(verifySameDim(op, getScores(), "scores", 0, getMax(), "max", 0)))
+    return failure();
+  auto scores = cast<ShapedType>(getScores().getType());
+  auto probabilities = cast<ShapedType>(getProbabilities().getType());
+  if (scores.getShape() != probabilities.getShape())
+    return emitOpError() << "expects 'probabilities' to have the shape of "
+                            "'scores', got "
+                         << probabilities << " and " << scores;
+  return success();
+}
+
+LogicalResult AccumulateOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyTileShape(op, getProbabilities(), "probabilities", 2)) ||
+      failed(verifyTileShape(op, getValue(), "value", 2)) ||
+      failed(verifyTileShape(op, getAccumulator(), "accumulator", 2)) ||
+      failed(verifyTileShape(op, getRescale(), "rescale", 1)) ||
+      failed(verifySameElementType(op, getProbabilities(), "probabilities",
+                                   getValue(), "value")) ||
+      failed(verifySameDim(op, getProbabilities(), "probabilities", 1,
+                           getValue(), "value", 0)) ||
+      failed(verifySameDim(op, getAccumulator(), "accumulator", 0,
+                           getProbabilities(), "probabilities", 0)) ||
+      failed(verifySameDim(op, getAccumulator(), "accumulator", 1, getValue(),
+                           "value", 1)) ||
+      failed(verifySameDim(op, getRescale(), "rescale", 0, getAccumulator(),
+                           "accumulator", 0)))
+    return failure();
+  return success();
+}
+
+LogicalResult FinalizeOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyTileShape(op, getAccumulator(), "accumulator", 2)) ||
+      failed(verifyTileShape(op, getMax(), "max", 1)) ||
+      failed(verifySameDim(op, getMax(), "max", 0, getAccumulator(),
+                           "accumulator", 0)))
+    return failure();
+  return success();
+}
+
+LogicalResult CombineSplitsOp::verify() {
+  Operation *op = getOperation();
+  auto outType = cast<MemRefType>(getPartialOut().getType());
+  auto lseType = cast<MemRefType>(getPartialLse().getType());
+  if (outType.getRank() != 5 || !outType.getElementType().isF32() ||
+      lseType.getRank() != 4 || !lseType.getElementType().isF32())
+    return emitOpError() << "expects f32 workspaces [splits, B, Hq, Sq, Dv] "
+                            "and [splits, B, Hq, Sq], got "
+                         << outType << " and " << lseType;
+  if (getRows() < 1)
+    return emitOpError() << "expects rows >= 1, got " << getRows();
+  LayoutDims dims = getLayoutDims(getLayout());
+  if (failed(verifyAttentionMemRef(op, getOutput(), "output")) ||
+      failed(verifySameDim(op, getPartialOut(), "partial_out", 2, getOutput(),
+                           "output", dims.heads)) ||
+      failed(verifySameDim(op, getPartialOut(), "partial_out", 4, getOutput(),
+                           "output", dims.headDim)) ||
+      failed(verifySameDim(op, getPartialOut(), "partial_out", 2,
+                           getPartialLse(), "partial_lse", 2)))
+    return failure();
+  return success();
+}

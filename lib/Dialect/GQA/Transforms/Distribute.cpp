@@ -1,0 +1,352 @@
+//===- Distribute.cpp - gqa.attention to its tiled form -------------------===//
+//
+// Rewrites a bufferized, scheduled gqa.attention into blocks of tile-level
+// ops: the grid, the packing of (query position, group head) rows, the KV
+// tiles each block visits and the split-KV partition are computed here, once,
+// for every target.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "gqa/Dialect/GQA/Transforms/Passes.h"
+#include "gqa/Dialect/GQA/Transforms/Transforms.h"
+#include "gqa/Dialect/GQA/Utils/MaskUtils.h"
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+#include <cmath>
+
+namespace mlir::gqa {
+#define GEN_PASS_DEF_GQADISTRIBUTE
+#include "gqa/Dialect/GQA/Transforms/Passes.h.inc"
+} // namespace mlir::gqa
+
+using namespace mlir;
+using namespace mlir::gqa;
+
+namespace {
+
+/// Builds the tiled form of one attention op in front of it.
+class AttentionDistribution {
+public:
+  AttentionDistribution(ImplicitLocOpBuilder &b, AttentionOp op)
+      : b(b), op(op), schedule(op.getScheduleAttr()), dims(op.getLayoutDims()),
+        groupSize(op.getGroupSize()), blockM(schedule.getBlockM()),
+        blockN(schedule.getBlockN()), elementType(op.getElementType()),
+        f32(b.getF32Type()) {}
+
+  void emit() {
+    batch = memref::DimOp::create(b, op.getQuery(), dims.batch);
+    seqQ = memref::DimOp::create(b, op.getQuery(), dims.seq);
+    // A paged sequence is its block table row of pages long.
+    seqKV = op.isPaged()
+                ? apply(d0 * op.getPageSize(),
+                        {memref::DimOp::create(b, op.getBlockTable(), 1).getResult()})
+                : memref::DimOp::create(b, op.getKey(), dims.seq).getResult();
+    Value rowBlocks = apply((d0 * groupSize).ceilDiv(blockM), {seqQ});
+
+    if (!schedule.isSplitKV()) {
+      emitBlocks(rowBlocks, index(op.getKvHeads()));
+      return;
+    }
+    // Split-KV: min(max_splits, KV tiles) splits, evened out so that none
+    // is empty.
+    Value tiles = apply(d0.ceilDiv(blockN), {seqKV});
+    Value wanted =
+        maxIndex(minIndex(tiles, index(schedule.getMaxSplits())), index(1));
+    tilesPerSplit = maxIndex(apply(d0.ceilDiv(d1), {tiles, wanted}), index(1));
+    numSplits =
+        maxIndex(apply(d0.ceilDiv(d1), {tiles, tilesPerSplit}), index(1));
+    // The workspaces: f32 [splits, B, Hq, Sq, Dv] and [splits, B, Hq, Sq],
+    // freed by the buffer deallocation pipeline, as the buffers of
+    // one-shot-bufferize are.
+    int64_t dyn = ShapedType::kDynamic, qHeads = op.getQHeads();
+    partialOut = memref::AllocOp::create(
+        b, MemRefType::get({dyn, dyn, qHeads, dyn, op.getHeadDimV()}, f32),
+        ValueRange{numSplits, batch, seqQ});
+    partialLse = memref::AllocOp::create(
+        b, MemRefType::get({dyn, dyn, qHeads, dyn}, f32),
+        ValueRange{numSplits, batch, seqQ});
+    emitBlocks(rowBlocks,
+               apply(d0 * op.getKvHeads(), {numSplits}));
+    // One split stored the output itself.
+    Value several =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, numSplits, index(1));
+    scf::IfOp::create(b, several, [&](OpBuilder &nested, Location) {
+      within(nested, [&] {
+        emitCombine();
+        scf::YieldOp::create(b);
+      });
+    });
+  }
+
+private:
+  Value index(int64_t value) { return arith::ConstantIndexOp::create(b, value); }
+
+  /// The folded affine map `expr` of `operands` (dims), as a value.
+  Value apply(AffineExpr expr, ArrayRef<Value> operands) {
+    AffineMap map = AffineMap::get(operands.size(), /*symbolCount=*/0, expr);
+    return getValueOrCreateConstantIndexOp(
+        b, b.getLoc(),
+        affine::makeComposedFoldedAffineApply(b, b.getLoc(), map,
+                                              getAsOpFoldResult(operands)));
+  }
+  /// Runs `body` with `b` inserting where `nested` (a region's body builder)
+  /// does.
+  void within(OpBuilder &nested, function_ref<void()> body) {
+    OpBuilder::InsertionGuard guard(b);
+    b.restoreInsertionPoint(nested.saveInsertionPoint());
+    body();
+  }
+  Value minIndex(Value x, Value y) {
+    return b.createOrFold<arith::MinSIOp>(x, y);
+  }
+  Value maxIndex(Value x, Value y) {
+    return b.createOrFold<arith::MaxSIOp>(x, y);
+  }
+
+  /// The `scf.forall` of the attention blocks, mapped to the GPU grid
+  /// (x: row blocks, y: KV heads [times splits], z: batch).
+  void emitBlocks(Value rowBlocks, Value gridY) {
+    SmallVector<OpFoldResult> upper = {rowBlocks, gridY, batch};
+    auto forall = scf::ForallOp::create(b, upper, ValueRange{},
+                                        b.getArrayAttr(gridMapping(3)));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    ValueRange ivs = forall.getInductionVars();
+    emitBlock(ivs[0], ivs[1], ivs[2]);
+  }
+
+  SmallVector<Attribute> gridMapping(int64_t rank) {
+    SmallVector<Attribute> mapping;
+    for (gpu::MappingId id :
+         {gpu::MappingId::DimX, gpu::MappingId::DimY, gpu::MappingId::DimZ})
+      mapping.push_back(gpu::GPUBlockMappingAttr::get(b.getContext(), id));
+    mapping.resize(rank);
+    return mapping;
+  }
+
+  /// The valid keys of a sequence: its `kv_lens` entry clamped to [0, Skv]
+  /// (so that no lowering can read out of bounds), or Skv.
+  Value emitKVLength(Value batchIndex) {
+    Value kvLens = op.getKvLens();
+    if (!kvLens)
+      return seqKV;
+    Value length = memref::LoadOp::create(b, kvLens, ValueRange{batchIndex});
+    if (!length.getType().isIndex())
+      length = arith::IndexCastOp::create(b, b.getIndexType(), length);
+    return minIndex(maxIndex(length, index(0)), seqKV);
+  }
+
+  /// One block: `blockM` packed rows of one KV head of one sequence, against
+  /// the KV tiles they see (of its split).
+  void emitBlock(Value rowBlock, Value blockY, Value batchIndex) {
+    Value kvHead = blockY, split;
+    if (numSplits) {
+      kvHead = apply(d0 % op.getKvHeads(), {blockY});
+      split = apply(d0.floorDiv(op.getKvHeads()), {blockY});
+    }
+    Value firstRow = apply(d0 * blockM, {rowBlock});
+    Value kvLen = emitKVLength(batchIndex);
+    // Bottom-right alignment: the queries are the last Sq tokens.
+    Value offset = apply(d0 - d1, {kvLen, seqQ});
+    // The query positions of the first and the last row, and the keys they
+    // see: both ends grow with the row.
+    Value firstQuery = apply(d0.floorDiv(groupSize), {firstRow});
+    Value lastRow = minIndex(apply(d0 + (blockM - 1), {firstRow}),
+                             apply(d0 * groupSize - 1, {seqQ}));
+    Value lastQuery = apply(d0.floorDiv(groupSize), {lastRow});
+    MaskAttr mask = op.getMask();
+    KeyRange firstKeys = emitVisibleKeys(b, mask, firstQuery, offset, kvLen);
+    KeyRange lastKeys = emitVisibleKeys(b, mask, lastQuery, offset, kvLen);
+    Value tileBegin = apply(d0.floorDiv(blockN), {firstKeys.begin});
+    Value tileEnd =
+        apply(d0.ceilDiv(blockN), {maxIndex(lastKeys.end, index(0))});
+    if (split) {
+      // Split s covers tiles [s t, (s + 1) t).
+      Value splitBegin = apply(d0 * d1, {split, tilesPerSplit});
+      tileBegin = maxIndex(tileBegin, splitBegin);
+      tileEnd = minIndex(tileEnd, apply(d0 + d1, {splitBegin, tilesPerSplit}));
+    }
+    // A tile that every row sees whole lies in [begin(last), end(first)).
+    Value fullBegin = lastKeys.begin, fullEnd = firstKeys.end;
+
+    int64_t qHeads = op.getQHeads(), kvHeads = op.getKvHeads();
+    auto tileType = [&](int64_t rows, int64_t columns, Type type) {
+      return RankedTensorType::get({rows, columns}, type);
+    };
+    auto rowType = RankedTensorType::get({blockM}, f32);
+    auto accumulatorType = tileType(blockM, op.getHeadDimV(), f32);
+    Value query = LoadQueryTileOp::create(
+        b, tileType(blockM, op.getHeadDim(), elementType), op.getQuery(),
+        batchIndex, kvHead, firstRow, qHeads, kvHeads, op.getLayout());
+    auto splat = [&](RankedTensorType type, double value) -> Value {
+      return arith::ConstantOp::create(
+          b, DenseElementsAttr::get(
+                 type, b.getFloatAttr(f32, value).getValue()));
+    };
+    SmallVector<Value> inits = {splat(accumulatorType, 0.0),
+                                splat(rowType, -INFINITY), splat(rowType, 0.0)};
+    auto loop = scf::ForOp::create(
+        b, tileBegin, tileEnd, index(1), inits,
+        [&](OpBuilder &nested, Location, Value tile, ValueRange state) {
+          OpBuilder::InsertionGuard guard(b);
+          b.restoreInsertionPoint(nested.saveInsertionPoint());
+          Value firstKey = apply(d0 * blockN, {tile});
+          auto loadKV = [&](Value source, int64_t width) -> Value {
+            return LoadKVTileOp::create(
+                b, tileType(blockN, width, elementType), source, batchIndex,
+                kvHead, firstKey, kvLen, op.getBlockTable(), op.getLayout());
+          };
+          Value key = loadKV(op.getKey(), op.getHeadDim());
+          Value value = loadKV(op.getValue(), op.getHeadDimV());
+          std::optional<APFloat> softcap = op.getSoftcap();
+          Value scores = ScoresOp::create(
+              b, tileType(blockM, blockN, f32), query, key,
+              b.getF32FloatAttr(op.getScaleOrDefault()),
+              softcap ? b.getF32FloatAttr(softcap->convertToDouble())
+                      : FloatAttr());
+          // Mask only tiles that some row does not see whole.
+          Value boundary = arith::OrIOp::create(
+              b,
+              arith::CmpIOp::create(b, arith::CmpIPredicate::slt, firstKey,
+                                    fullBegin),
+              arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
+                                    apply(d0 + blockN, {firstKey}), fullEnd));
+          auto masked = scf::IfOp::create(
+              b, boundary,
+              [&](OpBuilder &nested, Location) {
+                within(nested, [&] {
+                  Value result = MaskScoresOp::create(
+                      b, scores.getType(), scores, firstRow, firstKey, offset, kvLen, groupSize,
+                      mask);
+                  scf::YieldOp::create(b, result);
+                });
+              },
+              [&](OpBuilder &nested, Location loc) {
+                scf::YieldOp::create(nested, loc, scores);
+              });
+          auto softmax = OnlineSoftmaxOp::create(
+              b, tileType(blockM, blockN, elementType), rowType, rowType,
+              rowType, masked.getResult(0), state[1], state[2]);
+          Value accumulator = AccumulateOp::create(
+              b, accumulatorType, softmax.getProbabilities(), value, state[0],
+              softmax.getRescale());
+          scf::YieldOp::create(b, ValueRange{accumulator, softmax.getNewMax(),
+                                             softmax.getNewSum()});
+        });
+    auto finalize = FinalizeOp::create(b, accumulatorType, rowType,
+                                       loop.getResult(0), loop.getResult(1),
+                                       loop.getResult(2));
+    auto storeOutput = [&] {
+      StoreOutputTileOp::create(b, finalize.getOutput(), op.getInit(),
+                                batchIndex, kvHead, firstRow, qHeads, kvHeads,
+                                op.getLayout());
+    };
+    if (!split) {
+      storeOutput();
+      return;
+    }
+    // Launched with one split, the block saw all its keys.
+    Value single =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, numSplits, index(1));
+    scf::IfOp::create(
+        b, single,
+        [&](OpBuilder &nested, Location) {
+          within(nested, [&] {
+            storeOutput();
+            scf::YieldOp::create(b);
+          });
+        },
+        [&](OpBuilder &nested, Location) {
+          within(nested, [&] {
+            StorePartialTileOp::create(
+                b, finalize.getOutput(), finalize.getLse(), partialOut,
+                partialLse, split, batchIndex, kvHead, firstRow, groupSize);
+            scf::YieldOp::create(b);
+          });
+        });
+  }
+
+  /// The split-KV combine: blocks of (query head, position) rows of each
+  /// sequence, as many per block as 128 threads merge 4 values each.
+  void emitCombine() {
+    int64_t rows = std::max<int64_t>(1, 512 / op.getHeadDimV());
+    Value blocks = apply((d0 * op.getQHeads()).ceilDiv(rows), {seqQ});
+    SmallVector<OpFoldResult> upper = {blocks, batch};
+    auto forall = scf::ForallOp::create(b, upper, ValueRange{},
+                                        b.getArrayAttr(gridMapping(2)));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    ValueRange ivs = forall.getInductionVars();
+    CombineSplitsOp::create(b, partialOut, partialLse, op.getInit(), ivs[1],
+                            apply(d0 * rows, {ivs[0]}), numSplits, rows,
+                            op.getLayout());
+  }
+
+  ImplicitLocOpBuilder &b;
+  AttentionOp op;
+  ScheduleAttr schedule;
+  LayoutDims dims;
+  int64_t groupSize, blockM, blockN;
+  Type elementType, f32;
+  AffineExpr d0 = getAffineDimExpr(0, b.getContext()),
+             d1 = getAffineDimExpr(1, b.getContext());
+  Value batch, seqQ, seqKV;
+  /// Split-KV only.
+  Value numSplits, tilesPerSplit, partialOut, partialLse;
+};
+
+/// Rewrites a bufferized, scheduled gqa.attention into its tiled form.
+struct DistributeAttentionPattern : public OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "expected memref operands");
+    if (!op.getScheduleAttr())
+      return rewriter.notifyMatchFailure(op, "expected a schedule");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    b.setInsertionPoint(op);
+    AttentionDistribution(b, op).emit();
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+struct GQADistributePass
+    : public gqa::impl::GQADistributeBase<GQADistributePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateAttentionDistributionPatterns(patterns);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+    WalkResult remaining = getOperation()->walk([](AttentionOp op) {
+      if (!op.hasPureBufferSemantics())
+        op.emitError() << "gqa-distribute expects gqa.attention on memrefs; "
+                          "run one-shot-bufferize first";
+      else
+        op.emitError() << "gqa-distribute expects a schedule on "
+                          "gqa.attention; run gqa-select-schedule first";
+      return WalkResult::interrupt();
+    });
+    if (remaining.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::gqa::populateAttentionDistributionPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<DistributeAttentionPattern>(patterns.getContext());
+}
