@@ -65,15 +65,26 @@ public:
     return getAffineDimExpr(position, b.getContext());
   }
 
+  /// The rows of the tiles of the op being lowered, for those whose row
+  /// dimension is dynamic (a partial block).
+  Value rows;
+
+  /// An uninitialised tensor of `type` (its dynamic rows: `rows`).
+  Value empty(RankedTensorType type) {
+    SmallVector<Value, 1> dynamicSizes;
+    if (type.isDynamicDim(0))
+      dynamicSizes.push_back(rows);
+    return tensor::EmptyOp::create(b, type, dynamicSizes);
+  }
   /// A tensor of `type` filled with `value`.
   Value filled(RankedTensorType type, double value) {
-    Value empty = tensor::EmptyOp::create(b, type.getShape(), f32);
     return linalg::FillOp::create(b, ValueRange{f32Constant(value)},
-                                  ValueRange{empty})
+                                  ValueRange{empty(type)})
         .getResult(0);
   }
-  Value empty(RankedTensorType type) {
-    return tensor::EmptyOp::create(b, type.getShape(), type.getElementType());
+  /// The number of rows of `tile`.
+  Value rowsOf(Value tile) {
+    return b.createOrFold<tensor::DimOp>(tile, 0);
   }
 
   /// A linalg.generic over `rank` loops whose body (on an implicit-location
@@ -152,6 +163,13 @@ struct TilePattern : public OpRewritePattern<OpTy> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     b.setInsertionPoint(op);
     TileBuilder t(b);
+    // The rows of a partial block come with the first tile operand.
+    for (Value operand : op->getOperands())
+      if (auto type = dyn_cast<RankedTensorType>(operand.getType());
+          type && type.isDynamicDim(0)) {
+        t.rows = t.rowsOf(operand);
+        break;
+      }
     SmallVector<Value> results = build(t, op);
     rewriter.replaceOp(op, results);
     return success();
@@ -183,10 +201,10 @@ Value packedRowCount(TileBuilder &t, Value memref, Layout layout,
 }
 
 /// The rows of a block that exist: min(rows, packed - firstRow), >= 0.
-Value rowsInBlock(TileBuilder &t, int64_t rows, Value packed, Value firstRow) {
+Value rowsInBlock(TileBuilder &t, Value rows, Value packed, Value firstRow) {
   Value left = t.apply(t.dim(0) - t.dim(1), {packed, firstRow});
   return t.b.createOrFold<arith::MaxSIOp>(
-      t.b.createOrFold<arith::MinSIOp>(left, t.index(rows)), t.index(0));
+      t.b.createOrFold<arith::MinSIOp>(left, rows), t.index(0));
 }
 
 struct LoadQueryTileLowering : public TilePattern<LoadQueryTileOp> {
@@ -196,8 +214,11 @@ struct LoadQueryTileLowering : public TilePattern<LoadQueryTileOp> {
     LayoutDims dims = getLayoutDims(op.getLayout());
     Value packed = packedRowCount(t, op.getQuery(), op.getLayout(), g);
     auto type = cast<RankedTensorType>(op.getTile().getType());
+    SmallVector<Value, 1> dynamicSizes;
+    if (Value rows = op.getRows())
+      dynamicSizes.push_back(rows);
     auto generate = tensor::GenerateOp::create(
-        t.b, type, ValueRange{},
+        t.b, type, dynamicSizes,
         [&](OpBuilder &nested, Location loc, ValueRange at) {
           ImplicitLocOpBuilder b(loc, nested);
           TileBuilder inner(b);
@@ -284,7 +305,7 @@ struct StoreOutputTileLowering : public TilePattern<StoreOutputTileOp> {
     LayoutDims dims = getLayoutDims(op.getLayout());
     Type elementType = cast<MemRefType>(op.getOutput().getType()).getElementType();
     Value packed = packedRowCount(t, op.getOutput(), op.getLayout(), g);
-    Value rows = rowsInBlock(t, type.getDimSize(0), packed, op.getFirstRow());
+    Value rows = rowsInBlock(t, t.rowsOf(op.getTile()), packed, op.getFirstRow());
     t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
       TileBuilder inner(b);
       Value packedRow =
@@ -314,7 +335,7 @@ struct StorePartialTileLowering : public TilePattern<StorePartialTileOp> {
     // partial_out is [splits, B, Hq, Sq, Dv].
     Value seq = memref::DimOp::create(t.b, op.getPartialOut(), 3);
     Value packed = t.apply(t.dim(0) * g, {seq});
-    Value rows = rowsInBlock(t, type.getDimSize(0), packed, op.getFirstRow());
+    Value rows = rowsInBlock(t, t.rowsOf(op.getTile()), packed, op.getFirstRow());
     t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
       TileBuilder inner(b);
       Value packedRow =
@@ -571,7 +592,7 @@ struct CombineSplitsLowering : public TilePattern<CombineSplitsOp> {
     LayoutDims dims = getLayoutDims(op.getLayout());
     Value seq = memref::DimOp::create(t.b, op.getPartialOut(), 3);
     Value total = t.apply(t.dim(0) * qHeads, {seq});
-    Value rows = rowsInBlock(t, op.getRows(), total, op.getFirstRow());
+    Value rows = rowsInBlock(t, t.index(op.getRows()), total, op.getFirstRow());
     Value batch = op.getBatch();
     t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
       TileBuilder inner(b);

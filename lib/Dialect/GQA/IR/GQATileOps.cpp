@@ -17,16 +17,20 @@ using namespace mlir::gqa;
 
 namespace {
 
-/// Checks that `value` (named `name`) is a statically shaped tile of `rank`.
+/// Checks that `value` (named `name`) is a tile of `rank` whose sizes are
+/// static but for the rows (dimension 0) of a partial block when
+/// `dynamicRows`.
 LogicalResult verifyTileShape(Operation *op, Value value, StringRef name,
-                              int64_t rank) {
+                              int64_t rank, bool dynamicRows = true) {
   auto type = cast<ShapedType>(value.getType());
   if (type.getRank() != rank)
     return op->emitOpError() << "expects '" << name << "' to be a tile of rank "
                              << rank << ", got " << type;
-  if (!type.hasStaticShape())
-    return op->emitOpError() << "expects '" << name
-                             << "' to have a static shape, got " << type;
+  for (int64_t dim = dynamicRows ? 1 : 0; dim < rank; ++dim)
+    if (type.isDynamicDim(dim))
+      return op->emitOpError()
+             << "expects '" << name << "' to have a static size in dimension "
+             << dim << ", got " << type;
   return success();
 }
 
@@ -100,6 +104,12 @@ LogicalResult LoadQueryTileOp::verify() {
                            headDim)) ||
       failed(verifySameElementType(op, getTile(), "tile", getQuery(), "query")))
     return failure();
+  bool dynamicRows = cast<ShapedType>(getTile().getType()).isDynamicDim(0);
+  if (dynamicRows != static_cast<bool>(getRows()))
+    return emitOpError() << "expects a 'rows' operand exactly when the tile's "
+                            "row dimension is dynamic, got "
+                         << getTile().getType()
+                         << (getRows() ? " with" : " without") << " rows";
   return success();
 }
 
@@ -108,7 +118,7 @@ LogicalResult LoadKVTileOp::verify() {
   // A paged pool is [pages, page size, Hkv, width] whatever the layout.
   Layout layout = isPaged() ? Layout::BSHD : getLayout();
   if (failed(verifyAttentionMemRef(op, getSource(), "source")) ||
-      failed(verifyTileShape(op, getTile(), "tile", 2)) ||
+      failed(verifyTileShape(op, getTile(), "tile", 2, /*dynamicRows=*/false)) ||
       failed(verifySameDim(op, getTile(), "tile", 1, getSource(), "source",
                            getLayoutDims(layout).headDim)) ||
       failed(verifySameElementType(op, getTile(), "tile", getSource(),
@@ -169,7 +179,7 @@ LogicalResult StorePartialTileOp::verify() {
 LogicalResult ScoresOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyTileShape(op, getQuery(), "query", 2)) ||
-      failed(verifyTileShape(op, getKey(), "key", 2)) ||
+      failed(verifyTileShape(op, getKey(), "key", 2, /*dynamicRows=*/false)) ||
       failed(verifyTileShape(op, getScores(), "scores", 2)) ||
       failed(verifySameElementType(op, getQuery(), "query", getKey(), "key")) ||
       failed(verifySameDim(op, getQuery(), "query", 1, getKey(), "key", 1)) ||
@@ -214,7 +224,8 @@ LogicalResult OnlineSoftmaxOp::verify() {
 LogicalResult AccumulateOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyTileShape(op, getProbabilities(), "probabilities", 2)) ||
-      failed(verifyTileShape(op, getValue(), "value", 2)) ||
+      failed(verifyTileShape(op, getValue(), "value", 2,
+                             /*dynamicRows=*/false)) ||
       failed(verifyTileShape(op, getAccumulator(), "accumulator", 2)) ||
       failed(verifyTileShape(op, getRescale(), "rescale", 1)) ||
       failed(verifySameElementType(op, getProbabilities(), "probabilities",

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
@@ -179,18 +180,30 @@ private:
     Value fullBegin = lastKeys.begin, fullEnd = firstKeys.end;
 
     int64_t qHeads = op.getQHeads(), kvHeads = op.getKvHeads();
+    // The CPU runs partial blocks: the last block of a sequence has only the
+    // rows that exist (decode has g rows, not blockM). A GPU block is whole.
+    SmallVector<Value, 1> rows;
+    int64_t rowsOfTile = blockM;
+    if (schedule.getTarget() == "cpu") {
+      rows.push_back(maxIndex(
+          minIndex(apply(d0 * groupSize - d1, {seqQ, firstRow}),
+                   index(blockM)),
+          index(0)));
+      rowsOfTile = ShapedType::kDynamic;
+    }
     auto tileType = [&](int64_t rows, int64_t columns, Type type) {
       return RankedTensorType::get({rows, columns}, type);
     };
-    auto rowType = RankedTensorType::get({blockM}, f32);
-    auto accumulatorType = tileType(blockM, op.getHeadDimV(), f32);
+    auto rowType = RankedTensorType::get({rowsOfTile}, f32);
+    auto accumulatorType = tileType(rowsOfTile, op.getHeadDimV(), f32);
     Value query = LoadQueryTileOp::create(
-        b, tileType(blockM, op.getHeadDim(), elementType), op.getQuery(),
-        batchIndex, kvHead, firstRow, qHeads, kvHeads, op.getLayout());
+        b, tileType(rowsOfTile, op.getHeadDim(), elementType), op.getQuery(),
+        batchIndex, kvHead, firstRow, rows.empty() ? Value() : rows.front(),
+        qHeads, kvHeads, op.getLayout());
     auto splat = [&](RankedTensorType type, double value) -> Value {
-      return arith::ConstantOp::create(
-          b, DenseElementsAttr::get(
-                 type, b.getFloatAttr(f32, value).getValue()));
+      Value scalar = arith::ConstantFloatOp::create(
+          b, b.getF32Type(), APFloat(static_cast<float>(value)));
+      return tensor::SplatOp::create(b, scalar, type, rows);
     };
     SmallVector<Value> inits = {splat(accumulatorType, 0.0),
                                 splat(rowType, -INFINITY), splat(rowType, 0.0)};
@@ -209,7 +222,7 @@ private:
           Value value = loadKV(op.getValue(), op.getHeadDimV());
           std::optional<APFloat> softcap = op.getSoftcap();
           Value scores = ScoresOp::create(
-              b, tileType(blockM, blockN, f32), query, key,
+              b, tileType(rowsOfTile, blockN, f32), query, key,
               b.getF32FloatAttr(op.getScaleOrDefault()),
               softcap ? b.getF32FloatAttr(softcap->convertToDouble())
                       : FloatAttr());
@@ -234,7 +247,7 @@ private:
                 scf::YieldOp::create(nested, loc, scores);
               });
           auto softmax = OnlineSoftmaxOp::create(
-              b, tileType(blockM, blockN, elementType), rowType, rowType,
+              b, tileType(rowsOfTile, blockN, elementType), rowType, rowType,
               rowType, masked.getResult(0), state[1], state[2]);
           Value accumulator = AccumulateOp::create(
               b, accumulatorType, softmax.getProbabilities(), value, state[0],

@@ -126,14 +126,14 @@ def GQA_ScheduleAttr : AttrDef<GQA_Dialect, "Schedule"> {
   }];
   let parameters = (ins
     StringRefParameter<"the target: cpu, sm_80 or sm_90">:$target,
-    "int64_t":$blockM,
-    "int64_t":$blockN,
-    "int64_t":$maxSplits,
+    "int64_t":$block_m,
+    "int64_t":$block_n,
+    "int64_t":$max_splits,
     "int64_t":$warps,
     "int64_t":$stages,
-    "bool":$qInRegisters,
-    "int64_t":$minCtasPerSm,
-    "int64_t":$maxRegisters
+    "bool":$q_in_registers,
+    "int64_t":$min_ctas_per_sm,
+    "int64_t":$max_registers
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

@@ -33,6 +33,11 @@ def GQA_LoadQueryTileOp : GQA_TileOp<"load_query_tile"> {
     p % g`, `g = q_heads / kv_heads`: the `g` query heads that share the KV
     head are rows of one tile. Rows past `Sq * g` are zero.
 
+    The tile has `BM` rows, or, when its row dimension is dynamic, `rows`
+    rows: a target that runs partial blocks (the CPU) gives the last block
+    only the rows that exist, and every tile derived from this one has as
+    many rows.
+
     ```mlir
     %q = gqa.load_query_tile %query[%b, %kvh, %row0] heads(64, 8) layout<bshd>
            : memref<?x?x64x128xbf16> -> tensor<64x128xbf16>
@@ -40,12 +45,12 @@ def GQA_LoadQueryTileOp : GQA_TileOp<"load_query_tile"> {
   }];
   let arguments = (ins
     Arg<AnyMemRef, "the query", [MemRead]>:$query,
-    Index:$batch, Index:$kv_head, Index:$first_row,
+    Index:$batch, Index:$kv_head, Index:$first_row, Optional<Index>:$rows,
     I64Attr:$q_heads, I64Attr:$kv_heads, GQA_LayoutAttr:$layout);
   let results = (outs GQA_Tile:$tile);
   let assemblyFormat = [{
     $query `[` $batch `,` $kv_head `,` $first_row `]`
-    `heads` `(` $q_heads `,` $kv_heads `)` `layout` `` $layout
+    (`rows` `(` $rows^ `)`)? `heads` `(` $q_heads `,` $kv_heads `)` `layout` `` $layout
     attr-dict `:` type($query) `->` type($tile)
   }];
 }

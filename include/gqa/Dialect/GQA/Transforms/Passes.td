@@ -41,57 +41,6 @@ def GQAKVCacheReport : Pass<"gqa-kv-cache-report", "ModuleOp"> {
   ];
 }
 
-def GQATile : Pass<"gqa-tile"> {
-  let summary = "Tile gqa.attention into an online-softmax loop nest";
-  let description = [{
-    Rewrites each bufferized `gqa.attention` (on memrefs) into a
-    target-neutral, FlashAttention-style loop nest over `scf.for` loops:
-
-    ```
-    for b in [0, B)                      kv_len, off = kv_len - Sq
-      for kvh in [0, Hkv)                the KV head: the loop, never h / g
-        for q0 in [0, Sq) step tile-q    g x tile-q query rows, scaled Q staged
-          m = -inf, l = 0, acc = 0       per (head of the group, row), f32
-          for k0 in [lo, hi) step tile-kv   only KV tiles some row sees
-            K, V tile -> f32 buffers     read once for all g query heads
-            for h in group, row in tile:
-              keys [max(k0, begin(row)), min(k0 + tile-kv, end(row)))
-              online softmax: m, l, acc rescaled by exp2(m_old - m_new)
-          O = acc / l  (0 where l = 0)
-    ```
-
-    The KV head is the loop variable and query head `h = kvh * g + j` is
-    derived from it, so K and V are read per KV head and never repeated per
-    query head: no buffer with `Hq` K/V heads exists. KV tiles that no row of
-    the query tile sees (causal, window, KV length) are not visited; in
-    partly visible tiles each row's key range is clamped to what it sees. The
-    scores use `exp2` with `log2(e)` folded into the scale; softcap, when set,
-    is applied before the mask. Sequence lengths need not be multiples of the
-    tiles; a row that sees no key is written as zeros.
-
-    Example: `gqa-opt --gqa-tile="tile-q=16 tile-kv=64"` on
-
-    ```mlir
-    gqa.attention ins(%q, %k, %v : memref<?x32x?x128xf16>, memref<?x4x?x128xf16>,
-                                   memref<?x4x?x128xf16>)
-      outs(%o : memref<?x32x?x128xf16>) heads(32, 4) layout<bhsd> mask<causal>
-    ```
-
-    gives the loop nest above with `g = 8`.
-  }];
-  let options = [
-    Option<"tileQ", "tile-q", "int64_t", /*default=*/"16",
-           "Query rows per tile (per query head of the group)">,
-    Option<"tileKV", "tile-kv", "int64_t", /*default=*/"64",
-           "Keys per KV tile">
-  ];
-  let dependentDialects = [
-    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
-    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect"
-  ];
-}
-
-
 def GQASelectSchedule : Pass<"gqa-select-schedule"> {
   let summary = "Choose the schedule of each gqa.attention for a target";
   let description = [{

@@ -40,19 +40,6 @@ ScheduleAttr selectSchedule(AttentionOp op, const ScheduleOptions &options);
 /// schedule into their tiled form (see the `gqa-distribute` pass).
 void populateAttentionDistributionPatterns(RewritePatternSet &patterns);
 
-/// Tile sizes of the online-softmax loop nest.
-struct AttentionTileSizes {
-  /// Query rows per tile, for each query head of a group.
-  int64_t queryRows = 16;
-  /// Keys per KV tile.
-  int64_t keys = 64;
-};
-
-/// Adds the pattern that rewrites bufferized `gqa.attention` ops into the
-/// tiled online-softmax loop nest (see the `gqa-tile` pass).
-void populateAttentionTilingPatterns(RewritePatternSet &patterns,
-                                     AttentionTileSizes tileSizes);
-
 } // namespace mlir::gqa
 
 #endif // GQA_DIALECT_GQA_TRANSFORMS_TRANSFORMS_H

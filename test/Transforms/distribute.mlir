@@ -1,0 +1,95 @@
+// RUN: gqa-opt %s --split-input-file --gqa-distribute --canonicalize --cse | FileCheck %s
+
+// GQA, g = 8 (32 query heads, 4 KV heads), bshd, causal, per-sequence KV
+// lengths, the sm_90 schedule without split-KV. One scf.forall of blocks
+// mapped to the grid (x: blocks of 64 packed rows, y: KV head, z: batch);
+// in each block the tile ops. The K and V tiles have no head dimension: one
+// tile per KV head serves the 8 query heads packed into the rows.
+
+// CHECK-LABEL: func.func @gqa_causal
+// CHECK-SAME: (%[[Q:.*]]: memref<?x?x32x64xbf16>, %[[K:.*]]: memref<?x?x4x64xbf16>, %[[V:.*]]: memref<?x?x4x64xbf16>, %[[LENS:.*]]: memref<?xi32>, %[[O:.*]]: memref<?x?x32x64xbf16>)
+// CHECK-NOT: memref.alloc
+// CHECK: scf.forall (%[[RB:.*]], %[[KVH:.*]], %[[B:.*]]) in (%{{.*}}, 4, %{{.*}}) {
+// CHECK:   %[[LEN32:.*]] = memref.load %[[LENS]][%[[B]]]
+// CHECK:   %[[QT:.*]] = gqa.load_query_tile %[[Q]][%[[B]], %[[KVH]], %[[ROW0:.*]]] heads(32, 4) layout<bshd> : memref<?x?x32x64xbf16> -> tensor<64x64xbf16>
+// CHECK:   scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %c1 iter_args(%[[ACC:.*]] = %{{.*}}, %[[M:.*]] = %{{.*}}, %[[L:.*]] = %{{.*}}) -> (tensor<64x64xf32>, tensor<64xf32>, tensor<64xf32>) {
+// CHECK:     %[[KEY0:.*]] = affine.apply #{{.*}}(%[[N]])
+// CHECK:     %[[KT:.*]] = gqa.load_kv_tile %[[K]][%[[B]], %[[KVH]], %[[KEY0]]] kv_len(%[[LEN:.*]]) layout<bshd> : memref<?x?x4x64xbf16> -> tensor<64x64xbf16>
+// CHECK:     %[[VT:.*]] = gqa.load_kv_tile %[[V]][%[[B]], %[[KVH]], %[[KEY0]]] kv_len(%[[LEN]]) layout<bshd>
+// CHECK:     %[[S:.*]] = gqa.scores %[[QT]], %[[KT]] scale(1.250000e-01) softcap(3.000000e+01) : tensor<64x64xbf16>, tensor<64x64xbf16> -> tensor<64x64xf32>
+// Only a tile that some row does not see whole is masked.
+// CHECK:     %[[SM:.*]] = scf.if %{{.*}} -> (tensor<64x64xf32>) {
+// CHECK:       gqa.mask_scores %[[S]] rows(%[[ROW0]]) keys(%[[KEY0]]) offset(%{{.*}}) kv_len(%[[LEN]]) group(8) mask<causal>
+// CHECK:     } else {
+// CHECK:       scf.yield %[[S]]
+// CHECK:     %[[P:.*]], %[[M1:.*]], %[[L1:.*]], %[[ALPHA:.*]] = gqa.online_softmax %[[SM]], %[[M]], %[[L]] : tensor<64x64xf32>, tensor<64xf32> -> tensor<64x64xbf16>
+// CHECK:     %[[ACC1:.*]] = gqa.accumulate %[[P]], %[[VT]], %[[ACC]], %[[ALPHA]]
+// CHECK:     scf.yield %[[ACC1]], %[[M1]], %[[L1]]
+// CHECK:   %[[OT:.*]], %{{.*}} = gqa.finalize
+// CHECK:   gqa.store_output_tile %[[OT]], %[[O]][%[[B]], %[[KVH]], %[[ROW0]]] heads(32, 4) layout<bshd>
+// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
+// No K/V buffer or tile with 32 heads exists.
+// CHECK-NOT: x32x64xbf16> -> tensor
+func.func @gqa_causal(%q: memref<?x?x32x64xbf16>, %k: memref<?x?x4x64xbf16>, %v: memref<?x?x4x64xbf16>, %lens: memref<?xi32>, %o: memref<?x?x32x64xbf16>) {
+  gqa.attention ins(%q, %k, %v : memref<?x?x32x64xbf16>, memref<?x?x4x64xbf16>, memref<?x?x4x64xbf16>)
+    kv_lens(%lens : memref<?xi32>) outs(%o : memref<?x?x32x64xbf16>)
+    heads(32, 4) layout<bshd> mask<causal> softcap(30.0)
+    {schedule = #gqa.schedule<target = "sm_90", block_m = 64, block_n = 64, max_splits = 0, warps = 4, stages = 1, q_in_registers = true, min_ctas_per_sm = 2, max_registers = 0>}
+  return
+}
+
+// -----
+
+// Split-KV: the splits are min(max_splits, KV tiles) evened out, the grid's
+// y is splits x Hkv (KV head = y mod Hkv, split = y / Hkv), one split stores
+// the output, more store partial results that a second scf.forall combines.
+
+// CHECK-LABEL: func.func @split
+// CHECK-SAME: %[[O:[^:]*]]: memref<?x1x8x128xf16>)
+// CHECK: %[[TILES:.*]] = affine.apply
+// CHECK: %[[WANT:.*]] = arith.minsi %[[TILES]], %c16
+// CHECK: %[[WORKO:.*]] = memref.alloc(%[[NS:.*]], %{{.*}}, %c1) : memref<?x?x8x?x128xf32>
+// CHECK: %[[WORKL:.*]] = memref.alloc(%[[NS]], %{{.*}}, %c1) : memref<?x?x8x?xf32>
+// CHECK: scf.forall (%{{.*}}, %[[Y:.*]], %[[B:.*]]) in (1, %{{.*}}, %{{.*}}) {
+// CHECK:   %[[KVH:.*]] = affine.apply #{{.*}}(%[[Y]])
+// CHECK:   %[[SPLIT:.*]] = affine.apply #{{.*}}(%[[Y]])
+// CHECK:   gqa.load_query_tile %{{.*}}[%[[B]], %[[KVH]], %c0] heads(8, 2) layout<bshd> {{.*}} -> tensor<64x128xf16>
+// CHECK:   scf.for
+// CHECK:   %[[OT:.*]], %[[LSE:.*]] = gqa.finalize
+// CHECK:   %[[ONE:.*]] = arith.cmpi eq, %[[NS]], %c1
+// CHECK:   scf.if %[[ONE]] {
+// CHECK:     gqa.store_output_tile %[[OT]], %[[O]]
+// CHECK:   } else {
+// CHECK:     gqa.store_partial_tile %[[OT]], %[[LSE]], %[[WORKO]], %[[WORKL]][%[[SPLIT]], %[[B]], %[[KVH]], %c0] group(4)
+// CHECK: %[[SEVERAL:.*]] = arith.cmpi ugt, %[[NS]], %c1
+// CHECK: scf.if %[[SEVERAL]] {
+// CHECK:   scf.forall (%[[CB:.*]], %[[CBB:.*]]) in (2, %{{.*}}) {
+// CHECK:     gqa.combine_splits %[[WORKO]], %[[WORKL]], %[[O]][%[[CBB]], %{{.*}}] splits(%[[NS]]) rows(4) layout<bshd>
+// CHECK:   } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+func.func @split(%q: memref<?x1x8x128xf16>, %k: memref<?x?x2x128xf16>, %v: memref<?x?x2x128xf16>, %o: memref<?x1x8x128xf16>) {
+  gqa.attention ins(%q, %k, %v : memref<?x1x8x128xf16>, memref<?x?x2x128xf16>, memref<?x?x2x128xf16>)
+    outs(%o : memref<?x1x8x128xf16>) heads(8, 2) layout<bshd> mask<none>
+    {schedule = #gqa.schedule<target = "sm_80", block_m = 64, block_n = 64, max_splits = 16, warps = 4, stages = 1, q_in_registers = true, min_ctas_per_sm = 2, max_registers = 0>}
+  return
+}
+
+// -----
+
+// The CPU schedule runs partial blocks: the tiles have as many rows as the
+// block has, min(block_m, Sq * g - first row), so that decode (g rows) does
+// no padded work. A paged cache reads K/V through the block table.
+
+// CHECK-LABEL: func.func @cpu_paged_decode
+// CHECK: scf.forall
+// CHECK:   %[[ROWS:.*]] = arith.maxsi
+// CHECK:   %[[QT:.*]] = gqa.load_query_tile %{{.*}} rows(%[[ROWS]]) heads(8, 2) layout<bhsd> : memref<?x1x8x64xf32> -> tensor<?x64xf32>
+// CHECK:   tensor.splat %{{.*}}[%[[ROWS]]] : tensor<?x64xf32>
+// CHECK:   scf.for
+// CHECK:     gqa.load_kv_tile %{{.*}} kv_len(%{{.*}}) block_table(%{{.*}} : memref<?x?xi32>) layout<bhsd> : memref<?x16x2x64xf32> -> tensor<32x64xf32>
+// CHECK:     gqa.scores %[[QT]], %{{.*}} : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
+func.func @cpu_paged_decode(%q: memref<?x1x8x64xf32>, %k: memref<?x16x2x64xf32>, %v: memref<?x16x2x64xf32>, %table: memref<?x?xi32>, %o: memref<?x1x8x64xf32>) {
+  gqa.attention ins(%q, %k, %v : memref<?x1x8x64xf32>, memref<?x16x2x64xf32>, memref<?x16x2x64xf32>)
+    block_table(%table : memref<?x?xi32>) outs(%o : memref<?x1x8x64xf32>) heads(8, 2) layout<bhsd> mask<none>
+    {schedule = #gqa.schedule<target = "cpu", block_m = 64, block_n = 32, max_splits = 0, warps = 1, stages = 1, q_in_registers = false, min_ctas_per_sm = 0, max_registers = 0>}
+  return
+}
