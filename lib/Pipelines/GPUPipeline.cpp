@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "gqa/Conversion/Passes.h"
+#include "gqa/Dialect/GQA/Transforms/Passes.h"
 #include "gqa/Pipelines/Pipelines.h"
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
@@ -35,6 +36,17 @@ void mlir::gqa::addGQAToPTXPipelineStage(OpPassManager &pm,
     bufferization.functionBoundaryTypeConversion =
         bufferization::LayoutMapOption::IdentityLayoutMap;
     pm.addPass(bufferization::createOneShotBufferizePass(bufferization));
+    return;
+  }
+  case GPUPipelineStage::Scheduled: {
+    GQASelectScheduleOptions schedule;
+    schedule.target = options.chip;
+    schedule.blockM = options.blockM;
+    schedule.blockN = options.blockN;
+    schedule.maxSplits = options.maxSplits;
+    schedule.maxRegisters = options.maxRegisters;
+    schedule.minCTAsPerSM = options.minCTAsPerSM;
+    pm.addPass(createGQASelectSchedule(schedule));
     return;
   }
   case GPUPipelineStage::GPU: {
@@ -102,7 +114,8 @@ void mlir::gqa::addGQAToPTXPipelineStage(OpPassManager &pm,
 void mlir::gqa::buildGQAToPTXPipeline(OpPassManager &pm,
                                       const GPUPipelineOptions &options) {
   for (GPUPipelineStage stage :
-       {GPUPipelineStage::Bufferized, GPUPipelineStage::GPU,
+       {GPUPipelineStage::Bufferized, GPUPipelineStage::Scheduled,
+        GPUPipelineStage::GPU,
         GPUPipelineStage::NVVM, GPUPipelineStage::LLVM,
         GPUPipelineStage::Binary})
     addGQAToPTXPipelineStage(pm, options, stage);
@@ -112,6 +125,6 @@ void mlir::gqa::registerGQAGPUPipelines() {
   PassPipelineRegistration<GPUPipelineOptions>(
       "gqa-lower-to-ptx",
       "Lower gqa.attention (tensors or memrefs) to PTX: bufferize, "
-      "convert-gqa-to-gpu, NVVM with bare pointers, gpu-module-to-binary",
+      "gqa-select-schedule, convert-gqa-to-gpu, NVVM with bare pointers, gpu-module-to-binary",
       buildGQAToPTXPipeline);
 }

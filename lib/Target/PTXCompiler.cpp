@@ -9,14 +9,17 @@ using namespace mlir::gqa;
 
 namespace {
 constexpr GPUPipelineStage kStages[] = {
-    GPUPipelineStage::Bufferized, GPUPipelineStage::GPU, GPUPipelineStage::NVVM,
-    GPUPipelineStage::LLVM, GPUPipelineStage::Binary};
+    GPUPipelineStage::Bufferized, GPUPipelineStage::Scheduled,
+    GPUPipelineStage::GPU,        GPUPipelineStage::NVVM,
+    GPUPipelineStage::LLVM,       GPUPipelineStage::Binary};
 } // namespace
 
 llvm::StringRef mlir::gqa::getGPUPipelineStageName(GPUPipelineStage stage) {
   switch (stage) {
   case GPUPipelineStage::Bufferized:
     return "bufferized";
+  case GPUPipelineStage::Scheduled:
+    return "scheduled";
   case GPUPipelineStage::GPU:
     return "gpu";
   case GPUPipelineStage::NVVM:

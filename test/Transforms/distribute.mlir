@@ -48,8 +48,8 @@ func.func @gqa_causal(%q: memref<?x?x32x64xbf16>, %k: memref<?x?x4x64xbf16>, %v:
 // CHECK-SAME: %[[O:[^:]*]]: memref<?x1x8x128xf16>)
 // CHECK: %[[TILES:.*]] = affine.apply
 // CHECK: %[[WANT:.*]] = arith.minsi %[[TILES]], %c16
-// CHECK: %[[WORKO:.*]] = memref.alloc(%[[NS:.*]], %{{.*}}, %c1) : memref<?x?x8x?x128xf32>
-// CHECK: %[[WORKL:.*]] = memref.alloc(%[[NS]], %{{.*}}, %c1) : memref<?x?x8x?xf32>
+// CHECK: %[[WORKO:.*]] = memref.alloc(%[[NS:.*]], %{{.*}}) : memref<?x?x8x1x128xf32>
+// CHECK: %[[WORKL:.*]] = memref.alloc(%[[NS]], %{{.*}}) : memref<?x?x8x1xf32>
 // CHECK: scf.forall (%{{.*}}, %[[Y:.*]], %[[B:.*]]) in (1, %{{.*}}, %{{.*}}) {
 // CHECK:   %[[KVH:.*]] = affine.apply #{{.*}}(%[[Y]])
 // CHECK:   %[[SPLIT:.*]] = affine.apply #{{.*}}(%[[Y]])
@@ -60,11 +60,11 @@ func.func @gqa_causal(%q: memref<?x?x32x64xbf16>, %k: memref<?x?x4x64xbf16>, %v:
 // CHECK:   scf.if %[[ONE]] {
 // CHECK:     gqa.store_output_tile %[[OT]], %[[O]]
 // CHECK:   } else {
-// CHECK:     gqa.store_partial_tile %[[OT]], %[[LSE]], %[[WORKO]], %[[WORKL]][%[[SPLIT]], %[[B]], %[[KVH]], %c0] group(4)
+// CHECK:     gqa.store_partial_tile %[[OT]], %[[LSE]], %{{.*}}, %{{.*}}[%[[SPLIT]], %[[B]], %[[KVH]], %c0] group(4)
 // CHECK: %[[SEVERAL:.*]] = arith.cmpi ugt, %[[NS]], %c1
 // CHECK: scf.if %[[SEVERAL]] {
 // CHECK:   scf.forall (%[[CB:.*]], %[[CBB:.*]]) in (2, %{{.*}}) {
-// CHECK:     gqa.combine_splits %[[WORKO]], %[[WORKL]], %[[O]][%[[CBB]], %{{.*}}] splits(%[[NS]]) rows(4) layout<bshd>
+// CHECK:     gqa.combine_splits %{{.*}}, %{{.*}}, %[[O]][%[[CBB]], %{{.*}}] splits(%[[NS]]) rows(4) layout<bshd>
 // CHECK:   } {mapping = [#gpu.block<x>, #gpu.block<y>]}
 func.func @split(%q: memref<?x1x8x128xf16>, %k: memref<?x?x2x128xf16>, %v: memref<?x?x2x128xf16>, %o: memref<?x1x8x128xf16>) {
   gqa.attention ins(%q, %k, %v : memref<?x1x8x128xf16>, memref<?x?x2x128xf16>, memref<?x?x2x128xf16>)
@@ -81,15 +81,15 @@ func.func @split(%q: memref<?x1x8x128xf16>, %k: memref<?x?x2x128xf16>, %v: memre
 
 // CHECK-LABEL: func.func @cpu_paged_decode
 // CHECK: scf.forall
-// CHECK:   %[[ROWS:.*]] = arith.maxsi
-// CHECK:   %[[QT:.*]] = gqa.load_query_tile %{{.*}} rows(%[[ROWS]]) heads(8, 2) layout<bhsd> : memref<?x1x8x64xf32> -> tensor<?x64xf32>
+// Decode: Sq * g = 4 rows, not 64.
+// CHECK:   %[[QT:.*]] = gqa.load_query_tile %{{.*}} rows(%[[ROWS:.*]]) heads(8, 2) layout<bhsd> : memref<?x8x1x64xf32> -> tensor<?x64xf32>
 // CHECK:   tensor.splat %{{.*}}[%[[ROWS]]] : tensor<?x64xf32>
 // CHECK:   scf.for
 // CHECK:     gqa.load_kv_tile %{{.*}} kv_len(%{{.*}}) block_table(%{{.*}} : memref<?x?xi32>) layout<bhsd> : memref<?x16x2x64xf32> -> tensor<32x64xf32>
 // CHECK:     gqa.scores %[[QT]], %{{.*}} : tensor<?x64xf32>, tensor<32x64xf32> -> tensor<?x32xf32>
-func.func @cpu_paged_decode(%q: memref<?x1x8x64xf32>, %k: memref<?x16x2x64xf32>, %v: memref<?x16x2x64xf32>, %table: memref<?x?xi32>, %o: memref<?x1x8x64xf32>) {
-  gqa.attention ins(%q, %k, %v : memref<?x1x8x64xf32>, memref<?x16x2x64xf32>, memref<?x16x2x64xf32>)
-    block_table(%table : memref<?x?xi32>) outs(%o : memref<?x1x8x64xf32>) heads(8, 2) layout<bhsd> mask<none>
+func.func @cpu_paged_decode(%q: memref<?x8x1x64xf32>, %k: memref<?x16x2x64xf32>, %v: memref<?x16x2x64xf32>, %table: memref<?x?xi32>, %o: memref<?x8x1x64xf32>) {
+  gqa.attention ins(%q, %k, %v : memref<?x8x1x64xf32>, memref<?x16x2x64xf32>, memref<?x16x2x64xf32>)
+    block_table(%table : memref<?x?xi32>) outs(%o : memref<?x8x1x64xf32>) heads(8, 2) layout<bhsd> mask<none>
     {schedule = #gqa.schedule<target = "cpu", block_m = 64, block_n = 32, max_splits = 0, warps = 1, stages = 1, q_in_registers = false, min_ctas_per_sm = 0, max_registers = 0>}
   return
 }

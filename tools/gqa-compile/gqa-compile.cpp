@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "gqa/Dialect/GQA/Transforms/Passes.h"
 #include "gqa/InitAll.h"
 #include "gqa/Target/PTXCompiler.h"
 #include "gqa/Tools/AttentionModule.h"
@@ -24,7 +25,9 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -58,7 +61,8 @@ cl::opt<std::string> chip("chip", cl::desc("Target GPU: sm_80 or sm_90"),
 cl::opt<std::string>
     emit("emit",
          cl::desc("What to produce: ptx (PTX + metadata, the default), or the "
-                  "IR after a stage: bufferized, gpu, nvvm, llvm, binary"),
+                  "IR after a stage: bufferized, scheduled, tiled (the tiled "
+                  "form of the schedule), gpu, nvvm, llvm, binary"),
          cl::init("ptx"), cl::cat(compileCategory));
 cl::opt<std::string>
     emitStages("emit-stages",
@@ -182,13 +186,17 @@ int main(int argc, char **argv) {
                         "' (expected sm_80 or sm_90)");
   std::optional<GPUPipelineStage> lastStage = GPUPipelineStage::Binary;
   bool writePTX = emit == "ptx";
-  if (!writePTX) {
+  // The tiled form of the chip's schedule: gqa-distribute after the
+  // scheduled stage (what gqa-run --schedule runs on the CPU).
+  bool emitTiled = emit == "tiled";
+  if (emitTiled) {
+    lastStage = GPUPipelineStage::Scheduled;
+  } else if (!writePTX) {
     lastStage = parseGPUPipelineStage(emit);
     if (!lastStage)
-      return badArguments(
-          "unknown --emit '" + emit +
-          "' (expected ptx, bufferized, gpu, nvvm, llvm or binary; the GPU "
-          "path tiles inside its kernels, so it has no separate tiled stage)");
+      return badArguments("unknown --emit '" + emit +
+                          "' (expected ptx, bufferized, scheduled, tiled, gpu, "
+                          "nvvm, llvm or binary)");
   }
   if (writePTX && outputFile.empty())
     return badArguments("give the PTX file to write with -o (its metadata "
@@ -285,6 +293,14 @@ int main(int argc, char **argv) {
       });
   if (failed(compiled))
     return 1;
+  if (emitTiled) {
+    PassManager pm(&context);
+    pm.addPass(createGQADistribute());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+    if (failed(pm.run(*module)))
+      return 1;
+  }
 
   std::vector<PendingFile> pending;
   auto discard = [&] {

@@ -78,6 +78,9 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
 enum class GPUPipelineStage {
   /// one-shot-bufferize: gqa.attention on memrefs.
   Bufferized,
+  /// gqa-select-schedule for the chip: each op carries its #gqa.schedule
+  /// (tiles, row packing, split-KV, warps), which convert-gqa-to-gpu follows.
+  Scheduled,
   /// convert-gqa-to-gpu: gpu.module(s) with the kernels, gpu.launch_func on
   /// the host.
   GPU,

@@ -134,11 +134,11 @@ DictionaryAttr tileAttr(Builder &b, const GPUTileConfig &tile) {
 /// Rewrites one bufferized gqa.attention into its kernels and launches.
 struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
   AttentionToGPUPattern(MLIRContext *context, GQAToGPUOptions options)
-      : OpRewritePattern(context), options(options) {}
+      : OpRewritePattern(context), passOptions(options) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    std::string reason = getGPUUnsupportedReason(op, options);
+    std::string reason = getGPUUnsupportedReason(op, passOptions);
     if (!reason.empty())
       return rewriter.notifyMatchFailure(op, reason);
     auto module = op->getParentOfType<ModuleOp>();
@@ -159,10 +159,12 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
     if (Value lens = op.getKvLens())
       spec.kvLensType = cast<MemRefType>(lens.getType()).getElementType();
     spec.pageSize = op.getPageSize();
+    const GQAToGPUOptions options = getEffectiveGPUOptions(op, passOptions);
     spec.tile = selectGPUTileConfig(op, options.tile);
     bool split = options.maxSplits > 0;
 
-    gpu::GPUModuleOp gpuModule = buildKernels(rewriter, op, module, spec);
+    gpu::GPUModuleOp gpuModule =
+        buildKernels(rewriter, op, module, spec, options.maxSplits);
     auto kernel = [&](StringRef name) {
       return gpuModule.lookupSymbol<gpu::GPUFuncOp>(name);
     };
@@ -322,7 +324,8 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
 
   /// Creates the gpu.module of `op`'s kernels at the end of `module`.
   gpu::GPUModuleOp buildKernels(PatternRewriter &rewriter, AttentionOp op,
-                                ModuleOp module, const KernelSpec &spec) const {
+                                ModuleOp module, const KernelSpec &spec,
+                                int64_t maxSplits) const {
     OpBuilder::InsertionGuard guard(rewriter);
     Location loc = op.getLoc();
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
@@ -337,7 +340,7 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
     gpuModule->setAttr(
         kSplitKVAttr,
         rewriter.getDictionaryAttr({rewriter.getNamedAttr(
-            "max_splits", rewriter.getI64IntegerAttr(options.maxSplits))}));
+            "max_splits", rewriter.getI64IntegerAttr(maxSplits))}));
     rewriter.setInsertionPointToStart(gpuModule.getBody());
     // The extern dynamic shared array: `.extern .shared .align 16 .b8
     // gqa_smem[]` (gpu.dynamic_shared_memory would become a function-local
@@ -354,7 +357,7 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
     // f32 has no mma.sync path: its kernel runs on the CUDA cores.
     auto attentionKernel = spec.elementType.isF32() ? buildSIMTAttentionKernel
                                                     : buildAttentionKernel;
-    if (options.maxSplits == 0) {
+    if (maxSplits == 0) {
       gpu::GPUFuncOp main =
           attentionKernel(rewriter, loc, spec, KernelRole::Main);
       main->setAttr(kRoleAttr, rewriter.getStringAttr("main"));
@@ -385,7 +388,8 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
     return gpuModule;
   }
 
-  GQAToGPUOptions options;
+  /// The pass's options; an op's schedule overrides them.
+  GQAToGPUOptions passOptions;
 };
 
 //===----------------------------------------------------------------------===//

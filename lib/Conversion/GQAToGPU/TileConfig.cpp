@@ -2,6 +2,7 @@
 
 #include "gqa/Conversion/GQAToGPU/GQAToGPU.h"
 #include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "gqa/Dialect/GQA/Transforms/Transforms.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -26,43 +27,46 @@ int64_t mlir::gqa::getAttentionSharedMemoryBytes(const GPUTileConfig &tile,
               tile.blockN * headDimV);
 }
 
+GQAToGPUOptions mlir::gqa::getEffectiveGPUOptions(AttentionOp op,
+                                                 const GQAToGPUOptions &options) {
+  ScheduleAttr schedule = op.getScheduleAttr();
+  if (!schedule)
+    return options;
+  GQAToGPUOptions effective;
+  effective.tile = {schedule.getBlockM(), schedule.getBlockN(),
+                    schedule.getMaxRegisters(), schedule.getMinCtasPerSm()};
+  effective.maxSplits = schedule.getMaxSplits();
+  return effective;
+}
+
 GPUTileConfig mlir::gqa::selectGPUTileConfig(AttentionOp op,
                                              const GPUTileOptions &options) {
-  int64_t widest = std::max(op.getHeadDim(), op.getHeadDimV());
-  GPUTileConfig tile;
-  if (op.getElementType().isF32()) {
-    // The CUDA-core kernel: 4 warps of 4 rows, one key per lane.
-    tile.blockM = 16;
-    tile.blockN = 32;
-    tile.warps = 4;
-    tile.stages = 1;
-    tile.qInRegisters = false;
-    tile.maxRegisters = options.maxRegisters;
-    // Unhinted, ptxas targets 64 registers and may spill (4 bytes for D =
-    // 128 on sm_80); 128 registers (4 CTAs) leave room.
-    tile.minCTAsPerSM = options.minCTAsPerSM > 0 ? options.minCTAsPerSM : 4;
-    return tile;
+  // The schedule on the op, or the one gqa-select-schedule would choose for
+  // the GPU with these options (the sm_80 and sm_90 choices are the same).
+  ScheduleAttr schedule = op.getScheduleAttr();
+  if (!schedule) {
+    ScheduleOptions choice;
+    choice.target = "sm_90";
+    choice.blockM = options.blockM;
+    choice.blockN = options.blockN;
+    choice.maxSplits = 0;
+    choice.maxRegisters = options.maxRegisters;
+    choice.minCTAsPerSM = options.minCTAsPerSM;
+    schedule = selectSchedule(op, choice);
   }
-  // 64 rows (4 warps) per CTA; 64-key tiles up to head dim 128, 32 above,
-  // which keeps S + O + Q fragments within 255 registers and the shared
-  // memory at 64 KiB for D = 256.
-  tile.blockM = options.blockM > 0 ? options.blockM : 64;
-  tile.blockN = options.blockN > 0 ? options.blockN : (widest <= 128 ? 64 : 32);
-  tile.warps = tile.blockM / 16;
-  tile.stages = 1;
-  tile.qInRegisters = widest <= 128;
-  tile.maxRegisters = options.maxRegisters;
-  // ptxas fits D = 64 in 168 registers (3 CTAs of 128 threads per SM; at
-  // 128 registers the split-KV kernel spills) and wider heads in 255 (2
-  // CTAs) without spilling.
-  tile.minCTAsPerSM = options.minCTAsPerSM > 0 ? options.minCTAsPerSM
-                      : widest <= 64           ? 3
-                                               : 2;
+  GPUTileConfig tile;
+  tile.blockM = schedule.getBlockM();
+  tile.blockN = schedule.getBlockN();
+  tile.warps = schedule.getWarps();
+  tile.stages = schedule.getStages();
+  tile.qInRegisters = schedule.getQInRegisters();
+  tile.maxRegisters = schedule.getMaxRegisters();
+  tile.minCTAsPerSM = schedule.getMinCtasPerSm();
   return tile;
 }
 
 std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
-                                               const GQAToGPUOptions &options) {
+                                               const GQAToGPUOptions &given) {
   std::string reason;
   llvm::raw_string_ostream os(reason);
   if (!op.hasPureBufferSemantics()) {
@@ -70,6 +74,13 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
           "one-shot-bufferize first";
     return reason;
   }
+  if (ScheduleAttr schedule = op.getScheduleAttr();
+      schedule && schedule.getTarget() == "cpu") {
+    os << "the op's schedule is for the cpu; the GPU path needs a schedule "
+          "for sm_80 or sm_90 (gqa-select-schedule target=sm_90)";
+    return reason;
+  }
+  const GQAToGPUOptions options = getEffectiveGPUOptions(op, given);
   bool f32 = op.getElementType().isF32();
   for (auto [what, dim] :
        {std::pair<StringRef, int64_t>{"head dim D", op.getHeadDim()},
@@ -166,11 +177,16 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
     return reason;
   }
   GPUTileConfig tile = selectGPUTileConfig(op, tileOptions);
-  if (f32 && ((tileOptions.blockM && tileOptions.blockM != tile.blockM) ||
-              (tileOptions.blockN && tileOptions.blockN != tile.blockN))) {
-    os << "block-m and block-n are fixed at " << tile.blockM << " and "
-       << tile.blockN << " on the f32 path, got " << tileOptions.blockM
-       << " and " << tileOptions.blockN;
+  if (f32 && (tile.blockM != 16 || tile.blockN != 32)) {
+    os << "block-m and block-n are fixed at 16 and 32 on the f32 path, got "
+       << tile.blockM << " and " << tile.blockN;
+    return reason;
+  }
+  int64_t warps = f32 ? 4 : tile.blockM / 16;
+  if (tile.warps != warps || tile.stages != 1) {
+    os << "the schedule's warps = " << tile.warps << " and stages = "
+       << tile.stages << " are not supported (the kernel runs " << warps
+       << " warps for block-m = " << tile.blockM << ", one stage)";
     return reason;
   }
   for (auto [what, rows, width] : {std::tuple<StringRef, int64_t, int64_t>{

@@ -15,7 +15,7 @@
 // BLOCKN: error: 'gqa.attention' op block-n = 200 is not supported (a multiple of 16, at most 128; 0 chooses)
 // SPLITS: error: 'gqa.attention' op max-splits must be >= 0 (0 disables split-KV), got -1
 // SPLITS-GRID: error: 'gqa.attention' op max-splits = 10000 times kv_heads = 8 exceeds the 65535 CTAs that grid dimension y may have
-// F32-TILE: error: 'gqa.attention' op block-m and block-n are fixed at 16 and 32 on the f32 path, got 32 and 0
+// F32-TILE: error: 'gqa.attention' op block-m and block-n are fixed at 16 and 32 on the f32 path, got 32 and 32
 // REGS: error: 'gqa.attention' op max-registers = 300 is not supported (64 to 255; 0 leaves it to ptxas)
 // CHUNKS: error: 'gqa.attention' op block-m = 48 and block-n = 64 give a K tile of 1024 16-byte chunks, not a multiple of the 96 threads that copy it
 // SMEM: error: 'gqa.attention' op block-m = 128 and block-n = 128 need 196608 bytes of shared memory, more than the 166912 an sm_80 CTA may have

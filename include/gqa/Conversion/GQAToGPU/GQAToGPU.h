@@ -65,13 +65,19 @@ struct GPUTileConfig {
   int64_t threads() const { return 32 * warps; }
 };
 
+/// The options `op` compiles with: those of its schedule when it has one
+/// (gqa-select-schedule), else `options`.
+GQAToGPUOptions getEffectiveGPUOptions(AttentionOp op,
+                                       const GQAToGPUOptions &options);
+
 /// Why the GPU path cannot compile `op` with `options` (an empty string when
 /// it can). The message names what is unsupported and its value.
 std::string getGPUUnsupportedReason(AttentionOp op,
                                     const GQAToGPUOptions &options);
 
-/// The tile configuration of `op`'s attention kernel under `options`: the
-/// forced values, and per head dim defaults for the rest. Only meaningful
+/// The tile configuration of `op`'s attention kernel: its schedule, or the
+/// GPU schedule gqa-select-schedule would choose with the forced values of
+/// `options`. Only meaningful
 /// when getGPUUnsupportedReason(op, options) is empty.
 GPUTileConfig selectGPUTileConfig(AttentionOp op,
                                   const GPUTileOptions &options);

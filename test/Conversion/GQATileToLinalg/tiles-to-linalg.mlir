@@ -1,0 +1,92 @@
+// RUN: gqa-opt %s --split-input-file --convert-gqa-tiles-to-linalg --canonicalize --cse | FileCheck %s
+
+// The scores: a contraction over the head dim in f32, then the scale (and
+// log2(e)) in one elementwise pass; no gqa op is left.
+// CHECK-LABEL: func.func @scores
+// CHECK-NOT: gqa.
+// CHECK: %[[DOT:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<64x128xbf16>, tensor<32x128xbf16>) outs(%{{.*}} : tensor<64x32xf32>)
+// CHECK:   arith.extf
+// CHECK:   arith.mulf {{.*}} fastmath<reassoc,contract>
+// CHECK:   arith.addf {{.*}} fastmath<reassoc,contract>
+// CHECK: linalg.generic {{.*}} ins(%[[DOT]] : tensor<64x32xf32>)
+// softcap: c log2(e) tanh(x scale / c)
+// CHECK:   math.tanh
+// CHECK-NOT: gqa.
+func.func @scores(%q: tensor<64x128xbf16>, %k: tensor<32x128xbf16>) -> tensor<64x32xf32> {
+  %s = gqa.scores %q, %k scale(0.0883883) softcap(30.0)
+         : tensor<64x128xbf16>, tensor<32x128xbf16> -> tensor<64x32xf32>
+  return %s : tensor<64x32xf32>
+}
+
+// -----
+
+// The mask: per element, the keys of the row's query position (row / g).
+// CHECK-LABEL: func.func @mask
+// CHECK: linalg.generic
+// CHECK:   %[[R:.*]] = linalg.index 0
+// CHECK:   %[[C:.*]] = linalg.index 1
+// CHECK:   affine.apply #{{.*}}()[%{{.*}}, %[[R]]]
+// CHECK:   arith.select %{{.*}}, %{{.*}}, %cst
+func.func @mask(%s: tensor<64x32xf32>, %row0: index, %key0: index, %off: index, %len: index) -> tensor<64x32xf32> {
+  %m = gqa.mask_scores %s rows(%row0) keys(%key0) offset(%off) kv_len(%len) group(8) mask<causal> : tensor<64x32xf32>
+  return %m : tensor<64x32xf32>
+}
+
+// -----
+
+// The online softmax: row maxima (max ignoring NaN), exp2, row sums, P in
+// the element type; m and l written over their inputs.
+// CHECK-LABEL: func.func @softmax
+// CHECK-SAME: (%[[S:.*]]: tensor<?x32xf32>, %[[M:.*]]: tensor<?xf32>, %[[L:.*]]: tensor<?xf32>)
+// CHECK: %[[ROWS:.*]] = tensor.dim %[[S]], %c0
+// CHECK: tensor.empty(%[[ROWS]]) : tensor<?xf32>
+// CHECK: arith.maxnumf
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<?xf32>) outs(%[[M]], %{{.*}}, %{{.*}} : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>)
+// CHECK:   math.exp2
+// CHECK: math.exp2
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: outs(%[[L]] : tensor<?xf32>)
+// CHECK:   math.fma
+func.func @softmax(%s: tensor<?x32xf32>, %m: tensor<?xf32>, %l: tensor<?xf32>) -> (tensor<?x32xbf16>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>) {
+  %p, %m1, %l1, %a = gqa.online_softmax %s, %m, %l : tensor<?x32xf32>, tensor<?xf32> -> tensor<?x32xbf16>
+  return %p, %m1, %l1, %a : tensor<?x32xbf16>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
+}
+
+// -----
+
+// Loads gather packed rows (position = row / g, head = kvh * g + row mod g)
+// and paged rows through the block table, clamped into the pool; rows past
+// the end are zero.
+// CHECK-LABEL: func.func @loads
+// CHECK: tensor.generate
+// CHECK:   arith.cmpi slt
+// CHECK:   memref.load %{{.*}} : memref<?x?x32x128xbf16>
+// CHECK:   arith.select
+// CHECK: tensor.generate
+// CHECK:   memref.load %{{.*}} : memref<?x?xi32>
+// CHECK:   arith.maxsi
+// CHECK:   arith.minsi
+// CHECK:   memref.load %{{.*}} : memref<?x16x4x64xbf16>
+func.func @loads(%query: memref<?x?x32x128xbf16>, %pool: memref<?x16x4x64xbf16>, %table: memref<?x?xi32>, %b: index, %kvh: index, %row0: index, %len: index) -> (tensor<64x128xbf16>, tensor<32x64xbf16>) {
+  %q = gqa.load_query_tile %query[%b, %kvh, %row0] heads(32, 4) layout<bshd> : memref<?x?x32x128xbf16> -> tensor<64x128xbf16>
+  %v = gqa.load_kv_tile %pool[%b, %kvh, %row0] kv_len(%len) block_table(%table : memref<?x?xi32>) layout<bshd> : memref<?x16x4x64xbf16> -> tensor<32x64xbf16>
+  return %q, %v : tensor<64x128xbf16>, tensor<32x64xbf16>
+}
+
+// -----
+
+// The combine: per row, the largest LSE, the weights exp(lse - max), the
+// weighted sum of the partial rows.
+// CHECK-LABEL: func.func @combine
+// CHECK: scf.for
+// CHECK:   scf.for {{.*}} iter_args
+// CHECK:     arith.maxnumf
+// CHECK:   math.exp
+// CHECK:   scf.for
+// CHECK:     math.fma
+// CHECK:     arith.truncf
+// CHECK:     memref.store
+func.func @combine(%wo: memref<?x?x32x?x64xf32>, %wl: memref<?x?x32x?xf32>, %out: memref<?x?x32x64xbf16>, %b: index, %row0: index, %ns: index) {
+  gqa.combine_splits %wo, %wl, %out[%b, %row0] splits(%ns) rows(8) layout<bshd> : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
+  return
+}

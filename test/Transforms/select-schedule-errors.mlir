@@ -1,0 +1,12 @@
+// RUN: not gqa-opt %s --gqa-select-schedule=target=sm_70 2>&1 | FileCheck %s --check-prefix=TARGET
+// TARGET: gqa-select-schedule: target must be cpu, sm_80 or sm_90, got 'sm_70'
+// RUN: not gqa-opt %s --gqa-select-schedule=block-m=-2 2>&1 | FileCheck %s --check-prefix=BLOCK
+// BLOCK: gqa-select-schedule: block-m must be >= 0, got -2
+// RUN: not gqa-opt %s --gqa-select-schedule=max-splits=-3 2>&1 | FileCheck %s --check-prefix=SPLITS
+// SPLITS: gqa-select-schedule: max-splits must be >= -1, got -3
+
+func.func @f(%q: memref<?x?x8x64xf16>, %k: memref<?x?x2x64xf16>, %o: memref<?x?x8x64xf16>) {
+  gqa.attention ins(%q, %k, %k : memref<?x?x8x64xf16>, memref<?x?x2x64xf16>, memref<?x?x2x64xf16>)
+    outs(%o : memref<?x?x8x64xf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
