@@ -5,6 +5,7 @@
 #include "gqa/Pipelines/Pipelines.h"
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Async/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
@@ -37,8 +38,12 @@ void mlir::gqa::buildGQAToLLVMCPUPipeline(OpPassManager &pm,
   funcs.addPass(createConvertGQATilesToLinalg());
   funcs.addPass(createCanonicalizerPass());
   funcs.addPass(createCSEPass());
-  // The blocks run one after the other.
-  funcs.addPass(createForallToForLoopPass());
+  // The blocks run one after the other, or as tasks of the async runtime.
+  bool parallel = options.threads > 1;
+  if (parallel)
+    funcs.addPass(createForallToParallelLoopPass());
+  else
+    funcs.addPass(createForallToForLoopPass());
 
   // The tiles become buffers, allocated once per block where their size
   // allows, and freed.
@@ -49,9 +54,21 @@ void mlir::gqa::buildGQAToLLVMCPUPipeline(OpPassManager &pm,
   bufferization::buildBufferDeallocationPipeline(pm);
   OpPassManager &loops = pm.nest<func::FuncOp>();
   loops.addPass(createConvertLinalgToLoopsPass());
+  loops.addPass(createGQAApproximateMath());
   loops.addPass(createCanonicalizerPass());
   loops.addPass(createCSEPass());
   loops.addPass(createLoopInvariantCodeMotionPass());
+  if (parallel) {
+    AsyncParallelForPassOptions tasks;
+    tasks.numWorkerThreads = options.threads;
+    // Every block is a task: a block is thousands of operations already.
+    tasks.minTaskSize = 1;
+    pm.addPass(createAsyncParallelForPass(tasks));
+    pm.addPass(createAsyncToAsyncRuntimePass());
+    pm.addPass(createAsyncRuntimeRefCountingPass());
+    pm.addPass(createAsyncRuntimeRefCountingOptPass());
+    pm.addPass(createConvertAsyncToLLVMPass());
+  }
 
   pm.addPass(createSCFToControlFlowPass());
   // bf16 <-> f32 conversions as integer arithmetic: the JIT then needs no

@@ -98,6 +98,7 @@ CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
   options.blockM = schedule.blockM;
   options.blockN = schedule.blockN;
   options.maxSplits = schedule.maxSplits;
+  options.threads = schedule.threads;
   buildGQAToLLVMCPUPipeline(pm, options);
   if (failed(pm.run(*module)))
     return fail("lowering to LLVM failed");
@@ -114,6 +115,11 @@ CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
   auto optimize = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
                                             targetMachine->get());
   engineOptions.transformer = optimize;
+  // The async runtime's thread pool runs the blocks of a parallel kernel.
+  SmallVector<StringRef, 1> libraries;
+  if (schedule.threads > 1)
+    libraries.push_back(GQA_MLIR_ASYNC_RUNTIME);
+  engineOptions.sharedLibPaths = libraries;
   auto engine = ExecutionEngine::create(*module, engineOptions,
                                         std::move(*targetMachine));
   if (!engine)

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <fstream>
 #include <optional>
+#include <thread>
 
 using namespace mlir::gqa;
 namespace cl = llvm::cl;
@@ -66,6 +67,10 @@ cl::opt<int64_t> maxSplits("max-splits",
                            cl::desc("Split-KV with at most this many splits "
                                     "(0: off; default: the schedule's)"),
                            cl::init(-1), cl::cat(runCategory));
+cl::opt<int64_t> threads(
+    "cpu-threads",
+    cl::desc("Threads the blocks run on (0: every core, the default; 1: one)"),
+    cl::init(0), cl::cat(runCategory));
 cl::opt<int64_t> repeat("repeat",
                         cl::desc("Timed runs; time_ms is their median"),
                         cl::init(1), cl::cat(runCategory));
@@ -86,6 +91,7 @@ json::Object describe(const AttentionSpec &spec, const AttentionSizes &sizes) {
   json::Object object{
       {"target", target.getValue()},
       {"schedule", schedule.getValue()},
+      {"threads", threads.getValue()},
       {"batch", sizes.batch},
       {"q_heads", spec.qHeads},
       {"kv_heads", spec.kvHeads},
@@ -201,6 +207,8 @@ int main(int argc, char **argv) {
   if (!isScheduleTarget(schedule))
     return badArguments("--schedule must be cpu, sm_80 or sm_90, got '" +
                         schedule + "'");
+  if (threads < 0)
+    return badArguments("--cpu-threads must be >= 0");
   if (maxSplits < -1)
     return badArguments("--max-splits must be >= 0");
 
@@ -209,6 +217,9 @@ int main(int argc, char **argv) {
   choice.blockM = tileQ * (spec.qHeads / spec.kvHeads);
   choice.blockN = tileKV;
   choice.maxSplits = maxSplits;
+  choice.threads = threads > 0 ? threads
+                               : std::max<int64_t>(
+                                     1, std::thread::hardware_concurrency());
   auto compileStart = std::chrono::steady_clock::now();
   auto kernel = CPUKernel::compile(spec, choice);
   if (!kernel) {

@@ -37,6 +37,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Split-KV with at most this many splits (0: off; -1: "
                      "the schedule's choice)"),
       llvm::cl::init(-1)};
+  PassOptions::Option<int64_t> threads{
+      *this, "threads",
+      llvm::cl::desc("Run the blocks on this many threads of the MLIR async "
+                     "runtime (libmlir_async_runtime, which the JIT must "
+                     "load); 1: serially, in one loop"),
+      llvm::cl::init(1)};
 };
 
 /// Adds to `pm` (on a builtin.module) the passes that lower gqa.attention, on

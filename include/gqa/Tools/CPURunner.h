@@ -25,6 +25,8 @@ struct CPUSchedule {
   int64_t blockM = 0;
   int64_t blockN = 0;
   int64_t maxSplits = -1;
+  /// Threads the blocks run on (MLIR's async runtime); 1: one loop.
+  int64_t threads = 1;
 };
 
 /// One attention spec compiled for the host CPU through the gqa-lower-to-cpu

@@ -120,4 +120,25 @@ def GQADistribute : Pass<"gqa-distribute"> {
   ];
 }
 
+
+def GQAApproximateMath : Pass<"gqa-approximate-math"> {
+  let summary = "Replace exp2, exp, tanh and log2 by polynomials that vectorise";
+  let description = [{
+    For the CPU: expands `math.exp2` into `math.exp` and replaces `math.exp`,
+    `math.tanh` and `math.log2` on f32 by upstream's polynomial
+    approximations (`populateMathPolynomialApproximationPatterns`), plain
+    arithmetic that the loop vectoriser turns into vector code instead of
+    one libm call per element. The online softmax evaluates one `exp2` per
+    score, so this is most of its cost on the CPU.
+
+    ```
+    $ gqa-opt lowered.mlir --gqa-approximate-math
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // GQA_DIALECT_GQA_TRANSFORMS_PASSES_TD
