@@ -10,6 +10,7 @@
 
 #include "gqa/Conversion/Passes.h"
 #include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "gqa/Dialect/GQA/Utils/IndexUtils.h"
 #include "gqa/Dialect/GQA/Utils/MaskUtils.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -55,11 +56,7 @@ public:
 
   /// The folded affine map `expr` of `operands` (dims), as a value.
   Value apply(AffineExpr expr, ArrayRef<Value> operands) {
-    AffineMap map = AffineMap::get(operands.size(), /*symbolCount=*/0, expr);
-    return getValueOrCreateConstantIndexOp(
-        b, b.getLoc(),
-        affine::makeComposedFoldedAffineApply(b, b.getLoc(), map,
-                                              getAsOpFoldResult(operands)));
+    return emitIndexExpr(b, b.getLoc(), expr, operands);
   }
   AffineExpr dim(unsigned position) {
     return getAffineDimExpr(position, b.getContext());
@@ -120,6 +117,13 @@ public:
     if (type.isF32())
       return x;
     return arith::TruncFOp::create(b, type, x);
+  }
+  /// The body of a contraction: args[2] + f32(args[0]) * f32(args[1]).
+  static Value multiplyAdd(ImplicitLocOpBuilder &b, ValueRange args,
+                           arith::FastMathFlagsAttr fastmath) {
+    Value product = arith::MulFOp::create(b, toF32(b, args[0]),
+                                          toF32(b, args[1]), fastmath);
+    return arith::AddFOp::create(b, args[2], product, fastmath);
   }
   /// Reassociation and contraction for the sums of products, as the GPU's
   /// mma and fma do.
@@ -207,38 +211,53 @@ Value rowsInBlock(TileBuilder &t, Value rows, Value packed, Value firstRow) {
       t.b.createOrFold<arith::MinSIOp>(left, rows), t.index(0));
 }
 
+/// The indices in `source` of element (row `at[0]` of the tile, column
+/// `at[1]`), given the tile row's global row (clamped into range).
+using RowIndices =
+    function_ref<SmallVector<Value, 4>(TileBuilder &, Value row, Value column)>;
+
+/// A tile gathered row by row from `source`: tile row `r` is global row
+/// `first + r`, read where it is below `end` and zero past it (a row past
+/// the end reads row 0, a valid address, and is replaced).
+Value gatherRows(TileBuilder &t, RankedTensorType type,
+                 ValueRange dynamicSizes, Value source, Value first, Value end,
+                 RowIndices indices) {
+  auto generate = tensor::GenerateOp::create(
+      t.b, type, dynamicSizes,
+      [&](OpBuilder &nested, Location loc, ValueRange at) {
+        ImplicitLocOpBuilder b(loc, nested);
+        TileBuilder inner(b);
+        Value row = inner.apply(inner.dim(0) + inner.dim(1), {first, at[0]});
+        Value valid =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, row, end);
+        row = arith::SelectOp::create(b, valid, row, inner.index(0));
+        Value element =
+            memref::LoadOp::create(b, source, indices(inner, row, at[1]));
+        Value zero =
+            arith::ConstantOp::create(b, b.getZeroAttr(type.getElementType()));
+        tensor::YieldOp::create(
+            b, arith::SelectOp::create(b, valid, element, zero).getResult());
+      });
+  return generate.getResult();
+}
+
 struct LoadQueryTileLowering : public TilePattern<LoadQueryTileOp> {
   using TilePattern::TilePattern;
   SmallVector<Value> build(TileBuilder &t, LoadQueryTileOp op) const override {
     int64_t g = op.getQHeads() / op.getKvHeads();
     LayoutDims dims = getLayoutDims(op.getLayout());
-    Value packed = packedRowCount(t, op.getQuery(), op.getLayout(), g);
-    auto type = cast<RankedTensorType>(op.getTile().getType());
     SmallVector<Value, 1> dynamicSizes;
     if (Value rows = op.getRows())
       dynamicSizes.push_back(rows);
-    auto generate = tensor::GenerateOp::create(
-        t.b, type, dynamicSizes,
-        [&](OpBuilder &nested, Location loc, ValueRange at) {
-          ImplicitLocOpBuilder b(loc, nested);
-          TileBuilder inner(b);
-          Value row = inner.apply(inner.dim(0) + inner.dim(1),
-                                  {op.getFirstRow(), at[0]});
-          Value valid =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::slt, row, packed);
-          // Rows past the end read row 0 and are replaced by zero.
-          row = arith::SelectOp::create(b, valid, row, inner.index(0));
-          PackedRow unpacked = unpackRow(inner, row, op.getKvHead(), g);
-          Value element = memref::LoadOp::create(
-              b, op.getQuery(),
-              dims.order<Value>(op.getBatch(), unpacked.head, unpacked.position,
-                         at[1]));
-          Value zero = arith::ConstantOp::create(
-              b, b.getZeroAttr(type.getElementType()));
-          tensor::YieldOp::create(
-              b, arith::SelectOp::create(b, valid, element, zero).getResult());
-        });
-    return {generate.getResult()};
+    return {gatherRows(
+        t, cast<RankedTensorType>(op.getTile().getType()), dynamicSizes,
+        op.getQuery(), op.getFirstRow(),
+        packedRowCount(t, op.getQuery(), op.getLayout(), g),
+        [&](TileBuilder &inner, Value row, Value column) {
+          PackedRow at = unpackRow(inner, row, op.getKvHead(), g);
+          return dims.order<Value>(op.getBatch(), at.head, at.position,
+                                   column);
+        })};
   }
 };
 
@@ -246,49 +265,35 @@ struct LoadKVTileLowering : public TilePattern<LoadKVTileOp> {
   using TilePattern::TilePattern;
   SmallVector<Value> build(TileBuilder &t, LoadKVTileOp op) const override {
     auto type = cast<RankedTensorType>(op.getTile().getType());
-    Value lastPage;
-    int64_t pageSize = 0;
-    if (op.isPaged()) {
-      pageSize = cast<MemRefType>(op.getSource().getType()).getDimSize(1);
-      lastPage = t.apply(t.dim(0) - 1,
-                         {memref::DimOp::create(t.b, op.getSource(), 0)
-                              .getResult()});
-    }
-    auto generate = tensor::GenerateOp::create(
-        t.b, type, ValueRange{},
-        [&](OpBuilder &nested, Location loc, ValueRange at) {
-          ImplicitLocOpBuilder b(loc, nested);
-          TileBuilder inner(b);
-          Value key = inner.apply(inner.dim(0) + inner.dim(1),
-                                  {op.getFirstKey(), at[0]});
-          Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, key,
-                                              op.getKvLen());
-          // Keys past the valid length read key 0 and are replaced by zero.
-          key = arith::SelectOp::create(b, valid, key, inner.index(0));
-          SmallVector<Value, 4> indices;
-          if (!op.isPaged()) {
-            indices = getLayoutDims(op.getLayout())
-                          .order<Value>(op.getBatch(), op.getKvHead(), key, at[1]);
-          } else {
-            // The page, clamped into the pool: a bad entry reads a wrong
-            // page, never memory outside the pool.
-            Value entry = inner.apply(inner.dim(0).floorDiv(pageSize), {key});
-            Value page = arith::IndexCastOp::create(
-                b, b.getIndexType(),
-                memref::LoadOp::create(b, op.getBlockTable(),
-                                       ValueRange{op.getBatch(), entry}));
-            page = arith::MinSIOp::create(
-                b, arith::MaxSIOp::create(b, page, inner.index(0)), lastPage);
-            Value slot = inner.apply(inner.dim(0) % pageSize, {key});
-            indices = {page, slot, op.getKvHead(), at[1]};
-          }
-          Value element = memref::LoadOp::create(b, op.getSource(), indices);
-          Value zero = arith::ConstantOp::create(
-              b, b.getZeroAttr(type.getElementType()));
-          tensor::YieldOp::create(
-              b, arith::SelectOp::create(b, valid, element, zero).getResult());
-        });
-    return {generate.getResult()};
+    if (!op.isPaged())
+      return {gatherRows(t, type, {}, op.getSource(), op.getFirstKey(),
+                         op.getKvLen(),
+                         [&](TileBuilder &, Value key, Value column) {
+                           return getLayoutDims(op.getLayout())
+                               .order<Value>(op.getBatch(), op.getKvHead(),
+                                             key, column);
+                         })};
+    int64_t pageSize =
+        cast<MemRefType>(op.getSource().getType()).getDimSize(1);
+    Value lastPage = t.apply(
+        t.dim(0) - 1,
+        {memref::DimOp::create(t.b, op.getSource(), 0).getResult()});
+    return {gatherRows(
+        t, type, {}, op.getSource(), op.getFirstKey(), op.getKvLen(),
+        [&](TileBuilder &inner, Value key, Value column) {
+          // The page, clamped into the pool: a bad entry reads a wrong
+          // page, never memory outside the pool.
+          ImplicitLocOpBuilder &b = inner.b;
+          Value entry = inner.apply(inner.dim(0).floorDiv(pageSize), {key});
+          Value page = arith::IndexCastOp::create(
+              b, b.getIndexType(),
+              memref::LoadOp::create(b, op.getBlockTable(),
+                                     ValueRange{op.getBatch(), entry}));
+          page = arith::MinSIOp::create(
+              b, arith::MaxSIOp::create(b, page, inner.index(0)), lastPage);
+          Value slot = inner.apply(inner.dim(0) % pageSize, {key});
+          return SmallVector<Value, 4>{page, slot, op.getKvHead(), column};
+        })};
   }
 };
 
@@ -380,11 +385,8 @@ struct ScoresLowering : public TilePattern<ScoresOp> {
                    AffineMap::get(3, 0, {r, c}, context)},
                   {kParallel, kParallel, kReduction},
                   [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                    Value product = arith::MulFOp::create(
-                        b, TileBuilder::toF32(b, args[0]),
-                        TileBuilder::toF32(b, args[1]), fastmath);
                     return SmallVector<Value>{
-                        arith::AddFOp::create(b, args[2], product, fastmath)};
+                        TileBuilder::multiplyAdd(b, args, fastmath)};
                   })[0];
     // log2(e) * cap(scale * dot).
     double scale = op.getScale().convertToDouble();
@@ -531,11 +533,8 @@ struct AccumulateLowering : public TilePattern<AccumulateOp> {
                        AffineMap::get(3, 0, {r, e}, context)},
                       {kParallel, kReduction, kParallel},
                       [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                        Value product = arith::MulFOp::create(
-                            b, TileBuilder::toF32(b, args[0]),
-                            TileBuilder::toF32(b, args[1]), fastmath);
-                        return SmallVector<Value>{arith::AddFOp::create(
-                            b, args[2], product, fastmath)};
+                        return SmallVector<Value>{
+                            TileBuilder::multiplyAdd(b, args, fastmath)};
                       })[0]};
   }
 };

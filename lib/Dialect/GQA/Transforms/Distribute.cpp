@@ -10,6 +10,7 @@
 #include "gqa/Dialect/GQA/IR/GQAOps.h"
 #include "gqa/Dialect/GQA/Transforms/Passes.h"
 #include "gqa/Dialect/GQA/Transforms/Transforms.h"
+#include "gqa/Dialect/GQA/Utils/IndexUtils.h"
 #include "gqa/Dialect/GQA/Utils/MaskUtils.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -93,11 +94,7 @@ private:
 
   /// The folded affine map `expr` of `operands` (dims), as a value.
   Value apply(AffineExpr expr, ArrayRef<Value> operands) {
-    AffineMap map = AffineMap::get(operands.size(), /*symbolCount=*/0, expr);
-    return getValueOrCreateConstantIndexOp(
-        b, b.getLoc(),
-        affine::makeComposedFoldedAffineApply(b, b.getLoc(), map,
-                                              getAsOpFoldResult(operands)));
+    return emitIndexExpr(b, b.getLoc(), expr, operands);
   }
   /// Runs `body` with `b` inserting where `nested` (a region's body builder)
   /// does.
