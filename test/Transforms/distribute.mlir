@@ -46,15 +46,19 @@ func.func @gqa_causal(%q: memref<?x?x32x64xbf16>, %k: memref<?x?x4x64xbf16>, %v:
 
 // CHECK-LABEL: func.func @split
 // CHECK-SAME: %[[O:[^:]*]]: memref<?x1x8x128xf16>)
-// CHECK: %[[TILES:.*]] = affine.apply
-// CHECK: %[[WANT:.*]] = arith.minsi %[[TILES]], %c16
+// CHECK: %[[TILES:.*]] = arith.ceildivui %{{.*}}, %c64
+// CHECK: %[[WANT:.*]] = arith.minui %[[TILES]], %c16
 // CHECK: %[[WORKO:.*]] = memref.alloc(%[[NS:.*]], %{{.*}}) : memref<?x?x8x1x128xf32>
 // CHECK: %[[WORKL:.*]] = memref.alloc(%[[NS]], %{{.*}}) : memref<?x?x8x1xf32>
 // CHECK: scf.forall (%{{.*}}, %[[Y:.*]], %[[B:.*]]) in (1, %{{.*}}, %{{.*}}) {
 // CHECK:   %[[KVH:.*]] = affine.apply #{{.*}}(%[[Y]])
 // CHECK:   %[[SPLIT:.*]] = affine.apply #{{.*}}(%[[Y]])
+// Tiles of the split: [s t, (s + 1) t), t = ceil(tiles / splits).
+// CHECK:   %[[TPS:.*]] = arith.ceildivui %[[TILES]], %[[NS]]
+// CHECK:   %[[LO:.*]] = arith.muli %[[SPLIT]], %[[TPS]]
+// CHECK:   %[[HI:.*]] = arith.addi %[[LO]], %[[TPS]]
 // CHECK:   gqa.load_query_tile %{{.*}}[%[[B]], %[[KVH]], %c0] heads(8, 2) layout<bshd> {{.*}} -> tensor<64x128xf16>
-// CHECK:   scf.for
+// CHECK:   scf.for %{{.*}} = %{{.*}} to %{{.*}}
 // CHECK:   %[[OT:.*]], %[[LSE:.*]] = gqa.finalize
 // CHECK:   %[[ONE:.*]] = arith.cmpi eq, %[[NS]], %c1
 // CHECK:   scf.if %[[ONE]] {

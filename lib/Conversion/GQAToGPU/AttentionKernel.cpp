@@ -233,13 +233,11 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
   AttentionCTAWork work = k.attentionCTAWork(spec, role, params, BM, BN);
   Value batch = work.batch, kvHead = work.kvHead, splitIndex = work.splitIndex,
         packedRows = work.packedRows, firstRow = work.firstRow,
-        kvLen = work.kvLen, offset = work.offset, tileBegin = work.tileBegin,
-        tileEnd = work.tileEnd;
-  KeyRange firstKeys = work.firstKeys, lastKeys = work.lastKeys;
+        kvLen = work.kvLen, offset = work.offset,
+        tileBegin = work.block.tileBegin, tileEnd = work.block.tileEnd;
   MaskAttr mask = spec.mask;
-  // A tile that all the CTA's rows see fully lies in [begin(last),
-  // end(first)).
-  Value fullBegin = lastKeys.begin, fullEnd = firstKeys.end;
+  // Only a tile that some row of the CTA does not see whole is masked.
+  Value fullBegin = work.block.fullBegin, fullEnd = work.block.fullEnd;
 
   // The visible keys of this lane's two rows (16 w + gid + 8 h), in i32
   // for the element-wise test of boundary tiles.

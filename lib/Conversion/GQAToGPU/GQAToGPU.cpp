@@ -17,6 +17,7 @@
 #include "KernelBuilder.h"
 #include "gqa/Conversion/Passes.h"
 #include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "gqa/Dialect/GQA/Utils/BlockUtils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -259,14 +260,8 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
     // Split-KV: this host code takes min(max-splits, T) splits of the T KV
     // tiles, evened out so that none is empty (the runtime makes its own
     // choice from the device's SM count, see docs/kernel-metadata.md).
-    Value tiles = ceilDiv(seqKV, index(spec.tile.blockN));
-    Value wanted = arith::MaxUIOp::create(
-        b, arith::MinUIOp::create(b, tiles, index(options.maxSplits)),
-        index(1));
-    Value perSplit =
-        arith::MaxUIOp::create(b, ceilDiv(tiles, wanted), index(1));
     Value numSplits =
-        arith::MaxUIOp::create(b, ceilDiv(tiles, perSplit), index(1));
+        emitSplitCount(b, seqKV, spec.tile.blockN, options.maxSplits);
     // The workspace: f32 [NS, B, Hq, Sq, Dv] and [NS, B, Hq, Sq].
     Value rows = arith::MulIOp::create(
         b,

@@ -104,25 +104,12 @@ KernelBuilder::attentionCTAWork(const KernelSpec &spec, KernelRole role,
   }
   // Bottom-right alignment: the queries are the last Sq tokens.
   work.offset = sub(work.kvLen, params.seqQ);
-  work.firstQuery = divu(work.firstRow, g);
-  work.lastQuery =
-      divu(mins(add(work.firstRow, blockM - 1), sub(work.packedRows, 1)), g);
-  // Visible keys grow with the row: the CTA's range is [begin(first),
-  // end(last)).
-  work.firstKeys =
-      emitVisibleKeys(b, spec.mask, work.firstQuery, work.offset, work.kvLen);
-  work.lastKeys =
-      emitVisibleKeys(b, spec.mask, work.lastQuery, work.offset, work.kvLen);
-  work.tileBegin = divu(work.firstKeys.begin, blockN);
-  work.tileEnd = ceilDivu(maxs(work.lastKeys.end, 0), blockN);
-  if (role == KernelRole::Split) {
-    // Split s covers tiles [s t, (s + 1) t), t = ceil(ceil(Skv / BN) / NS).
-    Value tiles = ceilDivu(params.seqKV, blockN);
-    Value tilesPerSplit = ceilDivu(tiles, params.numSplits);
-    Value splitBegin = mul(work.splitIndex, tilesPerSplit);
-    work.tileBegin = maxs(work.tileBegin, splitBegin);
-    work.tileEnd = mins(work.tileEnd, add(splitBegin, tilesPerSplit));
-  }
+  Value tilesPerSplit;
+  if (role == KernelRole::Split)
+    tilesPerSplit = emitTilesPerSplit(b, params.seqKV, blockN, params.numSplits);
+  work.block = emitBlockWork(b, spec.mask, g, blockM, blockN, work.firstRow,
+                             params.seqQ, work.offset, work.kvLen,
+                             work.splitIndex, tilesPerSplit);
   return work;
 }
 

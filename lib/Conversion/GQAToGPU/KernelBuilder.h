@@ -13,6 +13,7 @@
 
 #include "gqa/Conversion/GQAToGPU/GQAToGPU.h"
 #include "gqa/Dialect/GQA/IR/GQAAttrs.h"
+#include "gqa/Dialect/GQA/Utils/BlockUtils.h"
 #include "gqa/Dialect/GQA/Utils/MaskUtils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -101,12 +102,9 @@ struct AttentionCTAWork {
   /// The valid keys (kv_lens[b] clamped to [0, Skv], or Skv) and the
   /// bottom-right alignment offset kvLen - Sq.
   Value kvLen, offset;
-  /// The query positions of the CTA's first and last rows, and the keys they
-  /// see (emitVisibleKeys).
-  Value firstQuery, lastQuery;
-  KeyRange firstKeys, lastKeys;
-  /// The KV tiles (of blockN keys) the CTA visits: [tileBegin, tileEnd).
-  Value tileBegin, tileEnd;
+  /// The KV tiles the CTA visits, cut to its split, and the keys all its
+  /// rows see (emitBlockWork, as gqa-distribute computes them).
+  BlockWork block;
 };
 
 /// log2(e) and ln(2): the softmax runs in base 2.

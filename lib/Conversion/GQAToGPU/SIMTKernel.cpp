@@ -72,8 +72,8 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildSIMTAttentionKernel(
   AttentionCTAWork work = k.attentionCTAWork(spec, role, params, BM, BN);
   Value batch = work.batch, kvHead = work.kvHead, splitIndex = work.splitIndex,
         packedRows = work.packedRows, firstRow = work.firstRow,
-        kvLen = work.kvLen, offset = work.offset, tileBegin = work.tileBegin,
-        tileEnd = work.tileEnd;
+        kvLen = work.kvLen, offset = work.offset,
+        tileBegin = work.block.tileBegin, tileEnd = work.block.tileEnd;
   MaskAttr mask = spec.mask;
 
   // The warp's rows: packed row, query position, head, visible keys.

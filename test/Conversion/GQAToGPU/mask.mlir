@@ -40,8 +40,7 @@
 // CHECK:         %[[END1:.*]] = arith.minsi %[[LEN]], %[[E1]] : index
 // CHECK:         %[[LO:.*]] = arith.divui %[[BEGIN0]], %c64 : index
 // CHECK:         %[[END1P:.*]] = arith.maxsi %[[END1]], %c0 : index
-// CHECK:         %[[HI0:.*]] = arith.addi %[[END1P]], %c63 : index
-// CHECK:         %[[HI:.*]] = arith.divui %[[HI0]], %c64 : index
+// CHECK:         %[[HI:.*]] = arith.ceildivui %[[END1P]], %c64 : index
 // Per lane row: end and begin of its visible keys, in i32.
 // CHECK:         %[[REND:.*]] = arith.index_cast %{{.*}} : index to i32
 // CHECK:         %[[RBEGIN:.*]] = arith.index_cast %{{.*}} : index to i32

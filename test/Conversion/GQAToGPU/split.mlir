@@ -63,11 +63,8 @@
 // CHECK:         %[[KVLEN:.*]] = arith.minsi %[[LENPOS]], %[[SKVI]] : index
 // Split s covers tiles [s t, (s + 1) t), t = ceil(ceil(Skv / 64) / NS),
 // intersected with the tiles the causal mask leaves visible.
-// CHECK:         %[[TILES1:.*]] = arith.addi %[[SKVI]], %c63 : index
-// CHECK:         %[[TILES:.*]] = arith.divui %[[TILES1]], %c64 : index
-// CHECK:         %[[NSM1:.*]] = arith.subi %[[NSI]], %c1 : index
-// CHECK:         %[[TPS1:.*]] = arith.addi %[[TILES]], %[[NSM1]] : index
-// CHECK:         %[[TPS:.*]] = arith.divui %[[TPS1]], %[[NSI]] : index
+// CHECK:         %[[TILES:.*]] = arith.ceildivui %[[SKVI]], %c64 : index
+// CHECK:         %[[TPS:.*]] = arith.ceildivui %[[TILES]], %[[NSI]] : index
 // CHECK:         %[[LO:.*]] = arith.muli %[[SPLIT]], %[[TPS]] : index
 // CHECK:         %[[HI0:.*]] = arith.addi %[[LO]], %[[TPS]] : index
 // CHECK:         %[[HI:.*]] = arith.minsi %{{.*}}, %[[HI0]] : index

@@ -10,6 +10,7 @@
 #include "gqa/Dialect/GQA/IR/GQAOps.h"
 #include "gqa/Dialect/GQA/Transforms/Passes.h"
 #include "gqa/Dialect/GQA/Transforms/Transforms.h"
+#include "gqa/Dialect/GQA/Utils/BlockUtils.h"
 #include "gqa/Dialect/GQA/Utils/IndexUtils.h"
 #include "gqa/Dialect/GQA/Utils/MaskUtils.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -60,12 +61,7 @@ public:
     }
     // Split-KV: min(max_splits, KV tiles) splits, evened out so that none
     // is empty.
-    Value tiles = apply(d0.ceilDiv(blockN), {seqKV});
-    Value wanted =
-        maxIndex(minIndex(tiles, index(schedule.getMaxSplits())), index(1));
-    tilesPerSplit = maxIndex(apply(d0.ceilDiv(d1), {tiles, wanted}), index(1));
-    numSplits =
-        maxIndex(apply(d0.ceilDiv(d1), {tiles, tilesPerSplit}), index(1));
+    numSplits = emitSplitCount(b, seqKV, blockN, schedule.getMaxSplits());
     // The workspaces: f32 [splits, B, Hq, Sq, Dv] and [splits, B, Hq, Sq],
     // freed by the buffer deallocation pipeline, as the buffers of
     // one-shot-bufferize are.
@@ -155,26 +151,12 @@ private:
     Value kvLen = emitKVLength(batchIndex);
     // Bottom-right alignment: the queries are the last Sq tokens.
     Value offset = apply(d0 - d1, {kvLen, seqQ});
-    // The query positions of the first and the last row, and the keys they
-    // see: both ends grow with the row.
-    Value firstQuery = apply(d0.floorDiv(groupSize), {firstRow});
-    Value lastRow = minIndex(apply(d0 + (blockM - 1), {firstRow}),
-                             apply(d0 * groupSize - 1, {seqQ}));
-    Value lastQuery = apply(d0.floorDiv(groupSize), {lastRow});
     MaskAttr mask = op.getMask();
-    KeyRange firstKeys = emitVisibleKeys(b, mask, firstQuery, offset, kvLen);
-    KeyRange lastKeys = emitVisibleKeys(b, mask, lastQuery, offset, kvLen);
-    Value tileBegin = apply(d0.floorDiv(blockN), {firstKeys.begin});
-    Value tileEnd =
-        apply(d0.ceilDiv(blockN), {maxIndex(lastKeys.end, index(0))});
-    if (split) {
-      // Split s covers tiles [s t, (s + 1) t).
-      Value splitBegin = apply(d0 * d1, {split, tilesPerSplit});
-      tileBegin = maxIndex(tileBegin, splitBegin);
-      tileEnd = minIndex(tileEnd, apply(d0 + d1, {splitBegin, tilesPerSplit}));
-    }
-    // A tile that every row sees whole lies in [begin(last), end(first)).
-    Value fullBegin = lastKeys.begin, fullEnd = firstKeys.end;
+    BlockWork work = emitBlockWork(
+        b, mask, groupSize, blockM, blockN, firstRow, seqQ, offset, kvLen,
+        split, split ? emitTilesPerSplit(b, seqKV, blockN, numSplits) : Value());
+    Value tileBegin = work.tileBegin, tileEnd = work.tileEnd;
+    Value fullBegin = work.fullBegin, fullEnd = work.fullEnd;
 
     int64_t qHeads = op.getQHeads(), kvHeads = op.getKvHeads();
     // The CPU runs partial blocks: the last block of a sequence has only the
@@ -311,7 +293,7 @@ private:
              d1 = getAffineDimExpr(1, b.getContext());
   Value batch, seqQ, seqKV;
   /// Split-KV only.
-  Value numSplits, tilesPerSplit, partialOut, partialLse;
+  Value numSplits, partialOut, partialLse;
 };
 
 /// Rewrites a bufferized, scheduled gqa.attention into its tiled form.

@@ -1,0 +1,53 @@
+//===- BlockUtils.h - The work of one block of packed rows ------*- C++ -*-===//
+//
+// Which KV tiles a block of packed (query position, group head) rows visits,
+// which of them it must mask, and how split-KV partitions the tiles: as IR,
+// in one place, for gqa-distribute, the GPU kernels and their launches.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GQA_DIALECT_GQA_UTILS_BLOCKUTILS_H
+#define GQA_DIALECT_GQA_UTILS_BLOCKUTILS_H
+
+#include "gqa/Dialect/GQA/Utils/MaskUtils.h"
+
+namespace mlir::gqa {
+
+/// What one block of `blockM` packed rows (row `r` is query position `r / g`)
+/// works on. All values are index.
+struct BlockWork {
+  /// The query positions of the block's first and last existing rows.
+  Value firstQuery, lastQuery;
+  /// The keys they see (emitVisibleKeys); both ends grow with the row.
+  KeyRange firstKeys, lastKeys;
+  /// The KV tiles of `blockN` keys the block visits, [tileBegin, tileEnd),
+  /// cut to its split's share with split-KV; empty when tileBegin >= tileEnd.
+  Value tileBegin, tileEnd;
+  /// The keys every row of the block sees, [fullBegin, fullEnd): a tile
+  /// inside needs no mask.
+  Value fullBegin, fullEnd;
+};
+
+/// Emits the work of the block whose first packed row is `firstRow` (of `Sq *
+/// groupSize`; the block has at least one), with the bottom-right alignment
+/// `offset` = kvLen - Sq and `kvLen` valid keys. With split-KV, `split` and
+/// `tilesPerSplit` (emitTilesPerSplit) cut the tiles to split `split`'s.
+BlockWork emitBlockWork(ImplicitLocOpBuilder &b, MaskAttr mask,
+                        int64_t groupSize, int64_t blockM, int64_t blockN,
+                        Value firstRow, Value seqQ, Value offset, Value kvLen,
+                        Value split = Value(), Value tilesPerSplit = Value());
+
+/// Split-KV: the KV tiles of each of `numSplits` splits of `seqKV` keys in
+/// tiles of `blockN`: ceil(ceil(seqKV / blockN) / numSplits). Split `s`
+/// covers tiles [s t, (s + 1) t).
+Value emitTilesPerSplit(ImplicitLocOpBuilder &b, Value seqKV, int64_t blockN,
+                        Value numSplits);
+
+/// The number of splits a launch takes of `seqKV` keys in tiles of `blockN`:
+/// min(maxSplits, tiles), evened out so that no split is empty (at least 1).
+Value emitSplitCount(ImplicitLocOpBuilder &b, Value seqKV, int64_t blockN,
+                     int64_t maxSplits);
+
+} // namespace mlir::gqa
+
+#endif // GQA_DIALECT_GQA_UTILS_BLOCKUTILS_H
