@@ -37,6 +37,22 @@ TOKEN_SWAPS = [
     (r"scale\([^)]*\)", ["scale(nan)", "scale(0x7FC00000)", "scale(inf)",
                          "scale(1e400)"]),
     (r"kv_lens\(", ["kv_lens(%q : ", "kv_lens(%nothing, "]),
+    # The schedule and the tile ops.
+    (r"block_m = \d+", ["block_m = 0", "block_m = -5", "block_m = 9223372036854775807",
+                         "block_m = 3", "block_n = 1"]),
+    (r"max_splits = \d+", ["max_splits = -2", "max_splits = 65536"]),
+    (r"target = \"\w+\"", ['target = "sm_70"', 'target = ""', "target = cpu"]),
+    (r"group\(\d+\)", ["group(0)", "group(-1)", "group(9223372036854775807)"]),
+    (r"rows\(%\w+\)", ["rows(%b)", "rows()", ""]),
+    (r"tensor<\d+x\d+x", ["tensor<?x?x", "tensor<1x", "tensor<0x0x"]),
+]
+
+# The tiled form: parse and verify, and its passes; a module of tile ops on
+# their own is not a whole program, so it need not lower.
+TILE_PIPELINES = [
+    [],
+    ["--convert-gqa-tiles-to-linalg"],
+    ["--gqa-distribute"],
 ]
 
 
@@ -75,6 +91,11 @@ def main() -> int:
     seeds = sorted((src_root / "test" / "Dialect" / "GQA").glob("ops.mlir"))
     seeds += [src_root / "test" / "Dialect" / "GQA" / "bufferize.mlir",
               src_root / "examples" / "llama3-70b-layer.mlir"]
+    # Scheduled ops (through select-schedule, distribute and both pipelines)
+    # and the tile ops themselves.
+    seeds += [src_root / "test" / "Transforms" / "distribute.mlir",
+              src_root / "test" / "Dialect" / "GQA" / "tile-ops.mlir"]
+    pipelines_of = {"tile-ops.mlir": TILE_PIPELINES}
     rng = random.Random(SEED)
     runs = failures = 0
     for seed_file in seeds:
@@ -82,7 +103,7 @@ def main() -> int:
         for index in range(MUTANTS_PER_FILE):
             mutant = mutate(text, rng)
             verified = None
-            for extra in PIPELINES:
+            for extra in pipelines_of.get(seed_file.name, PIPELINES):
                 runs += 1
                 proc = subprocess.run([gqa_opt, "-", *extra], input=mutant.encode("utf-8", "replace"),
                                       capture_output=True, timeout=60)
