@@ -3,7 +3,9 @@
 #include "gqa/Tools/AttentionSpec.h"
 
 #include <cmath>
+#include <algorithm>
 #include <sstream>
+#include <tuple>
 
 using namespace mlir::gqa;
 
@@ -104,6 +106,22 @@ std::string AttentionSizes::validate(const AttentionSpec &spec) const {
     error << "kv-lens given for a configuration without KV lengths";
   if (!error.str().empty())
     return error.str();
+  // Every array's bytes must be a 64-bit count (the arrays are allocated
+  // on the host, and indexed in 64 bits by every kernel).
+  int64_t widest = std::max(spec.headDim, spec.valueHeadDim());
+  for (auto [name, heads, seq] :
+       {std::tuple<const char *, int64_t, int64_t>{"query", spec.qHeads, seqQ},
+        {"key", spec.kvHeads, seqKV}}) {
+    int64_t bytes = elementBytes(spec.elementType);
+    for (int64_t factor : {batch, heads, seq, widest}) {
+      if (__builtin_mul_overflow(bytes, factor, &bytes)) {
+        error << "the " << name << " of batch " << batch << ", " << heads
+              << " heads, " << seq << " positions and head dim " << widest
+              << " has more bytes than a 64-bit count holds";
+        return error.str();
+      }
+    }
+  }
   for (size_t b = 0; b < kvLens.size(); ++b) {
     if (kvLens[b] < 0 || kvLens[b] > seqKV) {
       error << "kv-lens[" << b << "] = " << kvLens[b]

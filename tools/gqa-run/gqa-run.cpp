@@ -23,6 +23,8 @@
 #include <chrono>
 #include <fstream>
 #include <optional>
+#include <stdexcept>
+#include <unistd.h>
 #include <thread>
 
 using namespace mlir::gqa;
@@ -172,7 +174,25 @@ std::string save(const std::string &directory, const AttentionSpec &spec,
 
 } // namespace
 
-int main(int argc, char **argv) {
+/// The bytes a run holds at once: the inputs and the output in their dtype,
+/// their float64 copies and the float64 reference (each array is validated
+/// to have a 64-bit byte count; the sum may still overflow).
+std::optional<uint64_t> runBytes(const AttentionSpec &spec,
+                                 const AttentionSizes &sizes) {
+  uint64_t total = 0, element = elementBytes(spec.elementType);
+  for (int64_t elements :
+       {sizes.queryElements(spec), sizes.keyElements(spec),
+        sizes.valueElements(spec), sizes.outputElements(spec)}) {
+    uint64_t bytes;
+    if (__builtin_mul_overflow(static_cast<uint64_t>(elements),
+                               element + sizeof(double), &bytes) ||
+        __builtin_add_overflow(total, bytes, &total))
+      return std::nullopt;
+  }
+  return total;
+}
+
+int runTool(int argc, char **argv) {
   SpecOptions specOptions(runCategory);
   cl::HideUnrelatedOptions(runCategory);
   if (!parseToolCommandLine(
@@ -211,6 +231,17 @@ int main(int argc, char **argv) {
     return badArguments("--cpu-threads must be >= 0");
   if (maxSplits < -1)
     return badArguments("--max-splits must be >= 0");
+  // Refuse what cannot fit before compiling or allocating anything.
+  uint64_t memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                    static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
+  std::optional<uint64_t> needed = runBytes(spec, sizes);
+  if (!needed || *needed > memory)
+    return badArguments(
+        "these sizes need " +
+        (needed ? std::to_string(*needed) + " bytes" : "more than 2^64 bytes") +
+        " for the inputs, the output and their float64 copies; this machine "
+        "has " +
+        std::to_string(memory));
 
   CPUSchedule choice;
   choice.target = schedule;
@@ -280,4 +311,18 @@ int main(int argc, char **argv) {
   }
   llvm::outs() << json::Value(std::move(report)) << "\n";
   return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  // A size can pass every check and still not be allocatable while others
+  // hold memory: say so instead of aborting.
+  try {
+    return runTool(argc, argv);
+  } catch (const std::bad_alloc &) {
+    return badArguments("out of memory allocating the inputs, the output or "
+                        "the reference of these sizes");
+  } catch (const std::length_error &) {
+    return badArguments("an array of these sizes is larger than a vector can "
+                        "hold");
+  }
 }

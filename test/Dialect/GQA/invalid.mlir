@@ -378,3 +378,12 @@ func.func @f(%q: memref<3x1x8x64xbf16>, %kc: memref<320x2x64xbf16>, %vc: memref<
   gqa.attention ins(%q, %kc, %vc : memref<3x1x8x64xbf16>, memref<320x2x64xbf16>, memref<320x2x64xbf16>) block_table(%pages : memref<3x4xi32>) outs(%o : memref<3x1x8x64xbf16>) heads(8, 2) layout<bshd> mask<none>
   return
 }
+
+// -----
+
+// Static sizes whose byte counts overflow 64-bit offsets (2^62 query heads).
+func.func @f(%q: memref<?x4611686018427387904x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %o: memref<?x4611686018427387904x?x64xbf16>) {
+  // expected-error @+1 {{'query' of type 'memref<?x4611686018427387904x?x64xbf16>' has more than 2^48 bytes in its static dimensions: offsets into it could overflow 64-bit indices}}
+  gqa.attention ins(%q, %k, %k : memref<?x4611686018427387904x?x64xbf16>, memref<?x2x?x64xbf16>, memref<?x2x?x64xbf16>) outs(%o : memref<?x4611686018427387904x?x64xbf16>) heads(4611686018427387904, 2) layout<bhsd> mask<none>
+  return
+}

@@ -39,6 +39,17 @@ CASES = [
     ("a short flag starting with h", BASE + ["-hq=8"], "unknown option '-hq=8'"),
     ("not a number", BASE + ["--batch", "two"], "'two' value invalid"),
     ("zero tile", BASE + ["--tile-kv", "0"], "tile-q, tile-kv and repeat must be positive"),
+    # Sizes that cannot be allocated, or whose byte counts overflow: refused
+    # before anything is compiled or allocated (they aborted once).
+    ("a batch beyond memory", BASE + ["--batch", "99999999999"],
+     "for the inputs, the output and their float64 copies; this machine has"),
+    ("a KV length that overflows", BASE + ["--seq-kv", "9223372036854775807"],
+     "has more bytes than a 64-bit count holds"),
+    ("a sum that overflows", BASE + ["--batch", "4611686018427387", "--seq-kv", "1000"],
+     "more bytes than a 64-bit count holds"),
+    ("an unknown schedule", BASE + ["--schedule", "sm_70"], "--schedule must be cpu, sm_80 or sm_90, got 'sm_70'"),
+    ("negative threads", BASE + ["--cpu-threads", "-1"], "--cpu-threads must be >= 0"),
+    ("negative splits", BASE + ["--max-splits", "-2"], "--max-splits must be >= 0"),
 ]
 
 

@@ -4,6 +4,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 
@@ -184,9 +185,27 @@ private:
         if (operand.type.getDimSize(dim) == 0)
           return emitDimError(operand, dim) << " must be positive, got 0";
       }
+      // Every lowering indexes elements and bytes in 64 bits. An absurd
+      // static shape (2^62 heads) is refused here; the sizes known only at
+      // run time are checked by the runtime and the tools.
+      int64_t bytes = operand.type.getElementTypeBitWidth() / 8;
+      for (int64_t size : operand.type.getShape()) {
+        if (ShapedType::isDynamic(size))
+          continue;
+        if (llvm::MulOverflow(bytes, size, bytes) || bytes > kMaxStaticBytes)
+          return op.emitOpError()
+                 << "'" << operand.name << "' of type " << operand.type
+                 << " has more than 2^48 bytes in its static dimensions: "
+                    "offsets into it could overflow 64-bit indices";
+      }
     }
     return success();
   }
+
+  /// The most bytes the static dimensions of one operand may span (2^48, a
+  /// quarter of a petabyte), leaving 2^15 for the product of its dynamic
+  /// sizes before a 64-bit byte offset could overflow.
+  static constexpr int64_t kMaxStaticBytes = int64_t{1} << 48;
 
   /// `what` of `operand` must equal `expected` (`expectedWhat`) when both
   /// are static.
