@@ -8,10 +8,10 @@
 #include "mlir/Dialect/Async/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
-#include "mlir/Dialect/Linalg/Passes.h"
-#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -45,8 +45,8 @@ void mlir::gqa::buildGQAToLLVMCPUPipeline(OpPassManager &pm,
   else
     funcs.addPass(createForallToForLoopPass());
 
-  // The tiles become buffers, allocated once per block where their size
-  // allows, and freed.
+  // The tiles become buffers (the loop-invariant ones hoisted out of the KV
+  // loop where their sizes allow), freed by the deallocation pipeline.
   pm.addPass(bufferization::createOneShotBufferizePass(bufferization));
   OpPassManager &buffers = pm.nest<func::FuncOp>();
   buffers.addPass(bufferization::createBufferHoistingPass());

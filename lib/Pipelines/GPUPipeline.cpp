@@ -115,8 +115,7 @@ void mlir::gqa::buildGQAToPTXPipeline(OpPassManager &pm,
                                       const GPUPipelineOptions &options) {
   for (GPUPipelineStage stage :
        {GPUPipelineStage::Bufferized, GPUPipelineStage::Scheduled,
-        GPUPipelineStage::GPU,
-        GPUPipelineStage::NVVM, GPUPipelineStage::LLVM,
+        GPUPipelineStage::GPU, GPUPipelineStage::NVVM, GPUPipelineStage::LLVM,
         GPUPipelineStage::Binary})
     addGQAToPTXPipelineStage(pm, options, stage);
 }
@@ -125,6 +124,7 @@ void mlir::gqa::registerGQAGPUPipelines() {
   PassPipelineRegistration<GPUPipelineOptions>(
       "gqa-lower-to-ptx",
       "Lower gqa.attention (tensors or memrefs) to PTX: bufferize, "
-      "gqa-select-schedule, convert-gqa-to-gpu, NVVM with bare pointers, gpu-module-to-binary",
+      "gqa-select-schedule, convert-gqa-to-gpu, NVVM with bare pointers, "
+      "gpu-module-to-binary",
       buildGQAToPTXPipeline);
 }

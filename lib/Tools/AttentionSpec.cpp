@@ -2,8 +2,8 @@
 
 #include "gqa/Tools/AttentionSpec.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <tuple>
 

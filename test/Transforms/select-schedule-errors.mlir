@@ -4,6 +4,8 @@
 // BLOCK: gqa-select-schedule: block-m must be >= 0, got -2
 // RUN: not gqa-opt %s --gqa-select-schedule=max-splits=-3 2>&1 | FileCheck %s --check-prefix=SPLITS
 // SPLITS: gqa-select-schedule: max-splits must be >= -1, got -3
+// RUN: not gqa-opt %s --gqa-select-schedule=block-m=100000 2>&1 | FileCheck %s --check-prefix=HUGE
+// HUGE: error: 'gqa.attention' op schedule block_m = 100000 and block_n = 64 are too large
 
 func.func @f(%q: memref<?x?x8x64xf16>, %k: memref<?x?x2x64xf16>, %o: memref<?x?x8x64xf16>) {
   gqa.attention ins(%q, %k, %k : memref<?x?x8x64xf16>, memref<?x?x2x64xf16>, memref<?x?x2x64xf16>)

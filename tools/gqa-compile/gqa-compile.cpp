@@ -67,7 +67,7 @@ cl::opt<std::string>
 cl::opt<std::string>
     emitStages("emit-stages",
                cl::desc("Also write the IR after each stage into this "
-                        "directory (00-input.mlir ... 05-binary.mlir)"),
+                        "directory (00-input.mlir ... 06-binary.mlir)"),
                cl::value_desc("dir"), cl::init(""), cl::cat(compileCategory));
 cl::opt<int64_t> maxSplits(
     "max-splits",

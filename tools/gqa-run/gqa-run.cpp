@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "gqa/Dialect/GQA/IR/GQAAttrs.h"
 #include "gqa/Dialect/GQA/Transforms/Transforms.h"
 #include "gqa/Tools/CPURunner.h"
 #include "gqa/Tools/HostTensor.h"
@@ -16,6 +17,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -24,8 +26,8 @@
 #include <fstream>
 #include <optional>
 #include <stdexcept>
-#include <unistd.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace mlir::gqa;
 namespace cl = llvm::cl;
@@ -71,7 +73,9 @@ cl::opt<int64_t> maxSplits("max-splits",
                            cl::init(-1), cl::cat(runCategory));
 cl::opt<int64_t> threads(
     "cpu-threads",
-    cl::desc("Threads the blocks run on (0: every core, the default; 1: one)"),
+    cl::desc("Run the blocks as this many parallel tasks on MLIR's async "
+             "runtime, whose pool has a thread per core (0: one per core, "
+             "the default; 1: in one loop, no runtime)"),
     cl::init(0), cl::cat(runCategory));
 cl::opt<int64_t> repeat("repeat",
                         cl::desc("Timed runs; time_ms is their median"),
@@ -230,7 +234,14 @@ int runTool(int argc, char **argv) {
   if (threads < 0)
     return badArguments("--cpu-threads must be >= 0");
   if (maxSplits < -1)
-    return badArguments("--max-splits must be >= 0");
+    return badArguments("--max-splits must be >= 0 (or -1: the schedule's)");
+  int64_t blockM = 0;
+  if (llvm::MulOverflow(tileQ.getValue(), spec.groupSize(), blockM) ||
+      blockM > ScheduleAttr::kMaxTileSize ||
+      tileKV > ScheduleAttr::kMaxTileSize)
+    return badArguments("tile-q times the group size, and tile-kv, must be at "
+                        "most " +
+                        std::to_string(ScheduleAttr::kMaxTileSize));
   // Refuse what cannot fit before compiling or allocating anything.
   uint64_t memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
                     static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
@@ -245,12 +256,12 @@ int runTool(int argc, char **argv) {
 
   CPUSchedule choice;
   choice.target = schedule;
-  choice.blockM = tileQ * (spec.qHeads / spec.kvHeads);
+  choice.blockM = blockM;
   choice.blockN = tileKV;
   choice.maxSplits = maxSplits;
-  choice.threads = threads > 0 ? threads
-                               : std::max<int64_t>(
-                                     1, std::thread::hardware_concurrency());
+  choice.threads =
+      threads > 0 ? threads
+                  : std::max<int64_t>(1, std::thread::hardware_concurrency());
   auto compileStart = std::chrono::steady_clock::now();
   auto kernel = CPUKernel::compile(spec, choice);
   if (!kernel) {

@@ -39,17 +39,19 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(-1)};
   PassOptions::Option<int64_t> threads{
       *this, "threads",
-      llvm::cl::desc("Run the blocks on this many threads of the MLIR async "
-                     "runtime (libmlir_async_runtime, which the JIT must "
-                     "load); 1: serially, in one loop"),
+      llvm::cl::desc("Run the blocks as this many parallel tasks on MLIR's "
+                     "async runtime (libmlir_async_runtime, which the JIT "
+                     "must load; its pool has a thread per core); 1: in one "
+                     "loop"),
       llvm::cl::init(1)};
 };
 
 /// Adds to `pm` (on a builtin.module) the passes that lower gqa.attention, on
 /// tensors or memrefs, to the LLVM dialect for the host CPU: bufferization,
 /// gqa-select-schedule, gqa-distribute, convert-gqa-tiles-to-linalg, a
-/// second bufferization of the tiles, then the standard conversions to LLVM. Functions keep the
-/// `llvm.emit_c_interface` attribute semantics of func-to-llvm.
+/// second bufferization of the tiles, then the standard conversions to LLVM.
+/// Functions keep the `llvm.emit_c_interface` attribute semantics of
+/// func-to-llvm.
 void buildGQAToLLVMCPUPipeline(OpPassManager &pm,
                                const CPUPipelineOptions &options);
 

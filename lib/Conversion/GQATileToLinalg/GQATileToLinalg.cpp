@@ -41,25 +41,15 @@ constexpr IteratorType kParallel = IteratorType::parallel;
 constexpr IteratorType kReduction = IteratorType::reduction;
 
 /// The ops the patterns build, on an implicit-location builder.
-class TileBuilder {
+class TileBuilder : public IndexBuilder {
 public:
-  TileBuilder(ImplicitLocOpBuilder &b) : b(b), f32(b.getF32Type()) {}
+  TileBuilder(ImplicitLocOpBuilder &b) : IndexBuilder(b), f32(b.getF32Type()) {}
 
-  ImplicitLocOpBuilder &b;
   Type f32;
 
-  Value index(int64_t value) { return arith::ConstantIndexOp::create(b, value); }
   Value f32Constant(double value) {
     return arith::ConstantFloatOp::create(b, b.getF32Type(),
                                           APFloat(static_cast<float>(value)));
-  }
-
-  /// The folded affine map `expr` of `operands` (dims), as a value.
-  Value apply(AffineExpr expr, ArrayRef<Value> operands) {
-    return emitIndexExpr(b, b.getLoc(), expr, operands);
-  }
-  AffineExpr dim(unsigned position) {
-    return getAffineDimExpr(position, b.getContext());
   }
 
   /// The rows of the tiles of the op being lowered, for those whose row
@@ -80,18 +70,15 @@ public:
         .getResult(0);
   }
   /// The number of rows of `tile`.
-  Value rowsOf(Value tile) {
-    return b.createOrFold<tensor::DimOp>(tile, 0);
-  }
+  Value rowsOf(Value tile) { return b.createOrFold<tensor::DimOp>(tile, 0); }
 
   /// A linalg.generic over `rank` loops whose body (on an implicit-location
   /// builder, given the block arguments) returns what it yields.
-  ValueRange generic(ValueRange inputs, ValueRange outputs,
-                     ArrayRef<AffineMap> maps,
-                     ArrayRef<IteratorType> iterators,
-                     function_ref<SmallVector<Value>(ImplicitLocOpBuilder &,
-                                                     ValueRange)>
-                         body) {
+  ValueRange
+  generic(ValueRange inputs, ValueRange outputs, ArrayRef<AffineMap> maps,
+          ArrayRef<IteratorType> iterators,
+          function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, ValueRange)>
+              body) {
     auto op = linalg::GenericOp::create(
         b, TypeRange(outputs), inputs, outputs, maps, iterators,
         [&](OpBuilder &nested, Location loc, ValueRange args) {
@@ -103,9 +90,7 @@ public:
 
   /// Maps of a 2-D domain: (r, c) -> (r, c) and (r, c) -> (r).
   AffineMap identity2() { return b.getMultiDimIdentityMap(2); }
-  AffineMap rows2() {
-    return AffineMap::get(2, 0, {dim(0)}, b.getContext());
-  }
+  AffineMap rows2() { return AffineMap::get(2, 0, {dim(0)}, b.getContext()); }
   AffineMap identity1() { return b.getMultiDimIdentityMap(1); }
 
   static Value toF32(ImplicitLocOpBuilder &b, Value x) {
@@ -128,21 +113,21 @@ public:
   /// Reassociation and contraction for the sums of products, as the GPU's
   /// mma and fma do.
   arith::FastMathFlagsAttr reassociate() {
-    return arith::FastMathFlagsAttr::get(
-        b.getContext(),
-        arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+    return arith::FastMathFlagsAttr::get(b.getContext(),
+                                         arith::FastMathFlags::reassoc |
+                                             arith::FastMathFlags::contract);
   }
 
   /// `scf.for %iv = lower to upper step 1` running `body(%iv)`.
   void forEach(Value lower, Value upper,
                function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
-    scf::ForOp::create(b, lower, upper, index(1), ValueRange{},
-                       [&](OpBuilder &nested, Location loc, Value iv,
-                           ValueRange) {
-                         ImplicitLocOpBuilder inner(loc, nested);
-                         body(inner, iv);
-                         scf::YieldOp::create(inner);
-                       });
+    scf::ForOp::create(
+        b, lower, upper, index(1), ValueRange{},
+        [&](OpBuilder &nested, Location loc, Value iv, ValueRange) {
+          ImplicitLocOpBuilder inner(loc, nested);
+          body(inner, iv);
+          scf::YieldOp::create(inner);
+        });
   }
   /// `scf.for` from `lower` to `upper` folding `body(%iv, acc)` over `init`.
   Value reduce(Value lower, Value upper, Value init,
@@ -158,8 +143,7 @@ public:
 };
 
 /// Builds a TileBuilder at `op` and replaces `op` with what `build` returns.
-template <typename OpTy>
-struct TilePattern : public OpRewritePattern<OpTy> {
+template <typename OpTy> struct TilePattern : public OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
 
   LogicalResult matchAndRewrite(OpTy op,
@@ -207,21 +191,19 @@ Value packedRowCount(TileBuilder &t, Value memref, Layout layout,
 /// The rows of a block that exist: min(rows, packed - firstRow), >= 0.
 Value rowsInBlock(TileBuilder &t, Value rows, Value packed, Value firstRow) {
   Value left = t.apply(t.dim(0) - t.dim(1), {packed, firstRow});
-  return t.b.createOrFold<arith::MaxSIOp>(
-      t.b.createOrFold<arith::MinSIOp>(left, rows), t.index(0));
+  return t.maxs(t.mins(left, rows), t.index(0));
 }
 
-/// The indices in `source` of element (row `at[0]` of the tile, column
-/// `at[1]`), given the tile row's global row (clamped into range).
+/// The indices in the source of the element in global row `row` (clamped
+/// into range) and column `column`.
 using RowIndices =
     function_ref<SmallVector<Value, 4>(TileBuilder &, Value row, Value column)>;
 
 /// A tile gathered row by row from `source`: tile row `r` is global row
 /// `first + r`, read where it is below `end` and zero past it (a row past
 /// the end reads row 0, a valid address, and is replaced).
-Value gatherRows(TileBuilder &t, RankedTensorType type,
-                 ValueRange dynamicSizes, Value source, Value first, Value end,
-                 RowIndices indices) {
+Value gatherRows(TileBuilder &t, RankedTensorType type, ValueRange dynamicSizes,
+                 Value source, Value first, Value end, RowIndices indices) {
   auto generate = tensor::GenerateOp::create(
       t.b, type, dynamicSizes,
       [&](OpBuilder &nested, Location loc, ValueRange at) {
@@ -249,15 +231,15 @@ struct LoadQueryTileLowering : public TilePattern<LoadQueryTileOp> {
     SmallVector<Value, 1> dynamicSizes;
     if (Value rows = op.getRows())
       dynamicSizes.push_back(rows);
-    return {gatherRows(
-        t, cast<RankedTensorType>(op.getTile().getType()), dynamicSizes,
-        op.getQuery(), op.getFirstRow(),
-        packedRowCount(t, op.getQuery(), op.getLayout(), g),
-        [&](TileBuilder &inner, Value row, Value column) {
-          PackedRow at = unpackRow(inner, row, op.getKvHead(), g);
-          return dims.order<Value>(op.getBatch(), at.head, at.position,
-                                   column);
-        })};
+    return {gatherRows(t, cast<RankedTensorType>(op.getTile().getType()),
+                       dynamicSizes, op.getQuery(), op.getFirstRow(),
+                       packedRowCount(t, op.getQuery(), op.getLayout(), g),
+                       [&](TileBuilder &inner, Value row, Value column) {
+                         PackedRow at =
+                             unpackRow(inner, row, op.getKvHead(), g);
+                         return dims.order<Value>(op.getBatch(), at.head,
+                                                  at.position, column);
+                       })};
   }
 };
 
@@ -266,18 +248,16 @@ struct LoadKVTileLowering : public TilePattern<LoadKVTileOp> {
   SmallVector<Value> build(TileBuilder &t, LoadKVTileOp op) const override {
     auto type = cast<RankedTensorType>(op.getTile().getType());
     if (!op.isPaged())
-      return {gatherRows(t, type, {}, op.getSource(), op.getFirstKey(),
-                         op.getKvLen(),
-                         [&](TileBuilder &, Value key, Value column) {
-                           return getLayoutDims(op.getLayout())
-                               .order<Value>(op.getBatch(), op.getKvHead(),
-                                             key, column);
-                         })};
-    int64_t pageSize =
-        cast<MemRefType>(op.getSource().getType()).getDimSize(1);
-    Value lastPage = t.apply(
-        t.dim(0) - 1,
-        {memref::DimOp::create(t.b, op.getSource(), 0).getResult()});
+      return {gatherRows(
+          t, type, {}, op.getSource(), op.getFirstKey(), op.getKvLen(),
+          [&](TileBuilder &, Value key, Value column) {
+            return getLayoutDims(op.getLayout())
+                .order<Value>(op.getBatch(), op.getKvHead(), key, column);
+          })};
+    int64_t pageSize = cast<MemRefType>(op.getSource().getType()).getDimSize(1);
+    Value lastPage =
+        t.apply(t.dim(0) - 1,
+                {memref::DimOp::create(t.b, op.getSource(), 0).getResult()});
     return {gatherRows(
         t, type, {}, op.getSource(), op.getFirstKey(), op.getKvLen(),
         [&](TileBuilder &inner, Value key, Value column) {
@@ -301,32 +281,52 @@ struct LoadKVTileLowering : public TilePattern<LoadKVTileOp> {
 // Stores.
 //===----------------------------------------------------------------------===//
 
+/// Runs `body(tile row, packed row)` for each row of `tile` that exists
+/// (packed row below `packed`), the rows of the block at `firstRow` of KV
+/// head `kvHead`.
+void forEachPackedRow(
+    TileBuilder &t, Value tile, Value packed, Value firstRow, Value kvHead,
+    int64_t groupSize,
+    function_ref<void(TileBuilder &, Value row, PackedRow at)> body) {
+  Value rows = rowsInBlock(t, t.rowsOf(tile), packed, firstRow);
+  t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
+    TileBuilder inner(b);
+    Value packedRow = inner.apply(inner.dim(0) + inner.dim(1), {firstRow, row});
+    body(inner, row, unpackRow(inner, packedRow, kvHead, groupSize));
+  });
+}
+
+/// Stores row `row` of the f32 `tile`, rounded to `memref`'s element type,
+/// at `where` + (column) in `memref`.
+void storeTileRow(TileBuilder &t, Value tile, Value row, Value memref,
+                  function_ref<SmallVector<Value>(Value column)> where) {
+  auto type = cast<RankedTensorType>(tile.getType());
+  Type elementType = cast<MemRefType>(memref.getType()).getElementType();
+  t.forEach(
+      t.index(0), t.index(type.getDimSize(1)),
+      [&](ImplicitLocOpBuilder &b, Value column) {
+        Value x = tensor::ExtractOp::create(b, tile, ValueRange{row, column});
+        memref::StoreOp::create(b, TileBuilder::fromF32(b, x, elementType),
+                                memref, where(column));
+      });
+}
+
 struct StoreOutputTileLowering : public TilePattern<StoreOutputTileOp> {
   using TilePattern::TilePattern;
   SmallVector<Value> build(TileBuilder &t,
                            StoreOutputTileOp op) const override {
     int64_t g = op.getQHeads() / op.getKvHeads();
-    auto type = cast<RankedTensorType>(op.getTile().getType());
     LayoutDims dims = getLayoutDims(op.getLayout());
-    Type elementType = cast<MemRefType>(op.getOutput().getType()).getElementType();
-    Value packed = packedRowCount(t, op.getOutput(), op.getLayout(), g);
-    Value rows = rowsInBlock(t, t.rowsOf(op.getTile()), packed, op.getFirstRow());
-    t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
-      TileBuilder inner(b);
-      Value packedRow =
-          inner.apply(inner.dim(0) + inner.dim(1), {op.getFirstRow(), row});
-      PackedRow at = unpackRow(inner, packedRow, op.getKvHead(), g);
-      inner.forEach(inner.index(0), inner.index(type.getDimSize(1)),
-                    [&](ImplicitLocOpBuilder &b, Value column) {
-                      Value x = tensor::ExtractOp::create(
-                          b, op.getTile(), ValueRange{row, column});
-                      memref::StoreOp::create(
-                          b, TileBuilder::fromF32(b, x, elementType),
-                          op.getOutput(),
-                          dims.order<Value>(op.getBatch(), at.head, at.position,
-                                     column));
-                    });
-    });
+    forEachPackedRow(
+        t, op.getTile(), packedRowCount(t, op.getOutput(), op.getLayout(), g),
+        op.getFirstRow(), op.getKvHead(), g,
+        [&](TileBuilder &inner, Value row, PackedRow at) {
+          storeTileRow(inner, op.getTile(), row, op.getOutput(),
+                       [&](Value column) {
+                         return dims.order<Value>(op.getBatch(), at.head,
+                                                  at.position, column);
+                       });
+        });
     return {};
   }
 };
@@ -336,32 +336,24 @@ struct StorePartialTileLowering : public TilePattern<StorePartialTileOp> {
   SmallVector<Value> build(TileBuilder &t,
                            StorePartialTileOp op) const override {
     int64_t g = op.getGroupSize();
-    auto type = cast<RankedTensorType>(op.getTile().getType());
     // partial_out is [splits, B, Hq, Sq, Dv].
     Value seq = memref::DimOp::create(t.b, op.getPartialOut(), 3);
-    Value packed = t.apply(t.dim(0) * g, {seq});
-    Value rows = rowsInBlock(t, t.rowsOf(op.getTile()), packed, op.getFirstRow());
-    t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
-      TileBuilder inner(b);
-      Value packedRow =
-          inner.apply(inner.dim(0) + inner.dim(1), {op.getFirstRow(), row});
-      PackedRow at = unpackRow(inner, packedRow, op.getKvHead(), g);
-      SmallVector<Value> where = {op.getSplit(), op.getBatch(), at.head,
-                                  at.position};
-      memref::StoreOp::create(
-          b, tensor::ExtractOp::create(b, op.getLse(), ValueRange{row}),
-          op.getPartialLse(), where);
-      inner.forEach(inner.index(0), inner.index(type.getDimSize(1)),
-                    [&](ImplicitLocOpBuilder &b, Value column) {
-                      SmallVector<Value> element = where;
-                      element.push_back(column);
-                      memref::StoreOp::create(
-                          b,
-                          tensor::ExtractOp::create(b, op.getTile(),
-                                                    ValueRange{row, column}),
-                          op.getPartialOut(), element);
-                    });
-    });
+    forEachPackedRow(
+        t, op.getTile(), t.apply(t.dim(0) * g, {seq}), op.getFirstRow(),
+        op.getKvHead(), g, [&](TileBuilder &inner, Value row, PackedRow at) {
+          SmallVector<Value> where = {op.getSplit(), op.getBatch(), at.head,
+                                      at.position};
+          memref::StoreOp::create(
+              inner.b,
+              tensor::ExtractOp::create(inner.b, op.getLse(), ValueRange{row}),
+              op.getPartialLse(), where);
+          storeTileRow(inner, op.getTile(), row, op.getPartialOut(),
+                       [&](Value column) {
+                         SmallVector<Value> element = where;
+                         element.push_back(column);
+                         return element;
+                       });
+        });
     return {};
   }
 };
@@ -378,34 +370,32 @@ struct ScoresLowering : public TilePattern<ScoresOp> {
     AffineExpr r = t.dim(0), c = t.dim(1), d = t.dim(2);
     auto fastmath = t.reassociate();
     // <q_r, k_c> over (r, c, d).
-    Value dot =
-        t.generic({op.getQuery(), op.getKey()}, {t.filled(type, 0.0)},
-                  {AffineMap::get(3, 0, {r, d}, context),
-                   AffineMap::get(3, 0, {c, d}, context),
-                   AffineMap::get(3, 0, {r, c}, context)},
-                  {kParallel, kParallel, kReduction},
-                  [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                    return SmallVector<Value>{
-                        TileBuilder::multiplyAdd(b, args, fastmath)};
-                  })[0];
+    Value dot = t.generic({op.getQuery(), op.getKey()}, {t.filled(type, 0.0)},
+                          {AffineMap::get(3, 0, {r, d}, context),
+                           AffineMap::get(3, 0, {c, d}, context),
+                           AffineMap::get(3, 0, {r, c}, context)},
+                          {kParallel, kParallel, kReduction},
+                          [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                            return SmallVector<Value>{
+                                TileBuilder::multiplyAdd(b, args, fastmath)};
+                          })[0];
     // log2(e) * cap(scale * dot).
     double scale = op.getScale().convertToDouble();
     std::optional<APFloat> softcap = op.getSoftcap();
     return {t.generic(
         {dot}, {t.empty(type)}, {t.identity2(), t.identity2()},
-        {kParallel, kParallel},
-        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+        {kParallel, kParallel}, [&](ImplicitLocOpBuilder &b, ValueRange args) {
           TileBuilder inner(b);
           Value x = args[0];
           if (!softcap)
-            return SmallVector<Value>{
-                arith::MulFOp::create(b, x, inner.f32Constant(scale * M_LOG2E))};
+            return SmallVector<Value>{arith::MulFOp::create(
+                b, x, inner.f32Constant(scale * M_LOG2E))};
           double cap = softcap->convertToDouble();
           Value inside =
               arith::MulFOp::create(b, x, inner.f32Constant(scale / cap));
-          return SmallVector<Value>{arith::MulFOp::create(
-              b, math::TanhOp::create(b, inside),
-              inner.f32Constant(cap * M_LOG2E))};
+          return SmallVector<Value>{
+              arith::MulFOp::create(b, math::TanhOp::create(b, inside),
+                                    inner.f32Constant(cap * M_LOG2E))};
         })[0]};
   }
 };
@@ -416,23 +406,21 @@ struct MaskScoresLowering : public TilePattern<MaskScoresOp> {
     auto type = cast<RankedTensorType>(op.getScores().getType());
     return {t.generic(
         {op.getScores()}, {t.empty(type)}, {t.identity2(), t.identity2()},
-        {kParallel, kParallel},
-        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+        {kParallel, kParallel}, [&](ImplicitLocOpBuilder &b, ValueRange args) {
           TileBuilder inner(b);
           Value row = linalg::IndexOp::create(b, 0);
           Value column = linalg::IndexOp::create(b, 1);
-          Value position =
-              inner.apply((inner.dim(0) + inner.dim(1))
-                              .floorDiv(op.getGroupSize()),
-                          {op.getFirstRow(), row});
-          Value key =
-              inner.apply(inner.dim(0) + inner.dim(1), {op.getFirstKey(), column});
+          Value position = inner.apply(
+              (inner.dim(0) + inner.dim(1)).floorDiv(op.getGroupSize()),
+              {op.getFirstRow(), row});
+          Value key = inner.apply(inner.dim(0) + inner.dim(1),
+                                  {op.getFirstKey(), column});
           KeyRange visible = emitVisibleKeys(b, op.getMask(), position,
                                              op.getOffset(), op.getKvLen());
           Value seen = arith::AndIOp::create(
               b,
-              arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
-                                    visible.begin, key),
+              arith::CmpIOp::create(b, arith::CmpIPredicate::sle, visible.begin,
+                                    key),
               arith::CmpIOp::create(b, arith::CmpIPredicate::slt, key,
                                     visible.end));
           return SmallVector<Value>{arith::SelectOp::create(
@@ -449,13 +437,13 @@ struct OnlineSoftmaxLowering : public TilePattern<OnlineSoftmaxOp> {
     auto probabilitiesType =
         cast<RankedTensorType>(op.getProbabilities().getType());
     // The tile's row maxima (max ignores NaN, as the GPU's max.f32).
-    Value tileMax = t.generic(
-        {op.getScores()}, {t.filled(rowType, -INFINITY)},
-        {t.identity2(), t.rows2()}, {kParallel, kReduction},
-        [&](ImplicitLocOpBuilder &b, ValueRange args) {
-          return SmallVector<Value>{
-              arith::MaxNumFOp::create(b, args[1], args[0])};
-        })[0];
+    Value tileMax =
+        t.generic({op.getScores()}, {t.filled(rowType, -INFINITY)},
+                  {t.identity2(), t.rows2()}, {kParallel, kReduction},
+                  [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                    return SmallVector<Value>{
+                        arith::MaxNumFOp::create(b, args[1], args[0])};
+                  })[0];
     // m' = max(m, tile max); u = m' or 0 where -inf; alpha = exp2(m - u).
     // m' is written over m (the running state stays in one buffer).
     ValueRange rowState = t.generic(
@@ -465,9 +453,9 @@ struct OnlineSoftmaxLowering : public TilePattern<OnlineSoftmaxOp> {
           TileBuilder inner(b);
           Value oldMax = args[1];
           Value newMax = arith::MaxNumFOp::create(b, oldMax, args[0]);
-          Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
-                                             newMax,
-                                             inner.f32Constant(-INFINITY));
+          Value none =
+              arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, newMax,
+                                    inner.f32Constant(-INFINITY));
           Value use =
               arith::SelectOp::create(b, none, inner.f32Constant(0.0), newMax);
           Value alpha =
@@ -485,29 +473,28 @@ struct OnlineSoftmaxLowering : public TilePattern<OnlineSoftmaxOp> {
         })[0];
     Value tileSum = t.generic(
         {exponentials}, {t.filled(rowType, 0.0)}, {t.identity2(), t.rows2()},
-        {kParallel, kReduction},
-        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+        {kParallel, kReduction}, [&](ImplicitLocOpBuilder &b, ValueRange args) {
           return SmallVector<Value>{
               arith::AddFOp::create(b, args[1], args[0], t.reassociate())};
         })[0];
     Type elementType = probabilitiesType.getElementType();
     Value probabilities = exponentials;
     if (!elementType.isF32())
-      probabilities = t.generic(
-          {exponentials}, {t.empty(probabilitiesType)},
-          {t.identity2(), t.identity2()}, {kParallel, kParallel},
-          [&](ImplicitLocOpBuilder &b, ValueRange args) {
-            return SmallVector<Value>{
-                TileBuilder::fromF32(b, args[0], elementType)};
-          })[0];
+      probabilities =
+          t.generic({exponentials}, {t.empty(probabilitiesType)},
+                    {t.identity2(), t.identity2()}, {kParallel, kParallel},
+                    [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                      return SmallVector<Value>{
+                          TileBuilder::fromF32(b, args[0], elementType)};
+                    })[0];
     // l' = alpha l + tile sum, over l.
-    Value newSum = t.generic(
-        {alpha, tileSum}, {op.getSum()},
-        {t.identity1(), t.identity1(), t.identity1()}, {kParallel},
-        [&](ImplicitLocOpBuilder &b, ValueRange args) {
-          return SmallVector<Value>{
-              math::FmaOp::create(b, args[2], args[0], args[1])};
-        })[0];
+    Value newSum =
+        t.generic({alpha, tileSum}, {op.getSum()},
+                  {t.identity1(), t.identity1(), t.identity1()}, {kParallel},
+                  [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                    return SmallVector<Value>{
+                        math::FmaOp::create(b, args[2], args[0], args[1])};
+                  })[0];
     return {probabilities, newMax, newSum, alpha};
   }
 };
@@ -519,9 +506,8 @@ struct AccumulateLowering : public TilePattern<AccumulateOp> {
     auto fastmath = t.reassociate();
     // A * rescale, over A.
     Value rescaled = t.generic(
-        {op.getRescale()}, {op.getAccumulator()},
-        {t.rows2(), t.identity2()}, {kParallel, kParallel},
-        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+        {op.getRescale()}, {op.getAccumulator()}, {t.rows2(), t.identity2()},
+        {kParallel, kParallel}, [&](ImplicitLocOpBuilder &b, ValueRange args) {
           return SmallVector<Value>{arith::MulFOp::create(b, args[1], args[0])};
         })[0];
     // A[r, e] += P[r, c] V[c, e] over (r, c, e): the innermost loop runs
@@ -558,21 +544,22 @@ struct FinalizeLowering : public TilePattern<FinalizeOp> {
           return SmallVector<Value>{arith::MulFOp::create(b, args[0], inverse)};
         })[0];
     // lse = ln(2) (m + log2 l), -inf where l = 0.
-    Value lse = t.generic(
-        {op.getMax(), op.getSum()}, {t.empty(rowType)},
-        {t.identity1(), t.identity1(), t.identity1()}, {kParallel},
-        [&](ImplicitLocOpBuilder &b, ValueRange args) {
-          TileBuilder inner(b);
-          Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+    Value lse =
+        t.generic({op.getMax(), op.getSum()}, {t.empty(rowType)},
+                  {t.identity1(), t.identity1(), t.identity1()}, {kParallel},
+                  [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                    TileBuilder inner(b);
+                    Value empty =
+                        arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
                                               args[1], inner.f32Constant(0.0));
-          Value natural = arith::MulFOp::create(
-              b,
-              arith::AddFOp::create(b, args[0],
-                                    math::Log2Op::create(b, args[1])),
-              inner.f32Constant(M_LN2));
-          return SmallVector<Value>{arith::SelectOp::create(
-              b, empty, inner.f32Constant(-INFINITY), natural)};
-        })[0];
+                    Value natural = arith::MulFOp::create(
+                        b,
+                        arith::AddFOp::create(b, args[0],
+                                              math::Log2Op::create(b, args[1])),
+                        inner.f32Constant(M_LN2));
+                    return SmallVector<Value>{arith::SelectOp::create(
+                        b, empty, inner.f32Constant(-INFINITY), natural)};
+                  })[0];
     return {output, lse};
   }
 };
@@ -587,7 +574,8 @@ struct CombineSplitsLowering : public TilePattern<CombineSplitsOp> {
     // partial_out is [splits, B, Hq, Sq, Dv].
     auto outType = cast<MemRefType>(op.getPartialOut().getType());
     int64_t qHeads = outType.getDimSize(2), headDimV = outType.getDimSize(4);
-    Type elementType = cast<MemRefType>(op.getOutput().getType()).getElementType();
+    Type elementType =
+        cast<MemRefType>(op.getOutput().getType()).getElementType();
     LayoutDims dims = getLayoutDims(op.getLayout());
     Value seq = memref::DimOp::create(t.b, op.getPartialOut(), 3);
     Value total = t.apply(t.dim(0) * qHeads, {seq});
@@ -595,22 +583,21 @@ struct CombineSplitsLowering : public TilePattern<CombineSplitsOp> {
     Value batch = op.getBatch();
     t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
       TileBuilder inner(b);
-      Value flat = inner.apply(inner.dim(0) + inner.dim(1),
-                               {op.getFirstRow(), row});
+      Value flat =
+          inner.apply(inner.dim(0) + inner.dim(1), {op.getFirstRow(), row});
       Value head = arith::DivUIOp::create(b, flat, seq);
       Value position = arith::RemUIOp::create(b, flat, seq);
       auto lseOf = [&](ImplicitLocOpBuilder &b, Value split) -> Value {
-        return memref::LoadOp::create(
-            b, op.getPartialLse(), ValueRange{split, batch, head, position});
+        return memref::LoadOp::create(b, op.getPartialLse(),
+                                      ValueRange{split, batch, head, position});
       };
       Value zero = inner.index(0);
-      Value maximum =
-          inner.reduce(zero, op.getSplits(), inner.f32Constant(-INFINITY),
-                       [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
-                         return arith::MaxNumFOp::create(b, acc,
-                                                         lseOf(b, split))
-                             .getResult();
-                       });
+      Value maximum = inner.reduce(
+          zero, op.getSplits(), inner.f32Constant(-INFINITY),
+          [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
+            return arith::MaxNumFOp::create(b, acc, lseOf(b, split))
+                .getResult();
+          });
       // Every split -inf: weights exp(-inf - 0) = 0 and the row is 0.
       Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, maximum,
                                          inner.f32Constant(-INFINITY));
@@ -620,36 +607,37 @@ struct CombineSplitsLowering : public TilePattern<CombineSplitsOp> {
         return math::ExpOp::create(
             b, arith::SubFOp::create(b, lseOf(b, split), maximum));
       };
-      Value weights =
-          inner.reduce(zero, op.getSplits(), inner.f32Constant(0.0),
-                       [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
-                         return arith::AddFOp::create(b, acc,
-                                                      weightOf(b, split))
-                             .getResult();
-                       });
+      Value weights = inner.reduce(
+          zero, op.getSplits(), inner.f32Constant(0.0),
+          [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
+            return arith::AddFOp::create(b, acc, weightOf(b, split))
+                .getResult();
+          });
       Value isEmpty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
                                             weights, inner.f32Constant(0.0));
       Value inverse = arith::SelectOp::create(
           b, isEmpty, inner.f32Constant(0.0),
           arith::DivFOp::create(b, inner.f32Constant(1.0), weights));
-      inner.forEach(zero, inner.index(headDimV), [&](ImplicitLocOpBuilder &b,
-                                                     Value column) {
-        TileBuilder columnBuilder(b);
-        Value sum = columnBuilder.reduce(
-            columnBuilder.index(0), op.getSplits(),
-            columnBuilder.f32Constant(0.0),
-            [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
-              Value partial = memref::LoadOp::create(
-                  b, op.getPartialOut(),
-                  ValueRange{split, batch, head, position, column});
-              return math::FmaOp::create(b, weightOf(b, split), partial, acc)
-                  .getResult();
-            });
-        Value result = TileBuilder::fromF32(
-            b, arith::MulFOp::create(b, sum, inverse), elementType);
-        memref::StoreOp::create(b, result, op.getOutput(),
-                                dims.order(batch, head, position, column));
-      });
+      inner.forEach(
+          zero, inner.index(headDimV),
+          [&](ImplicitLocOpBuilder &b, Value column) {
+            TileBuilder columnBuilder(b);
+            Value sum = columnBuilder.reduce(
+                columnBuilder.index(0), op.getSplits(),
+                columnBuilder.f32Constant(0.0),
+                [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
+                  Value partial = memref::LoadOp::create(
+                      b, op.getPartialOut(),
+                      ValueRange{split, batch, head, position, column});
+                  return math::FmaOp::create(b, weightOf(b, split), partial,
+                                             acc)
+                      .getResult();
+                });
+            Value result = TileBuilder::fromF32(
+                b, arith::MulFOp::create(b, sum, inverse), elementType);
+            memref::StoreOp::create(b, result, op.getOutput(),
+                                    dims.order(batch, head, position, column));
+          });
     });
     return {};
   }

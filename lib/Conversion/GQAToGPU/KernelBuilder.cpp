@@ -106,10 +106,11 @@ KernelBuilder::attentionCTAWork(const KernelSpec &spec, KernelRole role,
   work.offset = sub(work.kvLen, params.seqQ);
   Value tilesPerSplit;
   if (role == KernelRole::Split)
-    tilesPerSplit = emitTilesPerSplit(b, params.seqKV, blockN, params.numSplits);
-  work.block = emitBlockWork(b, spec.mask, g, blockM, blockN, work.firstRow,
-                             params.seqQ, work.offset, work.kvLen,
-                             work.splitIndex, tilesPerSplit);
+    tilesPerSplit =
+        emitTilesPerSplit(b, params.seqKV, blockN, params.numSplits);
+  work.block =
+      emitBlockWork(b, spec.mask, g, blockM, blockN, work.firstRow, params.seqQ,
+                    work.offset, work.kvLen, work.splitIndex, tilesPerSplit);
   return work;
 }
 

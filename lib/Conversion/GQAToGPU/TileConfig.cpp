@@ -27,8 +27,9 @@ int64_t mlir::gqa::getAttentionSharedMemoryBytes(const GPUTileConfig &tile,
               tile.blockN * headDimV);
 }
 
-GQAToGPUOptions mlir::gqa::getEffectiveGPUOptions(AttentionOp op,
-                                                 const GQAToGPUOptions &options) {
+GQAToGPUOptions
+mlir::gqa::getEffectiveGPUOptions(AttentionOp op,
+                                  const GQAToGPUOptions &options) {
   ScheduleAttr schedule = op.getScheduleAttr();
   if (!schedule)
     return options;
@@ -53,6 +54,10 @@ GPUTileConfig mlir::gqa::selectGPUTileConfig(AttentionOp op,
     choice.maxRegisters = options.maxRegisters;
     choice.minCTAsPerSM = options.minCTAsPerSM;
     schedule = selectSchedule(op, choice);
+    // Only out-of-range forced sizes give none, and getGPUUnsupportedReason
+    // refuses those first.
+    if (!schedule)
+      return GPUTileConfig();
   }
   GPUTileConfig tile;
   tile.blockM = schedule.getBlockM();
@@ -184,8 +189,9 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
   }
   int64_t warps = f32 ? 4 : tile.blockM / 16;
   if (tile.warps != warps || tile.stages != 1) {
-    os << "the schedule's warps = " << tile.warps << " and stages = "
-       << tile.stages << " are not supported (the kernel runs " << warps
+    os << "the schedule's warps = " << tile.warps
+       << " and stages = " << tile.stages
+       << " are not supported (the kernel runs " << warps
        << " warps for block-m = " << tile.blockM << ", one stage)";
     return reason;
   }

@@ -39,3 +39,11 @@ func.func @f() {
   "test.op"() {s = #gqa.schedule<target = "sm_80", block_m = 16, block_n = 64, max_splits = 0, warps = 1, stages = 1, q_in_registers = true, min_ctas_per_sm = -1, max_registers = 0>} : () -> ()
   return
 }
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{schedule block_m = 16384 and block_n = 2048 are too large (each at most 16384, a score tile at most 16777216 elements)}}
+  "test.op"() {s = #gqa.schedule<target = "cpu", block_m = 16384, block_n = 2048, max_splits = 0, warps = 1, stages = 1, q_in_registers = false, min_ctas_per_sm = 0, max_registers = 0>} : () -> ()
+  return
+}

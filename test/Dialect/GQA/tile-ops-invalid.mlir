@@ -207,3 +207,29 @@ func.func @f(%wo: memref<?x?x32x?x64xf32>, %wl: memref<?x?x32x?xf32>, %out: memr
   gqa.combine_splits %wo, %wl, %out[%i, %i] splits(%i) rows(0) layout<bshd> : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
   return
 }
+
+// -----
+
+// The rows of a partial block are dynamic in every tile or in none.
+func.func @f(%q: tensor<4x8xf32>, %k: tensor<4x8xf32>) {
+  // expected-error @+1 {{expects dimension 0 of 'scores' (?) to equal dimension 0 of 'query' (4)}}
+  %s = gqa.scores %q, %k scale(1.0) : tensor<4x8xf32>, tensor<4x8xf32> -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// The workspaces' head count and head dim come from the output, statically.
+func.func @f(%wo: memref<?x?x?x?x?xf32>, %wl: memref<?x?x?x?xf32>, %out: memref<?x?x32x64xbf16>, %i: index) {
+  // expected-error @+1 {{expects dimension 2 of 'partial_out' (?) to equal dimension 2 of 'output' (32)}}
+  gqa.combine_splits %wo, %wl, %out[%i, %i] splits(%i) rows(8) layout<bshd> : memref<?x?x?x?x?xf32>, memref<?x?x?x?xf32>, memref<?x?x32x64xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%query: memref<?x?x?x128xbf16>, %i: index) {
+  // expected-error @+1 {{expects 'query' to have a static head count and head dim (dims 2 and 3), got 'memref<?x?x?x128xbf16>'}}
+  %q = gqa.load_query_tile %query[%i, %i, %i] heads(32, 4) layout<bshd> : memref<?x?x?x128xbf16> -> tensor<64x128xbf16>
+  return
+}

@@ -49,7 +49,9 @@ CASES = [
      "more bytes than a 64-bit count holds"),
     ("an unknown schedule", BASE + ["--schedule", "sm_70"], "--schedule must be cpu, sm_80 or sm_90, got 'sm_70'"),
     ("negative threads", BASE + ["--cpu-threads", "-1"], "--cpu-threads must be >= 0"),
-    ("negative splits", BASE + ["--max-splits", "-2"], "--max-splits must be >= 0"),
+    ("negative splits", BASE + ["--max-splits", "-2"], "--max-splits must be >= 0 (or -1: the schedule's)"),
+    ("a huge key tile", BASE + ["--tile-kv", "4611686018427387904"], "must be at most 16384"),
+    ("a tile-q that overflows with the group", BASE + ["--tile-q", "4611686018427387904"], "must be at most 16384"),
 ]
 
 

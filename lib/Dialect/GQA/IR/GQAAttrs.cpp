@@ -21,6 +21,10 @@ void GQADialect::registerAttributes() {
       >();
 }
 
+bool mlir::gqa::isScheduleTarget(StringRef target) {
+  return target == "cpu" || target == "sm_80" || target == "sm_90";
+}
+
 LayoutDims mlir::gqa::getLayoutDims(Layout layout) {
   switch (layout) {
   case Layout::BHSD:
@@ -112,18 +116,25 @@ LogicalResult MaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
-LogicalResult
-ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                     StringRef target, int64_t blockM, int64_t blockN,
-                     int64_t maxSplits, int64_t warps, int64_t stages,
-                     bool qInRegisters, int64_t minCtasPerSm,
-                     int64_t maxRegisters) {
-  if (target != "cpu" && target != "sm_80" && target != "sm_90")
+LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                   StringRef target, int64_t blockM,
+                                   int64_t blockN, int64_t maxSplits,
+                                   int64_t warps, int64_t stages,
+                                   bool qInRegisters, int64_t minCtasPerSm,
+                                   int64_t maxRegisters) {
+  if (!isScheduleTarget(target))
     return emitError() << "schedule target must be cpu, sm_80 or sm_90, got '"
                        << target << "'";
   if (blockM < 1 || blockN < 1)
     return emitError() << "schedule block_m and block_n must be positive, got "
                        << blockM << " and " << blockN;
+  if (blockM > kMaxTileSize || blockN > kMaxTileSize ||
+      blockM * blockN > kMaxScoreTileElements)
+    return emitError() << "schedule block_m = " << blockM
+                       << " and block_n = " << blockN
+                       << " are too large (each at most " << kMaxTileSize
+                       << ", a score tile at most " << kMaxScoreTileElements
+                       << " elements)";
   if (maxSplits < 0)
     return emitError() << "schedule max_splits must be >= 0 (0: no split-KV), "
                           "got "

@@ -34,19 +34,24 @@ LogicalResult verifyTileShape(Operation *op, Value value, StringRef name,
   return success();
 }
 
-/// Checks that dimension `dimA` of `a` equals dimension `dimB` of `b`.
+/// Checks that dimension `dimA` of `a` equals dimension `dimB` of `b`: both
+/// the same static size, or both dynamic (the rows of a partial block).
 LogicalResult verifySameDim(Operation *op, Value a, StringRef nameA,
                             int64_t dimA, Value b, StringRef nameB,
                             int64_t dimB) {
   auto typeA = cast<ShapedType>(a.getType());
   auto typeB = cast<ShapedType>(b.getType());
   int64_t sizeA = typeA.getDimSize(dimA), sizeB = typeB.getDimSize(dimB);
-  if (ShapedType::isDynamic(sizeA) || ShapedType::isDynamic(sizeB) ||
-      sizeA == sizeB)
+  if (sizeA == sizeB)
     return success();
+  auto print = [](int64_t size) {
+    return ShapedType::isDynamic(size) ? std::string("?")
+                                       : std::to_string(size);
+  };
   return op->emitOpError() << "expects dimension " << dimA << " of '" << nameA
-                           << "' (" << sizeA << ") to equal dimension " << dimB
-                           << " of '" << nameB << "' (" << sizeB << ")";
+                           << "' (" << print(sizeA) << ") to equal dimension "
+                           << dimB << " of '" << nameB << "' (" << print(sizeB)
+                           << ")";
 }
 
 /// Checks that `a` and `b` hold the same element type.
@@ -61,17 +66,25 @@ LogicalResult verifySameElementType(Operation *op, Value a, StringRef nameA,
                            << " and " << typeB;
 }
 
-/// Checks a memref operand of the op's tensors: rank 4, f16/bf16/f32.
-LogicalResult verifyAttentionMemRef(Operation *op, Value value,
-                                    StringRef name) {
+/// Checks a memref operand of the op's tensors: rank 4, f16/bf16/f32, and
+/// static heads and head dim in `layout` (they shape the tiles).
+LogicalResult verifyAttentionMemRef(Operation *op, Value value, StringRef name,
+                                    Layout layout) {
   auto type = cast<MemRefType>(value.getType());
   if (type.getRank() != 4)
-    return op->emitOpError() << "expects '" << name
-                             << "' to be a memref of rank 4, got " << type;
+    return op->emitOpError()
+           << "expects '" << name << "' to be a memref of rank 4, got " << type;
   Type element = type.getElementType();
   if (!element.isF16() && !element.isBF16() && !element.isF32())
-    return op->emitOpError() << "expects '" << name
-                             << "' to hold f16, bf16 or f32, got " << type;
+    return op->emitOpError()
+           << "expects '" << name << "' to hold f16, bf16 or f32, got " << type;
+  LayoutDims dims = getLayoutDims(layout);
+  if (type.isDynamicDim(dims.heads) || type.isDynamicDim(dims.headDim))
+    return op->emitOpError()
+           << "expects '" << name
+           << "' to have a static head count and head dim "
+              "(dims "
+           << dims.heads << " and " << dims.headDim << "), got " << type;
   return success();
 }
 
@@ -83,11 +96,12 @@ LogicalResult verifyHeads(Operation *op, int64_t qHeads, int64_t kvHeads,
            << "expects heads(q_heads, kv_heads) with kv_heads >= 1 dividing "
               "q_heads, got heads("
            << qHeads << ", " << kvHeads << ")";
-  int64_t heads = cast<ShapedType>(value.getType())
-                      .getDimSize(getLayoutDims(layout).heads);
+  int64_t heads =
+      cast<ShapedType>(value.getType()).getDimSize(getLayoutDims(layout).heads);
   if (heads != qHeads)
-    return op->emitOpError() << "expects '" << name << "' to have q_heads = "
-                             << qHeads << " heads, got " << heads;
+    return op->emitOpError()
+           << "expects '" << name << "' to have q_heads = " << qHeads
+           << " heads, got " << heads;
   return success();
 }
 
@@ -96,7 +110,7 @@ LogicalResult verifyHeads(Operation *op, int64_t qHeads, int64_t kvHeads,
 LogicalResult LoadQueryTileOp::verify() {
   Operation *op = getOperation();
   unsigned headDim = getLayoutDims(getLayout()).headDim;
-  if (failed(verifyAttentionMemRef(op, getQuery(), "query")) ||
+  if (failed(verifyAttentionMemRef(op, getQuery(), "query", getLayout())) ||
       failed(verifyHeads(op, getQHeads(), getKvHeads(), getQuery(), "query",
                          getLayout())) ||
       failed(verifyTileShape(op, getTile(), "tile", 2)) ||
@@ -117,12 +131,13 @@ LogicalResult LoadKVTileOp::verify() {
   Operation *op = getOperation();
   // A paged pool is [pages, page size, Hkv, width] whatever the layout.
   Layout layout = isPaged() ? Layout::BSHD : getLayout();
-  if (failed(verifyAttentionMemRef(op, getSource(), "source")) ||
-      failed(verifyTileShape(op, getTile(), "tile", 2, /*dynamicRows=*/false)) ||
+  if (failed(verifyAttentionMemRef(op, getSource(), "source", layout)) ||
+      failed(
+          verifyTileShape(op, getTile(), "tile", 2, /*dynamicRows=*/false)) ||
       failed(verifySameDim(op, getTile(), "tile", 1, getSource(), "source",
                            getLayoutDims(layout).headDim)) ||
-      failed(verifySameElementType(op, getTile(), "tile", getSource(),
-                                   "source")))
+      failed(
+          verifySameElementType(op, getTile(), "tile", getSource(), "source")))
     return failure();
   if (Value table = getBlockTable()) {
     auto type = cast<MemRefType>(table.getType());
@@ -141,7 +156,7 @@ LogicalResult LoadKVTileOp::verify() {
 LogicalResult StoreOutputTileOp::verify() {
   Operation *op = getOperation();
   unsigned headDim = getLayoutDims(getLayout()).headDim;
-  if (failed(verifyAttentionMemRef(op, getOutput(), "output")) ||
+  if (failed(verifyAttentionMemRef(op, getOutput(), "output", getLayout())) ||
       failed(verifyHeads(op, getQHeads(), getKvHeads(), getOutput(), "output",
                          getLayout())) ||
       failed(verifyTileShape(op, getTile(), "tile", 2)) ||
@@ -156,13 +171,15 @@ LogicalResult StorePartialTileOp::verify() {
   auto outType = cast<MemRefType>(getPartialOut().getType());
   auto lseType = cast<MemRefType>(getPartialLse().getType());
   if (outType.getRank() != 5 || !outType.getElementType().isF32())
-    return emitOpError() << "expects 'partial_out' to be an f32 memref [splits, "
-                            "B, Hq, Sq, Dv], got "
-                         << outType;
+    return emitOpError()
+           << "expects 'partial_out' to be an f32 memref [splits, "
+              "B, Hq, Sq, Dv], got "
+           << outType;
   if (lseType.getRank() != 4 || !lseType.getElementType().isF32())
-    return emitOpError() << "expects 'partial_lse' to be an f32 memref [splits, "
-                            "B, Hq, Sq], got "
-                         << lseType;
+    return emitOpError()
+           << "expects 'partial_lse' to be an f32 memref [splits, "
+              "B, Hq, Sq], got "
+           << lseType;
   if (getGroupSize() < 1)
     return emitOpError() << "expects group >= 1, got " << getGroupSize();
   if (failed(verifyTileShape(op, getTile(), "tile", 2)) ||
@@ -264,7 +281,7 @@ LogicalResult CombineSplitsOp::verify() {
   if (getRows() < 1)
     return emitOpError() << "expects rows >= 1, got " << getRows();
   LayoutDims dims = getLayoutDims(getLayout());
-  if (failed(verifyAttentionMemRef(op, getOutput(), "output")) ||
+  if (failed(verifyAttentionMemRef(op, getOutput(), "output", getLayout())) ||
       failed(verifySameDim(op, getPartialOut(), "partial_out", 2, getOutput(),
                            "output", dims.heads)) ||
       failed(verifySameDim(op, getPartialOut(), "partial_out", 4, getOutput(),

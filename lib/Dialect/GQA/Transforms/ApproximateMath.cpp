@@ -27,10 +27,9 @@ struct GQAApproximateMathPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     math::populateExpansionPatterns(patterns, {"exp2"});
-    populateMathPolynomialApproximationPatterns(
-        patterns, [](StringRef name) {
-          return name == "exp" || name == "tanh" || name == "log2";
-        });
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      return name == "exp" || name == "tanh" || name == "log2";
+    });
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

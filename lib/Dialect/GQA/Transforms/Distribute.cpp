@@ -37,22 +37,24 @@ using namespace mlir::gqa;
 namespace {
 
 /// Builds the tiled form of one attention op in front of it.
-class AttentionDistribution {
+class AttentionDistribution : public IndexBuilder {
 public:
   AttentionDistribution(ImplicitLocOpBuilder &b, AttentionOp op)
-      : b(b), op(op), schedule(op.getScheduleAttr()), dims(op.getLayoutDims()),
-        groupSize(op.getGroupSize()), blockM(schedule.getBlockM()),
-        blockN(schedule.getBlockN()), elementType(op.getElementType()),
-        f32(b.getF32Type()) {}
+      : IndexBuilder(b), op(op), schedule(op.getScheduleAttr()),
+        dims(op.getLayoutDims()), groupSize(op.getGroupSize()),
+        blockM(schedule.getBlockM()), blockN(schedule.getBlockN()),
+        elementType(op.getElementType()), f32(b.getF32Type()) {}
 
   void emit() {
     batch = memref::DimOp::create(b, op.getQuery(), dims.batch);
     seqQ = memref::DimOp::create(b, op.getQuery(), dims.seq);
     // A paged sequence is its block table row of pages long.
-    seqKV = op.isPaged()
-                ? apply(d0 * op.getPageSize(),
-                        {memref::DimOp::create(b, op.getBlockTable(), 1).getResult()})
-                : memref::DimOp::create(b, op.getKey(), dims.seq).getResult();
+    seqKV =
+        op.isPaged()
+            ? apply(
+                  d0 * op.getPageSize(),
+                  {memref::DimOp::create(b, op.getBlockTable(), 1).getResult()})
+            : memref::DimOp::create(b, op.getKey(), dims.seq).getResult();
     Value rowBlocks = apply((d0 * groupSize).ceilDiv(blockM), {seqQ});
 
     if (!schedule.isSplitKV()) {
@@ -72,11 +74,10 @@ public:
     partialLse = memref::AllocOp::create(
         b, MemRefType::get({dyn, dyn, qHeads, dyn}, f32),
         ValueRange{numSplits, batch, seqQ});
-    emitBlocks(rowBlocks,
-               apply(d0 * op.getKvHeads(), {numSplits}));
+    emitBlocks(rowBlocks, apply(d0 * op.getKvHeads(), {numSplits}));
     // One split stored the output itself.
-    Value several =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, numSplits, index(1));
+    Value several = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt,
+                                          numSplits, index(1));
     scf::IfOp::create(b, several, [&](OpBuilder &nested, Location) {
       within(nested, [&] {
         emitCombine();
@@ -86,12 +87,6 @@ public:
   }
 
 private:
-  Value index(int64_t value) { return arith::ConstantIndexOp::create(b, value); }
-
-  /// The folded affine map `expr` of `operands` (dims), as a value.
-  Value apply(AffineExpr expr, ArrayRef<Value> operands) {
-    return emitIndexExpr(b, b.getLoc(), expr, operands);
-  }
   /// Runs `body` with `b` inserting where `nested` (a region's body builder)
   /// does.
   void within(OpBuilder &nested, function_ref<void()> body) {
@@ -99,13 +94,6 @@ private:
     b.restoreInsertionPoint(nested.saveInsertionPoint());
     body();
   }
-  Value minIndex(Value x, Value y) {
-    return b.createOrFold<arith::MinSIOp>(x, y);
-  }
-  Value maxIndex(Value x, Value y) {
-    return b.createOrFold<arith::MaxSIOp>(x, y);
-  }
-
   /// The `scf.forall` of the attention blocks, mapped to the GPU grid
   /// (x: row blocks, y: KV heads [times splits], z: batch).
   void emitBlocks(Value rowBlocks, Value gridY) {
@@ -136,7 +124,7 @@ private:
     Value length = memref::LoadOp::create(b, kvLens, ValueRange{batchIndex});
     if (!length.getType().isIndex())
       length = arith::IndexCastOp::create(b, b.getIndexType(), length);
-    return minIndex(maxIndex(length, index(0)), seqKV);
+    return mins(maxs(length, index(0)), seqKV);
   }
 
   /// One block: `blockM` packed rows of one KV head of one sequence, against
@@ -154,7 +142,8 @@ private:
     MaskAttr mask = op.getMask();
     BlockWork work = emitBlockWork(
         b, mask, groupSize, blockM, blockN, firstRow, seqQ, offset, kvLen,
-        split, split ? emitTilesPerSplit(b, seqKV, blockN, numSplits) : Value());
+        split,
+        split ? emitTilesPerSplit(b, seqKV, blockN, numSplits) : Value());
     Value tileBegin = work.tileBegin, tileEnd = work.tileEnd;
     Value fullBegin = work.fullBegin, fullEnd = work.fullEnd;
 
@@ -164,9 +153,8 @@ private:
     SmallVector<Value, 1> rows;
     int64_t rowsOfTile = blockM;
     if (schedule.getTarget() == "cpu") {
-      rows.push_back(maxIndex(
-          minIndex(apply(d0 * groupSize - d1, {seqQ, firstRow}),
-                   index(blockM)),
+      rows.push_back(maxs(
+          mins(apply(d0 * groupSize - d1, {seqQ, firstRow}), index(blockM)),
           index(0)));
       rowsOfTile = ShapedType::kDynamic;
     }
@@ -189,54 +177,54 @@ private:
     auto loop = scf::ForOp::create(
         b, tileBegin, tileEnd, index(1), inits,
         [&](OpBuilder &nested, Location, Value tile, ValueRange state) {
-          OpBuilder::InsertionGuard guard(b);
-          b.restoreInsertionPoint(nested.saveInsertionPoint());
-          Value firstKey = apply(d0 * blockN, {tile});
-          auto loadKV = [&](Value source, int64_t width) -> Value {
-            return LoadKVTileOp::create(
-                b, tileType(blockN, width, elementType), source, batchIndex,
-                kvHead, firstKey, kvLen, op.getBlockTable(), op.getLayout());
-          };
-          Value key = loadKV(op.getKey(), op.getHeadDim());
-          Value value = loadKV(op.getValue(), op.getHeadDimV());
-          std::optional<APFloat> softcap = op.getSoftcap();
-          Value scores = ScoresOp::create(
-              b, tileType(rowsOfTile, blockN, f32), query, key,
-              b.getF32FloatAttr(op.getScaleOrDefault()),
-              softcap ? b.getF32FloatAttr(softcap->convertToDouble())
-                      : FloatAttr());
-          // Mask only tiles that some row does not see whole.
-          Value boundary = arith::OrIOp::create(
-              b,
-              arith::CmpIOp::create(b, arith::CmpIPredicate::slt, firstKey,
-                                    fullBegin),
-              arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
-                                    apply(d0 + blockN, {firstKey}), fullEnd));
-          auto masked = scf::IfOp::create(
-              b, boundary,
-              [&](OpBuilder &nested, Location) {
-                within(nested, [&] {
-                  Value result = MaskScoresOp::create(
-                      b, scores.getType(), scores, firstRow, firstKey, offset, kvLen, groupSize,
-                      mask);
-                  scf::YieldOp::create(b, result);
+          within(nested, [&] {
+            Value firstKey = apply(d0 * blockN, {tile});
+            auto loadKV = [&](Value source, int64_t width) -> Value {
+              return LoadKVTileOp::create(
+                  b, tileType(blockN, width, elementType), source, batchIndex,
+                  kvHead, firstKey, kvLen, op.getBlockTable(), op.getLayout());
+            };
+            Value key = loadKV(op.getKey(), op.getHeadDim());
+            Value value = loadKV(op.getValue(), op.getHeadDimV());
+            std::optional<APFloat> softcap = op.getSoftcap();
+            Value scores = ScoresOp::create(
+                b, tileType(rowsOfTile, blockN, f32), query, key,
+                b.getF32FloatAttr(op.getScaleOrDefault()),
+                softcap ? b.getF32FloatAttr(softcap->convertToDouble())
+                        : FloatAttr());
+            // Mask only tiles that some row does not see whole.
+            Value boundary = arith::OrIOp::create(
+                b,
+                arith::CmpIOp::create(b, arith::CmpIPredicate::slt, firstKey,
+                                      fullBegin),
+                arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
+                                      apply(d0 + blockN, {firstKey}), fullEnd));
+            auto masked = scf::IfOp::create(
+                b, boundary,
+                [&](OpBuilder &nested, Location) {
+                  within(nested, [&] {
+                    Value result = MaskScoresOp::create(
+                        b, scores.getType(), scores, firstRow, firstKey, offset,
+                        kvLen, groupSize, mask);
+                    scf::YieldOp::create(b, result);
+                  });
+                },
+                [&](OpBuilder &nested, Location loc) {
+                  scf::YieldOp::create(nested, loc, scores);
                 });
-              },
-              [&](OpBuilder &nested, Location loc) {
-                scf::YieldOp::create(nested, loc, scores);
-              });
-          auto softmax = OnlineSoftmaxOp::create(
-              b, tileType(rowsOfTile, blockN, elementType), rowType, rowType,
-              rowType, masked.getResult(0), state[1], state[2]);
-          Value accumulator = AccumulateOp::create(
-              b, accumulatorType, softmax.getProbabilities(), value, state[0],
-              softmax.getRescale());
-          scf::YieldOp::create(b, ValueRange{accumulator, softmax.getNewMax(),
-                                             softmax.getNewSum()});
+            auto softmax = OnlineSoftmaxOp::create(
+                b, tileType(rowsOfTile, blockN, elementType), rowType, rowType,
+                rowType, masked.getResult(0), state[1], state[2]);
+            Value accumulator = AccumulateOp::create(
+                b, accumulatorType, softmax.getProbabilities(), value, state[0],
+                softmax.getRescale());
+            scf::YieldOp::create(b, ValueRange{accumulator, softmax.getNewMax(),
+                                               softmax.getNewSum()});
+          });
         });
-    auto finalize = FinalizeOp::create(b, accumulatorType, rowType,
-                                       loop.getResult(0), loop.getResult(1),
-                                       loop.getResult(2));
+    auto finalize =
+        FinalizeOp::create(b, accumulatorType, rowType, loop.getResult(0),
+                           loop.getResult(1), loop.getResult(2));
     auto storeOutput = [&] {
       StoreOutputTileOp::create(b, finalize.getOutput(), op.getInit(),
                                 batchIndex, kvHead, firstRow, qHeads, kvHeads,
@@ -283,14 +271,12 @@ private:
                             op.getLayout());
   }
 
-  ImplicitLocOpBuilder &b;
   AttentionOp op;
   ScheduleAttr schedule;
   LayoutDims dims;
   int64_t groupSize, blockM, blockN;
   Type elementType, f32;
-  AffineExpr d0 = getAffineDimExpr(0, b.getContext()),
-             d1 = getAffineDimExpr(1, b.getContext());
+  AffineExpr d0 = dim(0), d1 = dim(1);
   Value batch, seqQ, seqKV;
   /// Split-KV only.
   Value numSplits, partialOut, partialLse;

@@ -39,6 +39,9 @@ struct LayoutDims {
 /// The dimension positions of `layout`.
 LayoutDims getLayoutDims(Layout layout);
 
+/// Whether `target` names a schedule target (cpu, sm_80 or sm_90).
+bool isScheduleTarget(llvm::StringRef target);
+
 } // namespace mlir::gqa
 
 #endif // GQA_DIALECT_GQA_IR_GQAATTRS_H

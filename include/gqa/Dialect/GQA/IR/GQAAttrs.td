@@ -109,7 +109,8 @@ def GQA_ScheduleAttr : AttrDef<GQA_Dialect, "Schedule"> {
       row is a (query position, head of the group) pair: row `r` of KV head
       `kvh` is query position `r / g` of query head `kvh * g + r % g`, so the
       `g` heads sharing a KV head fill one tile (FlashAttention-3's PackGQA).
-    - `block_n`: keys per KV tile.
+    - `block_n`: keys per KV tile. Both are at most 16384, and a score tile
+      (`block_m x block_n`) at most 2^24 elements.
     - `max_splits`: split-KV (Flash-Decoding) with at most this many splits
       of the KV tiles; 0 for none. The number used is chosen at run time
       (`min(max_splits, KV tiles)`, evened out so that no split is empty).
@@ -138,6 +139,10 @@ def GQA_ScheduleAttr : AttrDef<GQA_Dialect, "Schedule"> {
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
+    /// The most rows or keys of a tile, and the most elements of a score
+    /// tile: the tiles are statically shaped buffers or registers.
+    static constexpr int64_t kMaxTileSize = 16384;
+    static constexpr int64_t kMaxScoreTileElements = int64_t{1} << 24;
     /// Whether the schedule splits the KV sequence across blocks.
     bool isSplitKV() const { return getMaxSplits() > 0; }
   }];

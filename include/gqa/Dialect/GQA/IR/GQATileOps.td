@@ -31,7 +31,8 @@ def GQA_LoadQueryTileOp : GQA_TileOp<"load_query_tile"> {
     starting at packed row `first_row`, into a `BM x D` tile. Packed row `p`
     (of `Sq * g`) is query position `p / g` of query head `kv_head * g +
     p % g`, `g = q_heads / kv_heads`: the `g` query heads that share the KV
-    head are rows of one tile. Rows past `Sq * g` are zero.
+    head are rows of one tile. Rows past `Sq * g` are zero; the query must
+    hold at least one position (a block exists only then).
 
     The tile has `BM` rows, or, when its row dimension is dynamic, `rows`
     rows: a target that runs partial blocks (the CPU) gives the last block
@@ -64,7 +65,10 @@ def GQA_LoadKVTileOp : GQA_TileOp<"load_kv_tile"> {
     `[pages, page_size, Hkv, width]` and key `j` is row `j % page_size` of
     page `block_table[batch, j / page_size]`, clamped into the pool (a bad
     entry reads a wrong page, never memory outside the pool). The tile is
-    read once and serves all `g` query heads of the group.
+    read once and serves all `g` query heads of the group. The source must
+    hold at least one key (a pool at least one page): a row past `kv_len`
+    reads key 0 before it is replaced by zero, and gqa-distribute loads
+    tiles only where a block sees keys.
 
     ```mlir
     %k = gqa.load_kv_tile %key[%b, %kvh, %key0] kv_len(%len) layout<bshd>
@@ -83,6 +87,7 @@ def GQA_LoadKVTileOp : GQA_TileOp<"load_kv_tile"> {
     `layout` `` $layout attr-dict `:` type($source) `->` type($tile)
   }];
   let extraClassDeclaration = [{
+    /// Whether `source` is a pool of pages read through `block_table`.
     bool isPaged() { return static_cast<bool>(getBlockTable()); }
   }];
 }

@@ -52,7 +52,7 @@ def GQASelectSchedule : Pass<"gqa-select-schedule"> {
     -1 for `max-splits`) replace the target's choice.
 
     - `cpu`: `block_m = 16 * g` packed rows (16 query positions of every head
-      of the group), `block_n = 64`, no split.
+      of the group; at most 1024), `block_n = 64`, no split.
     - `sm_80`, `sm_90`: the tensor-core kernels' tiles: 64 packed rows (4
       warps of 16), 64 keys up to head dim 128 and 32 above, 32 splits at
       most; f32 runs on the CUDA cores with 16 x 32 tiles.
@@ -119,7 +119,6 @@ def GQADistribute : Pass<"gqa-distribute"> {
     "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"
   ];
 }
-
 
 def GQAApproximateMath : Pass<"gqa-approximate-math"> {
   let summary = "Replace exp2, exp, tanh and log2 by polynomials that vectorise";

@@ -29,11 +29,9 @@ struct ScheduleOptions {
   int64_t minCTAsPerSM = 0;
 };
 
-/// Whether `target` names a schedule target (cpu, sm_80 or sm_90).
-bool isScheduleTarget(llvm::StringRef target);
-
 /// The schedule of `op` for `options.target`: the forced values of
-/// `options`, and the target's choice for the rest (see gqa-select-schedule).
+/// `options`, and the target's choice for the rest (see gqa-select-schedule);
+/// null, with an error on `op`, when the forced values are out of range.
 ScheduleAttr selectSchedule(AttentionOp op, const ScheduleOptions &options);
 
 /// Adds the pattern that rewrites bufferized `gqa.attention` ops carrying a
