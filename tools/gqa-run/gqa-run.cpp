@@ -92,12 +92,19 @@ double millisecondsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
+/// The tasks the blocks run as: --cpu-threads, or one per core.
+int64_t cpuThreads() {
+  return threads > 0
+             ? threads.getValue()
+             : std::max<int64_t>(1, std::thread::hardware_concurrency());
+}
+
 /// The configuration and sizes, as JSON (printed and saved in meta.json).
 json::Object describe(const AttentionSpec &spec, const AttentionSizes &sizes) {
   json::Object object{
       {"target", target.getValue()},
       {"schedule", schedule.getValue()},
-      {"threads", threads.getValue()},
+      {"threads", cpuThreads()},
       {"batch", sizes.batch},
       {"q_heads", spec.qHeads},
       {"kv_heads", spec.kvHeads},
