@@ -70,6 +70,8 @@ void mlir::gqa::buildGQAToLLVMCPUPipeline(OpPassManager &pm,
     pm.addPass(createConvertAsyncToLLVMPass());
   }
 
+  // The register-resident vectors of the tile lowering.
+  pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createSCFToControlFlowPass());
   // bf16 <-> f32 conversions as integer arithmetic: the JIT then needs no
   // soft-float helpers the host's runtime library may lack.
@@ -79,6 +81,7 @@ void mlir::gqa::buildGQAToLLVMCPUPipeline(OpPassManager &pm,
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createArithToLLVMConversionPass());

@@ -94,9 +94,14 @@ def ConvertGQATilesToLinalg : Pass<"convert-gqa-tiles-to-linalg"> {
     - `gqa.load_query_tile`, `gqa.load_kv_tile`: `tensor.generate` gathering
       the packed (query position, group head) rows, or the rows of a paged
       KV cache through the block table (pages clamped into the pool);
-    - `gqa.scores`, `gqa.mask_scores`, `gqa.online_softmax`,
-      `gqa.accumulate`, `gqa.finalize`: `linalg.generic` ops on tensors (the
-      mask through `emitVisibleKeys`, the softmax in base 2);
+    - `gqa.scores` and `gqa.accumulate`: loops over the rows whose partial
+      sums stay in vectors (four keys' dot products in 16-lane vectors over
+      the head dim; 32 columns of an accumulator row while each key's P V
+      term is added), or `linalg.generic` contractions where the head dims
+      are not multiples of 8;
+    - `gqa.mask_scores`, `gqa.online_softmax`, `gqa.finalize`:
+      `linalg.generic` ops on tensors (the mask through `emitVisibleKeys`,
+      the softmax in base 2);
     - `gqa.store_output_tile`, `gqa.store_partial_tile`,
       `gqa.combine_splits`: `scf.for` loops of loads and stores.
 
@@ -111,7 +116,7 @@ def ConvertGQATilesToLinalg : Pass<"convert-gqa-tiles-to-linalg"> {
     "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::tensor::TensorDialect"
+    "::mlir::tensor::TensorDialect", "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "TileBuilder.h"
 #include "gqa/Conversion/Passes.h"
 #include "gqa/Dialect/GQA/IR/GQAOps.h"
 #include "gqa/Dialect/GQA/Utils/IndexUtils.h"
@@ -20,8 +21,10 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 #include <cmath>
@@ -33,138 +36,9 @@ namespace mlir::gqa {
 
 using namespace mlir;
 using namespace mlir::gqa;
+using namespace mlir::gqa::tile_lowering;
 
 namespace {
-
-using utils::IteratorType;
-constexpr IteratorType kParallel = IteratorType::parallel;
-constexpr IteratorType kReduction = IteratorType::reduction;
-
-/// The ops the patterns build, on an implicit-location builder.
-class TileBuilder : public IndexBuilder {
-public:
-  TileBuilder(ImplicitLocOpBuilder &b) : IndexBuilder(b), f32(b.getF32Type()) {}
-
-  Type f32;
-
-  Value f32Constant(double value) {
-    return arith::ConstantFloatOp::create(b, b.getF32Type(),
-                                          APFloat(static_cast<float>(value)));
-  }
-
-  /// The rows of the tiles of the op being lowered, for those whose row
-  /// dimension is dynamic (a partial block).
-  Value rows;
-
-  /// An uninitialised tensor of `type` (its dynamic rows: `rows`).
-  Value empty(RankedTensorType type) {
-    SmallVector<Value, 1> dynamicSizes;
-    if (type.isDynamicDim(0))
-      dynamicSizes.push_back(rows);
-    return tensor::EmptyOp::create(b, type, dynamicSizes);
-  }
-  /// A tensor of `type` filled with `value`.
-  Value filled(RankedTensorType type, double value) {
-    return linalg::FillOp::create(b, ValueRange{f32Constant(value)},
-                                  ValueRange{empty(type)})
-        .getResult(0);
-  }
-  /// The number of rows of `tile`.
-  Value rowsOf(Value tile) { return b.createOrFold<tensor::DimOp>(tile, 0); }
-
-  /// A linalg.generic over `rank` loops whose body (on an implicit-location
-  /// builder, given the block arguments) returns what it yields.
-  ValueRange
-  generic(ValueRange inputs, ValueRange outputs, ArrayRef<AffineMap> maps,
-          ArrayRef<IteratorType> iterators,
-          function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, ValueRange)>
-              body) {
-    auto op = linalg::GenericOp::create(
-        b, TypeRange(outputs), inputs, outputs, maps, iterators,
-        [&](OpBuilder &nested, Location loc, ValueRange args) {
-          ImplicitLocOpBuilder inner(loc, nested);
-          linalg::YieldOp::create(inner, body(inner, args));
-        });
-    return op.getResults();
-  }
-
-  /// Maps of a 2-D domain: (r, c) -> (r, c) and (r, c) -> (r).
-  AffineMap identity2() { return b.getMultiDimIdentityMap(2); }
-  AffineMap rows2() { return AffineMap::get(2, 0, {dim(0)}, b.getContext()); }
-  AffineMap identity1() { return b.getMultiDimIdentityMap(1); }
-
-  static Value toF32(ImplicitLocOpBuilder &b, Value x) {
-    if (x.getType().isF32())
-      return x;
-    return arith::ExtFOp::create(b, b.getF32Type(), x);
-  }
-  static Value fromF32(ImplicitLocOpBuilder &b, Value x, Type type) {
-    if (type.isF32())
-      return x;
-    return arith::TruncFOp::create(b, type, x);
-  }
-  /// The body of a contraction: args[2] + f32(args[0]) * f32(args[1]).
-  static Value multiplyAdd(ImplicitLocOpBuilder &b, ValueRange args,
-                           arith::FastMathFlagsAttr fastmath) {
-    Value product = arith::MulFOp::create(b, toF32(b, args[0]),
-                                          toF32(b, args[1]), fastmath);
-    return arith::AddFOp::create(b, args[2], product, fastmath);
-  }
-  /// Reassociation and contraction for the sums of products, as the GPU's
-  /// mma and fma do.
-  arith::FastMathFlagsAttr reassociate() {
-    return arith::FastMathFlagsAttr::get(b.getContext(),
-                                         arith::FastMathFlags::reassoc |
-                                             arith::FastMathFlags::contract);
-  }
-
-  /// `scf.for %iv = lower to upper step 1` running `body(%iv)`.
-  void forEach(Value lower, Value upper,
-               function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
-    scf::ForOp::create(
-        b, lower, upper, index(1), ValueRange{},
-        [&](OpBuilder &nested, Location loc, Value iv, ValueRange) {
-          ImplicitLocOpBuilder inner(loc, nested);
-          body(inner, iv);
-          scf::YieldOp::create(inner);
-        });
-  }
-  /// `scf.for` from `lower` to `upper` folding `body(%iv, acc)` over `init`.
-  Value reduce(Value lower, Value upper, Value init,
-               function_ref<Value(ImplicitLocOpBuilder &, Value, Value)> body) {
-    auto loop = scf::ForOp::create(
-        b, lower, upper, index(1), ValueRange{init},
-        [&](OpBuilder &nested, Location loc, Value iv, ValueRange args) {
-          ImplicitLocOpBuilder inner(loc, nested);
-          scf::YieldOp::create(inner, body(inner, iv, args[0]));
-        });
-    return loop.getResult(0);
-  }
-};
-
-/// Builds a TileBuilder at `op` and replaces `op` with what `build` returns.
-template <typename OpTy> struct TilePattern : public OpRewritePattern<OpTy> {
-  using OpRewritePattern<OpTy>::OpRewritePattern;
-
-  LogicalResult matchAndRewrite(OpTy op,
-                                PatternRewriter &rewriter) const override {
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    b.setInsertionPoint(op);
-    TileBuilder t(b);
-    // The rows of a partial block come with the first tile operand.
-    for (Value operand : op->getOperands())
-      if (auto type = dyn_cast<RankedTensorType>(operand.getType());
-          type && type.isDynamicDim(0)) {
-        t.rows = t.rowsOf(operand);
-        break;
-      }
-    SmallVector<Value> results = build(t, op);
-    rewriter.replaceOp(op, results);
-    return success();
-  }
-
-  virtual SmallVector<Value> build(TileBuilder &t, OpTy op) const = 0;
-};
 
 //===----------------------------------------------------------------------===//
 // Packed rows: (query position, head of the group).
@@ -362,10 +236,24 @@ struct StorePartialTileLowering : public TilePattern<StorePartialTileOp> {
 // The online softmax.
 //===----------------------------------------------------------------------===//
 
+/// The widest vector of f32 (at most 32 lanes, at least 8) that divides
+/// `width`, or 0.
+int64_t vectorWidthFor(int64_t width) {
+  for (int64_t lanes : {32, 16, 8})
+    if (width % lanes == 0)
+      return lanes;
+  return 0;
+}
+
 struct ScoresLowering : public TilePattern<ScoresOp> {
   using TilePattern::TilePattern;
   SmallVector<Value> build(TileBuilder &t, ScoresOp op) const override {
     auto type = cast<RankedTensorType>(op.getScores().getType());
+    auto keyType = cast<RankedTensorType>(op.getKey().getType());
+    int64_t keys = keyType.getDimSize(0), headDim = keyType.getDimSize(1);
+    if (int64_t lanes = std::min<int64_t>(vectorWidthFor(headDim), 16);
+        lanes && keys % kKeysPerStep == 0)
+      return {scoresInRegisters(t, op, type, keys, headDim, lanes)};
     MLIRContext *context = op.getContext();
     AffineExpr r = t.dim(0), c = t.dim(1), d = t.dim(2);
     auto fastmath = t.reassociate();
@@ -379,24 +267,76 @@ struct ScoresLowering : public TilePattern<ScoresOp> {
                             return SmallVector<Value>{
                                 TileBuilder::multiplyAdd(b, args, fastmath)};
                           })[0];
-    // log2(e) * cap(scale * dot).
+    return {t.generic({dot}, {t.empty(type)}, {t.identity2(), t.identity2()},
+                      {kParallel, kParallel},
+                      [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                        return SmallVector<Value>{scaled(b, op, args[0])};
+                      })[0]};
+  }
+
+  /// log2(e) * cap(scale * dot).
+  static Value scaled(ImplicitLocOpBuilder &b, ScoresOp op, Value dot) {
+    TileBuilder inner(b);
     double scale = op.getScale().convertToDouble();
     std::optional<APFloat> softcap = op.getSoftcap();
-    return {t.generic(
-        {dot}, {t.empty(type)}, {t.identity2(), t.identity2()},
-        {kParallel, kParallel}, [&](ImplicitLocOpBuilder &b, ValueRange args) {
-          TileBuilder inner(b);
-          Value x = args[0];
-          if (!softcap)
-            return SmallVector<Value>{arith::MulFOp::create(
-                b, x, inner.f32Constant(scale * M_LOG2E))};
-          double cap = softcap->convertToDouble();
-          Value inside =
-              arith::MulFOp::create(b, x, inner.f32Constant(scale / cap));
-          return SmallVector<Value>{
-              arith::MulFOp::create(b, math::TanhOp::create(b, inside),
-                                    inner.f32Constant(cap * M_LOG2E))};
-        })[0]};
+    if (!softcap)
+      return arith::MulFOp::create(b, dot, inner.f32Constant(scale * M_LOG2E));
+    double cap = softcap->convertToDouble();
+    Value inside =
+        arith::MulFOp::create(b, dot, inner.f32Constant(scale / cap));
+    return arith::MulFOp::create(b, math::TanhOp::create(b, inside),
+                                 inner.f32Constant(cap * M_LOG2E));
+  }
+
+  /// Keys whose dot products with one query row accumulate together.
+  static constexpr int64_t kKeysPerStep = 4;
+
+  /// The dot products of a query row with `kKeysPerStep` keys accumulate in
+  /// as many vectors of `lanes` lanes, each reduced once at the end:
+  ///   for r, for c0 step 4: a_j = 0; for d0 step lanes:
+  ///     q = Q[r, d0:]; a_j += q * K[c0 + j, d0:];   S[r, c0 + j] = sum(a_j)
+  static Value scoresInRegisters(TileBuilder &t, ScoresOp op,
+                                 RankedTensorType type, int64_t keys,
+                                 int64_t headDim, int64_t lanes) {
+    auto accType = VectorType::get({lanes}, t.f32);
+    Value zeros = arith::ConstantOp::create(
+        t.b, DenseElementsAttr::get(accType, t.b.getF32FloatAttr(0.0)));
+    Value scores = t.empty(type);
+    auto fastmath = t.reassociate();
+    return t.iterate(
+        t.index(0), t.rowsOf(op.getQuery()), t.index(1), scores,
+        [&](ImplicitLocOpBuilder &b, Value row, ValueRange rowScores) {
+          TileBuilder rt(b);
+          return SmallVector<Value>{rt.iterate(
+              rt.index(0), rt.index(keys), rt.index(kKeysPerStep), rowScores,
+              [&](ImplicitLocOpBuilder &b, Value firstKey, ValueRange step) {
+                TileBuilder kt(b);
+                SmallVector<Value> inits(kKeysPerStep, zeros);
+                ValueRange sums = kt.iterate(
+                    kt.index(0), kt.index(headDim), kt.index(lanes), inits,
+                    [&](ImplicitLocOpBuilder &b, Value column, ValueRange acc) {
+                      TileBuilder dt(b);
+                      Value q = dt.readF32(op.getQuery(), {row, column}, lanes);
+                      SmallVector<Value> next;
+                      for (int64_t j = 0; j < kKeysPerStep; ++j) {
+                        Value key = dt.apply(dt.dim(0) + j, {firstKey});
+                        Value k = dt.readF32(op.getKey(), {key, column}, lanes);
+                        next.push_back(vector::FMAOp::create(b, q, k, acc[j]));
+                      }
+                      return next;
+                    });
+                Value out = step[0];
+                for (int64_t j = 0; j < kKeysPerStep; ++j) {
+                  Value dot = vector::ReductionOp::create(
+                      b, vector::CombiningKind::ADD, sums[j], Value(),
+                      fastmath.getValue());
+                  Value key = kt.apply(kt.dim(0) + j, {firstKey});
+                  out = tensor::InsertOp::create(b, scaled(b, op, dot), out,
+                                                 ValueRange{row, key});
+                }
+                return SmallVector<Value>{out};
+              })[0]};
+        })[0];
   }
 };
 
@@ -502,6 +442,10 @@ struct OnlineSoftmaxLowering : public TilePattern<OnlineSoftmaxOp> {
 struct AccumulateLowering : public TilePattern<AccumulateOp> {
   using TilePattern::TilePattern;
   SmallVector<Value> build(TileBuilder &t, AccumulateOp op) const override {
+    auto valueType = cast<RankedTensorType>(op.getValue().getType());
+    int64_t keys = valueType.getDimSize(0), headDimV = valueType.getDimSize(1);
+    if (int64_t lanes = vectorWidthFor(headDimV))
+      return {accumulateInRegisters(t, op, keys, headDimV, lanes)};
     MLIRContext *context = op.getContext();
     auto fastmath = t.reassociate();
     // A * rescale, over A.
@@ -522,6 +466,49 @@ struct AccumulateLowering : public TilePattern<AccumulateOp> {
                         return SmallVector<Value>{
                             TileBuilder::multiplyAdd(b, args, fastmath)};
                       })[0]};
+  }
+
+  /// A vector of `lanes` columns of a row of A stays in registers while the
+  /// keys' P V terms are added to it:
+  ///   for r, for e0 step lanes: a = A[r, e0:] * rescale[r];
+  ///     for c: a = fma(P[r, c], V[c, e0:], a);  A[r, e0:] = a
+  static Value accumulateInRegisters(TileBuilder &t, AccumulateOp op,
+                                     int64_t keys, int64_t headDimV,
+                                     int64_t lanes) {
+    auto accType = VectorType::get({lanes}, t.f32);
+    Value accumulator = op.getAccumulator();
+    return t.iterate(
+        t.index(0), t.rowsOf(accumulator), t.index(1), accumulator,
+        [&](ImplicitLocOpBuilder &b, Value row, ValueRange rows) {
+          TileBuilder rt(b);
+          Value rescale = vector::BroadcastOp::create(
+              b, accType,
+              tensor::ExtractOp::create(b, op.getRescale(), ValueRange{row}));
+          return SmallVector<Value>{rt.iterate(
+              rt.index(0), rt.index(headDimV), rt.index(lanes), rows,
+              [&](ImplicitLocOpBuilder &b, Value column, ValueRange block) {
+                TileBuilder ct(b);
+                Value start = arith::MulFOp::create(
+                    b, ct.readF32(block[0], {row, column}, lanes), rescale);
+                Value sum = ct.iterate(
+                    ct.index(0), ct.index(keys), ct.index(1), start,
+                    [&](ImplicitLocOpBuilder &b, Value key, ValueRange acc) {
+                      TileBuilder kt(b);
+                      Value p = TileBuilder::toF32(
+                          b, tensor::ExtractOp::create(b, op.getProbabilities(),
+                                                       ValueRange{row, key}));
+                      Value v = kt.readF32(op.getValue(), {key, column}, lanes);
+                      return SmallVector<Value>{vector::FMAOp::create(
+                          b, vector::BroadcastOp::create(b, accType, p), v,
+                          acc[0])};
+                    })[0];
+                return SmallVector<Value>{
+                    vector::TransferWriteOp::create(b, sum, block[0],
+                                                    ValueRange{row, column},
+                                                    ArrayRef<bool>{true})
+                        .getResult()};
+              })[0]};
+        })[0];
   }
 };
 

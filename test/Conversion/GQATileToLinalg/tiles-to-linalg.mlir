@@ -1,21 +1,58 @@
 // RUN: gqa-opt %s --split-input-file --convert-gqa-tiles-to-linalg --canonicalize --cse | FileCheck %s
 
-// The scores: a contraction over the head dim in f32, then the scale (and
-// log2(e)) in one elementwise pass; no gqa op is left.
+// The scores, with a head dim that vectors divide: per query row, four keys
+// at a time, each dot product accumulating in a vector of 16 lanes over the
+// head dim and reduced once; then the scale (and log2(e)), per score.
 // CHECK-LABEL: func.func @scores
 // CHECK-NOT: gqa.
-// CHECK: %[[DOT:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<64x128xbf16>, tensor<32x128xbf16>) outs(%{{.*}} : tensor<64x32xf32>)
-// CHECK:   arith.extf
-// CHECK:   arith.mulf {{.*}} fastmath<reassoc,contract>
-// CHECK:   arith.addf {{.*}} fastmath<reassoc,contract>
-// CHECK: linalg.generic {{.*}} ins(%[[DOT]] : tensor<64x32xf32>)
+// CHECK: scf.for %[[R:.*]] = %c0 to %c64 step %c1
+// CHECK:   scf.for %[[C:.*]] = %c0 to %c32 step %c4
+// CHECK:     scf.for %[[D:.*]] = %c0 to %c128 step %c16 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:       vector.transfer_read %{{.*}}[%[[R]], %[[D]]]{{.*}} : tensor<64x128xbf16>, vector<16xbf16>
+// CHECK:       arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
+// CHECK:       vector.fma
+// CHECK:     vector.reduction <add>, %{{.*}} fastmath<reassoc,contract> : vector<16xf32> into f32
 // softcap: c log2(e) tanh(x scale / c)
-// CHECK:   math.tanh
+// CHECK:     math.tanh
+// CHECK:     tensor.insert %{{.*}} into %{{.*}}[%[[R]], %{{.*}}] : tensor<64x32xf32>
 // CHECK-NOT: gqa.
 func.func @scores(%q: tensor<64x128xbf16>, %k: tensor<32x128xbf16>) -> tensor<64x32xf32> {
   %s = gqa.scores %q, %k scale(0.0883883) softcap(30.0)
          : tensor<64x128xbf16>, tensor<32x128xbf16> -> tensor<64x32xf32>
   return %s : tensor<64x32xf32>
+}
+
+// -----
+
+// Any other head dim: a linalg contraction over it in f32, then the scale.
+// CHECK-LABEL: func.func @scores_odd
+// CHECK: %[[DOT:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<?x20xf16>, tensor<5x20xf16>) outs(%{{.*}} : tensor<?x5xf32>)
+// CHECK:   arith.extf
+// CHECK:   arith.mulf {{.*}} fastmath<reassoc,contract>
+// CHECK:   arith.addf {{.*}} fastmath<reassoc,contract>
+// CHECK: linalg.generic {{.*}} ins(%[[DOT]] : tensor<?x5xf32>)
+// CHECK:   arith.mulf
+func.func @scores_odd(%q: tensor<?x20xf16>, %k: tensor<5x20xf16>) -> tensor<?x5xf32> {
+  %s = gqa.scores %q, %k scale(0.25) : tensor<?x20xf16>, tensor<5x20xf16> -> tensor<?x5xf32>
+  return %s : tensor<?x5xf32>
+}
+
+// -----
+
+// P V: per row, 32 columns of the accumulator in a vector, rescaled, then
+// one fma per key; written back over the accumulator.
+// CHECK-LABEL: func.func @accumulate
+// CHECK-SAME: %[[ACC:[^:]*]]: tensor<?x64xf32>
+// CHECK: scf.for %[[R:.*]] = %c0 to %{{.*}} step %c1 iter_args(%[[A:.*]] = %[[ACC]])
+// CHECK:   scf.for %[[E:.*]] = %c0 to %c64 step %c32 iter_args(%[[B:.*]] = %[[A]])
+// CHECK:     %[[ROW:.*]] = vector.transfer_read %[[B]][%[[R]], %[[E]]]
+// CHECK:     arith.mulf %[[ROW]]
+// CHECK:     scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args(%{{.*}} = %{{.*}}) -> (vector<32xf32>)
+// CHECK:       vector.fma
+// CHECK:     vector.transfer_write %{{.*}}, %[[B]][%[[R]], %[[E]]]
+func.func @accumulate(%p: tensor<?x32xbf16>, %v: tensor<32x64xbf16>, %acc: tensor<?x64xf32>, %alpha: tensor<?xf32>) -> tensor<?x64xf32> {
+  %r = gqa.accumulate %p, %v, %acc, %alpha : tensor<?x32xbf16>, tensor<32x64xbf16>, tensor<?x64xf32>, tensor<?xf32>
+  return %r : tensor<?x64xf32>
 }
 
 // -----
