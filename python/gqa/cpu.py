@@ -31,6 +31,10 @@ def find_gqa_run() -> Optional[Path]:
     return find_executable("gqa-run", ENV_RUN)
 
 
+#: The schedules gqa-run can run on the CPU (gqa-select-schedule's targets).
+SCHEDULES = ("cpu", "sm_80", "sm_90")
+
+
 def _gqa_run_args(
     config: KernelConfig,
     batch: int,
@@ -39,9 +43,10 @@ def _gqa_run_args(
     kv_lens: Optional[Sequence[int]],
     seed: Optional[int],
     save_dir: Path,
+    schedule: str = "cpu",
 ) -> list[str]:
     """The gqa-run command line (everything after the executable)."""
-    args = ["--target", "cpu"]
+    args = ["--target", "cpu", "--schedule", schedule]
     args += [a for a in config.compiler_args() if a != "--kv-lens"]
     chip_at = args.index("--chip")
     del args[chip_at:chip_at + 2]  # the CPU target has no chip
@@ -139,16 +144,22 @@ def run_cpu(
     kv_lens: Optional[Sequence[int]] = None,
     seed: Optional[int] = None,
     save_dir: Optional[str] = None,
+    schedule: str = "cpu",
     timeout: Optional[float] = 600,
 ) -> CpuRun:
     """Run ``gqa-run --target cpu`` for one configuration and load what it saved.
 
-    ``seq_kv`` defaults to ``seq_q``.  ``save_dir`` keeps the files (a
+    ``schedule`` is whose schedule the CPU runs: ``"cpu"``, or a GPU's
+    (``"sm_80"``, ``"sm_90"``: its tiles, row packing and split-KV), to check
+    on the CPU the numerics of what that GPU runs.  ``seq_kv`` defaults to
+    ``seq_q``.  ``save_dir`` keeps the files (a
     temporary directory otherwise).  Raises
     :class:`~gqa.errors.ToolNotFoundError` when gqa-run is missing and
     :class:`~gqa.errors.ToolError` when it fails.
     """
     seq_kv = seq_q if seq_kv is None else seq_kv
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     config = KernelConfig.create(
         q_heads, kv_heads, head_dim, head_dim_v=head_dim_v, dtype=dtype, layout=layout,
         causal=causal, window=window, softcap=softcap, scale=scale, kv_lens=kv_lens is not None,
@@ -161,7 +172,7 @@ def run_cpu(
     with tempfile.TemporaryDirectory(prefix="gqa-run-") as tmp:
         out_dir = Path(save_dir) if save_dir is not None else Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [str(exe), *_gqa_run_args(config, batch, seq_q, seq_kv, kv_lens, seed, out_dir)]
+        cmd = [str(exe), *_gqa_run_args(config, batch, seq_q, seq_kv, kv_lens, seed, out_dir, schedule)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except (OSError, subprocess.TimeoutExpired) as e:

@@ -26,6 +26,7 @@ from gqa.dtypes import decode, encode
 
 p = argparse.ArgumentParser()
 p.add_argument("--target", required=True, choices=["cpu"])
+p.add_argument("--schedule", choices=["cpu", "sm_80", "sm_90"])
 for f in ("--q-heads", "--kv-heads", "--head-dim", "--head-dim-v", "--batch", "--seq-q", "--seq-kv", "--seed"):
     p.add_argument(f, type=int)
 p.add_argument("--dtype"); p.add_argument("--layout")
@@ -82,7 +83,7 @@ def test_fake_run_round_trip(fake_run, dtype, tol, layout):
     # the fake's output is the reference rounded to dtype: only the rounding remains
     assert run.max_abs_error() <= tol
     argv = run.meta["argv"]
-    assert argv[:2] == ["--target", "cpu"] and "--chip" not in argv
+    assert argv[:4] == ["--target", "cpu", "--schedule", "cpu"] and "--chip" not in argv
     assert argv[argv.index("--kv-lens") + 1] == "4,5"
 
 
@@ -149,6 +150,13 @@ REAL_CASES = [
 ]
 TOLERANCE = {"f32": 1e-4, "f16": 4e-3, "bf16": 3e-2}
 
+# The GPU's schedules on the CPU: 64-row blocks, split-KV and its combine.
+SCHEDULE_CASES = [
+    dict(REAL_CASES[4], schedule="sm_90"),
+    dict(REAL_CASES[6], schedule="sm_80"),
+    dict(REAL_CASES[1], schedule="sm_80"),
+]
+
 
 @needs_gqa_run
 @pytest.mark.tools
@@ -157,3 +165,24 @@ def test_real_gqa_run_matches_reference(case, real_env, tmp_path):
     run = gqa.run_cpu(**case, seed=1, save_dir=str(tmp_path / "run"))
     err = run.max_abs_error()
     assert err <= TOLERANCE[case["dtype"]], f"max |out - reference| = {err}; gqa-run said {json.dumps(run.result)}"
+
+
+@needs_gqa_run
+@pytest.mark.tools
+@pytest.mark.parametrize("case", SCHEDULE_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_real_gqa_run_on_a_gpu_schedule(case, real_env, tmp_path):
+    run = gqa.run_cpu(**case, seed=2, save_dir=str(tmp_path / "run"))
+    assert run.result["schedule"] == case["schedule"]
+    err = run.max_abs_error()
+    assert err <= TOLERANCE[case["dtype"]], f"max |out - reference| = {err}; gqa-run said {json.dumps(run.result)}"
+
+
+def test_unknown_schedule_is_refused_before_running(fake_run):
+    with pytest.raises(ValueError, match="schedule must be one of cpu, sm_80, sm_90, got 'sm_70'"):
+        gqa.run_cpu(4, 2, 8, schedule="sm_70")
+
+
+def test_gpu_schedule_reaches_gqa_run(fake_run):
+    run = gqa.run_cpu(4, 2, 8, schedule="sm_90")
+    argv = run.meta["argv"]
+    assert argv[argv.index("--schedule") + 1] == "sm_90"
