@@ -104,8 +104,13 @@ struct GQASelectSchedulePass
     ScheduleOptions options{target,    blockM,       blockN,
                             maxSplits, maxRegisters, minCTAsPerSM};
     WalkResult result = getOperation()->walk([&](AttentionOp op) {
-      if (op.getScheduleAttr())
+      if (ScheduleAttr kept = op.getScheduleAttr()) {
+        // The op's own schedule wins; say so when it is another target's.
+        if (kept.getTarget() != target)
+          op.emitWarning() << "keeps its schedule for " << kept.getTarget()
+                           << "; gqa-select-schedule was asked for " << target;
         return WalkResult::advance();
+      }
       // Forced sizes may be out of range: a null schedule, diagnosed.
       ScheduleAttr chosen = selectSchedule(op, options);
       if (!chosen)
