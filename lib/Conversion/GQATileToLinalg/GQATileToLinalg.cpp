@@ -11,6 +11,7 @@
 #include "TileBuilder.h"
 #include "gqa/Conversion/Passes.h"
 #include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "gqa/Dialect/GQA/Utils/BlockUtils.h"
 #include "gqa/Dialect/GQA/Utils/IndexUtils.h"
 #include "gqa/Dialect/GQA/Utils/MaskUtils.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -60,12 +61,6 @@ Value packedRowCount(TileBuilder &t, Value memref, Layout layout,
                      int64_t groupSize) {
   Value seq = memref::DimOp::create(t.b, memref, getLayoutDims(layout).seq);
   return t.apply(t.dim(0) * groupSize, {seq});
-}
-
-/// The rows of a block that exist: min(rows, packed - firstRow), >= 0.
-Value rowsInBlock(TileBuilder &t, Value rows, Value packed, Value firstRow) {
-  Value left = t.apply(t.dim(0) - t.dim(1), {packed, firstRow});
-  return t.maxs(t.mins(left, rows), t.index(0));
 }
 
 /// The indices in the source of the element in global row `row` (clamped
@@ -162,7 +157,7 @@ void forEachPackedRow(
     TileBuilder &t, Value tile, Value packed, Value firstRow, Value kvHead,
     int64_t groupSize,
     function_ref<void(TileBuilder &, Value row, PackedRow at)> body) {
-  Value rows = rowsInBlock(t, t.rowsOf(tile), packed, firstRow);
+  Value rows = emitRowsInBlock(t.b, t.rowsOf(tile), packed, firstRow);
   t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
     TileBuilder inner(b);
     Value packedRow = inner.apply(inner.dim(0) + inner.dim(1), {firstRow, row});
@@ -566,7 +561,8 @@ struct CombineSplitsLowering : public TilePattern<CombineSplitsOp> {
     LayoutDims dims = getLayoutDims(op.getLayout());
     Value seq = memref::DimOp::create(t.b, op.getPartialOut(), 3);
     Value total = t.apply(t.dim(0) * qHeads, {seq});
-    Value rows = rowsInBlock(t, t.index(op.getRows()), total, op.getFirstRow());
+    Value rows =
+        emitRowsInBlock(t.b, t.index(op.getRows()), total, op.getFirstRow());
     Value batch = op.getBatch();
     t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
       TileBuilder inner(b);

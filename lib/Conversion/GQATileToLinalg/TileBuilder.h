@@ -117,13 +117,11 @@ public:
   /// `scf.for %iv = lower to upper step 1` running `body(%iv)`.
   void forEach(Value lower, Value upper,
                function_ref<void(ImplicitLocOpBuilder &, Value)> body) {
-    scf::ForOp::create(
-        b, lower, upper, index(1), ValueRange{},
-        [&](OpBuilder &nested, Location loc, Value iv, ValueRange) {
-          ImplicitLocOpBuilder inner(loc, nested);
-          body(inner, iv);
-          scf::YieldOp::create(inner);
-        });
+    iterate(lower, upper, index(1), ValueRange{},
+            [&](ImplicitLocOpBuilder &inner, Value iv, ValueRange) {
+              body(inner, iv);
+              return SmallVector<Value>();
+            });
   }
   /// `scf.for %iv = lower to upper step step` carrying `inits`; `body`
   /// returns what the iteration yields.
@@ -142,13 +140,10 @@ public:
   /// `scf.for` from `lower` to `upper` folding `body(%iv, acc)` over `init`.
   Value reduce(Value lower, Value upper, Value init,
                function_ref<Value(ImplicitLocOpBuilder &, Value, Value)> body) {
-    auto loop = scf::ForOp::create(
-        b, lower, upper, index(1), ValueRange{init},
-        [&](OpBuilder &nested, Location loc, Value iv, ValueRange args) {
-          ImplicitLocOpBuilder inner(loc, nested);
-          scf::YieldOp::create(inner, body(inner, iv, args[0]));
-        });
-    return loop.getResult(0);
+    return iterate(lower, upper, index(1), init,
+                   [&](ImplicitLocOpBuilder &inner, Value iv, ValueRange acc) {
+                     return SmallVector<Value>{body(inner, iv, acc[0])};
+                   })[0];
   }
 };
 

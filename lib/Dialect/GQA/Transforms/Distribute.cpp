@@ -153,9 +153,8 @@ private:
     SmallVector<Value, 1> rows;
     int64_t rowsOfTile = blockM;
     if (schedule.getTarget() == "cpu") {
-      rows.push_back(maxs(
-          mins(apply(d0 * groupSize - d1, {seqQ, firstRow}), index(blockM)),
-          index(0)));
+      rows.push_back(emitRowsInBlock(b, index(blockM),
+                                     apply(d0 * groupSize, {seqQ}), firstRow));
       rowsOfTile = ShapedType::kDynamic;
     }
     auto tileType = [&](int64_t rows, int64_t columns, Type type) {

@@ -40,6 +40,12 @@ BlockWork mlir::gqa::emitBlockWork(ImplicitLocOpBuilder &b, MaskAttr mask,
   return work;
 }
 
+Value mlir::gqa::emitRowsInBlock(ImplicitLocOpBuilder &b, Value rows,
+                                 Value total, Value firstRow) {
+  IndexBuilder m(b);
+  return m.maxs(m.mins(m.sub(total, firstRow), rows), m.index(0));
+}
+
 Value mlir::gqa::emitTilesPerSplit(ImplicitLocOpBuilder &b, Value seqKV,
                                    int64_t blockN, Value numSplits) {
   IndexBuilder m(b);

@@ -37,6 +37,11 @@ BlockWork emitBlockWork(ImplicitLocOpBuilder &b, MaskAttr mask,
                         Value firstRow, Value seqQ, Value offset, Value kvLen,
                         Value split = Value(), Value tilesPerSplit = Value());
 
+/// The rows of a block of at most `rows` rows starting at row `firstRow` of
+/// `total` that exist: min(rows, total - firstRow), at least 0.
+Value emitRowsInBlock(ImplicitLocOpBuilder &b, Value rows, Value total,
+                      Value firstRow);
+
 /// Split-KV: the KV tiles of each of `numSplits` splits of `seqKV` keys in
 /// tiles of `blockN`: ceil(ceil(seqKV / blockN) / numSplits). Split `s`
 /// covers tiles [s t, (s + 1) t).
