@@ -54,24 +54,37 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
   if (spec.isPaged())
     argumentTypes.push_back(MemRefType::get(
         {ShapedType::kDynamic, ShapedType::kDynamic}, builder.getI32Type()));
+  Type f32 = builder.getF32Type();
+  if (spec.hasSinks)
+    argumentTypes.push_back(MemRefType::get({spec.qHeads}, f32));
   argumentTypes.push_back(tensorType(spec.qHeads, spec.valueHeadDim()));
+  if (spec.returnLse)
+    argumentTypes.push_back(MemRefType::get(
+        {ShapedType::kDynamic, spec.qHeads, ShapedType::kDynamic}, f32));
 
   auto function = func::FuncOp::create(
       builder, loc, name, builder.getFunctionType(argumentTypes, {}));
   function->setAttr("llvm.emit_c_interface", builder.getUnitAttr());
   Block *body = function.addEntryBlock();
   builder.setInsertionPointToStart(body);
+  // q, k, v, [kv_lens], [block_table], [sinks], out, [lse].
   ValueRange arguments = body->getArguments();
-  Value kvLens = spec.hasKVLens ? arguments[3] : Value();
-  Value blockTable =
-      spec.isPaged() ? arguments[spec.hasKVLens ? 4 : 3] : Value();
+  unsigned next = 3;
+  auto optional = [&](bool present) {
+    return present ? arguments[next++] : Value();
+  };
+  Value kvLens = optional(spec.hasKVLens);
+  Value blockTable = optional(spec.isPaged());
+  Value sinks = optional(spec.hasSinks);
+  Value output = arguments[next++];
+  Value lse = optional(spec.returnLse);
   FloatAttr scale =
       spec.scale ? builder.getF32FloatAttr(*spec.scale) : FloatAttr();
   FloatAttr softcap =
       spec.softcap ? builder.getF32FloatAttr(*spec.softcap) : FloatAttr();
   AttentionOp::create(
       builder, loc, TypeRange(), arguments[0], arguments[1], arguments[2],
-      kvLens, blockTable, arguments.back(),
+      kvLens, blockTable, sinks, output, lse,
       builder.getI64IntegerAttr(spec.qHeads),
       builder.getI64IntegerAttr(spec.kvHeads),
       LayoutAttr::get(&context, layout),

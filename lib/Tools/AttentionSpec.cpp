@@ -145,6 +145,10 @@ int64_t AttentionSizes::outputElements(const AttentionSpec &spec) const {
   return batch * spec.qHeads * seqQ * spec.valueHeadDim();
 }
 
+int64_t AttentionSizes::lseElements(const AttentionSpec &spec) const {
+  return batch * spec.qHeads * seqQ;
+}
+
 int64_t mlir::gqa::flatIndex(const AttentionSpec &spec, int64_t batch,
                              int64_t heads, int64_t seq, int64_t dim, int64_t b,
                              int64_t h, int64_t s, int64_t d) {

@@ -66,7 +66,8 @@ private:
 } // namespace
 
 CPUKernel::CPUKernel(const AttentionSpec &spec,
-                     std::unique_ptr<ExecutionEngine> engine, void *entry)
+                     std::unique_ptr<ExecutionEngine> engine,
+                     void (*entry)(void **))
     : spec(spec), engine(std::move(engine)), entry(entry) {}
 
 CPUKernel::~CPUKernel() = default;
@@ -124,29 +125,37 @@ CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
                                         std::move(*targetMachine));
   if (!engine)
     return engine.takeError();
-  auto entry = (*engine)->lookup("_mlir_ciface_gqa_attention");
+  auto entry = (*engine)->lookupPacked("_mlir_ciface_gqa_attention");
   if (!entry)
     return entry.takeError();
   return std::unique_ptr<CPUKernel>(
       new CPUKernel(spec, std::move(*engine), *entry));
 }
 
-void CPUKernel::run(const AttentionSizes &sizes, const void *query,
-                    const void *key, const void *value, const int32_t *kvLens,
-                    void *output, const PagedKVCache *paged) const {
+void CPUKernel::run(const AttentionSizes &sizes,
+                    const CPUOperands &operands) const {
   int64_t dv = spec.valueHeadDim();
-  auto q = describeTensor(spec, query, sizes.batch, spec.qHeads, sizes.seqQ,
-                          spec.headDim);
-  auto k = describeTensor(spec, key, sizes.batch, spec.kvHeads, sizes.seqKV,
-                          spec.headDim);
-  auto v =
-      describeTensor(spec, value, sizes.batch, spec.kvHeads, sizes.seqKV, dv);
-  auto o =
-      describeTensor(spec, output, sizes.batch, spec.qHeads, sizes.seqQ, dv);
-  MemRefDescriptor<1> lens{kvLens, kvLens, 0, {sizes.batch}, {1}};
+  auto q = describeTensor(spec, operands.query, sizes.batch, spec.qHeads,
+                          sizes.seqQ, spec.headDim);
+  auto k = describeTensor(spec, operands.key, sizes.batch, spec.kvHeads,
+                          sizes.seqKV, spec.headDim);
+  auto v = describeTensor(spec, operands.value, sizes.batch, spec.kvHeads,
+                          sizes.seqKV, dv);
+  auto o = describeTensor(spec, operands.output, sizes.batch, spec.qHeads,
+                          sizes.seqQ, dv);
+  MemRefDescriptor<1> lens{
+      operands.kvLens, operands.kvLens, 0, {sizes.batch}, {1}};
+  MemRefDescriptor<1> sinks{
+      operands.sinks, operands.sinks, 0, {spec.qHeads}, {1}};
+  MemRefDescriptor<3> lse{operands.lse,
+                          operands.lse,
+                          0,
+                          {sizes.batch, spec.qHeads, sizes.seqQ},
+                          {spec.qHeads * sizes.seqQ, sizes.seqQ, 1}};
   MemRefDescriptor<2> blockTable{};
   if (spec.isPaged()) {
     // The pools are [pages, page size, Hkv, D]: bshd-ordered.
+    const PagedKVCache *paged = operands.paged;
     AttentionSpec pool = spec;
     pool.bshd = true;
     k = describeTensor(pool, paged->key.data(), paged->numPages, spec.kvHeads,
@@ -160,25 +169,21 @@ void CPUKernel::run(const AttentionSizes &sizes, const void *query,
                   {sizes.batch, paged->pagesPerSequence},
                   {paged->pagesPerSequence, 1}};
   }
-  // The C interface takes the descriptors in operand order.
-  SmallVector<void *, 6> arguments = {&q, &k, &v};
+  // The C interface takes a pointer to each descriptor, in operand order
+  // (AttentionModule.cpp); the packed wrapper takes a pointer to each of
+  // those.
+  SmallVector<void *, 8> descriptors = {&q, &k, &v};
   if (spec.hasKVLens)
-    arguments.push_back(&lens);
+    descriptors.push_back(&lens);
   if (spec.isPaged())
-    arguments.push_back(&blockTable);
-  arguments.push_back(&o);
-  switch (arguments.size()) {
-  case 4:
-    return reinterpret_cast<void (*)(void *, void *, void *, void *)>(entry)(
-        arguments[0], arguments[1], arguments[2], arguments[3]);
-  case 5:
-    return reinterpret_cast<void (*)(void *, void *, void *, void *, void *)>(
-        entry)(arguments[0], arguments[1], arguments[2], arguments[3],
-               arguments[4]);
-  default:
-    return reinterpret_cast<void (*)(void *, void *, void *, void *, void *,
-                                     void *)>(entry)(
-        arguments[0], arguments[1], arguments[2], arguments[3], arguments[4],
-        arguments[5]);
-  }
+    descriptors.push_back(&blockTable);
+  if (spec.hasSinks)
+    descriptors.push_back(&sinks);
+  descriptors.push_back(&o);
+  if (spec.returnLse)
+    descriptors.push_back(&lse);
+  SmallVector<void *, 8> packed;
+  for (void *&descriptor : descriptors)
+    packed.push_back(&descriptor);
+  entry(packed.data());
 }

@@ -11,11 +11,15 @@ using namespace mlir::gqa;
 std::vector<double> mlir::gqa::referenceAttention(
     const AttentionSpec &spec, const AttentionSizes &sizes,
     const std::vector<double> &query, const std::vector<double> &key,
-    const std::vector<double> &value) {
+    const std::vector<double> &value, const std::vector<double> &sinks,
+    std::vector<double> *lse) {
   const int64_t batch = sizes.batch, seqQ = sizes.seqQ, seqKV = sizes.seqKV;
   const int64_t d = spec.headDim, dv = spec.valueHeadDim();
   const double scale = spec.resolvedScale();
   std::vector<double> output(static_cast<size_t>(sizes.outputElements(spec)));
+  if (lse)
+    lse->assign(static_cast<size_t>(sizes.lseElements(spec)), 0.0);
+  const double negativeInfinity = -std::numeric_limits<double>::infinity();
   std::vector<double> scores(static_cast<size_t>(seqKV));
   std::vector<bool> visible(static_cast<size_t>(seqKV));
 
@@ -26,7 +30,7 @@ std::vector<double> mlir::gqa::referenceAttention(
       const int64_t kvHead = h / spec.groupSize();
       for (int64_t i = 0; i < seqQ; ++i) {
         const int64_t diagonal = i + offset;
-        double maxScore = -std::numeric_limits<double>::infinity();
+        double maxScore = negativeInfinity;
         for (int64_t j = 0; j < seqKV; ++j) {
           bool sees = j < length;
           if (spec.causal && j > diagonal)
@@ -50,10 +54,18 @@ std::vector<double> mlir::gqa::referenceAttention(
           scores[j] = score;
           maxScore = std::max(maxScore, score);
         }
+        // A sink is one more logit in the denominator, with no value.
+        double sink = spec.hasSinks ? sinks[h] : negativeInfinity;
+        maxScore = std::max(maxScore, sink);
         double sum = 0;
         for (int64_t j = 0; j < seqKV; ++j)
           if (visible[j])
             sum += std::exp(scores[j] - maxScore);
+        if (spec.hasSinks)
+          sum += std::exp(sink - maxScore);
+        if (lse)
+          (*lse)[(b * spec.qHeads + h) * seqQ + i] =
+              sum > 0 ? maxScore + std::log(sum) : negativeInfinity;
         for (int64_t e = 0; e < dv; ++e) {
           double out = 0;
           for (int64_t j = 0; j < seqKV; ++j)
@@ -89,6 +101,28 @@ Comparison mlir::gqa::compareToReference(const std::vector<double> &output,
                               ? std::sqrt(errorSquares / referenceSquares)
                               : std::sqrt(errorSquares);
   return comparison;
+}
+
+Comparison
+mlir::gqa::compareLseToReference(const std::vector<double> &lse,
+                                 const std::vector<double> &reference) {
+  Comparison comparison;
+  for (size_t i = 0; i < lse.size(); ++i) {
+    if (std::isnan(lse[i]) ||
+        std::isfinite(lse[i]) != std::isfinite(reference[i]) ||
+        (!std::isfinite(lse[i]) && lse[i] != reference[i])) {
+      ++comparison.nonFinite;
+      continue;
+    }
+    if (std::isfinite(reference[i]))
+      comparison.maxAbsError =
+          std::max(comparison.maxAbsError, std::abs(lse[i] - reference[i]));
+  }
+  return comparison;
+}
+
+double mlir::gqa::lseTolerance(ElementType type) {
+  return type == ElementType::F32 ? 1e-4 : 2e-3;
 }
 
 double mlir::gqa::relL2Tolerance(ElementType type) {

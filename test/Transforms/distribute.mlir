@@ -79,6 +79,50 @@ func.func @split(%q: memref<?x1x8x128xf16>, %k: memref<?x?x2x128xf16>, %v: memre
 
 // -----
 
+// Sinks and the LSE under split-KV: the single-split branch folds the sinks
+// into its own finalize and stores the LSE; a split's partial result has no
+// sink (the combine adds it once, and writes the merged LSE).
+
+// CHECK-LABEL: func.func @split_sinks_lse
+// CHECK-SAME: %[[S:[^:]*]]: memref<8xf32>, %[[O:[^:]*]]: memref<?x1x8x128xf16>, %[[L:[^:]*]]: memref<?x8x1xf32>)
+// CHECK: scf.forall (%[[X:.*]], %[[Y:.*]], %[[B:.*]]) in
+// CHECK:   %[[KVH:.*]] = affine.apply #{{.*}}(%[[Y]])
+// CHECK:   scf.for
+// CHECK-NOT: gqa.finalize
+// CHECK:   scf.if %{{.*}} {
+// CHECK:     %[[ST:.*]] = gqa.load_sink_tile %[[S]][%[[KVH]], %c0] group(4) : memref<8xf32> -> tensor<64xf32>
+// CHECK:     %[[OT:.*]], %[[LSE:.*]] = gqa.finalize %{{.*}}, %{{.*}}, %{{.*}} sinks(%[[ST]] : tensor<64xf32>)
+// CHECK:     gqa.store_output_tile %[[OT]], %[[O]]
+// CHECK:     gqa.store_lse_tile %[[LSE]], %[[L]][%[[B]], %[[KVH]], %c0] group(4) : tensor<64xf32>, memref<?x8x1xf32>
+// CHECK:   } else {
+// CHECK:     %[[PO:.*]], %[[PL:.*]] = gqa.finalize %{{.*}}, %{{.*}}, %{{.*}} : tensor<64x128xf32>, tensor<64xf32>
+// CHECK:     gqa.store_partial_tile %[[PO]], %[[PL]]
+// CHECK:   gqa.combine_splits {{.*}} layout<bshd> sinks(%[[S]] : memref<8xf32>) lse(%[[L]] : memref<?x8x1xf32>)
+func.func @split_sinks_lse(%q: memref<?x1x8x128xf16>, %k: memref<?x?x2x128xf16>, %v: memref<?x?x2x128xf16>, %s: memref<8xf32>, %o: memref<?x1x8x128xf16>, %l: memref<?x8x1xf32>) {
+  gqa.attention ins(%q, %k, %v : memref<?x1x8x128xf16>, memref<?x?x2x128xf16>, memref<?x?x2x128xf16>)
+    sinks(%s : memref<8xf32>) outs(%o : memref<?x1x8x128xf16>, %l : memref<?x8x1xf32>) heads(8, 2) layout<bshd> mask<none>
+    {schedule = #gqa.schedule<target = "sm_80", block_m = 64, block_n = 64, max_splits = 16, warps = 4, stages = 1, q_in_registers = true, min_ctas_per_sm = 2, max_registers = 0>}
+  return
+}
+
+// -----
+
+// The CPU's partial blocks load as many sinks as the block has rows.
+// CHECK-LABEL: func.func @cpu_sinks
+// CHECK: gqa.load_query_tile {{.*}} rows(%[[ROWS:.*]]) heads
+// CHECK: %[[ST:.*]] = gqa.load_sink_tile %{{.*}}[%{{.*}}, %{{.*}}] rows(%[[ROWS]]) group(4) : memref<8xf32> -> tensor<?xf32>
+// CHECK: gqa.finalize {{.*}} sinks(%[[ST]] : tensor<?xf32>)
+// CHECK: gqa.store_output_tile
+// CHECK-NOT: gqa.store_lse_tile
+func.func @cpu_sinks(%q: memref<?x8x?x64xf32>, %k: memref<?x2x?x64xf32>, %s: memref<8xf32>, %o: memref<?x8x?x64xf32>) {
+  gqa.attention ins(%q, %k, %k : memref<?x8x?x64xf32>, memref<?x2x?x64xf32>, memref<?x2x?x64xf32>)
+    sinks(%s : memref<8xf32>) outs(%o : memref<?x8x?x64xf32>) heads(8, 2) layout<bhsd> mask<causal>
+    {schedule = #gqa.schedule<target = "cpu", block_m = 32, block_n = 64, max_splits = 0, warps = 1, stages = 1, q_in_registers = false, min_ctas_per_sm = 1, max_registers = 0>}
+  return
+}
+
+// -----
+
 // The CPU schedule runs partial blocks: the tiles have as many rows as the
 // block has, min(block_m, Sq * g - first row), so that decode (g rows) does
 // no padded work. A paged cache reads K/V through the block table.

@@ -77,6 +77,16 @@ cl::opt<int64_t> threads(
              "runtime, whose pool has a thread per core (0: one per core, "
              "the default; 1: in one loop, no runtime)"),
     cl::init(0), cl::cat(runCategory));
+cl::opt<bool> sinksFlag(
+    "sinks",
+    cl::desc("Attention sinks: one random logit per query head (f32, saved "
+             "as sinks.bin) joins each row's softmax denominator"),
+    cl::init(false), cl::cat(runCategory));
+cl::opt<bool> returnLse(
+    "return-lse",
+    cl::desc("Also return each row's log-sum-exp (f32 [B, Hq, Sq], checked "
+             "against the reference and saved as lse.bin)"),
+    cl::init(false), cl::cat(runCategory));
 cl::opt<int64_t> repeat("repeat",
                         cl::desc("Timed runs; time_ms is their median"),
                         cl::init(1), cl::cat(runCategory));
@@ -125,6 +135,8 @@ json::Object describe(const AttentionSpec &spec, const AttentionSizes &sizes) {
     object["kv_lens"] = json::Array(sizes.kvLens);
   if (spec.isPaged())
     object["page_size"] = spec.pageSize;
+  object["sinks"] = spec.hasSinks;
+  object["return_lse"] = spec.returnLse;
   return object;
 }
 
@@ -141,7 +153,9 @@ std::string save(const std::string &directory, const AttentionSpec &spec,
                  const AttentionSizes &sizes, json::Object meta,
                  const HostTensor &query, const HostTensor &key,
                  const HostTensor &value, const HostTensor &output,
-                 const std::vector<int32_t> &lengths) {
+                 const std::vector<int32_t> &lengths,
+                 const std::vector<float> &sinks,
+                 const std::vector<float> &lse) {
   if (std::error_code error = llvm::sys::fs::create_directories(directory))
     return "cannot create " + directory + ": " + error.message();
   auto path = [&](const char *file) {
@@ -159,21 +173,36 @@ std::string save(const std::string &directory, const AttentionSpec &spec,
   }
   json::Object files{
       {"q", "q.bin"}, {"k", "k.bin"}, {"v", "v.bin"}, {"out", "out.bin"}};
-  if (!lengths.empty()) {
-    std::ofstream lensFile(path("kv_lens.bin"), std::ios::binary);
-    lensFile.write(reinterpret_cast<const char *>(lengths.data()),
-                   lengths.size() * sizeof(int32_t));
-    files["kv_lens"] = "kv_lens.bin (int32)";
-  }
-  meta["files"] = std::move(files);
+  const char *dtype = elementTypeName(spec.elementType);
+  json::Object dtypes{{"q", dtype}, {"k", dtype}, {"v", dtype}, {"out", dtype}};
   int64_t dv = spec.valueHeadDim();
-  meta["shapes"] = json::Object{
+  json::Object shapes{
       {"q",
        layoutShape(spec, sizes.batch, spec.qHeads, sizes.seqQ, spec.headDim)},
       {"k",
        layoutShape(spec, sizes.batch, spec.kvHeads, sizes.seqKV, spec.headDim)},
       {"v", layoutShape(spec, sizes.batch, spec.kvHeads, sizes.seqKV, dv)},
       {"out", layoutShape(spec, sizes.batch, spec.qHeads, sizes.seqQ, dv)}};
+  // The 4-byte arrays, when the run has them.
+  auto writeWords = [&](const char *name, const char *file, const void *data,
+                        size_t count, const char *type, json::Array shape) {
+    if (!count)
+      return;
+    std::ofstream stream(path(file), std::ios::binary);
+    stream.write(static_cast<const char *>(data), count * 4);
+    files[name] = file;
+    dtypes[name] = type;
+    shapes[name] = std::move(shape);
+  };
+  writeWords("kv_lens", "kv_lens.bin", lengths.data(), lengths.size(), "i32",
+             json::Array{sizes.batch});
+  writeWords("sinks", "sinks.bin", sinks.data(), sinks.size(), "f32",
+             json::Array{spec.qHeads});
+  writeWords("lse", "lse.bin", lse.data(), lse.size(), "f32",
+             json::Array{sizes.batch, spec.qHeads, sizes.seqQ});
+  meta["files"] = std::move(files);
+  meta["dtypes"] = std::move(dtypes);
+  meta["shapes"] = std::move(shapes);
   meta["byte_order"] = "little";
   std::error_code error;
   llvm::raw_fd_ostream metaFile(path("meta.json"), error);
@@ -219,6 +248,8 @@ int runTool(int argc, char **argv) {
   AttentionSpec spec = specOptions.toSpec(!kvLens.empty(), error);
   if (!error.empty())
     return badArguments(error);
+  spec.hasSinks = sinksFlag;
+  spec.returnLse = returnLse;
   AttentionSizes sizes{batch, seqQ, seqKV, {}};
   if (!kvLens.empty() && !parseIntegerList(kvLens, sizes.kvLens))
     return badArguments("kv-lens must be integers L0,L1,..., got '" + kvLens +
@@ -290,38 +321,68 @@ int runTool(int argc, char **argv) {
   std::optional<PagedKVCache> paged;
   if (spec.isPaged())
     paged = PagedKVCache::scatter(spec, sizes, key, value, generator);
+  // Sink logits of the size of the scaled scores, some above them.
+  std::vector<float> sinks;
+  std::normal_distribution<float> sinkLogits(0.5f, 1.5f);
+  if (spec.hasSinks)
+    for (int64_t h = 0; h < spec.qHeads; ++h)
+      sinks.push_back(sinkLogits(generator));
+  std::vector<float> lse(spec.returnLse ? sizes.lseElements(spec) : 0);
+  CPUOperands operands;
+  operands.query = query.data();
+  operands.key = key.data();
+  operands.value = value.data();
+  operands.kvLens = lengths.empty() ? nullptr : lengths.data();
+  operands.paged = paged ? &*paged : nullptr;
+  operands.sinks = sinks.empty() ? nullptr : sinks.data();
+  operands.output = output.data();
+  operands.lse = lse.empty() ? nullptr : lse.data();
 
   std::vector<double> times;
   for (int64_t run = 0; run < repeat; ++run) {
     // Poison the output: an element the kernel fails to write stays NaN.
     output.fill(NAN);
+    std::fill(lse.begin(), lse.end(), NAN);
     auto start = std::chrono::steady_clock::now();
-    (*kernel)->run(sizes, query.data(), key.data(), value.data(),
-                   lengths.empty() ? nullptr : lengths.data(), output.data(),
-                   paged ? &*paged : nullptr);
+    (*kernel)->run(sizes, operands);
     times.push_back(millisecondsSince(start));
   }
   std::nth_element(times.begin(), times.begin() + times.size() / 2,
                    times.end());
 
   // Paged or not, the reference reads the contiguous K and V.
+  std::vector<double> referenceLse;
   std::vector<double> reference = referenceAttention(
-      spec, sizes, query.toDoubles(), key.toDoubles(), value.toDoubles());
+      spec, sizes, query.toDoubles(), key.toDoubles(), value.toDoubles(),
+      std::vector<double>(sinks.begin(), sinks.end()),
+      spec.returnLse ? &referenceLse : nullptr);
   Comparison comparison = compareToReference(output.toDoubles(), reference);
   double tolerance = relL2Tolerance(type);
   bool ok = comparison.nonFinite == 0 && comparison.relL2Error <= tolerance;
+  std::optional<Comparison> lseComparison;
+  if (spec.returnLse) {
+    lseComparison = compareLseToReference(
+        std::vector<double>(lse.begin(), lse.end()), referenceLse);
+    ok = ok && lseComparison->nonFinite == 0 &&
+         lseComparison->maxAbsError <= lseTolerance(type);
+  }
 
   json::Object report = describe(spec, sizes);
   report["max_abs_err"] = comparison.maxAbsError;
   report["rel_l2_err"] = comparison.relL2Error;
   report["tolerance"] = tolerance;
   report["non_finite"] = comparison.nonFinite;
+  if (lseComparison) {
+    report["lse_max_abs_err"] = lseComparison->maxAbsError;
+    report["lse_tolerance"] = lseTolerance(type);
+    report["lse_mismatched"] = lseComparison->nonFinite;
+  }
   report["ok"] = ok;
   report["compile_ms"] = compileMs;
   report["time_ms"] = times[times.size() / 2];
   if (!saveDir.empty()) {
-    error =
-        save(saveDir, spec, sizes, report, query, key, value, output, lengths);
+    error = save(saveDir, spec, sizes, report, query, key, value, output,
+                 lengths, sinks, lse);
     if (!error.empty()) {
       llvm::errs() << "gqa-run: error: " << error << "\n";
       return 1;

@@ -48,6 +48,10 @@ struct AttentionSpec {
   /// Tokens per page of a paged KV cache (a block table maps each sequence's
   /// pages into K/V pools [pages, pageSize, Hkv, D]); 0: contiguous K/V.
   int64_t pageSize = 0;
+  /// Whether the op takes one attention-sink logit per query head (f32 [Hq]).
+  bool hasSinks = false;
+  /// Whether the op also returns each row's log-sum-exp (f32 [B, Hq, Sq]).
+  bool returnLse = false;
 
   int64_t groupSize() const { return qHeads / kvHeads; }
   int64_t valueHeadDim() const { return headDimV ? headDimV : headDim; }
@@ -86,6 +90,8 @@ struct AttentionSizes {
   int64_t keyElements(const AttentionSpec &spec) const;
   int64_t valueElements(const AttentionSpec &spec) const;
   int64_t outputElements(const AttentionSpec &spec) const;
+  /// Elements of the log-sum-exps: B * Hq * Sq.
+  int64_t lseElements(const AttentionSpec &spec) const;
 };
 
 /// The flat (row-major) offset of element (b, h, s, d) of a tensor with

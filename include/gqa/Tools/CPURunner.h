@@ -29,6 +29,20 @@ struct CPUSchedule {
   int64_t threads = 1;
 };
 
+/// The host arrays of one run, in the spec's layout and element type.
+struct CPUOperands {
+  const void *query = nullptr, *key = nullptr, *value = nullptr;
+  /// `sizes.batch` entries when the spec has KV lengths.
+  const int32_t *kvLens = nullptr;
+  /// A paged spec reads K and V from here (`key` and `value` unused).
+  const PagedKVCache *paged = nullptr;
+  /// Hq sink logits when the spec has sinks.
+  const float *sinks = nullptr;
+  void *output = nullptr;
+  /// B * Hq * Sq log-sum-exps when the spec returns them.
+  float *lse = nullptr;
+};
+
 /// One attention spec compiled for the host CPU through the gqa-lower-to-cpu
 /// pipeline and JIT-compiled; callable on any sizes.
 class CPUKernel {
@@ -38,20 +52,17 @@ public:
   compile(const AttentionSpec &spec, const CPUSchedule &schedule);
   ~CPUKernel();
 
-  /// Runs on host arrays in the spec's layout and element type; `kvLens` has
-  /// `sizes.batch` entries when the spec has KV lengths. A paged spec reads
-  /// K and V from `paged` (`key` and `value` are not used).
-  void run(const AttentionSizes &sizes, const void *query, const void *key,
-           const void *value, const int32_t *kvLens, void *output,
-           const PagedKVCache *paged = nullptr) const;
+  /// Runs on `operands`, sized by `sizes`.
+  void run(const AttentionSizes &sizes, const CPUOperands &operands) const;
 
 private:
   CPUKernel(const AttentionSpec &spec, std::unique_ptr<ExecutionEngine> engine,
-            void *entry);
+            void (*entry)(void **));
 
   AttentionSpec spec;
   std::unique_ptr<ExecutionEngine> engine;
-  void *entry;
+  /// The packed wrapper of the C interface: one pointer per argument.
+  void (*entry)(void **);
 };
 
 } // namespace mlir::gqa

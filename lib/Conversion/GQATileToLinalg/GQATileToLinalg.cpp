@@ -146,6 +146,29 @@ struct LoadKVTileLowering : public TilePattern<LoadKVTileOp> {
   }
 };
 
+struct LoadSinkTileLowering : public TilePattern<LoadSinkTileOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t, LoadSinkTileOp op) const override {
+    SmallVector<Value, 1> dynamicSizes;
+    if (Value rows = op.getRows())
+      dynamicSizes.push_back(rows);
+    int64_t g = op.getGroupSize();
+    auto generate = tensor::GenerateOp::create(
+        t.b, cast<RankedTensorType>(op.getTile().getType()), dynamicSizes,
+        [&](OpBuilder &nested, Location loc, ValueRange at) {
+          ImplicitLocOpBuilder b(loc, nested);
+          TileBuilder inner(b);
+          AffineExpr d0 = inner.dim(0), d1 = inner.dim(1), d2 = inner.dim(2);
+          Value head = inner.apply(d0 * g + (d1 + d2) % g,
+                                   {op.getKvHead(), op.getFirstRow(), at[0]});
+          tensor::YieldOp::create(
+              b, memref::LoadOp::create(b, op.getSinks(), ValueRange{head})
+                     .getResult());
+        });
+    return {generate.getResult()};
+  }
+};
+
 //===----------------------------------------------------------------------===//
 // Stores.
 //===----------------------------------------------------------------------===//
@@ -222,6 +245,24 @@ struct StorePartialTileLowering : public TilePattern<StorePartialTileOp> {
                          element.push_back(column);
                          return element;
                        });
+        });
+    return {};
+  }
+};
+
+struct StoreLseTileLowering : public TilePattern<StoreLseTileOp> {
+  using TilePattern::TilePattern;
+  SmallVector<Value> build(TileBuilder &t, StoreLseTileOp op) const override {
+    int64_t g = op.getGroupSize();
+    // The output is [B, Hq, Sq].
+    Value seq = memref::DimOp::create(t.b, op.getOutput(), 2);
+    forEachPackedRow(
+        t, op.getLse(), t.apply(t.dim(0) * g, {seq}), op.getFirstRow(),
+        op.getKvHead(), g, [&](TileBuilder &inner, Value row, PackedRow at) {
+          memref::StoreOp::create(
+              inner.b,
+              tensor::ExtractOp::create(inner.b, op.getLse(), ValueRange{row}),
+              op.getOutput(), ValueRange{op.getBatch(), at.head, at.position});
         });
     return {};
   }
@@ -512,37 +553,56 @@ struct FinalizeLowering : public TilePattern<FinalizeOp> {
   SmallVector<Value> build(TileBuilder &t, FinalizeOp op) const override {
     auto type = cast<RankedTensorType>(op.getAccumulator().getType());
     auto rowType = cast<RankedTensorType>(op.getMax().getType());
-    // O = A * (1 / l), 0 where l = 0.
-    Value output = t.generic(
-        {op.getAccumulator(), op.getSum()}, {t.empty(type)},
-        {t.identity2(), t.rows2(), t.identity2()}, {kParallel, kParallel},
+    Value sinks = op.getSinks();
+    SmallVector<Value, 3> inputs = {op.getMax(), op.getSum()};
+    if (sinks)
+      inputs.push_back(sinks);
+    SmallVector<AffineMap> maps(inputs.size() + 2, t.identity1());
+    // Per row: the factor of A (alpha / l', 0 where l' = 0) and
+    // lse = ln(2) (m' + log2 l') (-inf where l' = 0); without a sink
+    // m' = m, l' = l and alpha = 1.
+    ValueRange rowResults = t.generic(
+        inputs, {t.empty(rowType), t.empty(rowType)}, maps, {kParallel},
         [&](ImplicitLocOpBuilder &b, ValueRange args) {
           TileBuilder inner(b);
-          Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
-                                              args[1], inner.f32Constant(0.0));
-          Value inverse = arith::SelectOp::create(
-              b, empty, inner.f32Constant(0.0),
-              arith::DivFOp::create(b, inner.f32Constant(1.0), args[1]));
-          return SmallVector<Value>{arith::MulFOp::create(b, args[0], inverse)};
+          Value max = args[0], sum = args[1], alpha;
+          if (sinks) {
+            // The sink is one more key, of score log2(e) sink, with no value.
+            Value sink =
+                arith::MulFOp::create(b, args[2], inner.f32Constant(M_LOG2E));
+            Value joined = arith::MaxNumFOp::create(b, max, sink);
+            Value none =
+                arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, joined,
+                                      inner.f32Constant(-INFINITY));
+            Value use = arith::SelectOp::create(b, none, inner.f32Constant(0.0),
+                                                joined);
+            alpha = math::Exp2Op::create(b, arith::SubFOp::create(b, max, use));
+            sum = math::FmaOp::create(
+                b, alpha, sum,
+                math::Exp2Op::create(b, arith::SubFOp::create(b, sink, use)));
+            max = use;
+          }
+          Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum,
+                                              inner.f32Constant(0.0));
+          Value numerator = alpha ? alpha : inner.f32Constant(1.0);
+          Value factor =
+              arith::SelectOp::create(b, empty, inner.f32Constant(0.0),
+                                      arith::DivFOp::create(b, numerator, sum));
+          Value natural = arith::MulFOp::create(
+              b, arith::AddFOp::create(b, max, math::Log2Op::create(b, sum)),
+              inner.f32Constant(M_LN2));
+          Value lse = arith::SelectOp::create(
+              b, empty, inner.f32Constant(-INFINITY), natural);
+          return SmallVector<Value>{factor, lse};
+        });
+    // O = A * factor.
+    Value output = t.generic(
+        {op.getAccumulator(), rowResults[0]}, {t.empty(type)},
+        {t.identity2(), t.rows2(), t.identity2()}, {kParallel, kParallel},
+        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+          return SmallVector<Value>{arith::MulFOp::create(b, args[0], args[1])};
         })[0];
-    // lse = ln(2) (m + log2 l), -inf where l = 0.
-    Value lse =
-        t.generic({op.getMax(), op.getSum()}, {t.empty(rowType)},
-                  {t.identity1(), t.identity1(), t.identity1()}, {kParallel},
-                  [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                    TileBuilder inner(b);
-                    Value empty =
-                        arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
-                                              args[1], inner.f32Constant(0.0));
-                    Value natural = arith::MulFOp::create(
-                        b,
-                        arith::AddFOp::create(b, args[0],
-                                              math::Log2Op::create(b, args[1])),
-                        inner.f32Constant(M_LN2));
-                    return SmallVector<Value>{arith::SelectOp::create(
-                        b, empty, inner.f32Constant(-INFINITY), natural)};
-                  })[0];
-    return {output, lse};
+    return {output, rowResults[1]};
   }
 };
 
@@ -581,6 +641,12 @@ struct CombineSplitsLowering : public TilePattern<CombineSplitsOp> {
             return arith::MaxNumFOp::create(b, acc, lseOf(b, split))
                 .getResult();
           });
+      // The head's sink joins the maximum and the weights.
+      Value sink;
+      if (Value sinks = op.getSinks()) {
+        sink = memref::LoadOp::create(b, sinks, ValueRange{head});
+        maximum = arith::MaxNumFOp::create(b, maximum, sink);
+      }
       // Every split -inf: weights exp(-inf - 0) = 0 and the row is 0.
       Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, maximum,
                                          inner.f32Constant(-INFINITY));
@@ -591,7 +657,10 @@ struct CombineSplitsLowering : public TilePattern<CombineSplitsOp> {
             b, arith::SubFOp::create(b, lseOf(b, split), maximum));
       };
       Value weights = inner.reduce(
-          zero, op.getSplits(), inner.f32Constant(0.0),
+          zero, op.getSplits(),
+          sink ? math::ExpOp::create(b, arith::SubFOp::create(b, sink, maximum))
+                     .getResult()
+               : inner.f32Constant(0.0),
           [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
             return arith::AddFOp::create(b, acc, weightOf(b, split))
                 .getResult();
@@ -601,6 +670,15 @@ struct CombineSplitsLowering : public TilePattern<CombineSplitsOp> {
       Value inverse = arith::SelectOp::create(
           b, isEmpty, inner.f32Constant(0.0),
           arith::DivFOp::create(b, inner.f32Constant(1.0), weights));
+      if (Value lse = op.getLse()) {
+        Value merged =
+            arith::AddFOp::create(b, maximum, math::LogOp::create(b, weights));
+        memref::StoreOp::create(
+            b,
+            arith::SelectOp::create(b, isEmpty, inner.f32Constant(-INFINITY),
+                                    merged),
+            lse, ValueRange{batch, head, position});
+      }
       inner.forEach(
           zero, inner.index(headDimV),
           [&](ImplicitLocOpBuilder &b, Value column) {
@@ -654,9 +732,9 @@ struct ConvertGQATilesToLinalgPass
 } // namespace
 
 void mlir::gqa::populateGQATileToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LoadQueryTileLowering, LoadKVTileLowering,
+  patterns.add<LoadQueryTileLowering, LoadKVTileLowering, LoadSinkTileLowering,
                StoreOutputTileLowering, StorePartialTileLowering,
-               ScoresLowering, MaskScoresLowering, OnlineSoftmaxLowering,
-               AccumulateLowering, FinalizeLowering, CombineSplitsLowering>(
-      patterns.getContext());
+               StoreLseTileLowering, ScoresLowering, MaskScoresLowering,
+               OnlineSoftmaxLowering, AccumulateLowering, FinalizeLowering,
+               CombineSplitsLowering>(patterns.getContext());
 }

@@ -85,6 +85,18 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
           "for sm_80 or sm_90 (gqa-select-schedule target=sm_90)";
     return reason;
   }
+  // Issue 12: the GPU kernels gain these with the lowering of the tiled
+  // form, whose CPU lowering runs them today.
+  if (op.getSinks()) {
+    os << "attention sinks are not supported by the GPU kernels yet (the CPU "
+          "path, gqa-lower-to-cpu, runs them)";
+    return reason;
+  }
+  if (op.getLseInit()) {
+    os << "returning the log-sum-exp is not supported by the GPU kernels yet "
+          "(the CPU path, gqa-lower-to-cpu, returns it)";
+    return reason;
+  }
   const GQAToGPUOptions options = getEffectiveGPUOptions(op, given);
   bool f32 = op.getElementType().isF32();
   for (auto [what, dim] :

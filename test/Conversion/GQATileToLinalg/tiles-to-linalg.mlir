@@ -127,3 +127,56 @@ func.func @combine(%wo: memref<?x?x32x?x64xf32>, %wl: memref<?x?x32x?xf32>, %out
   gqa.combine_splits %wo, %wl, %out[%b, %row0] splits(%ns) rows(8) layout<bshd> : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
   return
 }
+
+// -----
+
+// Sinks: each packed row reads its head's sink; finalize folds it in as one
+// more key (score log2(e) sink, no value): a per-row factor alpha / l' and
+// LSE, then O = A * factor.
+// CHECK-LABEL: func.func @sinks
+// CHECK: tensor.generate %{{.*}} {
+// CHECK:   affine.apply
+// CHECK:   memref.load %{{.*}}[%{{.*}}] : memref<16xf32>
+// CHECK: linalg.generic
+// CHECK:   arith.mulf %{{.*}}, %cst
+// CHECK:   arith.maxnumf
+// CHECK:   math.exp2
+// CHECK:   math.fma
+// CHECK:   arith.divf
+// CHECK:   math.log2
+// CHECK: linalg.generic
+// CHECK:   arith.mulf
+func.func @sinks(%sinks: memref<16xf32>, %kvh: index, %row0: index, %rows: index, %acc: tensor<?x64xf32>, %m: tensor<?xf32>, %l: tensor<?xf32>) -> (tensor<?x64xf32>, tensor<?xf32>) {
+  %s = gqa.load_sink_tile %sinks[%kvh, %row0] rows(%rows) group(4) : memref<16xf32> -> tensor<?xf32>
+  %o, %lse = gqa.finalize %acc, %m, %l sinks(%s : tensor<?xf32>) : tensor<?x64xf32>, tensor<?xf32>
+  return %o, %lse : tensor<?x64xf32>, tensor<?xf32>
+}
+
+// -----
+
+// The LSE of each row that exists goes to [B, Hq, Sq].
+// CHECK-LABEL: func.func @store_lse
+// CHECK: scf.for
+// CHECK:   tensor.extract
+// CHECK:   memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : memref<?x32x?xf32>
+func.func @store_lse(%lse: tensor<64xf32>, %out: memref<?x32x?xf32>, %b: index, %kvh: index, %row0: index) {
+  gqa.store_lse_tile %lse, %out[%b, %kvh, %row0] group(8) : tensor<64xf32>, memref<?x32x?xf32>
+  return
+}
+
+// -----
+
+// The combine with sinks and the merged LSE: the sink joins the maximum and
+// the weights; M + log(weights) is stored.
+// CHECK-LABEL: func.func @combine_sinks_lse
+// CHECK: scf.for
+// CHECK:   arith.maxnumf
+// CHECK:   memref.load %{{.*}}[%{{.*}}] : memref<32xf32>
+// CHECK:   arith.maxnumf
+// CHECK:   math.exp
+// CHECK:   math.log
+// CHECK:   memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : memref<?x32x?xf32>
+func.func @combine_sinks_lse(%wo: memref<?x?x32x?x64xf32>, %wl: memref<?x?x32x?xf32>, %out: memref<?x?x32x64xbf16>, %s: memref<32xf32>, %lse: memref<?x32x?xf32>, %b: index, %row0: index, %ns: index) {
+  gqa.combine_splits %wo, %wl, %out[%b, %row0] splits(%ns) rows(8) layout<bshd> sinks(%s : memref<32xf32>) lse(%lse : memref<?x32x?xf32>) : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
+  return
+}

@@ -28,3 +28,17 @@ func.func @empty_init(%q: tensor<1x5x4x32xbf16>, %k: tensor<1x9x1x32xbf16>, %v: 
          heads(4, 1) layout<bshd> mask<none> -> tensor<1x5x4x32xbf16>
   return %o : tensor<1x5x4x32xbf16>
 }
+
+// With sinks and the LSE: both inits are written in place.
+// CHECK-LABEL: func.func @sinks_lse
+// CHECK-SAME: (%{{.*}}: memref<{{.*}}>, %{{.*}}: memref<{{.*}}>, %[[S:.*]]: memref<8xf32{{.*}}>, %[[INIT:.*]]: memref<2x8x17x64xf16{{.*}}>, %[[LSE:.*]]: memref<2x8x17xf32{{.*}}>)
+// CHECK-NOT: memref.alloc
+// CHECK: gqa.attention {{.*}} sinks(%[[S]] : {{.*}}) outs(%[[INIT]] : {{.*}}, %[[LSE]] : {{.*}})
+// CHECK-NEXT: return %[[INIT]], %[[LSE]]
+func.func @sinks_lse(%q: tensor<2x8x17x64xf16>, %k: tensor<2x2x40x64xf16>, %s: tensor<8xf32>,
+                     %init: tensor<2x8x17x64xf16>, %lse0: tensor<2x8x17xf32>) -> (tensor<2x8x17x64xf16>, tensor<2x8x17xf32>) {
+  %o, %lse = gqa.attention ins(%q, %k, %k : tensor<2x8x17x64xf16>, tensor<2x2x40x64xf16>, tensor<2x2x40x64xf16>)
+         sinks(%s : tensor<8xf32>) outs(%init : tensor<2x8x17x64xf16>, %lse0 : tensor<2x8x17xf32>)
+         heads(8, 2) layout<bhsd> mask<causal> -> tensor<2x8x17x64xf16>, tensor<2x8x17xf32>
+  return %o, %lse : tensor<2x8x17x64xf16>, tensor<2x8x17xf32>
+}

@@ -211,7 +211,7 @@ func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tens
 
 // A tensor op with no result.
 func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %v: tensor<2x8x33x128xbf16>, %init: tensor<2x64x17x128xbf16>) {
-  // expected-error @+1 {{on tensors the op must have one result, got 0}}
+  // expected-error @+1 {{on tensors the op must have one result per init (1), got 0}}
   gqa.attention ins(%q, %k, %v : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%init : tensor<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none>
   return
 }
@@ -230,7 +230,7 @@ func.func @f(%q: tensor<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %v: memr
 // A memref op with a result (generic form).
 func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %v: memref<2x8x33x128xbf16>, %init: memref<2x64x17x128xbf16>) {
   // expected-error @+1 {{on memrefs the op writes 'init' and has no result, got 1}}
-  %o = "gqa.attention"(%q, %k, %v, %init) <{q_heads = 64 : i64, kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<none>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 1>}> : (memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>, memref<2x64x17x128xbf16>) -> tensor<2x64x17x128xbf16>
+  %o = "gqa.attention"(%q, %k, %v, %init) <{q_heads = 64 : i64, kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<none>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0>}> : (memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>, memref<2x64x17x128xbf16>) -> tensor<2x64x17x128xbf16>
   return
 }
 
@@ -385,5 +385,96 @@ func.func @f(%q: memref<3x1x8x64xbf16>, %kc: memref<320x2x64xbf16>, %vc: memref<
 func.func @f(%q: memref<?x4611686018427387904x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %o: memref<?x4611686018427387904x?x64xbf16>) {
   // expected-error @+1 {{'query' of type 'memref<?x4611686018427387904x?x64xbf16>' has more than 2^48 bytes in its static dimensions: offsets into it could overflow 64-bit indices}}
   gqa.attention ins(%q, %k, %k : memref<?x4611686018427387904x?x64xbf16>, memref<?x2x?x64xbf16>, memref<?x2x?x64xbf16>) outs(%o : memref<?x4611686018427387904x?x64xbf16>) heads(4611686018427387904, 2) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+// Sinks: one f32 per query head.
+func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %s: memref<8xf32>, %o: memref<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'sinks' dim 0 must be q_heads (64), got 8}}
+  gqa.attention ins(%q, %k, %k : memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>) sinks(%s : memref<8xf32>) outs(%o : memref<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %s: memref<64xbf16>, %o: memref<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'sinks' element type must be f32, got 'bf16'}}
+  gqa.attention ins(%q, %k, %k : memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>) sinks(%s : memref<64xbf16>) outs(%o : memref<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %s: memref<?xf32>, %o: memref<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'sinks' dim 0 must be q_heads (64), got ?}}
+  gqa.attention ins(%q, %k, %k : memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>) sinks(%s : memref<?xf32>) outs(%o : memref<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %s: memref<1x64xf32>, %o: memref<2x64x17x128xbf16>) {
+  // expected-error @+1 {{'sinks' must have rank 1 (shape [Hq]), got rank 2}}
+  gqa.attention ins(%q, %k, %k : memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>) sinks(%s : memref<1x64xf32>) outs(%o : memref<2x64x17x128xbf16>) heads(64, 8) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+// The LSE is f32 [B, Hq, Sq] whatever the layout.
+func.func @f(%q: memref<2x17x64x128xbf16>, %k: memref<2x33x8x128xbf16>, %o: memref<2x17x64x128xbf16>, %l: memref<2x17x64xf32>) {
+  // expected-error @+1 {{'lse_init' dim 1 must be q_heads (64), got 17}}
+  gqa.attention ins(%q, %k, %k : memref<2x17x64x128xbf16>, memref<2x33x8x128xbf16>, memref<2x33x8x128xbf16>) outs(%o : memref<2x17x64x128xbf16>, %l : memref<2x17x64xf32>) heads(64, 8) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %o: memref<2x64x17x128xbf16>, %l: memref<2x64x16xf32>) {
+  // expected-error @+1 {{'lse_init' dim 2 is 16, but the 'query' sequence length is 17}}
+  gqa.attention ins(%q, %k, %k : memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>) outs(%o : memref<2x64x17x128xbf16>, %l : memref<2x64x16xf32>) heads(64, 8) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %o: memref<2x64x17x128xbf16>, %l: memref<3x64x17xf32>) {
+  // expected-error @+1 {{'lse_init' dim 0 is 3, but the 'query' batch is 2}}
+  gqa.attention ins(%q, %k, %k : memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>) outs(%o : memref<2x64x17x128xbf16>, %l : memref<3x64x17xf32>) heads(64, 8) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %o: memref<2x64x17x128xbf16>, %l: memref<2x64x17xf16>) {
+  // expected-error @+1 {{'lse_init' element type must be f32, got 'f16'}}
+  gqa.attention ins(%q, %k, %k : memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>) outs(%o : memref<2x64x17x128xbf16>, %l : memref<2x64x17xf16>) heads(64, 8) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %o: memref<2x64x17x128xbf16>, %l: memref<2x64xf32>) {
+  // expected-error @+1 {{'lse_init' must have rank 3 (shape [B, Hq, Sq]), got rank 2}}
+  gqa.attention ins(%q, %k, %k : memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>) outs(%o : memref<2x64x17x128xbf16>, %l : memref<2x64xf32>) heads(64, 8) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+// On tensors, a result per init, typed as it.
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %o: tensor<2x64x17x128xbf16>, %l: tensor<2x64x17xf32>) {
+  // expected-error @+1 {{on tensors the op must have one result per init (2), got 1}}
+  %r = gqa.attention ins(%q, %k, %k : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%o : tensor<2x64x17x128xbf16>, %l : tensor<2x64x17xf32>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %o: tensor<2x64x17x128xbf16>, %l: tensor<2x64x17xf32>) {
+  // expected-error @+1 {{LSE result type 'tensor<2x64x?xf32>' differs from 'lse_init' type 'tensor<2x64x17xf32>'}}
+  %r:2 = gqa.attention ins(%q, %k, %k : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%o : tensor<2x64x17x128xbf16>, %l : tensor<2x64x17xf32>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>, tensor<2x64x?xf32>
   return
 }

@@ -233,3 +233,59 @@ func.func @f(%query: memref<?x?x?x128xbf16>, %i: index) {
   %q = gqa.load_query_tile %query[%i, %i, %i] heads(32, 4) layout<bshd> : memref<?x?x?x128xbf16> -> tensor<64x128xbf16>
   return
 }
+
+// -----
+
+func.func @f(%sinks: memref<?xf32>, %i: index) {
+  // expected-error @+1 {{expects 'sinks' to be an f32 memref [Hq] with static Hq, got 'memref<?xf32>'}}
+  %s = gqa.load_sink_tile %sinks[%i, %i] group(8) : memref<?xf32> -> tensor<64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%sinks: memref<12xf32>, %i: index) {
+  // expected-error @+1 {{expects group >= 1 dividing the 12 sinks, got 8}}
+  %s = gqa.load_sink_tile %sinks[%i, %i] group(8) : memref<12xf32> -> tensor<64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%sinks: memref<16xf32>, %i: index) {
+  // expected-error @+1 {{expects a 'rows' operand exactly when the tile's row dimension is dynamic, got 'tensor<?xf32>' without rows}}
+  %s = gqa.load_sink_tile %sinks[%i, %i] group(8) : memref<16xf32> -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%lse: tensor<64xf32>, %out: memref<?x?x32xf32>, %i: index) {
+  // expected-error @+1 {{expects 'output' to be an f32 memref [B, Hq, Sq] with static Hq, got 'memref<?x?x32xf32>'}}
+  gqa.store_lse_tile %lse, %out[%i, %i, %i] group(8) : tensor<64xf32>, memref<?x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%acc: tensor<64x64xf32>, %m: tensor<64xf32>, %s: tensor<32xf32>) {
+  // expected-error @+1 {{expects dimension 0 of 'sinks' (32) to equal dimension 0 of 'max' (64)}}
+  %o, %lse = gqa.finalize %acc, %m, %m sinks(%s : tensor<32xf32>) : tensor<64x64xf32>, tensor<64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%wo: memref<?x?x32x?x64xf32>, %wl: memref<?x?x32x?xf32>, %out: memref<?x?x32x64xbf16>, %s: memref<16xf32>, %i: index) {
+  // expected-error @+1 {{expects dimension 0 of 'sinks' (16) to equal dimension 2 of 'partial_out' (32)}}
+  gqa.combine_splits %wo, %wl, %out[%i, %i] splits(%i) rows(8) layout<bshd> sinks(%s : memref<16xf32>) : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%wo: memref<?x?x32x?x64xf32>, %wl: memref<?x?x32x?xf32>, %out: memref<?x?x32x64xbf16>, %lse: memref<?x?x32xf32>, %i: index) {
+  // expected-error @+1 {{expects 'lse' to be an f32 memref [B, Hq, Sq] with static Hq, got 'memref<?x?x32xf32>'}}
+  gqa.combine_splits %wo, %wl, %out[%i, %i] splits(%i) rows(8) layout<bshd> lse(%lse : memref<?x?x32xf32>) : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
+  return
+}

@@ -58,3 +58,21 @@ func.func @partial(%query: memref<?x8x?x64xf32>, %b: index, %row0: index, %rows:
          : memref<?x8x?x64xf32> -> tensor<?x64xf32>
   return %q : tensor<?x64xf32>
 }
+
+// Sinks and the LSE: the rows' sink logits, finalize with them, the LSE
+// stored, the combine with both.
+// CHECK-LABEL: func.func @sinks_lse
+// CHECK: %[[S:.*]] = gqa.load_sink_tile %{{.*}}[%{{.*}}, %{{.*}}] group(8) : memref<32xf32> -> tensor<64xf32>
+// CHECK: %{{.*}}, %[[LSE:.*]] = gqa.finalize %{{.*}}, %{{.*}}, %{{.*}} sinks(%[[S]] : tensor<64xf32>) : tensor<64x64xf32>, tensor<64xf32>
+// CHECK: gqa.store_lse_tile %[[LSE]], %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] group(8) : tensor<64xf32>, memref<?x32x?xf32>
+// CHECK: gqa.combine_splits {{.*}} rows(8) layout<bshd> sinks(%{{.*}} : memref<32xf32>) lse(%{{.*}} : memref<?x32x?xf32>) : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
+func.func @sinks_lse(%sinks: memref<32xf32>, %lse_out: memref<?x32x?xf32>, %out: memref<?x?x32x64xbf16>,
+                     %wo: memref<?x?x32x?x64xf32>, %wl: memref<?x?x32x?xf32>, %b: index, %kvh: index,
+                     %row0: index, %m: tensor<64xf32>, %l: tensor<64xf32>, %acc: tensor<64x64xf32>) {
+  %s = gqa.load_sink_tile %sinks[%kvh, %row0] group(8) : memref<32xf32> -> tensor<64xf32>
+  %o, %lse = gqa.finalize %acc, %m, %l sinks(%s : tensor<64xf32>) : tensor<64x64xf32>, tensor<64xf32>
+  gqa.store_lse_tile %lse, %lse_out[%b, %kvh, %row0] group(8) : tensor<64xf32>, memref<?x32x?xf32>
+  gqa.combine_splits %wo, %wl, %out[%b, %row0] splits(%b) rows(8) layout<bshd> sinks(%sinks : memref<32xf32>) lse(%lse_out : memref<?x32x?xf32>)
+    : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
+  return
+}

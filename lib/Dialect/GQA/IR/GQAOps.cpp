@@ -56,7 +56,8 @@ public:
     if (failed(verifyKinds()) || failed(verifyRanksAndElementTypes()) ||
         failed(verifyGrouping()) || failed(verifyStaticDims()) ||
         failed(verifyShapes()) || failed(verifyKVLens()) ||
-        failed(verifyBlockTable()) || failed(verifyScalars()))
+        failed(verifyBlockTable()) || failed(verifySinks()) ||
+        failed(verifyLseInit()) || failed(verifyScalars()))
       return failure();
     return success();
   }
@@ -114,14 +115,18 @@ private:
                << operand.getType();
     }
     if (onTensors) {
-      if (op.getResult().size() != 1)
-        return op.emitOpError() << "on tensors the op must have one result, "
-                                   "got "
-                                << op.getResult().size();
-      if (op.getResult()[0].getType() != op.getInit().getType())
+      ValueRange inits = op.getDpsInits();
+      if (op.getResult().size() != inits.size())
         return op.emitOpError()
-               << "result type " << op.getResult()[0].getType()
-               << " differs from 'init' type " << op.getInit().getType();
+               << "on tensors the op must have one result per init ("
+               << inits.size() << "), got " << op.getResult().size();
+      for (auto [index, result, init] : llvm::enumerate(op.getResult(), inits))
+        if (result.getType() != init.getType())
+          return op.emitOpError()
+                 << (index == 0 ? "result" : "LSE result") << " type "
+                 << result.getType() << " differs from '"
+                 << (index == 0 ? "init" : "lse_init") << "' type "
+                 << init.getType();
     } else if (!op.getResult().empty()) {
       return op.emitOpError()
              << "on memrefs the op writes 'init' and has no result, got "
@@ -306,6 +311,60 @@ private:
              << "'block_table' must give each sequence at least one page, got "
                 "shape ["
              << rows << ", 0]";
+    return success();
+  }
+
+  /// `sinks`: one f32 logit per query head.
+  LogicalResult verifySinks() {
+    Value sinks = op.getSinks();
+    if (!sinks)
+      return success();
+    auto type = cast<ShapedType>(sinks.getType());
+    if (type.getRank() != 1)
+      return op.emitOpError()
+             << "'sinks' must have rank 1 (shape [Hq]), got rank "
+             << type.getRank();
+    if (!type.getElementType().isF32())
+      return op.emitOpError() << "'sinks' element type must be f32, got "
+                              << type.getElementType();
+    if (type.getDimSize(0) != op.getQHeads())
+      return op.emitOpError()
+             << "'sinks' dim 0 must be q_heads (" << op.getQHeads() << "), got "
+             << (type.isDynamicDim(0) ? std::string("?")
+                                      : std::to_string(type.getDimSize(0)));
+    return success();
+  }
+
+  /// `lse_init`: f32 [B, Hq, Sq], whatever the layout.
+  LogicalResult verifyLseInit() {
+    ShapedType type = op.getLseInitType();
+    if (!type)
+      return success();
+    if (type.getRank() != 3)
+      return op.emitOpError()
+             << "'lse_init' must have rank 3 (shape [B, Hq, Sq]), got rank "
+             << type.getRank();
+    if (!type.getElementType().isF32())
+      return op.emitOpError() << "'lse_init' element type must be f32, got "
+                              << type.getElementType();
+    if (type.getDimSize(1) != op.getQHeads())
+      return op.emitOpError()
+             << "'lse_init' dim 1 must be q_heads (" << op.getQHeads()
+             << "), got "
+             << (type.isDynamicDim(1) ? std::string("?")
+                                      : std::to_string(type.getDimSize(1)));
+    ShapedType query = op.getQueryType();
+    for (auto [dim, queryDim, what] :
+         {std::tuple<unsigned, unsigned, StringRef>{0, dims.batch, "batch"},
+          {2, dims.seq, "sequence length"}}) {
+      int64_t actual = type.getDimSize(dim),
+              expected = query.getDimSize(queryDim);
+      if (!ShapedType::isDynamic(actual) && !ShapedType::isDynamic(expected) &&
+          actual != expected)
+        return op.emitOpError()
+               << "'lse_init' dim " << dim << " is " << actual
+               << ", but the 'query' " << what << " is " << expected;
+    }
     return success();
   }
 

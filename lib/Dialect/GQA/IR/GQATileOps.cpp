@@ -105,6 +105,29 @@ LogicalResult verifyHeads(Operation *op, int64_t qHeads, int64_t kvHeads,
   return success();
 }
 
+/// Checks that `value` (named `name`) is an f32 memref of `rank` whose
+/// dimension `headsDim` is static (the query heads), described as `shape`.
+LogicalResult verifyF32MemRef(Operation *op, Value value, StringRef name,
+                              int64_t rank, int64_t headsDim, StringRef shape) {
+  auto type = cast<MemRefType>(value.getType());
+  if (type.getRank() != rank || !type.getElementType().isF32() ||
+      type.isDynamicDim(headsDim))
+    return op->emitOpError() << "expects '" << name << "' to be an f32 memref "
+                             << shape << " with static Hq, got " << type;
+  return success();
+}
+
+/// Checks that the rows of `tile` (rank 1) are `rows` exactly when dynamic.
+LogicalResult verifyRowsOperand(Operation *op, Value tile, Value rows) {
+  bool dynamicRows = cast<ShapedType>(tile.getType()).isDynamicDim(0);
+  if (dynamicRows == static_cast<bool>(rows))
+    return success();
+  return op->emitOpError() << "expects a 'rows' operand exactly when the "
+                              "tile's row dimension is dynamic, got "
+                           << tile.getType() << (rows ? " with" : " without")
+                           << " rows";
+}
+
 } // namespace
 
 LogicalResult LoadQueryTileOp::verify() {
@@ -118,12 +141,30 @@ LogicalResult LoadQueryTileOp::verify() {
                            headDim)) ||
       failed(verifySameElementType(op, getTile(), "tile", getQuery(), "query")))
     return failure();
-  bool dynamicRows = cast<ShapedType>(getTile().getType()).isDynamicDim(0);
-  if (dynamicRows != static_cast<bool>(getRows()))
-    return emitOpError() << "expects a 'rows' operand exactly when the tile's "
-                            "row dimension is dynamic, got "
-                         << getTile().getType()
-                         << (getRows() ? " with" : " without") << " rows";
+  return verifyRowsOperand(op, getTile(), getRows());
+}
+
+LogicalResult LoadSinkTileOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyF32MemRef(op, getSinks(), "sinks", 1, 0, "[Hq]")) ||
+      failed(verifyTileShape(op, getTile(), "tile", 1)))
+    return failure();
+  int64_t qHeads = cast<MemRefType>(getSinks().getType()).getDimSize(0);
+  if (getGroupSize() < 1 || qHeads % getGroupSize() != 0)
+    return emitOpError() << "expects group >= 1 dividing the " << qHeads
+                         << " sinks, got " << getGroupSize();
+  return verifyRowsOperand(op, getTile(), getRows());
+}
+
+LogicalResult StoreLseTileOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyF32MemRef(op, getOutput(), "output", 3, 1, "[B, Hq, Sq]")) ||
+      failed(verifyTileShape(op, getLse(), "lse", 1)))
+    return failure();
+  int64_t qHeads = cast<MemRefType>(getOutput().getType()).getDimSize(1);
+  if (getGroupSize() < 1 || qHeads % getGroupSize() != 0)
+    return emitOpError() << "expects group >= 1 dividing the " << qHeads
+                         << " query heads of 'output', got " << getGroupSize();
   return success();
 }
 
@@ -266,6 +307,9 @@ LogicalResult FinalizeOp::verify() {
       failed(verifySameDim(op, getMax(), "max", 0, getAccumulator(),
                            "accumulator", 0)))
     return failure();
+  if (Value sinks = getSinks())
+    if (failed(verifySameDim(op, sinks, "sinks", 0, getMax(), "max", 0)))
+      return failure();
   return success();
 }
 
@@ -289,5 +333,15 @@ LogicalResult CombineSplitsOp::verify() {
       failed(verifySameDim(op, getPartialOut(), "partial_out", 2,
                            getPartialLse(), "partial_lse", 2)))
     return failure();
+  if (Value sinks = getSinks())
+    if (failed(verifyF32MemRef(op, sinks, "sinks", 1, 0, "[Hq]")) ||
+        failed(verifySameDim(op, sinks, "sinks", 0, getPartialOut(),
+                             "partial_out", 2)))
+      return failure();
+  if (Value lse = getLse())
+    if (failed(verifyF32MemRef(op, lse, "lse", 3, 1, "[B, Hq, Sq]")) ||
+        failed(verifySameDim(op, lse, "lse", 1, getPartialOut(), "partial_out",
+                             2)))
+      return failure();
   return success();
 }

@@ -39,18 +39,23 @@ struct AttentionOpInterface
     FailureOr<Value> value = bufferOf(attention.getValue());
     FailureOr<Value> kvLens = bufferOf(attention.getKvLens());
     FailureOr<Value> blockTable = bufferOf(attention.getBlockTable());
+    FailureOr<Value> sinks = bufferOf(attention.getSinks());
     FailureOr<Value> init = bufferOf(attention.getInit());
+    FailureOr<Value> lseInit = bufferOf(attention.getLseInit());
     if (failed(query) || failed(key) || failed(value) || failed(kvLens) ||
-        failed(blockTable) || failed(init))
+        failed(blockTable) || failed(sinks) || failed(init) || failed(lseInit))
       return failure();
     rewriter.setInsertionPoint(op);
     AttentionOp::create(rewriter, op->getLoc(), TypeRange(), *query, *key,
-                        *value, *kvLens, *blockTable, *init,
+                        *value, *kvLens, *blockTable, *sinks, *init, *lseInit,
                         attention.getQHeadsAttr(), attention.getKvHeadsAttr(),
                         attention.getLayoutAttr(), attention.getMaskAttr(),
                         attention.getScaleAttr(), attention.getSoftcapAttr(),
                         attention.getScheduleAttr());
-    replaceOpWithBufferizedValues(rewriter, op, *init);
+    SmallVector<Value, 2> results = {*init};
+    if (*lseInit)
+      results.push_back(*lseInit);
+    replaceOpWithBufferizedValues(rewriter, op, results);
     return success();
   }
 };

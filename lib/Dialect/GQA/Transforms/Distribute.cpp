@@ -221,18 +221,32 @@ private:
                                                softmax.getNewSum()});
           });
         });
-    auto finalize =
-        FinalizeOp::create(b, accumulatorType, rowType, loop.getResult(0),
-                           loop.getResult(1), loop.getResult(2));
-    auto storeOutput = [&] {
-      StoreOutputTileOp::create(b, finalize.getOutput(), op.getInit(),
-                                batchIndex, kvHead, firstRow, qHeads, kvHeads,
+    // The rows' output and LSE; with sinks, joined by each row's sink
+    // (once: a split's partial result leaves it to the combine).
+    auto finalize = [&](bool withSinks) {
+      Value sinkTile;
+      if (withSinks)
+        sinkTile = LoadSinkTileOp::create(
+            b, rowType, op.getSinks(), kvHead, firstRow,
+            rows.empty() ? Value() : rows.front(), groupSize);
+      return FinalizeOp::create(b, accumulatorType, rowType, loop.getResult(0),
+                                loop.getResult(1), loop.getResult(2), sinkTile);
+    };
+    bool hasSinks = static_cast<bool>(op.getSinks());
+    auto storeOutput = [&](FinalizeOp rows) {
+      StoreOutputTileOp::create(b, rows.getOutput(), op.getInit(), batchIndex,
+                                kvHead, firstRow, qHeads, kvHeads,
                                 op.getLayout());
+      if (Value lse = op.getLseInit())
+        StoreLseTileOp::create(b, rows.getLse(), lse, batchIndex, kvHead,
+                               firstRow, groupSize);
     };
     if (!split) {
-      storeOutput();
+      storeOutput(finalize(hasSinks));
       return;
     }
+    // Without sinks both branches store the same finalised rows.
+    FinalizeOp shared = hasSinks ? FinalizeOp() : finalize(false);
     // Launched with one split, the block saw all its keys.
     Value single =
         arith::CmpIOp::create(b, arith::CmpIPredicate::eq, numSplits, index(1));
@@ -240,15 +254,16 @@ private:
         b, single,
         [&](OpBuilder &nested, Location) {
           within(nested, [&] {
-            storeOutput();
+            storeOutput(shared ? shared : finalize(true));
             scf::YieldOp::create(b);
           });
         },
         [&](OpBuilder &nested, Location) {
           within(nested, [&] {
-            StorePartialTileOp::create(
-                b, finalize.getOutput(), finalize.getLse(), partialOut,
-                partialLse, split, batchIndex, kvHead, firstRow, groupSize);
+            FinalizeOp partial = shared ? shared : finalize(false);
+            StorePartialTileOp::create(b, partial.getOutput(), partial.getLse(),
+                                       partialOut, partialLse, split,
+                                       batchIndex, kvHead, firstRow, groupSize);
             scf::YieldOp::create(b);
           });
         });
@@ -266,7 +281,8 @@ private:
     b.setInsertionPointToStart(forall.getBody());
     ValueRange ivs = forall.getInductionVars();
     CombineSplitsOp::create(b, partialOut, partialLse, op.getInit(), ivs[1],
-                            apply(d0 * rows, {ivs[0]}), numSplits, rows,
+                            apply(d0 * rows, {ivs[0]}), numSplits,
+                            op.getSinks(), op.getLseInit(), rows,
                             op.getLayout());
   }
 

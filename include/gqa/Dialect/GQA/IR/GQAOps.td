@@ -54,12 +54,26 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     output) head dim `Dv` may differ from the query/key head dim `D`. A row
     that sees no key produces zeros.
 
+    - `sinks` (optional, shape `[Hq]`, `f32`) gives each query head one
+      attention-sink logit (GPT-OSS): it joins the softmax denominator and
+      carries no value. With `m = max(max_j s_ij, sink_h)`,
+      `O_i = sum_j exp(s_ij - m) V_j / (sum_j exp(s_ij - m) + exp(sink_h - m))`;
+      the sink is compared with the scaled (and softcapped) scores and is not
+      scaled itself. A row that sees no key is 0.
+    - A second init, `lse_init` (shape `[B, Hq, Sq]`, `f32`, whatever the
+      layout: flash_attn's `softmax_lse`), makes the op also produce each
+      row's natural-log `logsumexp_j s_ij` over its visible, scaled (and
+      softcapped) scores, sink term included; `-inf` for a row that sees no
+      key (and has no sink). Partial results over disjoint keys merge
+      exactly by it (`merge_attention_states`).
+
     `schedule` (optional, `#gqa.schedule<...>`) says how the op is
     distributed and tiled for a target; `gqa-select-schedule` sets it.
 
-    On tensors the op is in destination-passing style: `outs` is the init
-    whose buffer the result may reuse, and the op never reads it. On memrefs
-    (after bufferization) it has no result and writes `outs`.
+    On tensors the op is in destination-passing style: `outs` holds the
+    inits (the output's, then the LSE's) whose buffers the results may
+    reuse, and the op never reads them. On memrefs (after bufferization) it
+    has no result and writes `outs`.
 
     ```mlir
     %o = gqa.attention ins(%q, %k, %v : tensor<?x?x64x128xbf16>,
@@ -76,6 +90,15 @@ def GQA_AttentionOp : GQA_Op<"attention", [
                                      memref<?x16x8x128xbf16>)
       kv_lens(%lens : memref<?xi32>) block_table(%pages : memref<?x?xi32>)
       outs(%o : memref<?x1x64x128xbf16>) heads(64, 8) layout<bshd> mask<none>
+
+    // Attention sinks and the log-sum-exp of every row.
+    %o, %lse = gqa.attention ins(%q, %k, %v : tensor<?x?x64x64xbf16>,
+                                             tensor<?x?x8x64xbf16>,
+                                             tensor<?x?x8x64xbf16>)
+           sinks(%s : tensor<64xf32>)
+           outs(%init : tensor<?x?x64x64xbf16>, %lse0 : tensor<?x64x?xf32>)
+           heads(64, 8) layout<bshd> mask<causal>
+           -> tensor<?x?x64x64xbf16>, tensor<?x64x?xf32>
     ```
   }];
 
@@ -85,7 +108,9 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     GQA_TensorOrMemRef:$value,
     Optional<GQA_TensorOrMemRef>:$kv_lens,
     Optional<GQA_TensorOrMemRef>:$block_table,
+    Optional<GQA_TensorOrMemRef>:$sinks,
     GQA_TensorOrMemRef:$init,
+    Optional<GQA_TensorOrMemRef>:$lse_init,
     I64Attr:$q_heads,
     I64Attr:$kv_heads,
     GQA_LayoutAttr:$layout,
@@ -101,7 +126,9 @@ def GQA_AttentionOp : GQA_Op<"attention", [
               type($query) `,` type($key) `,` type($value) `)`
     (`kv_lens` `(` $kv_lens^ `:` type($kv_lens) `)`)?
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
-    `outs` `(` $init `:` type($init) `)`
+    (`sinks` `(` $sinks^ `:` type($sinks) `)`)?
+    `outs` `(` $init `:` type($init)
+               (`,` $lse_init^ `:` type($lse_init))? `)`
     `heads` `(` $q_heads `,` $kv_heads `)`
     `layout` `` $layout
     `mask` `` $mask
@@ -165,7 +192,17 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     }
     /// The scale applied to the scores: the attribute, or 1/sqrt(D).
     double getScaleOrDefault();
-    MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }
+    ShapedType getLseInitType() {
+      return getLseInit() ? cast<ShapedType>(getLseInit().getType())
+                          : ShapedType();
+    }
+    /// The inits: the output's, then the LSE's when the op returns it (two
+    /// adjacent operands).
+    MutableOperandRange getDpsInitsMutable() {
+      return MutableOperandRange(getOperation(),
+                                 getInitMutable().getOperandNumber(),
+                                 getLseInit() ? 2 : 1);
+    }
   }];
 }
 

@@ -92,6 +92,29 @@ def GQA_LoadKVTileOp : GQA_TileOp<"load_kv_tile"> {
   }];
 }
 
+def GQA_LoadSinkTileOp : GQA_TileOp<"load_sink_tile"> {
+  let summary = "The attention-sink logit of each packed row of a block";
+  let description = [{
+    Reads, for each of the tile's `BM` packed rows `first_row + r` of KV head
+    `kv_head`, the sink logit of its query head: `sinks[kv_head * g +
+    (first_row + r) % g]`, `g = group_size` (see `gqa.load_query_tile`). The
+    tile has `BM` rows, or `rows` when its row dimension is dynamic.
+
+    ```mlir
+    %s = gqa.load_sink_tile %sinks[%kvh, %row0] group(8)
+           : memref<64xf32> -> tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins Arg<AnyMemRef, "the sinks", [MemRead]>:$sinks,
+                       Index:$kv_head, Index:$first_row, Optional<Index>:$rows,
+                       I64Attr:$group_size);
+  let results = (outs GQA_F32Tile:$tile);
+  let assemblyFormat = [{
+    $sinks `[` $kv_head `,` $first_row `]` (`rows` `(` $rows^ `)`)?
+    `group` `(` $group_size `)` attr-dict `:` type($sinks) `->` type($tile)
+  }];
+}
+
 def GQA_StoreOutputTileOp : GQA_TileOp<"store_output_tile"> {
   let summary = "Writes a block's normalised rows to the output";
   let description = [{
@@ -141,6 +164,28 @@ def GQA_StorePartialTileOp : GQA_TileOp<"store_partial_tile"> {
     `[` $split `,` $batch `,` $kv_head `,` $first_row `]`
     `group` `(` $group_size `)` attr-dict `:` type($tile) `,` type($lse) `,`
     type($partial_out) `,` type($partial_lse)
+  }];
+}
+
+def GQA_StoreLseTileOp : GQA_TileOp<"store_lse_tile"> {
+  let summary = "Writes the log-sum-exps of a block's rows";
+  let description = [{
+    Writes the `BM` f32 log-sum-exps of packed rows `[first_row, first_row +
+    BM)` of KV head `kv_head` to `lse[batch, head, position]` (`[B, Hq, Sq]`),
+    with head and position of each packed row as in `gqa.load_query_tile`;
+    rows past `Sq * g` are not written.
+
+    ```mlir
+    gqa.store_lse_tile %lse, %lse_out[%b, %kvh, %row0] group(8)
+      : tensor<64xf32>, memref<?x64x?xf32>
+    ```
+  }];
+  let arguments = (ins GQA_F32Tile:$lse,
+    Arg<AnyMemRef, "the log-sum-exps", [MemWrite]>:$output,
+    Index:$batch, Index:$kv_head, Index:$first_row, I64Attr:$group_size);
+  let assemblyFormat = [{
+    $lse `,` $output `[` $batch `,` $kv_head `,` $first_row `]`
+    `group` `(` $group_size `)` attr-dict `:` type($lse) `,` type($output)
   }];
 }
 
@@ -256,16 +301,30 @@ def GQA_FinalizeOp : GQA_TileOp<"finalize", [Pure,
     the natural-log log-sum-exp of the row's scaled scores; a row that saw no
     key (`l = 0`) gets `O = 0` and `lse = -inf`.
 
+    With `sinks` (the natural-log sink logit of each row), the sink joins
+    the denominator as one more key that carries no value: with `t =
+    log2(e) * sink[r]`, `m' = max(m, t)`, `alpha = exp2(m - m')`,
+
+    ```
+    O[r, :] = alpha A[r, :] / (alpha l[r] + exp2(t - m'))
+    lse[r]  = ln(2) * (m' + log2(alpha l[r] + exp2(t - m')))
+    ```
+
+    so a row that saw no key gets `O = 0` and `lse = sink[r]`.
+
     ```mlir
     %o, %lse = gqa.finalize %acc, %m, %l : tensor<64x128xf32>, tensor<64xf32>
+    %o2, %lse2 = gqa.finalize %acc, %m, %l sinks(%s : tensor<64xf32>)
+        : tensor<64x128xf32>, tensor<64xf32>
     ```
   }];
   let arguments = (ins GQA_F32Tile:$accumulator, GQA_F32Tile:$max,
-                       GQA_F32Tile:$sum);
+                       GQA_F32Tile:$sum, Optional<GQA_F32Tile>:$sinks);
   let results = (outs GQA_F32Tile:$output, GQA_F32Tile:$lse);
   let assemblyFormat = [{
-    $accumulator `,` $max `,` $sum attr-dict `:` type($accumulator) `,`
-    type($max)
+    $accumulator `,` $max `,` $sum
+    (`sinks` `(` $sinks^ `:` type($sinks) `)`)? attr-dict `:`
+    type($accumulator) `,` type($max)
   }];
 }
 
@@ -273,7 +332,8 @@ def GQA_FinalizeOp : GQA_TileOp<"finalize", [Pure,
 // Split-KV.
 //===----------------------------------------------------------------------===//
 
-def GQA_CombineSplitsOp : GQA_TileOp<"combine_splits"> {
+def GQA_CombineSplitsOp : GQA_TileOp<"combine_splits",
+    [AttrSizedOperandSegments]> {
   let summary = "Merges the splits' partial results of a block of rows";
   let description = [{
     For the rows `[first_row, first_row + rows)` of batch `batch`, a row
@@ -289,21 +349,35 @@ def GQA_CombineSplitsOp : GQA_TileOp<"combine_splits"> {
     position, :]` and `lse_s = partial_lse[s, batch, head, position]`. A
     split with `lse = -inf` (no key) weighs 0; a row that no split saw is 0.
 
+    With `sinks` (`[Hq]`), the head's sink logit joins the denominator with
+    weight `exp(sinks[head] - M)`, `M` then also maximising over it. With
+    `lse` (`[B, Hq, Sq]`), the row's merged log-sum-exp `M + log(sum of the
+    weights)` (sink included) is written there; `-inf` when every weight is
+    0.
+
     ```mlir
     gqa.combine_splits %wo, %wl, %out[%b, %row0] splits(%ns) rows(64)
       layout<bshd> : memref<?x?x64x?x128xf32>, memref<?x?x64x?xf32>,
                      memref<?x?x64x128xbf16>
+    gqa.combine_splits %wo, %wl, %out[%b, %row0] splits(%ns) rows(64)
+      layout<bshd> sinks(%s : memref<64xf32>) lse(%lse : memref<?x64x?xf32>)
+      : memref<?x?x64x?x128xf32>, memref<?x?x64x?xf32>,
+        memref<?x?x64x128xbf16>
     ```
   }];
   let arguments = (ins
     Arg<AnyMemRef, "the partial outputs", [MemRead]>:$partial_out,
     Arg<AnyMemRef, "the partial log-sum-exps", [MemRead]>:$partial_lse,
     Arg<AnyMemRef, "the output", [MemWrite]>:$output,
-    Index:$batch, Index:$first_row, Index:$splits, I64Attr:$rows,
-    GQA_LayoutAttr:$layout);
+    Index:$batch, Index:$first_row, Index:$splits,
+    Arg<Optional<AnyMemRef>, "the sinks", [MemRead]>:$sinks,
+    Arg<Optional<AnyMemRef>, "the merged log-sum-exps", [MemWrite]>:$lse,
+    I64Attr:$rows, GQA_LayoutAttr:$layout);
   let assemblyFormat = [{
     $partial_out `,` $partial_lse `,` $output `[` $batch `,` $first_row `]`
     `splits` `(` $splits `)` `rows` `(` $rows `)` `layout` `` $layout
+    (`sinks` `(` $sinks^ `:` type($sinks) `)`)?
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
     attr-dict `:` type($partial_out) `,` type($partial_lse) `,` type($output)
   }];
 }
