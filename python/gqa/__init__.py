@@ -5,7 +5,9 @@
 * :func:`reference.attention` is a float64 numpy reference of the semantics.
 * Both take a paged KV cache (``block_table=``: k and v are page pools
   ``[num_pages, page_size, Hkv, D]``); :func:`reference.gather_pages` makes one contiguous.
-* :func:`run_cpu` runs the compiler's CPU path (``gqa-run --target cpu``).
+* :func:`run_cpu` runs the compiler's CPU path (``gqa-run --target cpu``); both it and
+  the reference take attention sinks and return the log-sum-exp.
+* :func:`merge_attention_states` merges two partial results over disjoint keys by their LSE.
 * :func:`kv_cache_bytes`, :func:`kv_cache_comparison`, :func:`attention_flops`: sizing formulas.
 
 Importing the package needs only numpy; PyTorch is imported lazily when a
@@ -28,6 +30,7 @@ from .errors import (
     ToolError,
     ToolNotFoundError,
 )
+from .merge import merge_attention_states
 from .metadata import load_metadata, validate_metadata
 from .shapes import LAYOUTS
 from .sizing import KVCacheComparison, attention_flops, decode_min_bytes, kv_cache_bytes, kv_cache_comparison
@@ -39,6 +42,7 @@ __all__ = [
     "KVCacheComparison", "Kernel", "KernelConfig", "LAYOUTS", "LaunchError", "MetadataError",
     "RuntimeLibraryNotFoundError", "ToolError", "ToolNotFoundError", "attention", "attention_flops",
     "compile", "compile_config", "decode_min_bytes", "dtypes", "find_compiler", "find_gqa_run",
-    "kv_cache_bytes", "kv_cache_comparison", "load_kernel", "load_metadata", "reference",
+    "kv_cache_bytes", "kv_cache_comparison", "load_kernel", "load_metadata", "merge_attention_states",
+    "reference",
     "resolve_cache_dir", "run_cpu", "validate_metadata",
 ]

@@ -44,6 +44,8 @@ def _gqa_run_args(
     seed: Optional[int],
     save_dir: Path,
     schedule: str = "cpu",
+    sinks: bool = False,
+    return_lse: bool = False,
 ) -> list[str]:
     """The gqa-run command line (everything after the executable)."""
     args = ["--target", "cpu", "--schedule", schedule]
@@ -55,6 +57,10 @@ def _gqa_run_args(
         args += ["--kv-lens", ",".join(str(int(n)) for n in kv_lens)]
     if seed is not None:
         args += ["--seed", str(seed)]
+    if sinks:
+        args.append("--sinks")
+    if return_lse:
+        args.append("--return-lse")
     args += ["--save", str(save_dir)]
     return args
 
@@ -101,13 +107,25 @@ class CpuRun:
     v: np.ndarray
     out: np.ndarray
     kv_lens: Optional[np.ndarray]
+    #: The Hq sink logits gqa-run drew (``sinks=True``), else None.
+    sinks: Optional[np.ndarray] = None
+    #: The log-sum-exps ``[B, Hq, Sq]`` it returned (``return_lse=True``), else None.
+    lse: Optional[np.ndarray] = None
 
     def reference(self) -> np.ndarray:
         """:func:`gqa.reference.attention` (float64) on exactly the inputs gqa-run used."""
+        return self._reference(return_lse=False)
+
+    def reference_lse(self) -> np.ndarray:
+        """The float64 reference's log-sum-exps ``[B, Hq, Sq]`` of the same inputs."""
+        return self._reference(return_lse=True)[1]
+
+    def _reference(self, return_lse: bool) -> Any:
         cfg = self.config
         return reference.attention(
             self.q, self.k, self.v, layout=cfg.layout, window=cfg.window,
             kv_lens=self.kv_lens, softcap=cfg.softcap or None, scale=cfg.scale,
+            sinks=self.sinks, return_lse=return_lse,
         )
 
     def max_abs_error(self) -> float:
@@ -145,13 +163,17 @@ def run_cpu(
     seed: Optional[int] = None,
     save_dir: Optional[str] = None,
     schedule: str = "cpu",
+    sinks: bool = False,
+    return_lse: bool = False,
     timeout: Optional[float] = 600,
 ) -> CpuRun:
     """Run ``gqa-run --target cpu`` for one configuration and load what it saved.
 
     ``schedule`` is whose schedule the CPU runs: ``"cpu"``, or a GPU's
     (``"sm_80"``, ``"sm_90"``: its tiles, row packing and split-KV), to check
-    on the CPU the numerics of what that GPU runs.  ``seq_kv`` defaults to
+    on the CPU the numerics of what that GPU runs.  ``sinks`` draws one
+    attention-sink logit per query head (``CpuRun.sinks``); ``return_lse``
+    also returns the log-sum-exps (``CpuRun.lse``).  ``seq_kv`` defaults to
     ``seq_q``.  ``save_dir`` keeps the files (a
     temporary directory otherwise).  Raises
     :class:`~gqa.errors.ToolNotFoundError` when gqa-run is missing and
@@ -172,7 +194,8 @@ def run_cpu(
     with tempfile.TemporaryDirectory(prefix="gqa-run-") as tmp:
         out_dir = Path(save_dir) if save_dir is not None else Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [str(exe), *_gqa_run_args(config, batch, seq_q, seq_kv, kv_lens, seed, out_dir, schedule)]
+        cmd = [str(exe), *_gqa_run_args(config, batch, seq_q, seq_kv, kv_lens, seed, out_dir, schedule,
+                                                 sinks, return_lse)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -195,5 +218,9 @@ def run_cpu(
         }
         arrays = {n: load_raw(out_dir / f"{n}.bin", s, config.dtype) for n, s in shapes.items()}
         lens = _saved_kv_lens(out_dir, meta, batch, kv_lens)
+        if sinks:
+            arrays["sinks"] = load_raw(out_dir / "sinks.bin", (config.q_heads,), "f32")
+        if return_lse:
+            arrays["lse"] = load_raw(out_dir / "lse.bin", (batch, config.q_heads, seq_q), "f32")
     return CpuRun(config=config, batch=batch, seq_q=seq_q, seq_kv=seq_kv, result=result, meta=meta,
                   kv_lens=lens, **arrays)

@@ -128,7 +128,9 @@ def attention(
     softcap: Optional[float] = None,
     scale: Optional[float] = None,
     block_table: Any = None,
-) -> np.ndarray:
+    sinks: Any = None,
+    return_lse: bool = False,
+) -> Any:
     """Grouped-query attention in float64.
 
     Args:
@@ -150,11 +152,19 @@ def attention(
             ``block_table[b, j // page_size]`` (see :func:`gather_pages`), and
             ``Skv = max_pages * page_size``.  Entries must lie in
             ``[0, num_pages)``.
+        sinks: optional ``[Hq]`` attention-sink logits (GPT-OSS): the sink of
+            head h joins every row's softmax denominator as one more logit
+            with no value, compared with the scaled (and softcapped) scores
+            and not scaled itself.
+        return_lse: also return each row's natural-log ``logsumexp`` of its
+            visible scaled scores (sink included), ``[B, Hq, Sq]`` whatever
+            ``layout``; ``-inf`` for a row with no visible key and no sink.
 
     Returns:
-        float64 array (B, Hq, Sq, Dv) in ``layout``; rows with no visible
-        key are 0.  Keys no query sees (e.g. past ``kv_lens[b]``) are never
-        read, so they may hold anything, NaN included.
+        float64 array (B, Hq, Sq, Dv) in ``layout``, or ``(out, lse)`` with
+        ``return_lse``; rows with no visible key are 0.  Keys no query sees
+        (e.g. past ``kv_lens[b]``) are never read, so they may hold anything,
+        NaN included.
     """
     layout = normalize_layout(layout)
     qa, ka, va = (_as_float64(n, x) for n, x in (("q", q), ("k", k), ("v", v)))
@@ -185,9 +195,23 @@ def attention(
     v_full = np.where(mask.any(axis=2)[..., None], v_full, 0.0)
     scores = np.where(mask, scores, -np.inf)
     row_max = scores.max(axis=-1, keepdims=True, initial=-np.inf)
+    sink = None
+    if sinks is not None:
+        sink = _as_float64("sinks", sinks)
+        if sink.shape != (dims.q_heads,):
+            raise ValueError(f"sinks must have shape ({dims.q_heads},) (one logit per query head), got {sink.shape}")
+        sink = sink[None, :, None, None]
+        row_max = np.maximum(row_max, sink)
     row_max = np.where(np.isfinite(row_max), row_max, 0.0)  # fully masked rows
     p = np.where(mask, np.exp(scores - row_max), 0.0)
     denom = p.sum(axis=-1, keepdims=True)
+    if sink is not None:
+        denom = denom + np.exp(sink - row_max)
     weights = np.divide(p, denom, out=np.zeros_like(p), where=denom > 0)
     out = np.einsum("bhij,bhjd->bhid", weights, v_full)
-    return np.ascontiguousarray(out.transpose(from_bhsd_axes(layout)))
+    out = np.ascontiguousarray(out.transpose(from_bhsd_axes(layout)))
+    if not return_lse:
+        return out
+    with np.errstate(divide="ignore"):
+        lse = np.where(denom > 0, row_max + np.log(denom), -np.inf)[..., 0]
+    return out, lse
