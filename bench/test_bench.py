@@ -691,7 +691,7 @@ def cpu_measure(monkeypatch):
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     monkeypatch.setattr(measure, "cuda_healthy", lambda: True)
 
-    def ours(q, k, v, lens, out, attrs, kernel):
+    def ours(q, k, v, lens, out, attrs, kernel, block_table=None):
         return out.copy_(measure.reference(q, k, v, attrs, lens).to(out.dtype))
 
     monkeypatch.setattr(measure, "run_ours", ours)
@@ -707,7 +707,7 @@ def test_check_case_on_cpu(cpu_measure, monkeypatch):
     assert [r["status"] for r in records] == ["pass", "pass"], records
     assert all(r["rel_l2"] < 1e-2 and r["nonfinite"] == 0 for r in records)
 
-    def leaves_a_hole(q, k, v, lens, out, attrs, kernel):  # one element never written
+    def leaves_a_hole(q, k, v, lens, out, attrs, kernel, block_table=None):  # one element never written
         out.view(-1)[1:] = 0.5
         return out
 

@@ -29,6 +29,13 @@ if ! "$PYTHON" -c "import numpy, pytest" 2>/dev/null; then
   echo "setup: installing numpy and pytest for $PYTHON"
   "$PYTHON" -m pip install -q numpy pytest
 fi
+# PyTorch (the registry's wheel; it runs on the CPU) for the torch op, the
+# flash_attn-named functions and their torch.compile tests. GQA_NO_TORCH=1
+# skips it (those tests are then skipped).
+if [ -z "${GQA_NO_TORCH:-}" ] && ! "$PYTHON" -c "import torch" 2>/dev/null; then
+  echo "setup: installing torch for $PYTHON (a few GB with its CUDA libraries)"
+  "$PYTHON" -m pip install -q torch
+fi
 
 cmake -S "$GQA_ROOT" -B "$GQA_BUILD" -G Ninja \
   -DMLIR_DIR="$LLVM_PREFIX/lib/cmake/mlir" \

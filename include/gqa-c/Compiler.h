@@ -49,6 +49,12 @@ typedef struct gqa_compiler_attention {
   /// Tokens per page of a paged KV cache (K/V are page pools read through an
   /// int32 block table, docs/kernel-metadata.md); 0: contiguous K/V.
   int64_t page_size;
+  /// Nonzero: one f32 attention-sink logit per query head joins each row's
+  /// softmax denominator (CPU path only, for now).
+  int32_t sinks;
+  /// Nonzero: also return each row's natural-log log-sum-exp, f32
+  /// [B, Hq, Sq] (CPU path only, for now).
+  int32_t return_lse;
 } gqa_compiler_attention;
 
 /// Where the kernels run.

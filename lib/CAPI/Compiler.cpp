@@ -1,6 +1,7 @@
 //===- Compiler.cpp - The gqa compiler as a C library ---------------------===//
 
 #include "gqa-c/Compiler.h"
+#include "CAPIUtils.h"
 #include "gqa/InitAll.h"
 #include "gqa/Target/PTXCompiler.h"
 #include "gqa/Tools/AttentionModule.h"
@@ -16,25 +17,9 @@
 
 using namespace mlir;
 using namespace mlir::gqa;
+using namespace mlir::gqa::capi;
 
 namespace {
-
-/// A malloc'ed copy of `text` that C callers free with gqa_compiler_free.
-char *copyToC(llvm::StringRef text) {
-  char *copy = static_cast<char *>(std::malloc(text.size() + 1));
-  if (!copy)
-    return nullptr;
-  std::memcpy(copy, text.data(), text.size());
-  copy[text.size()] = '\0';
-  return copy;
-}
-
-/// Reports `message` through `*error` (when given) and returns 1.
-int fail(char **error, llvm::StringRef message) {
-  if (error)
-    *error = copyToC(message);
-  return 1;
-}
 
 /// A context with everything the pipeline needs, collecting its diagnostics
 /// into one message.
@@ -83,32 +68,6 @@ std::string toPipelineOptions(const gqa_compiler_target *target,
   options.maxSplits = target && target->max_splits >= 0 ? target->max_splits
                                                         : kDefaultMaxSplits;
   return "";
-}
-
-/// The spec of `attention`, or a message in `error`.
-AttentionSpec toSpec(const gqa_compiler_attention &attention,
-                     std::string &error) {
-  AttentionSpec spec;
-  spec.qHeads = attention.q_heads;
-  spec.kvHeads = attention.kv_heads;
-  spec.headDim = attention.head_dim;
-  spec.headDimV = attention.head_dim_v;
-  error = spec.setElementType(attention.dtype ? attention.dtype : "(null)");
-  if (error.empty())
-    error = spec.setLayout(attention.layout ? attention.layout : "(null)");
-  if (!error.empty())
-    return spec;
-  spec.causal = attention.causal != 0;
-  spec.windowLeft = attention.window_left;
-  spec.windowRight = attention.window_right;
-  if (attention.scale != 0)
-    spec.scale = attention.scale;
-  if (attention.softcap != 0)
-    spec.softcap = attention.softcap;
-  spec.hasKVLens = attention.kv_lens != 0;
-  spec.pageSize = attention.page_size;
-  error = spec.validate();
-  return spec;
 }
 
 /// Compiles `module` and returns each op's kernels, named under `stem`.

@@ -4,7 +4,6 @@
 #include "gqa/InitAll.h"
 #include "gqa/Pipelines/Pipelines.h"
 #include "gqa/Tools/AttentionModule.h"
-#include "gqa/Tools/PagedKVCache.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
@@ -14,7 +13,13 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/TargetSelect.h"
+
+#include <cstdlib>
+#include <dlfcn.h>
+#include <mutex>
+#include <vector>
 
 using namespace mlir;
 using namespace mlir::gqa;
@@ -47,6 +52,44 @@ MemRefDescriptor<4> describeTensor(const AttentionSpec &spec, const void *data,
   return descriptor;
 }
 
+/// The symbols MLIR's async runtime exports to JIT-compiled code (its
+/// `__mlir_execution_engine_init`), loaded once per process, or an error.
+///
+/// Not through ExecutionEngineOptions::sharedLibPaths: that dlopens with
+/// RTLD_GLOBAL, which puts the runtime's libLLVM into the process's global
+/// scope, where it then interposes on the LLVM that other libraries loaded
+/// later carry statically (Triton's, imported with PyTorch), which crash in
+/// their static initialisers. RTLD_LOCAL keeps it to itself.
+llvm::Expected<const llvm::StringMap<void *> &> asyncRuntimeSymbols() {
+  static llvm::StringMap<void *> symbols;
+  static std::string error;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void *library = dlopen(GQA_MLIR_ASYNC_RUNTIME, RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+      error = std::string("cannot load MLIR's async runtime: ") + dlerror();
+      return;
+    }
+    auto init = reinterpret_cast<ExecutionEngine::LibraryInitFn>(
+        dlsym(library, ExecutionEngine::kLibraryInitFnName));
+    if (!init) {
+      error = std::string(GQA_MLIR_ASYNC_RUNTIME) + " has no " +
+              ExecutionEngine::kLibraryInitFnName;
+      return;
+    }
+    init(symbols);
+    // Its worker threads must stop before the process unloads it, as
+    // ExecutionEngine's destructor would stop them.
+    static auto destroy = reinterpret_cast<ExecutionEngine::LibraryDestroyFn>(
+        dlsym(library, ExecutionEngine::kLibraryDestroyFnName));
+    if (destroy)
+      std::atexit([] { destroy(); });
+  });
+  if (!error.empty())
+    return llvm::createStringError(error);
+  return symbols;
+}
+
 /// Collects the diagnostics of a failed compilation into one message.
 class DiagnosticCollector {
 public:
@@ -67,10 +110,23 @@ private:
 
 CPUKernel::CPUKernel(const AttentionSpec &spec,
                      std::unique_ptr<ExecutionEngine> engine,
-                     void (*entry)(void **))
-    : spec(spec), engine(std::move(engine)), entry(entry) {}
+                     void (*entry)(void **), bool parallel)
+    : spec(spec), engine(std::move(engine)), entry(entry), parallel(parallel) {}
 
-CPUKernel::~CPUKernel() = default;
+CPUKernel::~CPUKernel() {
+  // A worker of the async runtime may still be returning through the JIT'd
+  // code of a block it finished (the run returned when the block's token
+  // was set, not when its coroutine frame unwound), and nothing in the
+  // runtime's API waits for that short of destroying the runtime. So the
+  // code of a parallel kernel stays mapped until the process exits, after
+  // the runtime's workers stopped (asyncRuntimeSymbols).
+  if (!parallel)
+    return;
+  static std::mutex mutex;
+  static auto *retired = new std::vector<std::unique_ptr<ExecutionEngine>>();
+  std::lock_guard<std::mutex> lock(mutex);
+  retired->push_back(std::move(engine));
+}
 
 llvm::Expected<std::unique_ptr<CPUKernel>>
 CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
@@ -116,20 +172,29 @@ CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
   auto optimize = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
                                             targetMachine->get());
   engineOptions.transformer = optimize;
-  // The async runtime's thread pool runs the blocks of a parallel kernel.
-  SmallVector<StringRef, 1> libraries;
-  if (schedule.threads > 1)
-    libraries.push_back(GQA_MLIR_ASYNC_RUNTIME);
-  engineOptions.sharedLibPaths = libraries;
   auto engine = ExecutionEngine::create(*module, engineOptions,
                                         std::move(*targetMachine));
   if (!engine)
     return engine.takeError();
+  // The async runtime's thread pool runs the blocks of a parallel kernel.
+  if (schedule.threads > 1) {
+    auto runtime = asyncRuntimeSymbols();
+    if (!runtime)
+      return runtime.takeError();
+    (*engine)->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
+      llvm::orc::SymbolMap map;
+      for (const auto &symbol : *runtime)
+        map[interner(symbol.getKey())] = {
+            llvm::orc::ExecutorAddr::fromPtr(symbol.getValue()),
+            llvm::JITSymbolFlags::Exported};
+      return map;
+    });
+  }
   auto entry = (*engine)->lookupPacked("_mlir_ciface_gqa_attention");
   if (!entry)
     return entry.takeError();
   return std::unique_ptr<CPUKernel>(
-      new CPUKernel(spec, std::move(*engine), *entry));
+      new CPUKernel(spec, std::move(*engine), *entry, schedule.threads > 1));
 }
 
 void CPUKernel::run(const AttentionSizes &sizes,
@@ -155,19 +220,18 @@ void CPUKernel::run(const AttentionSizes &sizes,
   MemRefDescriptor<2> blockTable{};
   if (spec.isPaged()) {
     // The pools are [pages, page size, Hkv, D]: bshd-ordered.
-    const PagedKVCache *paged = operands.paged;
     AttentionSpec pool = spec;
     pool.bshd = true;
-    k = describeTensor(pool, paged->key.data(), paged->numPages, spec.kvHeads,
+    k = describeTensor(pool, operands.key, operands.numPages, spec.kvHeads,
                        spec.pageSize, spec.headDim);
-    v = describeTensor(pool, paged->value.data(), paged->numPages, spec.kvHeads,
+    v = describeTensor(pool, operands.value, operands.numPages, spec.kvHeads,
                        spec.pageSize, dv);
-    const int32_t *table = paged->blockTable.data();
+    const int32_t *table = operands.blockTable;
     blockTable = {table,
                   table,
                   0,
-                  {sizes.batch, paged->pagesPerSequence},
-                  {paged->pagesPerSequence, 1}};
+                  {sizes.batch, operands.pagesPerSequence},
+                  {operands.pagesPerSequence, 1}};
   }
   // The C interface takes a pointer to each descriptor, in operand order
   // (AttentionModule.cpp); the packed wrapper takes a pointer to each of

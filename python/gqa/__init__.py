@@ -1,6 +1,9 @@
 """gqa: grouped-query attention kernels compiled with MLIR, from Python.
 
-* :func:`attention` runs a compiled kernel on CUDA tensors through ``libgqa_runtime.so``.
+* :func:`attention` runs a compiled kernel on CUDA tensors through ``libgqa_runtime.so``, and
+  the CPU path in process (``libgqa_compiler.so``) on numpy arrays and PyTorch CPU tensors.
+* ``torch.ops.gqa.attention`` (:mod:`gqa.torch_ops`) and flash_attn's functions
+  (:func:`flash_attn_func`, :func:`flash_attn_with_kvcache`, :mod:`gqa.flash_attn`) for PyTorch.
 * :func:`compile` / :func:`load_kernel` get kernels (``gqa-compile`` + an on-disk cache).
 * :func:`reference.attention` is a float64 numpy reference of the semantics.
 * Both take a paged KV cache (``block_table=``: k and v are page pools
@@ -36,6 +39,17 @@ from .shapes import LAYOUTS
 from .sizing import KVCacheComparison, attention_flops, decode_min_bytes, kv_cache_bytes, kv_cache_comparison
 
 __version__ = "0.1.0"
+
+#: flash_attn's functions (:mod:`gqa.flash_attn`), loaded with PyTorch on first use.
+_FLASH_ATTN = ("flash_attn_func", "flash_attn_with_kvcache")
+
+
+def __getattr__(name: str):
+    if name in _FLASH_ATTN:
+        from . import flash_attn
+
+        return getattr(flash_attn, name)
+    raise AttributeError(f"module 'gqa' has no attribute {name!r}")
 
 __all__ = [
     "CompileError", "CompilerNotFoundError", "ConfigMismatchError", "CpuRun", "GQAError",

@@ -21,8 +21,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 ENV_COMPILE = "GQA_COMPILE"
 ENV_RUN = "GQA_RUN"
 ENV_RUNTIME_LIB = "GQA_RUNTIME_LIB"
+ENV_COMPILER_LIB = "GQA_COMPILER_LIB"
 
 RUNTIME_LIB_NAME = "libgqa_runtime.so"
+COMPILER_LIB_NAME = "libgqa_compiler.so"
 
 
 def repo_root() -> Optional[Path]:
@@ -80,15 +82,27 @@ def find_executable(
     return _first_existing((d / "bin" / name for d in _build_dirs()), executable=True)
 
 
-def find_runtime_library() -> Optional[Path]:
-    """Locate ``libgqa_runtime.so``: ``$GQA_RUNTIME_LIB``, the repo's build dirs, then the package dir."""
-    from .errors import RuntimeLibraryNotFoundError
-
-    path = _from_env(ENV_RUNTIME_LIB, RUNTIME_LIB_NAME, RuntimeLibraryNotFoundError)
+def _find_library(name: str, env_var: str, subdir: str, error: Type[ToolNotFoundError]) -> Optional[Path]:
+    """Locate a shared library: ``$env_var``, the repo's build dirs, then the package dir."""
+    path = _from_env(env_var, name, error)
     if path is not None:
         return path
     candidates = []
     for d in _build_dirs():
-        candidates += [d / "lib" / RUNTIME_LIB_NAME, d / "lib" / "Runtime" / RUNTIME_LIB_NAME, d / RUNTIME_LIB_NAME]
-    candidates.append(PACKAGE_DIR / RUNTIME_LIB_NAME)
+        candidates += [d / "lib" / name, d / "lib" / subdir / name, d / name]
+    candidates.append(PACKAGE_DIR / name)
     return _first_existing(candidates, executable=False)
+
+
+def find_runtime_library() -> Optional[Path]:
+    """Locate ``libgqa_runtime.so``: ``$GQA_RUNTIME_LIB``, the repo's build dirs, then the package dir."""
+    from .errors import RuntimeLibraryNotFoundError
+
+    return _find_library(RUNTIME_LIB_NAME, ENV_RUNTIME_LIB, "Runtime", RuntimeLibraryNotFoundError)
+
+
+def find_compiler_library() -> Optional[Path]:
+    """Locate ``libgqa_compiler.so``: ``$GQA_COMPILER_LIB``, the repo's build dirs, then the package dir."""
+    from .errors import CompilerNotFoundError
+
+    return _find_library(COMPILER_LIB_NAME, ENV_COMPILER_LIB, "CAPI", CompilerNotFoundError)

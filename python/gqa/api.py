@@ -284,8 +284,15 @@ def attention(
     chip: Optional[str] = None,
     cache_dir: Optional[PathLike] = None,
     block_table: Any = None,
+    sinks: Any = None,
+    return_lse: bool = False,
 ) -> Any:
     """Grouped-query attention on CUDA tensors (semantics of :func:`gqa.reference.attention`).
+
+    Host inputs (numpy arrays, PyTorch CPU tensors) run the compiler's CPU
+    path in process instead (:func:`gqa.host.attention_host`, which also
+    takes ``sinks`` and ``return_lse``; ``kernel``, ``stream``, ``chip`` and
+    ``cache_dir`` do not apply there).
 
     Args:
         q, k, v: contiguous CUDA tensors in ``layout``: q (B, Hq, Sq, D),
@@ -316,10 +323,21 @@ def attention(
             PyTorch's allocator, so the call can be captured in a CUDA graph.
         chip: ``sm_80``/``sm_90``; default from q's device (``sm_90`` without torch).
         cache_dir: kernel cache directory (see :func:`gqa.compile`).
+        sinks: optional float32 ``[Hq]`` attention-sink logits (CPU only for now).
+        return_lse: also return the float32 ``[B, Hq, Sq]`` log-sum-exps (CPU only for now).
 
     Returns:
-        ``out``.
+        ``out``, or ``(out, lse)`` with ``return_lse``.
     """
+    from .host import attention_host, is_host_array
+
+    if is_host_array(q):
+        return attention_host(q, k, v, causal=causal, window=window, kv_lens=kv_lens, softcap=softcap,
+                              scale=scale, layout=layout, out=out, block_table=block_table, sinks=sinks,
+                              return_lse=return_lse)
+    if sinks is not None or return_lse:
+        raise NotImplementedError("sinks and return_lse run on the CPU only for now: the GPU kernels gain them "
+                                  "with the tile-form lowering (issue 12); pass CPU tensors")
     layout = normalize_layout(layout)
     qt, kt, vt = _wrap("q", q), _wrap("k", k), _wrap("v", v)
     _check_same_device([qt, kt, vt])

@@ -23,7 +23,8 @@ from gqa import _runtime, _tools, compiler
 
 REPO = Path(__file__).resolve().parents[2]
 ORIGINAL_PATH = os.environ.get("PATH", "")  # before isolated_env empties it
-_ORIGINAL_ENV = {v: os.environ.get(v) for v in ("GQA_COMPILE", "GQA_RUN", "GQA_RUNTIME_LIB", "GQA_KERNEL_CACHE")}
+_ORIGINAL_ENV = {v: os.environ.get(v) for v in ("GQA_COMPILE", "GQA_RUN", "GQA_RUNTIME_LIB", "GQA_COMPILER_LIB",
+                                            "GQA_KERNEL_CACHE")}
 _ORIGINAL_REPO_ROOT = _tools.repo_root
 METADATA_DOC = REPO / "docs" / "kernel-metadata.md"
 
@@ -50,7 +51,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """
     cache = tmp_path / "kernel-cache"
     monkeypatch.setenv("GQA_KERNEL_CACHE", str(cache))
-    for var in ("GQA_COMPILE", "GQA_RUN", "GQA_RUNTIME_LIB"):
+    for var in ("GQA_COMPILE", "GQA_RUN", "GQA_RUNTIME_LIB", "GQA_COMPILER_LIB"):
         monkeypatch.delenv(var, raising=False)
     empty_bin = tmp_path / "empty-bin"
     empty_bin.mkdir()
@@ -269,6 +270,10 @@ def _real_tool(name: str, env: str) -> Optional[Path]:
 
 REAL_GQA_COMPILE = _real_tool("gqa-compile", _tools.ENV_COMPILE)
 REAL_GQA_RUN = _real_tool("gqa-run", _tools.ENV_RUN)
+try:
+    REAL_COMPILER_LIB = _tools.find_compiler_library()
+except gqa.ToolNotFoundError:
+    REAL_COMPILER_LIB = None
 
 
 RUNTIME_HEADER = REPO / "include" / "gqa" / "Runtime" / "Runtime.h"

@@ -330,10 +330,14 @@ int runTool(int argc, char **argv) {
   std::vector<float> lse(spec.returnLse ? sizes.lseElements(spec) : 0);
   CPUOperands operands;
   operands.query = query.data();
-  operands.key = key.data();
-  operands.value = value.data();
+  operands.key = paged ? paged->key.data() : key.data();
+  operands.value = paged ? paged->value.data() : value.data();
   operands.kvLens = lengths.empty() ? nullptr : lengths.data();
-  operands.paged = paged ? &*paged : nullptr;
+  if (paged) {
+    operands.blockTable = paged->blockTable.data();
+    operands.numPages = paged->numPages;
+    operands.pagesPerSequence = paged->pagesPerSequence;
+  }
   operands.sinks = sinks.empty() ? nullptr : sinks.data();
   operands.output = output.data();
   operands.lse = lse.empty() ? nullptr : lse.data();

@@ -15,8 +15,6 @@ class ExecutionEngine;
 
 namespace mlir::gqa {
 
-struct PagedKVCache;
-
 /// Which schedule the CPU runs, and what of it is forced (0, or -1 for
 /// `maxSplits`: the schedule's choice). See gqa-select-schedule.
 struct CPUSchedule {
@@ -29,13 +27,17 @@ struct CPUSchedule {
   int64_t threads = 1;
 };
 
-/// The host arrays of one run, in the spec's layout and element type.
+/// The host arrays of one run, contiguous, in the spec's layout and element
+/// type.
 struct CPUOperands {
+  /// A paged spec's `key` and `value` are pools [numPages, pageSize, Hkv, D]
+  /// read through `blockTable` [batch, pagesPerSequence] (sizes.seqKV is then
+  /// pagesPerSequence * pageSize).
   const void *query = nullptr, *key = nullptr, *value = nullptr;
   /// `sizes.batch` entries when the spec has KV lengths.
   const int32_t *kvLens = nullptr;
-  /// A paged spec reads K and V from here (`key` and `value` unused).
-  const PagedKVCache *paged = nullptr;
+  const int32_t *blockTable = nullptr;
+  int64_t numPages = 0, pagesPerSequence = 0;
   /// Hq sink logits when the spec has sinks.
   const float *sinks = nullptr;
   void *output = nullptr;
@@ -57,12 +59,14 @@ public:
 
 private:
   CPUKernel(const AttentionSpec &spec, std::unique_ptr<ExecutionEngine> engine,
-            void (*entry)(void **));
+            void (*entry)(void **), bool parallel);
 
   AttentionSpec spec;
   std::unique_ptr<ExecutionEngine> engine;
   /// The packed wrapper of the C interface: one pointer per argument.
   void (*entry)(void **);
+  /// Whether its blocks run on MLIR's async runtime.
+  bool parallel;
 };
 
 } // namespace mlir::gqa

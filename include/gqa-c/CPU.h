@@ -1,0 +1,84 @@
+/*===- gqa-c/CPU.h - gqa's CPU path, in process -----------------*- C -*-===*\
+|*                                                                            *|
+|* Compiles one attention configuration for the host CPU (the                 *|
+|* gqa-lower-to-cpu pipeline, JIT-compiled once) and runs it on the caller's *|
+|* arrays, with no process started and nothing written to disk: what the     *|
+|* Python package and its PyTorch op call for CPU tensors. Part of           *|
+|* libgqa_compiler.so.                                                        *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef GQA_C_CPU_H
+#define GQA_C_CPU_H
+
+#include "gqa-c/Compiler.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A configuration compiled for the host CPU; callable on any sizes, from
+/// several threads at once.
+typedef struct gqa_cpu_kernel gqa_cpu_kernel;
+
+/// How the CPU runs it.
+typedef struct gqa_cpu_options {
+  /// Whose schedule: "cpu" (NULL), "sm_80" or "sm_90" (a GPU's tiles and
+  /// split-KV, to check its numerics on the CPU).
+  const char *schedule;
+  /// Threads the blocks run on; 0: one per core.
+  int64_t threads;
+  /// Split-KV with at most this many splits; 0 disables it, a negative value
+  /// takes the schedule's choice.
+  int64_t max_splits;
+} gqa_cpu_options;
+
+/// The arrays of one call: contiguous, in the configuration's layout and
+/// dtype (f16/bf16 as 16-bit patterns), host memory.
+typedef struct gqa_cpu_arguments {
+  int64_t batch;
+  int64_t seq_q;
+  /// The K/V sequence length (ignored when paged: pages_per_sequence *
+  /// page_size).
+  int64_t seq_kv;
+  const void *query;
+  /// K and V, or with a page size their pools [num_pages, page_size, Hkv, D].
+  const void *key;
+  const void *value;
+  /// `batch` int32 lengths when the configuration has kv_lens (clamped into
+  /// [0, seq_kv] by the kernel).
+  const int32_t *kv_lens;
+  /// Paged only: the int32 block table [batch, pages_per_sequence] (entries
+  /// clamped into the pool) and the pool's page count.
+  const int32_t *block_table;
+  int64_t pages_per_sequence;
+  int64_t num_pages;
+  /// Hq f32 sink logits when the configuration has sinks.
+  const float *sinks;
+  void *output;
+  /// batch * Hq * seq_q floats when the configuration returns the LSE.
+  float *lse;
+} gqa_cpu_arguments;
+
+/// Compiles `attention` for the host. On success returns 0 and sets
+/// `*kernel` (destroyed with gqa_cpu_kernel_destroy); on failure returns
+/// nonzero and sets `*error` (when non-NULL; freed with gqa_compiler_free).
+GQA_COMPILER_API int
+gqa_cpu_kernel_create(const gqa_compiler_attention *attention,
+                      const gqa_cpu_options *options, gqa_cpu_kernel **kernel,
+                      char **error);
+
+/// Runs `kernel` on `arguments` after checking them (every pointer the
+/// configuration needs present, sizes positive and within 64-bit byte
+/// counts); returns nonzero with `*error` set when they are not.
+GQA_COMPILER_API int gqa_cpu_kernel_run(const gqa_cpu_kernel *kernel,
+                                        const gqa_cpu_arguments *arguments,
+                                        char **error);
+
+GQA_COMPILER_API void gqa_cpu_kernel_destroy(gqa_cpu_kernel *kernel);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GQA_C_CPU_H */

@@ -1,0 +1,119 @@
+//===- CPU.cpp - gqa's CPU path as a C library ----------------------------===//
+//
+// gqa_cpu_kernel wraps a CPUKernel (the gqa-lower-to-cpu pipeline,
+// JIT-compiled); a call checks the caller's arguments against the
+// configuration before it touches them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gqa-c/CPU.h"
+#include "CAPIUtils.h"
+#include "gqa/Dialect/GQA/IR/GQAAttrs.h"
+#include "gqa/Tools/CPURunner.h"
+
+#include <memory>
+#include <thread>
+
+using namespace mlir::gqa;
+using namespace mlir::gqa::capi;
+
+struct gqa_cpu_kernel {
+  AttentionSpec spec;
+  std::unique_ptr<CPUKernel> kernel;
+};
+
+extern "C" int gqa_cpu_kernel_create(const gqa_compiler_attention *attention,
+                                     const gqa_cpu_options *options,
+                                     gqa_cpu_kernel **kernel, char **error) {
+  if (error)
+    *error = nullptr;
+  if (!attention || !kernel)
+    return fail(error, "attention and kernel must not be NULL");
+  std::string message;
+  AttentionSpec spec = toSpec(*attention, message);
+  if (!message.empty())
+    return fail(error, message);
+  CPUSchedule schedule;
+  if (options && options->schedule)
+    schedule.target = options->schedule;
+  if (!isScheduleTarget(schedule.target))
+    return fail(error, "schedule must be cpu, sm_80 or sm_90, got '" +
+                           schedule.target + "'");
+  int64_t threads = options ? options->threads : 0;
+  if (threads < 0)
+    return fail(error, "threads must be >= 0 (0: one per core), got " +
+                           std::to_string(threads));
+  schedule.threads =
+      threads > 0 ? threads
+                  : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  schedule.maxSplits =
+      options && options->max_splits >= 0 ? options->max_splits : -1;
+  auto compiled = CPUKernel::compile(spec, schedule);
+  if (!compiled)
+    return fail(error, llvm::toString(compiled.takeError()));
+  *kernel = new gqa_cpu_kernel{spec, std::move(*compiled)};
+  return 0;
+}
+
+extern "C" int gqa_cpu_kernel_run(const gqa_cpu_kernel *kernel,
+                                  const gqa_cpu_arguments *arguments,
+                                  char **error) {
+  if (error)
+    *error = nullptr;
+  if (!kernel || !arguments)
+    return fail(error, "kernel and arguments must not be NULL");
+  const AttentionSpec &spec = kernel->spec;
+  const gqa_cpu_arguments &a = *arguments;
+  AttentionSizes sizes{a.batch, a.seq_q, a.seq_kv, {}};
+  if (spec.isPaged()) {
+    if (a.pages_per_sequence <= 0 || a.num_pages <= 0)
+      return fail(error, "a paged configuration needs pages_per_sequence and "
+                         "num_pages > 0, got " +
+                             std::to_string(a.pages_per_sequence) + " and " +
+                             std::to_string(a.num_pages));
+    if (__builtin_mul_overflow(a.pages_per_sequence, spec.pageSize,
+                               &sizes.seqKV))
+      return fail(error, "pages_per_sequence * page_size overflows");
+  }
+  // The lengths only need their count here; the kernel clamps each.
+  if (spec.hasKVLens)
+    sizes.kvLens.assign(a.batch > 0 ? a.batch : 0, 0);
+  std::string message = sizes.validate(spec);
+  if (!message.empty())
+    return fail(error, message);
+  struct Required {
+    const char *name;
+    const void *pointer;
+    bool needed;
+  };
+  for (const Required &required :
+       {Required{"query", a.query, true},
+        {"key", a.key, true},
+        {"value", a.value, true},
+        {"output", a.output, true},
+        {"kv_lens", a.kv_lens, spec.hasKVLens},
+        {"block_table", a.block_table, spec.isPaged()},
+        {"sinks", a.sinks, spec.hasSinks},
+        {"lse", a.lse, spec.returnLse}}) {
+    if (required.needed && !required.pointer)
+      return fail(error, std::string(required.name) +
+                             " must not be NULL for this configuration");
+  }
+  CPUOperands operands;
+  operands.query = a.query;
+  operands.key = a.key;
+  operands.value = a.value;
+  operands.kvLens = a.kv_lens;
+  operands.blockTable = a.block_table;
+  operands.numPages = a.num_pages;
+  operands.pagesPerSequence = a.pages_per_sequence;
+  operands.sinks = a.sinks;
+  operands.output = a.output;
+  operands.lse = a.lse;
+  kernel->kernel->run(sizes, operands);
+  return 0;
+}
+
+extern "C" void gqa_cpu_kernel_destroy(gqa_cpu_kernel *kernel) {
+  delete kernel;
+}

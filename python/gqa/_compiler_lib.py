@@ -1,0 +1,134 @@
+"""ctypes binding to the CPU entry points of ``libgqa_compiler.so`` (``include/gqa-c/CPU.h``).
+
+A configuration is compiled (the gqa-lower-to-cpu pipeline, JIT) once per
+process and kept; a call then runs in process on the caller's host arrays,
+with no subprocess and no file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from dataclasses import dataclass
+from typing import Optional
+
+from ._tools import COMPILER_LIB_NAME, ENV_COMPILER_LIB, find_compiler_library
+from .config import KernelConfig
+from .errors import CompileError, CompilerNotFoundError, LaunchError
+
+_i32, _i64, _ptr = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
+
+
+class _Attention(ctypes.Structure):
+    _fields_ = [
+        ("q_heads", _i64), ("kv_heads", _i64), ("head_dim", _i64), ("head_dim_v", _i64),
+        ("dtype", ctypes.c_char_p), ("layout", ctypes.c_char_p), ("causal", _i32),
+        ("window_left", _i64), ("window_right", _i64), ("scale", ctypes.c_double),
+        ("softcap", ctypes.c_double), ("kv_lens", _i32), ("page_size", _i64),
+        ("sinks", _i32), ("return_lse", _i32),
+    ]
+
+
+class _Options(ctypes.Structure):
+    _fields_ = [("schedule", ctypes.c_char_p), ("threads", _i64), ("max_splits", _i64)]
+
+
+class _Arguments(ctypes.Structure):
+    _fields_ = [
+        ("batch", _i64), ("seq_q", _i64), ("seq_kv", _i64),
+        ("query", _ptr), ("key", _ptr), ("value", _ptr), ("kv_lens", _ptr),
+        ("block_table", _ptr), ("pages_per_sequence", _i64), ("num_pages", _i64),
+        ("sinks", _ptr), ("output", _ptr), ("lse", _ptr),
+    ]
+
+
+_library: Optional[ctypes.CDLL] = None
+_lock = threading.Lock()
+
+
+def _load() -> ctypes.CDLL:
+    global _library
+    with _lock:
+        if _library is not None:
+            return _library
+        path = find_compiler_library()
+        if path is None:
+            raise CompilerNotFoundError(
+                f"{COMPILER_LIB_NAME} not found: set ${ENV_COMPILER_LIB} or build it into <repo>/build*/")
+        lib = ctypes.CDLL(str(path))
+        err = ctypes.POINTER(ctypes.c_char)
+        lib.gqa_cpu_kernel_create.argtypes = [ctypes.POINTER(_Attention), ctypes.POINTER(_Options),
+                                              ctypes.POINTER(_ptr), ctypes.POINTER(err)]
+        lib.gqa_cpu_kernel_run.argtypes = [_ptr, ctypes.POINTER(_Arguments), ctypes.POINTER(err)]
+        lib.gqa_cpu_kernel_destroy.argtypes = [_ptr]
+        lib.gqa_compiler_free.argtypes = [err]
+        for fn in (lib.gqa_cpu_kernel_create, lib.gqa_cpu_kernel_run):
+            fn.restype = ctypes.c_int
+        lib.gqa_cpu_kernel_destroy.restype = None
+        lib.gqa_compiler_free.restype = None
+        _library = lib
+        return lib
+
+
+def _message(lib: ctypes.CDLL, error: "ctypes._Pointer") -> str:
+    if not error:
+        return "unknown error"
+    text = ctypes.cast(error, ctypes.c_char_p).value.decode(errors="replace")
+    lib.gqa_compiler_free(error)
+    return text
+
+
+@dataclass(frozen=True)
+class CpuKernelKey:
+    """Everything a compiled CPU kernel is specialised for."""
+
+    config: KernelConfig
+    sinks: bool
+    return_lse: bool
+    schedule: str
+    threads: int
+    max_splits: int
+
+
+class CpuKernel:
+    """One configuration compiled for the host; :meth:`run` calls it on raw pointers."""
+
+    def __init__(self, key: CpuKernelKey) -> None:
+        self.key = key
+        self._lib = _load()
+        cfg = key.config
+        attention = _Attention(
+            cfg.q_heads, cfg.kv_heads, cfg.head_dim, cfg.head_dim_v, cfg.dtype.encode(), cfg.layout.encode(),
+            0, cfg.window[0], cfg.window[1], 0.0 if cfg.default_scale else cfg.scale, cfg.softcap,
+            int(cfg.kv_lens), cfg.page_size, int(key.sinks), int(key.return_lse))
+        options = _Options(key.schedule.encode(), key.threads, key.max_splits)
+        handle, error = _ptr(), ctypes.POINTER(ctypes.c_char)()
+        if self._lib.gqa_cpu_kernel_create(ctypes.byref(attention), ctypes.byref(options), ctypes.byref(handle),
+                                           ctypes.byref(error)):
+            raise CompileError(f"compiling {cfg.key()} for the CPU failed: {_message(self._lib, error)}")
+        self._handle = handle
+
+    def run(self, **fields: int) -> None:
+        """Run on an ``gqa_cpu_arguments`` given as keyword fields (pointers as ints, 0 for none)."""
+        arguments = _Arguments(**fields)
+        error = ctypes.POINTER(ctypes.c_char)()
+        if self._lib.gqa_cpu_kernel_run(self._handle, ctypes.byref(arguments), ctypes.byref(error)):
+            raise LaunchError(f"the CPU kernel refused its arguments: {_message(self._lib, error)}")
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle:
+            self._lib.gqa_cpu_kernel_destroy(handle)
+
+
+_kernels: dict[CpuKernelKey, CpuKernel] = {}
+_kernels_lock = threading.Lock()
+
+
+def cpu_kernel(key: CpuKernelKey) -> CpuKernel:
+    """The kernel of ``key``, compiled on first use and kept for the process."""
+    with _kernels_lock:
+        kernel = _kernels.get(key)
+        if kernel is None:
+            kernel = _kernels[key] = CpuKernel(key)
+        return kernel

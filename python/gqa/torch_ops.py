@@ -1,0 +1,89 @@
+"""The PyTorch ops ``torch.ops.gqa.attention`` and ``torch.ops.gqa.attention_out``.
+
+Registered with :func:`torch.library.custom_op` and a fake (meta)
+implementation, so that ``torch.compile(fullgraph=True)`` traces a model that
+calls them with no graph break.  CPU tensors run the compiler's CPU path in
+process (:func:`gqa.host.attention_host`); CUDA tensors the compiled GPU
+kernels (:func:`gqa.attention`).  Importing this module registers them
+(``import gqa.torch_ops``); :mod:`gqa.flash_attn` builds on them.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .host import attention_host
+from .shapes import make_shape, normalize_layout
+
+
+def _out_shape(q: torch.Tensor, v: torch.Tensor, layout: str, paged: bool) -> tuple[int, ...]:
+    b, x, y, _ = q.shape
+    heads, seq = (x, y) if layout == "bhsd" else (y, x)
+    return make_shape(layout, b, heads, seq, v.shape[-1])
+
+
+def _lse_shape(q: torch.Tensor, layout: str, return_lse: bool) -> tuple[int, ...]:
+    if not return_lse:
+        return (0,)
+    b, x, y, _ = q.shape
+    return (b, x, y) if layout == "bhsd" else (b, y, x)
+
+
+def _run(q, k, v, kv_lens, block_table, sinks, causal, window_left, window_right, softcap, scale, layout,
+         return_lse, out, lse):
+    window = None if window_left == -1 and window_right == -1 else (window_left, window_right)
+    options = dict(causal=causal, window=window, kv_lens=kv_lens, softcap=softcap, scale=scale, layout=layout,
+                   block_table=block_table)
+    if q.device.type == "cpu":
+        result = attention_host(q, k, v, sinks=sinks, return_lse=return_lse, out=out,
+                                lse=lse if return_lse else None, **options)
+        return result if return_lse else (result, lse)
+    if sinks is not None or return_lse:
+        raise NotImplementedError("sinks and the LSE run on the CPU only for now (the GPU kernels gain them "
+                                  "with issue 12)")
+    from .api import attention
+
+    return attention(q, k, v, out=out, **options), lse
+
+
+@torch.library.custom_op("gqa::attention", mutates_args=())
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_lens: Optional[torch.Tensor] = None,
+    block_table: Optional[torch.Tensor] = None, sinks: Optional[torch.Tensor] = None, causal: bool = False,
+    window_left: int = -1, window_right: int = -1, softcap: Optional[float] = None,
+    scale: Optional[float] = None, layout: str = "bhsd", return_lse: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grouped-query attention: ``(out, lse)``; ``lse`` is float32 [B, Hq, Sq] with ``return_lse``, else empty."""
+    layout = normalize_layout(layout)
+    out = q.new_empty(_out_shape(q, v, layout, block_table is not None))
+    lse = q.new_empty(_lse_shape(q, layout, return_lse), dtype=torch.float32)
+    return _run(q, k, v, kv_lens, block_table, sinks, causal, window_left, window_right, softcap, scale, layout,
+                return_lse, out, lse)
+
+
+@attention.register_fake
+def _(q, k, v, kv_lens=None, block_table=None, sinks=None, causal=False, window_left=-1, window_right=-1,
+      softcap=None, scale=None, layout="bhsd", return_lse=False):
+    layout = normalize_layout(layout)
+    return (q.new_empty(_out_shape(q, v, layout, block_table is not None)),
+            q.new_empty(_lse_shape(q, layout, return_lse), dtype=torch.float32))
+
+
+@torch.library.custom_op("gqa::attention_out", mutates_args=("out", "lse"))
+def attention_out(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor, lse: Optional[torch.Tensor] = None,
+    kv_lens: Optional[torch.Tensor] = None, block_table: Optional[torch.Tensor] = None,
+    sinks: Optional[torch.Tensor] = None, causal: bool = False, window_left: int = -1, window_right: int = -1,
+    softcap: Optional[float] = None, scale: Optional[float] = None, layout: str = "bhsd",
+) -> None:
+    """:func:`attention` writing ``out`` (and ``lse`` when given) in place."""
+    _run(q, k, v, kv_lens, block_table, sinks, causal, window_left, window_right, softcap, scale,
+         normalize_layout(layout), lse is not None, out, lse)
+
+
+@attention_out.register_fake
+def _(q, k, v, out, lse=None, kv_lens=None, block_table=None, sinks=None, causal=False, window_left=-1,
+      window_right=-1, softcap=None, scale=None, layout="bhsd"):
+    return None
