@@ -32,20 +32,30 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
   }
   Layout layout = spec.bshd ? Layout::BSHD : Layout::BHSD;
   LayoutDims dims = getLayoutDims(layout);
+  int64_t dynamic = ShapedType::kDynamic;
   auto tensorType = [&](int64_t heads, int64_t headDim) {
-    return MemRefType::get(dims.order<int64_t>(ShapedType::kDynamic, heads,
-                                               ShapedType::kDynamic, headDim),
-                           elementType);
+    return MemRefType::get(
+        dims.order<int64_t>(dynamic, heads, dynamic, headDim), elementType);
+  };
+  // Packed tokens of a ragged batch are [T, H, D].
+  auto tokensType = [&](int64_t heads, int64_t headDim) {
+    return MemRefType::get({dynamic, heads, headDim}, elementType);
+  };
+  auto queryType = [&](int64_t headDim) {
+    return spec.varlen ? tokensType(spec.qHeads, headDim)
+                       : tensorType(spec.qHeads, headDim);
   };
   // A paged K/V pool is [pages, page size, Hkv, D] whatever the layout.
   auto cacheType = [&](int64_t headDim) {
+    if (spec.packedKV)
+      return tokensType(spec.kvHeads, headDim);
     if (!spec.isPaged())
       return tensorType(spec.kvHeads, headDim);
     return MemRefType::get(
         {ShapedType::kDynamic, spec.pageSize, spec.kvHeads, headDim},
         elementType);
   };
-  SmallVector<Type> argumentTypes = {tensorType(spec.qHeads, spec.headDim),
+  SmallVector<Type> argumentTypes = {queryType(spec.headDim),
                                      cacheType(spec.headDim),
                                      cacheType(spec.valueHeadDim())};
   if (spec.hasKVLens)
@@ -57,17 +67,24 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
   Type f32 = builder.getF32Type();
   if (spec.hasSinks)
     argumentTypes.push_back(MemRefType::get({spec.qHeads}, f32));
-  argumentTypes.push_back(tensorType(spec.qHeads, spec.valueHeadDim()));
+  auto offsetsType = MemRefType::get({dynamic}, builder.getI32Type());
+  if (spec.varlen)
+    argumentTypes.push_back(offsetsType);
+  if (spec.packedKV)
+    argumentTypes.push_back(offsetsType);
+  argumentTypes.push_back(queryType(spec.valueHeadDim()));
   if (spec.returnLse)
-    argumentTypes.push_back(MemRefType::get(
-        {ShapedType::kDynamic, spec.qHeads, ShapedType::kDynamic}, f32));
+    argumentTypes.push_back(
+        spec.varlen ? MemRefType::get({spec.qHeads, dynamic}, f32)
+                    : MemRefType::get({dynamic, spec.qHeads, dynamic}, f32));
 
   auto function = func::FuncOp::create(
       builder, loc, name, builder.getFunctionType(argumentTypes, {}));
   function->setAttr("llvm.emit_c_interface", builder.getUnitAttr());
   Block *body = function.addEntryBlock();
   builder.setInsertionPointToStart(body);
-  // q, k, v, [kv_lens], [block_table], [sinks], out, [lse].
+  // q, k, v, [kv_lens], [block_table], [sinks], [cu_seqlens_q],
+  // [cu_seqlens_k], out, [lse].
   ValueRange arguments = body->getArguments();
   unsigned next = 3;
   auto optional = [&](bool present) {
@@ -76,6 +93,8 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
   Value kvLens = optional(spec.hasKVLens);
   Value blockTable = optional(spec.isPaged());
   Value sinks = optional(spec.hasSinks);
+  Value cuSeqlensQ = optional(spec.varlen);
+  Value cuSeqlensK = optional(spec.packedKV);
   Value output = arguments[next++];
   Value lse = optional(spec.returnLse);
   FloatAttr scale =
@@ -84,7 +103,7 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
       spec.softcap ? builder.getF32FloatAttr(*spec.softcap) : FloatAttr();
   AttentionOp::create(
       builder, loc, TypeRange(), arguments[0], arguments[1], arguments[2],
-      kvLens, blockTable, sinks, output, lse,
+      kvLens, blockTable, sinks, cuSeqlensQ, cuSeqlensK, output, lse,
       builder.getI64IntegerAttr(spec.qHeads),
       builder.getI64IntegerAttr(spec.kvHeads),
       LayoutAttr::get(&context, layout),

@@ -88,6 +88,13 @@ std::string AttentionSpec::validate() const {
     error << "scale must be positive and finite, got " << *scale;
   else if (softcap && !(*softcap > 0 && std::isfinite(*softcap)))
     error << "softcap must be positive and finite, got " << *softcap;
+  else if (varlen && !bshd)
+    error << "ragged queries are packed tokens [T, H, D]: the layout must be "
+             "bshd";
+  else if (packedKV && !varlen)
+    error << "packed K/V come with ragged queries (q-lens)";
+  else if (packedKV && isPaged())
+    error << "packed K/V and a paged cache exclude each other";
   return error.str();
 }
 
@@ -102,10 +109,22 @@ std::string AttentionSizes::validate(const AttentionSpec &spec) const {
   else if (spec.hasKVLens && static_cast<int64_t>(kvLens.size()) != batch)
     error << "kv-lens has " << kvLens.size() << " entries, but batch is "
           << batch;
-  else if (!spec.hasKVLens && !kvLens.empty())
+  else if (!spec.hasKVLens && !spec.packedKV && !kvLens.empty())
     error << "kv-lens given for a configuration without KV lengths";
+  else if (spec.packedKV && static_cast<int64_t>(kvLens.size()) != batch)
+    error << "packed K/V need one kv-lens entry per sequence (" << batch
+          << "), got " << kvLens.size();
+  else if (spec.varlen && static_cast<int64_t>(qLens.size()) != batch)
+    error << "q-lens has " << qLens.size() << " entries, but batch is "
+          << batch;
+  else if (!spec.varlen && !qLens.empty())
+    error << "q-lens given for a configuration without ragged queries";
   if (!error.str().empty())
     return error.str();
+  for (size_t b = 0; b < qLens.size(); ++b)
+    if (qLens[b] < 0 || qLens[b] > seqQ)
+      return "q-lens[" + std::to_string(b) + "] = " + std::to_string(qLens[b]) +
+             " is outside [0, " + std::to_string(seqQ) + "]";
   // Every array's bytes must be a 64-bit count (the arrays are allocated
   // on the host, and indexed in 64 bits by every kernel).
   int64_t widest = std::max(spec.headDim, spec.valueHeadDim());
@@ -132,21 +151,45 @@ std::string AttentionSizes::validate(const AttentionSpec &spec) const {
   return error.str();
 }
 
+int64_t AttentionSizes::totalQueries() const {
+  if (qLens.empty())
+    return batch * seqQ;
+  int64_t total = 0;
+  for (int64_t length : qLens)
+    total += length;
+  return total;
+}
+int64_t AttentionSizes::totalKeys(const AttentionSpec &spec) const {
+  if (!spec.packedKV)
+    return batch * seqKV;
+  int64_t total = 0;
+  for (int64_t length : kvLens)
+    total += length;
+  return total;
+}
+std::vector<int32_t>
+AttentionSizes::offsets(const std::vector<int64_t> &lengths) {
+  std::vector<int32_t> offsets = {0};
+  for (int64_t length : lengths)
+    offsets.push_back(offsets.back() + static_cast<int32_t>(length));
+  return offsets;
+}
+
 int64_t AttentionSizes::queryElements(const AttentionSpec &spec) const {
-  return batch * spec.qHeads * seqQ * spec.headDim;
+  return totalQueries() * spec.qHeads * spec.headDim;
 }
 int64_t AttentionSizes::keyElements(const AttentionSpec &spec) const {
-  return batch * spec.kvHeads * seqKV * spec.headDim;
+  return totalKeys(spec) * spec.kvHeads * spec.headDim;
 }
 int64_t AttentionSizes::valueElements(const AttentionSpec &spec) const {
-  return batch * spec.kvHeads * seqKV * spec.valueHeadDim();
+  return totalKeys(spec) * spec.kvHeads * spec.valueHeadDim();
 }
 int64_t AttentionSizes::outputElements(const AttentionSpec &spec) const {
-  return batch * spec.qHeads * seqQ * spec.valueHeadDim();
+  return totalQueries() * spec.qHeads * spec.valueHeadDim();
 }
 
 int64_t AttentionSizes::lseElements(const AttentionSpec &spec) const {
-  return batch * spec.qHeads * seqQ;
+  return totalQueries() * spec.qHeads;
 }
 
 int64_t mlir::gqa::flatIndex(const AttentionSpec &spec, int64_t batch,

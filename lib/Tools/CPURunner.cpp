@@ -233,20 +233,48 @@ void CPUKernel::run(const AttentionSizes &sizes,
                   {sizes.batch, operands.pagesPerSequence},
                   {operands.pagesPerSequence, 1}};
   }
+  // A ragged batch: packed tokens [T, H, D] and their B+1 offsets.
+  int64_t tokens = sizes.totalQueries(), keyTokens = sizes.totalKeys(spec);
+  auto packedTokens = [](const void *data, int64_t rows, int64_t heads,
+                         int64_t dim) {
+    return MemRefDescriptor<3>{
+        data, data, 0, {rows, heads, dim}, {heads * dim, dim, 1}};
+  };
+  MemRefDescriptor<3> qTokens =
+      packedTokens(operands.query, tokens, spec.qHeads, spec.headDim);
+  MemRefDescriptor<3> oTokens =
+      packedTokens(operands.output, tokens, spec.qHeads, dv);
+  MemRefDescriptor<3> kTokens =
+      packedTokens(operands.key, keyTokens, spec.kvHeads, spec.headDim);
+  MemRefDescriptor<3> vTokens =
+      packedTokens(operands.value, keyTokens, spec.kvHeads, dv);
+  MemRefDescriptor<1> cuQ{
+      operands.cuSeqlensQ, operands.cuSeqlensQ, 0, {sizes.batch + 1}, {1}};
+  MemRefDescriptor<1> cuK{
+      operands.cuSeqlensK, operands.cuSeqlensK, 0, {sizes.batch + 1}, {1}};
+  MemRefDescriptor<2> lseTokens{
+      operands.lse, operands.lse, 0, {spec.qHeads, tokens}, {tokens, 1}};
   // The C interface takes a pointer to each descriptor, in operand order
   // (AttentionModule.cpp); the packed wrapper takes a pointer to each of
   // those.
-  SmallVector<void *, 8> descriptors = {&q, &k, &v};
+  SmallVector<void *, 10> descriptors = {
+      spec.varlen ? static_cast<void *>(&qTokens) : &q,
+      spec.packedKV ? static_cast<void *>(&kTokens) : &k,
+      spec.packedKV ? static_cast<void *>(&vTokens) : &v};
   if (spec.hasKVLens)
     descriptors.push_back(&lens);
   if (spec.isPaged())
     descriptors.push_back(&blockTable);
   if (spec.hasSinks)
     descriptors.push_back(&sinks);
-  descriptors.push_back(&o);
+  if (spec.varlen)
+    descriptors.push_back(&cuQ);
+  if (spec.packedKV)
+    descriptors.push_back(&cuK);
+  descriptors.push_back(spec.varlen ? static_cast<void *>(&oTokens) : &o);
   if (spec.returnLse)
-    descriptors.push_back(&lse);
-  SmallVector<void *, 8> packed;
+    descriptors.push_back(spec.varlen ? static_cast<void *>(&lseTokens) : &lse);
+  SmallVector<void *, 10> packed;
   for (void *&descriptor : descriptors)
     packed.push_back(&descriptor);
   entry(packed.data());

@@ -141,3 +141,55 @@ func.func @cpu_paged_decode(%q: memref<?x8x1x64xf32>, %k: memref<?x16x2x64xf32>,
     {schedule = #gqa.schedule<target = "cpu", block_m = 64, block_n = 32, max_splits = 0, warps = 1, stages = 1, q_in_registers = false, min_ctas_per_sm = 0, max_registers = 0>}
   return
 }
+
+// -----
+
+// A ragged batch: the batch is the offsets' size - 1, the grid fits the
+// longest sequence (a loop over the offsets), and each block views its
+// sequence's tokens as a bshd batch of one (subview + expand_shape), packed
+// K/V the same way; blocks past a shorter sequence's rows do nothing.
+// CHECK-LABEL: func.func @varlen_packed
+// CHECK-SAME: (%[[Q:[^:]*]]: memref<?x8x64xf32>, %[[K:[^:]*]]: memref<?x2x64xf32>, %{{[^:]*}}: memref<?x2x64xf32>, %[[CQ:[^:]*]]: memref<?xi32>, %[[CK:[^:]*]]: memref<?xi32>, %[[O:[^:]*]]: memref<?x8x64xf32>, %[[L:[^:]*]]: memref<8x?xf32>)
+// CHECK: %[[OFFSETS:.*]] = memref.dim %[[CQ]], %c0
+// CHECK: %[[B:.*]] = affine.apply #{{.*}}()[%[[OFFSETS]]]
+// CHECK: %[[LONGEST:.*]] = scf.for {{.*}} = %c0 to %[[B]] step %c1 iter_args
+// CHECK:   arith.maxsi
+// CHECK: scf.forall (%[[RB:.*]], %[[KVH:.*]], %[[S:.*]]) in (%{{.*}}, 2, %[[B]]) {
+// CHECK:   memref.load %[[CQ]][%[[S]]]
+// CHECK:   %[[QV:.*]] = memref.subview %[[Q]][%{{.*}}, 0, 0] [%[[QLEN:.*]], 8, 64] [1, 1, 1]
+// CHECK:   %[[QB:.*]] = memref.expand_shape %[[QV]] {{\[\[}}0, 1], [2], [3]] output_shape [1, %[[QLEN]], 8, 64]
+// CHECK:   %[[OB:.*]] = memref.expand_shape {{.*}} output_shape [1, %[[QLEN]], 8, 64]
+// CHECK:   %[[LB:.*]] = memref.expand_shape {{.*}} {{\[\[}}0, 1], [2]] output_shape [1, 8, %[[QLEN]]]
+// CHECK:   %[[KB:.*]] = memref.expand_shape {{.*}} output_shape [1, %[[KLEN:.*]], 2, 64]
+// CHECK:   scf.if %{{.*}} {
+// CHECK:     gqa.load_query_tile %[[QB]][%c0, %[[KVH]], %{{.*}}] rows(%{{.*}}) heads(8, 2) layout<bshd>
+// CHECK:     gqa.load_kv_tile %[[KB]][%c0, %[[KVH]], %{{.*}}] kv_len(%[[KLEN]]) layout<bshd>
+// CHECK:     gqa.store_output_tile %{{.*}}, %[[OB]][%c0, %[[KVH]], %{{.*}}]
+// CHECK:     gqa.store_lse_tile %{{.*}}, %[[LB]][%c0, %[[KVH]], %{{.*}}] group(4)
+func.func @varlen_packed(%q: memref<?x8x64xf32>, %k: memref<?x2x64xf32>, %v: memref<?x2x64xf32>, %cq: memref<?xi32>, %ck: memref<?xi32>, %o: memref<?x8x64xf32>, %l: memref<8x?xf32>) {
+  gqa.attention ins(%q, %k, %v : memref<?x8x64xf32>, memref<?x2x64xf32>, memref<?x2x64xf32>)
+    cu_seqlens_q(%cq : memref<?xi32>) cu_seqlens_k(%ck : memref<?xi32>) outs(%o : memref<?x8x64xf32>, %l : memref<8x?xf32>)
+    heads(8, 2) layout<bshd> mask<causal>
+    {schedule = #gqa.schedule<target = "cpu", block_m = 32, block_n = 64, max_splits = 0, warps = 1, stages = 1, q_in_registers = false, min_ctas_per_sm = 1, max_registers = 0>}
+  return
+}
+
+// -----
+
+// Ragged queries against a cache with lengths and split-KV: K/V keep their
+// batch index (the sequence), the workspaces are viewed at the sequence.
+// CHECK-LABEL: func.func @varlen_cache_split
+// CHECK: %[[WO:.*]] = memref.alloc(%{{.*}}) : memref<?x?x8x?x64xf32>
+// CHECK: scf.forall (%{{.*}}, %{{.*}}, %[[S:.*]]) in
+// CHECK:   memref.subview %[[WO]][0, %[[S]], 0, 0, 0] [%{{.*}}, 1, 8, %{{.*}}, 64] [1, 1, 1, 1, 1]
+// CHECK:     gqa.load_kv_tile %{{.*}}[%[[S]], %{{.*}}, %{{.*}}] kv_len
+// CHECK:       gqa.store_partial_tile {{.*}}[%{{.*}}, %c0, %{{.*}}, %{{.*}}] group(4)
+// CHECK: scf.forall (%{{.*}}, %[[CS:.*]]) in
+// CHECK:   gqa.combine_splits {{.*}}[%c0, %{{.*}}] splits
+func.func @varlen_cache_split(%q: memref<?x8x64xf32>, %k: memref<?x?x2x64xf32>, %lens: memref<?xi32>, %cq: memref<?xi32>, %o: memref<?x8x64xf32>) {
+  gqa.attention ins(%q, %k, %k : memref<?x8x64xf32>, memref<?x?x2x64xf32>, memref<?x?x2x64xf32>)
+    kv_lens(%lens : memref<?xi32>) cu_seqlens_q(%cq : memref<?xi32>) outs(%o : memref<?x8x64xf32>)
+    heads(8, 2) layout<bshd> mask<none>
+    {schedule = #gqa.schedule<target = "sm_80", block_m = 64, block_n = 64, max_splits = 16, warps = 4, stages = 1, q_in_registers = true, min_ctas_per_sm = 2, max_registers = 0>}
+  return
+}

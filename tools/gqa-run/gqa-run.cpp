@@ -48,6 +48,18 @@ cl::opt<std::string>
     kvLens("kv-lens",
            cl::desc("Per-sequence KV lengths L0,L1,... (one per batch)"),
            cl::init(""), cl::cat(runCategory));
+cl::opt<std::string>
+    qLens("q-lens",
+          cl::desc("Ragged queries (varlen): the query count of each sequence "
+                   "L0,L1,... (the batch); Q and the output are packed tokens "
+                   "[T, Hq, D] (bshd) split by cu_seqlens_q"),
+          cl::init(""), cl::cat(runCategory));
+cl::opt<bool> packedKV(
+    "packed-kv",
+    cl::desc("With --q-lens: K/V packed as tokens [Tk, Hkv, D] split by "
+             "cu_seqlens_k, --kv-lens giving each sequence's keys (instead "
+             "of a [B, Skv, Hkv, D] cache)"),
+    cl::init(false), cl::cat(runCategory));
 cl::opt<uint64_t> seed("seed", cl::desc("Seed of the random inputs"),
                        cl::init(0), cl::cat(runCategory));
 cl::opt<std::string> saveDir("save",
@@ -137,6 +149,12 @@ json::Object describe(const AttentionSpec &spec, const AttentionSizes &sizes) {
     object["page_size"] = spec.pageSize;
   object["sinks"] = spec.hasSinks;
   object["return_lse"] = spec.returnLse;
+  if (spec.varlen) {
+    object["q_lens"] = json::Array(sizes.qLens);
+    object["packed_kv"] = spec.packedKV;
+    if (spec.packedKV)
+      object["kv_lens"] = json::Array(sizes.kvLens);
+  }
   return object;
 }
 
@@ -176,13 +194,21 @@ std::string save(const std::string &directory, const AttentionSpec &spec,
   const char *dtype = elementTypeName(spec.elementType);
   json::Object dtypes{{"q", dtype}, {"k", dtype}, {"v", dtype}, {"out", dtype}};
   int64_t dv = spec.valueHeadDim();
-  json::Object shapes{
-      {"q",
-       layoutShape(spec, sizes.batch, spec.qHeads, sizes.seqQ, spec.headDim)},
-      {"k",
-       layoutShape(spec, sizes.batch, spec.kvHeads, sizes.seqKV, spec.headDim)},
-      {"v", layoutShape(spec, sizes.batch, spec.kvHeads, sizes.seqKV, dv)},
-      {"out", layoutShape(spec, sizes.batch, spec.qHeads, sizes.seqQ, dv)}};
+  int64_t tokens = sizes.totalQueries(), keyTokens = sizes.totalKeys(spec);
+  auto queries = [&](int64_t dim) {
+    return spec.varlen
+               ? json::Array{tokens, spec.qHeads, dim}
+               : layoutShape(spec, sizes.batch, spec.qHeads, sizes.seqQ, dim);
+  };
+  auto keys = [&](int64_t dim) {
+    return spec.packedKV
+               ? json::Array{keyTokens, spec.kvHeads, dim}
+               : layoutShape(spec, sizes.batch, spec.kvHeads, sizes.seqKV, dim);
+  };
+  json::Object shapes{{"q", queries(spec.headDim)},
+                      {"k", keys(spec.headDim)},
+                      {"v", keys(dv)},
+                      {"out", queries(dv)}};
   // The 4-byte arrays, when the run has them.
   auto writeWords = [&](const char *name, const char *file, const void *data,
                         size_t count, const char *type, json::Array shape) {
@@ -194,12 +220,24 @@ std::string save(const std::string &directory, const AttentionSpec &spec,
     dtypes[name] = type;
     shapes[name] = std::move(shape);
   };
-  writeWords("kv_lens", "kv_lens.bin", lengths.data(), lengths.size(), "i32",
-             json::Array{sizes.batch});
+  if (spec.hasKVLens)
+    writeWords("kv_lens", "kv_lens.bin", lengths.data(), lengths.size(), "i32",
+               json::Array{sizes.batch});
   writeWords("sinks", "sinks.bin", sinks.data(), sinks.size(), "f32",
              json::Array{spec.qHeads});
   writeWords("lse", "lse.bin", lse.data(), lse.size(), "f32",
-             json::Array{sizes.batch, spec.qHeads, sizes.seqQ});
+             spec.varlen ? json::Array{spec.qHeads, tokens}
+                         : json::Array{sizes.batch, spec.qHeads, sizes.seqQ});
+  if (spec.varlen) {
+    std::vector<int32_t> cuQ = AttentionSizes::offsets(sizes.qLens);
+    writeWords("cu_seqlens_q", "cu_seqlens_q.bin", cuQ.data(), cuQ.size(),
+               "i32", json::Array{sizes.batch + 1});
+  }
+  if (spec.packedKV) {
+    std::vector<int32_t> cuK = AttentionSizes::offsets(sizes.kvLens);
+    writeWords("cu_seqlens_k", "cu_seqlens_k.bin", cuK.data(), cuK.size(),
+               "i32", json::Array{sizes.batch + 1});
+  }
   meta["files"] = std::move(files);
   meta["dtypes"] = std::move(dtypes);
   meta["shapes"] = std::move(shapes);
@@ -254,11 +292,41 @@ int runTool(int argc, char **argv) {
   if (!kvLens.empty() && !parseIntegerList(kvLens, sizes.kvLens))
     return badArguments("kv-lens must be integers L0,L1,..., got '" + kvLens +
                         "'");
+  // A ragged batch: as many sequences as query lengths, the longest sizing
+  // the checks; packed K/V are as long as their lengths.
+  auto longest = [](const std::vector<int64_t> &lengths) {
+    int64_t most = 1;
+    for (int64_t length : lengths)
+      most = std::max(most, length);
+    return most;
+  };
+  if (!qLens.empty()) {
+    if (!parseIntegerList(qLens, sizes.qLens))
+      return badArguments("q-lens must be integers L0,L1,..., got '" + qLens +
+                          "'");
+    if (batch.getNumOccurrences() || seqQ.getNumOccurrences())
+      return badArguments("with --q-lens the batch and the query lengths are "
+                          "the q-lens; leave --batch and --seq-q out");
+    spec.varlen = true;
+    sizes.batch = static_cast<int64_t>(sizes.qLens.size());
+    sizes.seqQ = longest(sizes.qLens);
+  }
+  if (packedKV) {
+    if (sizes.kvLens.empty() || seqKV.getNumOccurrences())
+      return badArguments("--packed-kv takes each sequence's keys from "
+                          "--kv-lens (and no --seq-kv)");
+    spec.packedKV = true;
+    spec.hasKVLens = false;
+    sizes.seqKV = longest(sizes.kvLens);
+  }
+  error = spec.validate();
+  if (!error.empty())
+    return badArguments(error);
   // A paged run always passes lengths (Skv each unless given): the block
   // table spans whole pages, ceil(Skv / P) * P keys.
-  if (spec.isPaged() && !spec.hasKVLens && batch > 0) {
+  if (spec.isPaged() && !spec.hasKVLens && sizes.batch > 0) {
     spec.hasKVLens = true;
-    sizes.kvLens.assign(batch, seqKV);
+    sizes.kvLens.assign(sizes.batch, sizes.seqKV);
   }
   error = sizes.validate(spec);
   if (!error.empty())
@@ -328,7 +396,11 @@ int runTool(int argc, char **argv) {
     for (int64_t h = 0; h < spec.qHeads; ++h)
       sinks.push_back(sinkLogits(generator));
   std::vector<float> lse(spec.returnLse ? sizes.lseElements(spec) : 0);
+  std::vector<int32_t> cuSeqlensQ = AttentionSizes::offsets(sizes.qLens);
+  std::vector<int32_t> cuSeqlensK = AttentionSizes::offsets(sizes.kvLens);
   CPUOperands operands;
+  operands.cuSeqlensQ = spec.varlen ? cuSeqlensQ.data() : nullptr;
+  operands.cuSeqlensK = spec.packedKV ? cuSeqlensK.data() : nullptr;
   operands.query = query.data();
   operands.key = paged ? paged->key.data() : key.data();
   operands.value = paged ? paged->value.data() : value.data();

@@ -50,8 +50,15 @@ struct AttentionSpec {
   int64_t pageSize = 0;
   /// Whether the op takes one attention-sink logit per query head (f32 [Hq]).
   bool hasSinks = false;
-  /// Whether the op also returns each row's log-sum-exp (f32 [B, Hq, Sq]).
+  /// Whether the op also returns each row's log-sum-exp (f32 [B, Hq, Sq],
+  /// or [Hq, T] when varlen).
   bool returnLse = false;
+  /// A ragged batch: Q and the output are packed tokens [T, Hq, D] split by
+  /// cu_seqlens_q (the layout is bshd).
+  bool varlen = false;
+  /// With varlen: K and V are packed tokens [Tk, Hkv, D] split by
+  /// cu_seqlens_k (the KV lengths), not a [B, Skv, Hkv, D] cache.
+  bool packedKV = false;
 
   int64_t groupSize() const { return qHeads / kvHeads; }
   int64_t valueHeadDim() const { return headDimV ? headDimV : headDim; }
@@ -79,8 +86,19 @@ struct AttentionSizes {
   int64_t batch = 1;
   int64_t seqQ = 1;
   int64_t seqKV = 1;
-  /// Per-sequence KV lengths (`batch` entries) when the spec has them.
+  /// Per-sequence KV lengths (`batch` entries) when the spec has them (and
+  /// the segments of packed K/V).
   std::vector<int64_t> kvLens;
+  /// Varlen: the queries of each sequence (`batch` entries; seqQ is their
+  /// maximum).
+  std::vector<int64_t> qLens;
+
+  /// The query rows of all sequences: T when varlen, else batch * seqQ.
+  int64_t totalQueries() const;
+  /// The key rows K holds: Tk when packed, else batch * seqKV.
+  int64_t totalKeys(const AttentionSpec &spec) const;
+  /// The B+1 offsets of segments of `lengths` (cu_seqlens).
+  static std::vector<int32_t> offsets(const std::vector<int64_t> &lengths);
 
   /// An empty string when valid for `spec`, else a one-line message.
   std::string validate(const AttentionSpec &spec) const;
@@ -90,7 +108,7 @@ struct AttentionSizes {
   int64_t keyElements(const AttentionSpec &spec) const;
   int64_t valueElements(const AttentionSpec &spec) const;
   int64_t outputElements(const AttentionSpec &spec) const;
-  /// Elements of the log-sum-exps: B * Hq * Sq.
+  /// Elements of the log-sum-exps: Hq per query row.
   int64_t lseElements(const AttentionSpec &spec) const;
 };
 

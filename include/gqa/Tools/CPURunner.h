@@ -40,8 +40,11 @@ struct CPUOperands {
   int64_t numPages = 0, pagesPerSequence = 0;
   /// Hq sink logits when the spec has sinks.
   const float *sinks = nullptr;
+  /// Varlen: the B+1 offsets of each sequence's queries in the packed
+  /// tokens [T, Hq, D] (query, output), and of its keys in packed K/V.
+  const int32_t *cuSeqlensQ = nullptr, *cuSeqlensK = nullptr;
   void *output = nullptr;
-  /// B * Hq * Sq log-sum-exps when the spec returns them.
+  /// The log-sum-exps when the spec returns them: [B, Hq, Sq], or [Hq, T].
   float *lse = nullptr;
 };
 

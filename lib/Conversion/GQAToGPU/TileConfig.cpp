@@ -92,6 +92,11 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
           "path, gqa-lower-to-cpu, runs them)";
     return reason;
   }
+  if (op.isVarlen()) {
+    os << "ragged batches (cu_seqlens_q) are not supported by the GPU kernels "
+          "yet (the CPU path, gqa-lower-to-cpu, runs them)";
+    return reason;
+  }
   if (op.getLseInit()) {
     os << "returning the log-sum-exp is not supported by the GPU kernels yet "
           "(the CPU path, gqa-lower-to-cpu, returns it)";

@@ -131,3 +131,12 @@ func.func @lse(%q: memref<?x4x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %o: memref<
     outs(%o : memref<?x4x?x64xbf16>, %l : memref<?x4x?xf32>) heads(4, 2) layout<bhsd> mask<none>
   return
 }
+
+// -----
+
+func.func @varlen(%q: memref<?x4x64xbf16>, %k: memref<?x?x2x64xbf16>, %cu: memref<?xi32>, %o: memref<?x4x64xbf16>) {
+  // expected-error @+1 {{'gqa.attention' op ragged batches (cu_seqlens_q) are not supported by the GPU kernels yet (the CPU path, gqa-lower-to-cpu, runs them)}}
+  gqa.attention ins(%q, %k, %k : memref<?x4x64xbf16>, memref<?x?x2x64xbf16>, memref<?x?x2x64xbf16>)
+    cu_seqlens_q(%cu : memref<?xi32>) outs(%o : memref<?x4x64xbf16>) heads(4, 2) layout<bshd> mask<causal>
+  return
+}

@@ -230,7 +230,7 @@ func.func @f(%q: tensor<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %v: memr
 // A memref op with a result (generic form).
 func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %v: memref<2x8x33x128xbf16>, %init: memref<2x64x17x128xbf16>) {
   // expected-error @+1 {{on memrefs the op writes 'init' and has no result, got 1}}
-  %o = "gqa.attention"(%q, %k, %v, %init) <{q_heads = 64 : i64, kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<none>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0>}> : (memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>, memref<2x64x17x128xbf16>) -> tensor<2x64x17x128xbf16>
+  %o = "gqa.attention"(%q, %k, %v, %init) <{q_heads = 64 : i64, kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<none>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 1, 0>}> : (memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>, memref<2x64x17x128xbf16>) -> tensor<2x64x17x128xbf16>
   return
 }
 
@@ -476,5 +476,86 @@ func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %o: tens
 func.func @f(%q: tensor<2x64x17x128xbf16>, %k: tensor<2x8x33x128xbf16>, %o: tensor<2x64x17x128xbf16>, %l: tensor<2x64x17xf32>) {
   // expected-error @+1 {{LSE result type 'tensor<2x64x?xf32>' differs from 'lse_init' type 'tensor<2x64x17xf32>'}}
   %r:2 = gqa.attention ins(%q, %k, %k : tensor<2x64x17x128xbf16>, tensor<2x8x33x128xbf16>, tensor<2x8x33x128xbf16>) outs(%o : tensor<2x64x17x128xbf16>, %l : tensor<2x64x17xf32>) heads(64, 8) layout<bhsd> mask<none> -> tensor<2x64x17x128xbf16>, tensor<2x64x?xf32>
+  return
+}
+
+// -----
+
+// Ragged batches: packed tokens are bshd.
+func.func @f(%q: memref<?x8x64xf16>, %k: memref<?x2x?x64xf16>, %cu: memref<?xi32>, %o: memref<?x8x64xf16>) {
+  // expected-error @+1 {{packed queries (cu_seqlens_q) are tokens [T, Hq, D]: the layout must be bshd, got bhsd}}
+  gqa.attention ins(%q, %k, %k : memref<?x8x64xf16>, memref<?x2x?x64xf16>, memref<?x2x?x64xf16>) cu_seqlens_q(%cu : memref<?xi32>) outs(%o : memref<?x8x64xf16>) heads(8, 2) layout<bhsd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<?x?x8x64xf16>, %k: memref<?x?x2x64xf16>, %cu: memref<?xi32>, %o: memref<?x?x8x64xf16>) {
+  // expected-error @+1 {{'query' must have rank 3 (T, H, D: tokens packed by cu_seqlens_q), got rank 4}}
+  gqa.attention ins(%q, %k, %k : memref<?x?x8x64xf16>, memref<?x?x2x64xf16>, memref<?x?x2x64xf16>) cu_seqlens_q(%cu : memref<?xi32>) outs(%o : memref<?x?x8x64xf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<?x8x64xf16>, %k: memref<?x?x2x64xf16>, %cu: memref<?xi32>, %o: memref<?x8x64xf16>) {
+  // expected-error @+1 {{'key' must have rank 3 (T, H, D: tokens packed by cu_seqlens_k), got rank 4}}
+  gqa.attention ins(%q, %k, %k : memref<?x8x64xf16>, memref<?x?x2x64xf16>, memref<?x?x2x64xf16>) cu_seqlens_q(%cu : memref<?xi32>) cu_seqlens_k(%cu : memref<?xi32>) outs(%o : memref<?x8x64xf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<?x?x8x64xf16>, %k: memref<?x2x64xf16>, %cu: memref<?xi32>, %o: memref<?x?x8x64xf16>) {
+  // expected-error @+1 {{'cu_seqlens_k' needs 'cu_seqlens_q': packed keys come with packed queries}}
+  gqa.attention ins(%q, %k, %k : memref<?x?x8x64xf16>, memref<?x2x64xf16>, memref<?x2x64xf16>) cu_seqlens_k(%cu : memref<?xi32>) outs(%o : memref<?x?x8x64xf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<?x8x64xf16>, %k: memref<?x2x64xf16>, %cq: memref<4xi32>, %ck: memref<3xi32>, %o: memref<?x8x64xf16>) {
+  // expected-error @+1 {{'cu_seqlens_k' has 3 offsets, but 'cu_seqlens_q' 4: both have B+1}}
+  gqa.attention ins(%q, %k, %k : memref<?x8x64xf16>, memref<?x2x64xf16>, memref<?x2x64xf16>) cu_seqlens_q(%cq : memref<4xi32>) cu_seqlens_k(%ck : memref<3xi32>) outs(%o : memref<?x8x64xf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<?x8x64xf16>, %k: memref<?x2x64xf16>, %cq: memref<?xi64>, %o: memref<?x8x64xf16>) {
+  // expected-error @+1 {{'cu_seqlens_q' must be a rank-1 i32 array of B+1 offsets, got 'memref<?xi64>'}}
+  gqa.attention ins(%q, %k, %k : memref<?x8x64xf16>, memref<?x2x64xf16>, memref<?x2x64xf16>) cu_seqlens_q(%cq : memref<?xi64>) outs(%o : memref<?x8x64xf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<?x8x64xf16>, %k: memref<3x?x2x64xf16>, %cq: memref<5xi32>, %o: memref<?x8x64xf16>) {
+  // expected-error @+1 {{'key' batch (dim 0 of bshd) is 3, but the batch (the size of 'cu_seqlens_q' - 1) is 4}}
+  gqa.attention ins(%q, %k, %k : memref<?x8x64xf16>, memref<3x?x2x64xf16>, memref<3x?x2x64xf16>) cu_seqlens_q(%cq : memref<5xi32>) outs(%o : memref<?x8x64xf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<10x8x64xf16>, %k: memref<?x2x64xf16>, %cq: memref<5xi32>, %o: memref<9x8x64xf16>) {
+  // expected-error @+1 {{'init' token count (dim 0 of the packed tokens [T, H, D]) is 9, but the 'query' token count is 10}}
+  gqa.attention ins(%q, %k, %k : memref<10x8x64xf16>, memref<?x2x64xf16>, memref<?x2x64xf16>) cu_seqlens_q(%cq : memref<5xi32>) cu_seqlens_k(%cq : memref<5xi32>) outs(%o : memref<9x8x64xf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<10x8x64xf16>, %k: memref<?x2x64xf16>, %cq: memref<5xi32>, %o: memref<10x8x64xf16>, %l: memref<8x9xf32>) {
+  // expected-error @+1 {{'lse_init' dim 1 is 9, but the 'query' token count is 10}}
+  gqa.attention ins(%q, %k, %k : memref<10x8x64xf16>, memref<?x2x64xf16>, memref<?x2x64xf16>) cu_seqlens_q(%cq : memref<5xi32>) cu_seqlens_k(%cq : memref<5xi32>) outs(%o : memref<10x8x64xf16>, %l : memref<8x9xf32>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<10x8x64xf16>, %k: memref<?x2x64xf16>, %cq: memref<5xi32>, %o: memref<10x8x64xf16>, %lens: memref<3xi32>) {
+  // expected-error @+1 {{'kv_lens' dim 0 is 3, but the batch (the size of 'cu_seqlens_q' - 1) is 4}}
+  gqa.attention ins(%q, %k, %k : memref<10x8x64xf16>, memref<?x2x64xf16>, memref<?x2x64xf16>) kv_lens(%lens : memref<3xi32>) cu_seqlens_q(%cq : memref<5xi32>) cu_seqlens_k(%cq : memref<5xi32>) outs(%o : memref<10x8x64xf16>) heads(8, 2) layout<bshd> mask<none>
   return
 }

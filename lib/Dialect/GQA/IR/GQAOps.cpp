@@ -50,45 +50,74 @@ class AttentionVerifier {
 public:
   explicit AttentionVerifier(AttentionOp op)
       : op(op), layout(op.getLayout()), dims(getLayoutDims(layout)),
-        kvDims(op.getKVLayoutDims()), paged(op.isPaged()) {}
+        paged(op.isPaged()), varlen(op.isVarlen()), packedKV(op.hasPackedKV()) {
+  }
 
   LogicalResult verify() {
-    if (failed(verifyKinds()) || failed(verifyRanksAndElementTypes()) ||
-        failed(verifyGrouping()) || failed(verifyStaticDims()) ||
-        failed(verifyShapes()) || failed(verifyKVLens()) ||
-        failed(verifyBlockTable()) || failed(verifySinks()) ||
-        failed(verifyLseInit()) || failed(verifyScalars()))
+    if (failed(verifyKinds()) || failed(verifyVarlen()) ||
+        failed(verifyRanksAndElementTypes()) || failed(verifyGrouping()) ||
+        failed(verifyStaticDims()) || failed(verifyShapes()) ||
+        failed(verifyKVLens()) || failed(verifyBlockTable()) ||
+        failed(verifySinks()) || failed(verifyLseInit()) ||
+        failed(verifyScalars()))
       return failure();
     return success();
   }
 
 private:
+  /// How an operand's dimensions are laid out.
+  enum class Form {
+    /// (B, H, S, D) in the op's layout.
+    Layout,
+    /// A page pool (pages, page size, H, D), whatever the layout.
+    PagedCache,
+    /// Packed tokens of a ragged batch (T, H, D).
+    Packed,
+  };
   struct NamedOperand {
     StringRef name;
     ShapedType type;
-    /// Key and value of a paged cache are (page, slot, head, head dim).
-    bool isPagedCache;
+    Form form;
   };
 
   SmallVector<NamedOperand> attentionTensors() {
-    return {{"query", op.getQueryType(), false},
-            {"key", op.getKeyType(), paged},
-            {"value", op.getValueType(), paged},
-            {"init", op.getInitType(), false}};
+    Form queries = varlen ? Form::Packed : Form::Layout;
+    Form keys = paged      ? Form::PagedCache
+                : packedKV ? Form::Packed
+                           : Form::Layout;
+    return {{"query", op.getQueryType(), queries},
+            {"key", op.getKeyType(), keys},
+            {"value", op.getValueType(), keys},
+            {"init", op.getInitType(), queries}};
   }
 
-  const LayoutDims &dimsOf(const NamedOperand &operand) {
-    return operand.isPagedCache ? kvDims : dims;
+  /// The dimensions of a packed operand: no batch.
+  static constexpr LayoutDims kPackedDims = {/*batch=*/~0u, /*heads=*/1,
+                                             /*seq=*/0, /*headDim=*/2};
+
+  LayoutDims dimsOf(const NamedOperand &operand) {
+    switch (operand.form) {
+    case Form::Layout:
+      return dims;
+    case Form::PagedCache:
+      return getLayoutDims(Layout::BSHD);
+    case Form::Packed:
+      return kPackedDims;
+    }
+    return dims;
   }
 
   StringRef dimName(const NamedOperand &operand, unsigned dim) {
-    const LayoutDims &at = dimsOf(operand);
+    LayoutDims at = dimsOf(operand);
+    bool pagedCache = operand.form == Form::PagedCache;
     if (dim == at.batch)
-      return operand.isPagedCache ? "page count" : "batch";
+      return pagedCache ? "page count" : "batch";
     if (dim == at.heads)
       return "head count";
     if (dim == at.seq)
-      return operand.isPagedCache ? "page size" : "sequence length";
+      return pagedCache                     ? "page size"
+             : operand.form == Form::Packed ? "token count"
+                                            : "sequence length";
     return "head dim";
   }
 
@@ -97,11 +126,27 @@ private:
     InFlightDiagnostic diag = op.emitOpError() << "'" << operand.name << "' "
                                                << dimName(operand, dim)
                                                << " (dim " << dim << " of ";
-    if (operand.isPagedCache)
+    if (operand.form == Form::PagedCache)
       diag << "the paged cache [pages, page size, H, D])";
+    else if (operand.form == Form::Packed)
+      diag << "the packed tokens [T, H, D])";
     else
       diag << stringifyLayout(layout) << ")";
     return diag;
+  }
+
+  /// The number of sequences: the query's batch, or one less than the
+  /// offsets of a ragged batch (dynamic when not static).
+  int64_t batchSize() {
+    if (!varlen)
+      return op.getQueryType().getDimSize(dims.batch);
+    int64_t offsets =
+        cast<ShapedType>(op.getCuSeqlensQ().getType()).getDimSize(0);
+    return ShapedType::isDynamic(offsets) ? offsets : offsets - 1;
+  }
+  StringRef batchName() {
+    return varlen ? "the batch (the size of 'cu_seqlens_q' - 1)"
+                  : "the 'query' batch";
   }
 
   /// Both operands are all tensors or all memrefs, and the results follow.
@@ -138,12 +183,19 @@ private:
   LogicalResult verifyRanksAndElementTypes() {
     Type elementType = op.getElementType();
     for (const NamedOperand &operand : attentionTensors()) {
-      if (operand.type.getRank() == 4)
+      int64_t rank = operand.form == Form::Packed ? 3 : 4;
+      if (operand.type.getRank() == rank)
         continue;
-      InFlightDiagnostic diag = op.emitOpError() << "'" << operand.name
-                                                 << "' must have rank 4 (";
-      if (operand.isPagedCache)
+      InFlightDiagnostic diag = op.emitOpError()
+                                << "'" << operand.name << "' must have rank "
+                                << rank << " (";
+      if (operand.form == Form::PagedCache)
         diag << "pages, page size, H, D with a block_table";
+      else if (operand.form == Form::Packed)
+        diag << "T, H, D: tokens packed by "
+             << (operand.name == "key" || operand.name == "value"
+                     ? "cu_seqlens_k"
+                     : "cu_seqlens_q");
       else
         diag << (layout == Layout::BHSD ? "B, H, S, D" : "B, S, H, D")
              << " in layout " << stringifyLayout(layout);
@@ -180,9 +232,9 @@ private:
   /// is the page size of a paged cache.
   LogicalResult verifyStaticDims() {
     for (const NamedOperand &operand : attentionTensors()) {
-      const LayoutDims &at = dimsOf(operand);
+      LayoutDims at = dimsOf(operand);
       SmallVector<unsigned, 3> staticDims = {at.heads, at.headDim};
-      if (operand.isPagedCache)
+      if (operand.form == Form::PagedCache)
         staticDims.push_back(at.seq);
       for (unsigned dim : staticDims) {
         if (operand.type.isDynamicDim(dim))
@@ -228,39 +280,91 @@ private:
     SmallVector<NamedOperand> tensors = attentionTensors();
     const NamedOperand &query = tensors[0], &key = tensors[1],
                        &value = tensors[2], &init = tensors[3];
+    LayoutDims qDims = dimsOf(query), kvDims = dimsOf(key);
     int64_t qHeads = op.getQHeads(), kvHeads = op.getKvHeads();
     // The grouping.
-    if (failed(expectDim(query, dims.heads, qHeads, "q_heads")) ||
-        failed(expectDim(init, dims.heads, qHeads, "q_heads")) ||
+    if (failed(expectDim(query, qDims.heads, qHeads, "q_heads")) ||
+        failed(expectDim(init, qDims.heads, qHeads, "q_heads")) ||
         failed(expectDim(key, kvDims.heads, kvHeads, "kv_heads")) ||
         failed(expectDim(value, kvDims.heads, kvHeads, "kv_heads")))
       return failure();
     // Head dims: D is shared by query and key, Dv by value and init.
     if (failed(expectDim(key, kvDims.headDim,
-                         query.type.getDimSize(dims.headDim),
+                         query.type.getDimSize(qDims.headDim),
                          "the 'query' head dim")) ||
-        failed(expectDim(init, dims.headDim,
+        failed(expectDim(init, qDims.headDim,
                          value.type.getDimSize(kvDims.headDim),
                          "the 'value' head dim")))
       return failure();
-    // Sequence lengths: Skv (or the page size) is shared by key and value,
-    // Sq by query and init.
+    // Sequence lengths: Skv (the page size, the tokens) is shared by key and
+    // value, Sq (the tokens) by query and init.
+    StringRef keySeq = paged      ? "the 'key' page size"
+                       : packedKV ? "the 'key' token count"
+                                  : "the 'key' sequence length";
     if (failed(expectDim(value, kvDims.seq, key.type.getDimSize(kvDims.seq),
-                         paged ? "the 'key' page size"
-                               : "the 'key' sequence length")) ||
-        failed(expectDim(init, dims.seq, query.type.getDimSize(dims.seq),
-                         "the 'query' sequence length")))
+                         keySeq)) ||
+        failed(expectDim(init, qDims.seq, query.type.getDimSize(qDims.seq),
+                         varlen ? "the 'query' token count"
+                                : "the 'query' sequence length")))
       return failure();
-    // One batch; a paged cache has one page count instead.
-    int64_t batch = query.type.getDimSize(dims.batch);
-    if (failed(expectDim(init, dims.batch, batch, "the 'query' batch")))
+    // One batch; a paged cache has one page count instead, packed tokens
+    // none.
+    if (!varlen &&
+        failed(expectDim(init, dims.batch, batchSize(), "the 'query' batch")))
       return failure();
     if (paged)
       return expectDim(value, kvDims.batch, key.type.getDimSize(kvDims.batch),
                        "the 'key' page count");
+    if (packedKV)
+      return success();
     for (const NamedOperand &operand : {key, value})
-      if (failed(expectDim(operand, dims.batch, batch, "the 'query' batch")))
+      if (failed(expectDim(operand, dims.batch, batchSize(), batchName())))
         return failure();
+    return success();
+  }
+
+  /// A ragged batch: `cu_seqlens_q` (and `cu_seqlens_k`) are i32 [B+1]
+  /// offsets into packed bshd tokens.
+  LogicalResult verifyVarlen() {
+    Value cuQ = op.getCuSeqlensQ(), cuK = op.getCuSeqlensK();
+    if (!cuQ) {
+      if (cuK)
+        return op.emitOpError()
+               << "'cu_seqlens_k' needs 'cu_seqlens_q': packed keys come with "
+                  "packed queries";
+      return success();
+    }
+    for (auto [name, offsets] :
+         {std::pair<StringRef, Value>{"cu_seqlens_q", cuQ},
+          {"cu_seqlens_k", cuK}}) {
+      if (!offsets)
+        continue;
+      auto type = cast<ShapedType>(offsets.getType());
+      if (type.getRank() != 1 || !type.getElementType().isInteger(32))
+        return op.emitOpError() << "'" << name
+                                << "' must be a rank-1 i32 array of B+1 "
+                                   "offsets, got "
+                                << type;
+      if (type.getDimSize(0) == 0)
+        return op.emitOpError()
+               << "'" << name << "' must hold B+1 >= 1 offsets, got 0";
+    }
+    if (layout != Layout::BSHD)
+      return op.emitOpError()
+             << "packed queries (cu_seqlens_q) are tokens [T, Hq, D]: the "
+                "layout must be bshd, got "
+             << stringifyLayout(layout);
+    if (cuK) {
+      if (paged)
+        return op.emitOpError() << "'cu_seqlens_k' packs K/V by sequence; it "
+                                   "cannot be combined with a block_table";
+      int64_t q = cast<ShapedType>(cuQ.getType()).getDimSize(0);
+      int64_t k = cast<ShapedType>(cuK.getType()).getDimSize(0);
+      if (!ShapedType::isDynamic(q) && !ShapedType::isDynamic(k) && q != k)
+        return op.emitOpError()
+               << "'cu_seqlens_k' has " << k << " offsets, but 'cu_seqlens_q' "
+               << q << ": both have B+1";
+    }
     return success();
   }
 
@@ -278,12 +382,12 @@ private:
       return op.emitOpError()
              << "'kv_lens' element type must be i32 or index, got "
              << elementType;
-    int64_t batch = op.getQueryType().getDimSize(dims.batch);
+    int64_t batch = batchSize();
     int64_t length = type.getDimSize(0);
     if (!ShapedType::isDynamic(batch) && !ShapedType::isDynamic(length) &&
         batch != length)
-      return op.emitOpError() << "'kv_lens' dim 0 is " << length
-                              << ", but the 'query' batch is " << batch;
+      return op.emitOpError() << "'kv_lens' dim 0 is " << length << ", but "
+                              << batchName() << " is " << batch;
     return success();
   }
 
@@ -300,12 +404,12 @@ private:
     if (!type.getElementType().isInteger(32))
       return op.emitOpError() << "'block_table' element type must be i32, got "
                               << type.getElementType();
-    int64_t batch = op.getQueryType().getDimSize(dims.batch);
+    int64_t batch = batchSize();
     int64_t rows = type.getDimSize(0);
     if (!ShapedType::isDynamic(batch) && !ShapedType::isDynamic(rows) &&
         batch != rows)
-      return op.emitOpError() << "'block_table' dim 0 is " << rows
-                              << ", but the 'query' batch is " << batch;
+      return op.emitOpError() << "'block_table' dim 0 is " << rows << ", but "
+                              << batchName() << " is " << batch;
     if (type.getDimSize(1) == 0)
       return op.emitOpError()
              << "'block_table' must give each sequence at least one page, got "
@@ -335,30 +439,38 @@ private:
     return success();
   }
 
-  /// `lse_init`: f32 [B, Hq, Sq], whatever the layout.
+  /// `lse_init`: f32 [B, Hq, Sq], whatever the layout; [Hq, T] for a
+  /// ragged batch.
   LogicalResult verifyLseInit() {
     ShapedType type = op.getLseInitType();
     if (!type)
       return success();
-    if (type.getRank() != 3)
+    int64_t rank = varlen ? 2 : 3;
+    StringRef shape = varlen ? "[Hq, T]" : "[B, Hq, Sq]";
+    if (type.getRank() != rank)
       return op.emitOpError()
-             << "'lse_init' must have rank 3 (shape [B, Hq, Sq]), got rank "
-             << type.getRank();
+             << "'lse_init' must have rank " << rank << " (shape " << shape
+             << "), got rank " << type.getRank();
     if (!type.getElementType().isF32())
       return op.emitOpError() << "'lse_init' element type must be f32, got "
                               << type.getElementType();
-    if (type.getDimSize(1) != op.getQHeads())
+    unsigned headsDim = varlen ? 0 : 1;
+    if (type.getDimSize(headsDim) != op.getQHeads())
       return op.emitOpError()
-             << "'lse_init' dim 1 must be q_heads (" << op.getQHeads()
-             << "), got "
-             << (type.isDynamicDim(1) ? std::string("?")
-                                      : std::to_string(type.getDimSize(1)));
+             << "'lse_init' dim " << headsDim << " must be q_heads ("
+             << op.getQHeads() << "), got "
+             << (type.isDynamicDim(headsDim)
+                     ? std::string("?")
+                     : std::to_string(type.getDimSize(headsDim)));
     ShapedType query = op.getQueryType();
-    for (auto [dim, queryDim, what] :
-         {std::tuple<unsigned, unsigned, StringRef>{0, dims.batch, "batch"},
-          {2, dims.seq, "sequence length"}}) {
-      int64_t actual = type.getDimSize(dim),
-              expected = query.getDimSize(queryDim);
+    SmallVector<std::tuple<unsigned, int64_t, StringRef>, 2> matches;
+    if (varlen)
+      matches.push_back({1, query.getDimSize(0), "token count"});
+    else
+      matches.append({{0, query.getDimSize(dims.batch), "batch"},
+                      {2, query.getDimSize(dims.seq), "sequence length"}});
+    for (auto [dim, expected, what] : matches) {
+      int64_t actual = type.getDimSize(dim);
       if (!ShapedType::isDynamic(actual) && !ShapedType::isDynamic(expected) &&
           actual != expected)
         return op.emitOpError()
@@ -385,9 +497,9 @@ private:
 
   AttentionOp op;
   Layout layout;
-  /// Of query and init; of key and value (the layout's unless paged).
-  LayoutDims dims, kvDims;
-  bool paged;
+  /// The op's layout's dimensions.
+  LayoutDims dims;
+  bool paged, varlen, packedKV;
 };
 
 } // namespace

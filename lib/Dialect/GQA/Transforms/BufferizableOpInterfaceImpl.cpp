@@ -40,14 +40,18 @@ struct AttentionOpInterface
     FailureOr<Value> kvLens = bufferOf(attention.getKvLens());
     FailureOr<Value> blockTable = bufferOf(attention.getBlockTable());
     FailureOr<Value> sinks = bufferOf(attention.getSinks());
+    FailureOr<Value> cuSeqlensQ = bufferOf(attention.getCuSeqlensQ());
+    FailureOr<Value> cuSeqlensK = bufferOf(attention.getCuSeqlensK());
     FailureOr<Value> init = bufferOf(attention.getInit());
     FailureOr<Value> lseInit = bufferOf(attention.getLseInit());
     if (failed(query) || failed(key) || failed(value) || failed(kvLens) ||
-        failed(blockTable) || failed(sinks) || failed(init) || failed(lseInit))
+        failed(blockTable) || failed(sinks) || failed(cuSeqlensQ) ||
+        failed(cuSeqlensK) || failed(init) || failed(lseInit))
       return failure();
     rewriter.setInsertionPoint(op);
     AttentionOp::create(rewriter, op->getLoc(), TypeRange(), *query, *key,
-                        *value, *kvLens, *blockTable, *sinks, *init, *lseInit,
+                        *value, *kvLens, *blockTable, *sinks, *cuSeqlensQ, *cuSeqlensK, *init,
+                        *lseInit,
                         attention.getQHeadsAttr(), attention.getKvHeadsAttr(),
                         attention.getLayoutAttr(), attention.getMaskAttr(),
                         attention.getScaleAttr(), attention.getSoftcapAttr(),

@@ -46,15 +46,26 @@ public:
         elementType(op.getElementType()), f32(b.getF32Type()) {}
 
   void emit() {
-    batch = memref::DimOp::create(b, op.getQuery(), dims.batch);
-    seqQ = memref::DimOp::create(b, op.getQuery(), dims.seq);
+    // A ragged batch has B+1 offsets; its longest sequences size the grid
+    // and the split partition.
+    if (op.isVarlen()) {
+      batch =
+          apply(d0 - 1,
+                {memref::DimOp::create(b, op.getCuSeqlensQ(), 0).getResult()});
+      seqQ = emitLongestSegment(op.getCuSeqlensQ());
+    } else {
+      batch = memref::DimOp::create(b, op.getQuery(), dims.batch);
+      seqQ = memref::DimOp::create(b, op.getQuery(), dims.seq);
+    }
     // A paged sequence is its block table row of pages long.
-    seqKV =
-        op.isPaged()
-            ? apply(
-                  d0 * op.getPageSize(),
-                  {memref::DimOp::create(b, op.getBlockTable(), 1).getResult()})
-            : memref::DimOp::create(b, op.getKey(), dims.seq).getResult();
+    if (op.isPaged())
+      seqKV =
+          apply(d0 * op.getPageSize(),
+                {memref::DimOp::create(b, op.getBlockTable(), 1).getResult()});
+    else if (op.hasPackedKV())
+      seqKV = emitLongestSegment(op.getCuSeqlensK());
+    else
+      seqKV = memref::DimOp::create(b, op.getKey(), dims.seq);
     Value rowBlocks = apply((d0 * groupSize).ceilDiv(blockM), {seqQ});
 
     if (!schedule.isSplitKV()) {
@@ -94,6 +105,117 @@ private:
     b.restoreInsertionPoint(nested.saveInsertionPoint());
     body();
   }
+  /// The longest of the segments that the B+1 i32 `offsets` delimit.
+  Value emitLongestSegment(Value offsets) {
+    auto loop = scf::ForOp::create(
+        b, index(0), batch, index(1), ValueRange{index(0)},
+        [&](OpBuilder &nested, Location, Value i, ValueRange longest) {
+          within(nested, [&] {
+            Value length = sub(loadIndex(offsets, apply(d0 + 1, {i})),
+                               loadIndex(offsets, i));
+            scf::YieldOp::create(b, maxs(longest[0], length));
+          });
+        });
+    return loop.getResult(0);
+  }
+  /// An integer element of a rank-1 memref, as index.
+  Value loadIndex(Value memref, Value at) {
+    Value element = memref::LoadOp::create(b, memref, ValueRange{at});
+    if (element.getType().isIndex())
+      return element;
+    return arith::IndexCastOp::create(b, b.getIndexType(), element);
+  }
+
+  /// What one block reads and writes of its sequence: the op's operands, or,
+  /// in a ragged batch, views of the sequence's tokens as a batch of one in
+  /// bshd, so that the tile ops see every form alike.
+  struct Sequence {
+    Value query, init, lse, key, value;
+    /// The batch index of query/init/lse and of key/value in those.
+    Value queryBatch, kvBatch;
+    /// Its queries and the keys its K/V hold (before kv_lens).
+    Value seqQ, seqKV;
+    /// Split-KV: its rows of the workspaces, at `queryBatch`.
+    Value partialOut, partialLse;
+  };
+  Sequence emitSequence(Value batchIndex) {
+    Sequence seq{op.getQuery(), op.getInit(), op.getLseInit(), op.getKey(),
+                 op.getValue(), batchIndex,   batchIndex,      seqQ,
+                 seqKV,         partialOut,   partialLse};
+    if (!op.isVarlen())
+      return seq;
+    auto segment = [&](Value offsets) {
+      Value start = loadIndex(offsets, batchIndex);
+      return std::pair(
+          start, sub(loadIndex(offsets, apply(d0 + 1, {batchIndex})), start));
+    };
+    auto [qStart, qLength] = segment(op.getCuSeqlensQ());
+    seq.query = emitTokens(op.getQuery(), qStart, qLength);
+    seq.init = emitTokens(op.getInit(), qStart, qLength);
+    if (Value lse = op.getLseInit())
+      seq.lse = emitView(lse, {index(0), qStart},
+                         {index(op.getQHeads()), qLength}, {{0, 1}, {2}});
+    seq.queryBatch = index(0);
+    seq.seqQ = qLength;
+    if (numSplits) {
+      // [splits, 1, Hq, q_len(, Dv)] at the sequence.
+      auto rows = [&](Value workspace) {
+        auto type = cast<MemRefType>(workspace.getType());
+        SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
+        offsets[1] = batchIndex;
+        SmallVector<OpFoldResult> sizes = {numSplits, b.getIndexAttr(1),
+                                           b.getIndexAttr(op.getQHeads()),
+                                           qLength};
+        if (type.getRank() == 5)
+          sizes.push_back(b.getIndexAttr(op.getHeadDimV()));
+        SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
+        return memref::SubViewOp::create(b, workspace, offsets, sizes, strides)
+            .getResult();
+      };
+      seq.partialOut = rows(partialOut);
+      seq.partialLse = rows(partialLse);
+    }
+    if (op.hasPackedKV()) {
+      auto [kStart, kLength] = segment(op.getCuSeqlensK());
+      seq.key = emitTokens(op.getKey(), kStart, kLength);
+      seq.value = emitTokens(op.getValue(), kStart, kLength);
+      seq.kvBatch = index(0);
+      seq.seqKV = kLength;
+    }
+    return seq;
+  }
+  /// Tokens [start, start + length) of packed [T, H, D] as [1, length, H, D].
+  Value emitTokens(Value packed, Value start, Value length) {
+    auto type = cast<MemRefType>(packed.getType());
+    return emitView(
+        packed, {start, index(0), index(0)},
+        {length, index(type.getDimSize(1)), index(type.getDimSize(2))},
+        {{0, 1}, {2}, {3}});
+  }
+  /// The subview at `offsets` of `sizes` (unit strides) of `source`, with a
+  /// unit dimension in front (the batch of one): `reassociation` groups it
+  /// with the first.
+  Value emitView(Value source, ArrayRef<Value> offsets, ArrayRef<Value> sizes,
+                 ArrayRef<ReassociationIndices> reassociation) {
+    SmallVector<OpFoldResult> offsetFolds = getAsOpFoldResult(offsets),
+                              sizeFolds = getAsOpFoldResult(sizes),
+                              strides(sizes.size(), b.getIndexAttr(1));
+    Value slice =
+        memref::SubViewOp::create(b, source, offsetFolds, sizeFolds, strides);
+    SmallVector<int64_t> shape = {1};
+    SmallVector<OpFoldResult> outputShape = {b.getIndexAttr(1)};
+    for (OpFoldResult size : sizeFolds) {
+      std::optional<int64_t> known = getConstantIntValue(size);
+      shape.push_back(known ? *known : ShapedType::kDynamic);
+      outputShape.push_back(size);
+    }
+    FailureOr<MemRefType> type = memref::ExpandShapeOp::computeExpandedType(
+        cast<MemRefType>(slice.getType()), shape, reassociation);
+    assert(succeeded(type) && "a unit dimension always expands");
+    return memref::ExpandShapeOp::create(b, *type, slice, reassociation,
+                                         outputShape);
+  }
+
   /// The `scf.forall` of the attention blocks, mapped to the GPU grid
   /// (x: row blocks, y: KV heads [times splits], z: batch).
   void emitBlocks(Value rowBlocks, Value gridY) {
@@ -117,14 +239,11 @@ private:
 
   /// The valid keys of a sequence: its `kv_lens` entry clamped to [0, Skv]
   /// (so that no lowering can read out of bounds), or Skv.
-  Value emitKVLength(Value batchIndex) {
+  Value emitKVLength(Value batchIndex, Value sequenceKeys) {
     Value kvLens = op.getKvLens();
     if (!kvLens)
-      return seqKV;
-    Value length = memref::LoadOp::create(b, kvLens, ValueRange{batchIndex});
-    if (!length.getType().isIndex())
-      length = arith::IndexCastOp::create(b, b.getIndexType(), length);
-    return mins(maxs(length, index(0)), seqKV);
+      return sequenceKeys;
+    return mins(maxs(loadIndex(kvLens, batchIndex), index(0)), sequenceKeys);
   }
 
   /// One block: `blockM` packed rows of one KV head of one sequence, against
@@ -136,7 +255,27 @@ private:
       split = apply(d0.floorDiv(op.getKvHeads()), {blockY});
     }
     Value firstRow = apply(d0 * blockM, {rowBlock});
-    Value kvLen = emitKVLength(batchIndex);
+    Sequence seq = emitSequence(batchIndex);
+    if (!op.isVarlen())
+      return emitBlockRows(seq, batchIndex, kvHead, split, firstRow);
+    // A ragged batch's grid fits its longest sequence: the blocks past a
+    // shorter one's rows have none.
+    Value hasRows =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, firstRow,
+                              apply(d0 * groupSize, {seq.seqQ}));
+    scf::IfOp::create(b, hasRows, [&](OpBuilder &nested, Location) {
+      within(nested, [&] {
+        emitBlockRows(seq, batchIndex, kvHead, split, firstRow);
+        scf::YieldOp::create(b);
+      });
+    });
+  }
+
+  /// The work of a block with rows, from `firstRow` of `seq`.
+  void emitBlockRows(const Sequence &seq, Value batchIndex, Value kvHead,
+                     Value split, Value firstRow) {
+    Value seqQ = seq.seqQ;
+    Value kvLen = emitKVLength(batchIndex, seq.seqKV);
     // Bottom-right alignment: the queries are the last Sq tokens.
     Value offset = apply(d0 - d1, {kvLen, seqQ});
     MaskAttr mask = op.getMask();
@@ -163,8 +302,8 @@ private:
     auto rowType = RankedTensorType::get({rowsOfTile}, f32);
     auto accumulatorType = tileType(rowsOfTile, op.getHeadDimV(), f32);
     Value query = LoadQueryTileOp::create(
-        b, tileType(rowsOfTile, op.getHeadDim(), elementType), op.getQuery(),
-        batchIndex, kvHead, firstRow, rows.empty() ? Value() : rows.front(),
+        b, tileType(rowsOfTile, op.getHeadDim(), elementType), seq.query,
+        seq.queryBatch, kvHead, firstRow, rows.empty() ? Value() : rows.front(),
         qHeads, kvHeads, op.getLayout());
     auto splat = [&](RankedTensorType type, double value) -> Value {
       Value scalar = arith::ConstantFloatOp::create(
@@ -180,11 +319,11 @@ private:
             Value firstKey = apply(d0 * blockN, {tile});
             auto loadKV = [&](Value source, int64_t width) -> Value {
               return LoadKVTileOp::create(
-                  b, tileType(blockN, width, elementType), source, batchIndex,
+                  b, tileType(blockN, width, elementType), source, seq.kvBatch,
                   kvHead, firstKey, kvLen, op.getBlockTable(), op.getLayout());
             };
-            Value key = loadKV(op.getKey(), op.getHeadDim());
-            Value value = loadKV(op.getValue(), op.getHeadDimV());
+            Value key = loadKV(seq.key, op.getHeadDim());
+            Value value = loadKV(seq.value, op.getHeadDimV());
             std::optional<APFloat> softcap = op.getSoftcap();
             Value scores = ScoresOp::create(
                 b, tileType(rowsOfTile, blockN, f32), query, key,
@@ -234,12 +373,12 @@ private:
     };
     bool hasSinks = static_cast<bool>(op.getSinks());
     auto storeOutput = [&](FinalizeOp rows) {
-      StoreOutputTileOp::create(b, rows.getOutput(), op.getInit(), batchIndex,
+      StoreOutputTileOp::create(b, rows.getOutput(), seq.init, seq.queryBatch,
                                 kvHead, firstRow, qHeads, kvHeads,
                                 op.getLayout());
-      if (Value lse = op.getLseInit())
-        StoreLseTileOp::create(b, rows.getLse(), lse, batchIndex, kvHead,
-                               firstRow, groupSize);
+      if (seq.lse)
+        StoreLseTileOp::create(b, rows.getLse(), seq.lse, seq.queryBatch,
+                               kvHead, firstRow, groupSize);
     };
     if (!split) {
       storeOutput(finalize(hasSinks));
@@ -262,8 +401,9 @@ private:
           within(nested, [&] {
             FinalizeOp partial = shared ? shared : finalize(false);
             StorePartialTileOp::create(b, partial.getOutput(), partial.getLse(),
-                                       partialOut, partialLse, split,
-                                       batchIndex, kvHead, firstRow, groupSize);
+                                       seq.partialOut, seq.partialLse, split,
+                                       seq.queryBatch, kvHead, firstRow,
+                                       groupSize);
             scf::YieldOp::create(b);
           });
         });
@@ -280,9 +420,10 @@ private:
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getBody());
     ValueRange ivs = forall.getInductionVars();
-    CombineSplitsOp::create(b, partialOut, partialLse, op.getInit(), ivs[1],
-                            apply(d0 * rows, {ivs[0]}), numSplits,
-                            op.getSinks(), op.getLseInit(), rows,
+    Sequence seq = emitSequence(ivs[1]);
+    CombineSplitsOp::create(b, seq.partialOut, seq.partialLse, seq.init,
+                            seq.queryBatch, apply(d0 * rows, {ivs[0]}),
+                            numSplits, op.getSinks(), seq.lse, rows,
                             op.getLayout());
   }
 

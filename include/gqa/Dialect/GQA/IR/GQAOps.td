@@ -65,7 +65,18 @@ def GQA_AttentionOp : GQA_Op<"attention", [
       row's natural-log `logsumexp_j s_ij` over its visible, scaled (and
       softcapped) scores, sink term included; `-inf` for a row that sees no
       key (and has no sink). Partial results over disjoint keys merge
-      exactly by it (`merge_attention_states`).
+      exactly by it (`merge_attention_states`). With `cu_seqlens_q` it is
+      `[Hq, T]` (flash_attn's varlen shape).
+    - Ragged batches (flash_attn's varlen): `cu_seqlens_q` (shape `[B+1]`,
+      `i32`) makes `query` and `init` packed tokens `[T, Hq, D]` and
+      `[T, Hq, Dv]` (the layout must be `bshd`): sequence `b` has the
+      `cu_seqlens_q[b+1] - cu_seqlens_q[b]` queries from token
+      `cu_seqlens_q[b]`. K/V are then a cache `[B, Skv, Hkv, D]` (or paged)
+      whose valid lengths are `kv_lens` (flash_attn's `seqused_k`), or, with
+      `cu_seqlens_k` (`[B+1]`, `i32`), packed `[Tk, Hkv, D]` the same way
+      (and `kv_lens`, if given, clamped to each segment). Causal and windows
+      align bottom-right per sequence, at `kv_len_b - q_len_b`; a batch may
+      mix prefill chunks and decode rows.
 
     `schedule` (optional, `#gqa.schedule<...>`) says how the op is
     distributed and tiled for a target; `gqa-select-schedule` sets it.
@@ -109,6 +120,8 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     Optional<GQA_TensorOrMemRef>:$kv_lens,
     Optional<GQA_TensorOrMemRef>:$block_table,
     Optional<GQA_TensorOrMemRef>:$sinks,
+    Optional<GQA_TensorOrMemRef>:$cu_seqlens_q,
+    Optional<GQA_TensorOrMemRef>:$cu_seqlens_k,
     GQA_TensorOrMemRef:$init,
     Optional<GQA_TensorOrMemRef>:$lse_init,
     I64Attr:$q_heads,
@@ -127,6 +140,8 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     (`kv_lens` `(` $kv_lens^ `:` type($kv_lens) `)`)?
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
     (`sinks` `(` $sinks^ `:` type($sinks) `)`)?
+    (`cu_seqlens_q` `(` $cu_seqlens_q^ `:` type($cu_seqlens_q) `)`)?
+    (`cu_seqlens_k` `(` $cu_seqlens_k^ `:` type($cu_seqlens_k) `)`)?
     `outs` `(` $init `:` type($init)
                (`,` $lse_init^ `:` type($lse_init))? `)`
     `heads` `(` $q_heads `,` $kv_heads `)`
@@ -182,13 +197,18 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     int64_t getPageSize() {
       return isPaged() ? getKeyType().getDimSize(getKVLayoutDims().seq) : 0;
     }
-    /// D: the head dim of query and key.
+    /// Whether the queries are packed tokens [T, Hq, D] of a ragged batch
+    /// (cu_seqlens_q).
+    bool isVarlen() { return static_cast<bool>(getCuSeqlensQ()); }
+    /// Whether key and value are packed tokens [Tk, Hkv, D] (cu_seqlens_k).
+    bool hasPackedKV() { return static_cast<bool>(getCuSeqlensK()); }
+    /// D: the head dim of query and key (the last dimension in every form).
     int64_t getHeadDim() {
-      return getQueryType().getDimSize(getLayoutDims().headDim);
+      return getQueryType().getDimSize(getQueryType().getRank() - 1);
     }
     /// Dv: the head dim of value and output.
     int64_t getHeadDimV() {
-      return getValueType().getDimSize(getKVLayoutDims().headDim);
+      return getValueType().getDimSize(getValueType().getRank() - 1);
     }
     /// The scale applied to the scores: the attribute, or 1/sqrt(D).
     double getScaleOrDefault();
