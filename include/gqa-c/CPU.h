@@ -37,9 +37,10 @@ typedef struct gqa_cpu_options {
 /// dtype (f16/bf16 as 16-bit patterns), host memory.
 typedef struct gqa_cpu_arguments {
   int64_t batch;
+  /// The query length (ignored when varlen: cu_seqlens_q gives each).
   int64_t seq_q;
   /// The K/V sequence length (ignored when paged: pages_per_sequence *
-  /// page_size).
+  /// page_size; when packed: cu_seqlens_k gives each).
   int64_t seq_kv;
   const void *query;
   /// K and V, or with a page size their pools [num_pages, page_size, Hkv, D].
@@ -55,8 +56,13 @@ typedef struct gqa_cpu_arguments {
   int64_t num_pages;
   /// Hq f32 sink logits when the configuration has sinks.
   const float *sinks;
+  /// Varlen: batch + 1 int32 offsets, from 0, non-decreasing, of each
+  /// sequence's query tokens (and, packed, key tokens); T = cu_seqlens_q[B].
+  const int32_t *cu_seqlens_q;
+  const int32_t *cu_seqlens_k;
   void *output;
-  /// batch * Hq * seq_q floats when the configuration returns the LSE.
+  /// The LSE when the configuration returns it: [B, Hq, seq_q] floats, or
+  /// [Hq, T] when varlen.
   float *lse;
 } gqa_cpu_arguments;
 

@@ -55,6 +55,13 @@ typedef struct gqa_compiler_attention {
   /// Nonzero: also return each row's natural-log log-sum-exp, f32
   /// [B, Hq, Sq] (CPU path only, for now).
   int32_t return_lse;
+  /// Nonzero: a ragged batch; the query and output are packed bshd tokens
+  /// [T, Hq, D] split by int32 cu_seqlens_q offsets (the layout must be
+  /// "bshd"; CPU path only, for now).
+  int32_t varlen;
+  /// Nonzero (with varlen): K and V are packed tokens [Tk, Hkv, D] split by
+  /// int32 cu_seqlens_k offsets.
+  int32_t packed_kv;
 } gqa_compiler_attention;
 
 /// Where the kernels run.

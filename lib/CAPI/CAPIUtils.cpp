@@ -48,6 +48,8 @@ AttentionSpec mlir::gqa::capi::toSpec(const gqa_compiler_attention &attention,
   spec.pageSize = attention.page_size;
   spec.hasSinks = attention.sinks != 0;
   spec.returnLse = attention.return_lse != 0;
+  spec.varlen = attention.varlen != 0;
+  spec.packedKV = attention.packed_kv != 0;
   error = spec.validate();
   return spec;
 }

@@ -78,7 +78,43 @@ extern "C" int gqa_cpu_kernel_run(const gqa_cpu_kernel *kernel,
   // The lengths only need their count here; the kernel clamps each.
   if (spec.hasKVLens)
     sizes.kvLens.assign(a.batch > 0 ? a.batch : 0, 0);
-  std::string message = sizes.validate(spec);
+  // A ragged batch: each segment's length from its offsets.
+  auto segments = [&](const char *name, const int32_t *offsets,
+                      std::vector<int64_t> &lengths,
+                      int64_t &longest) -> std::string {
+    if (!offsets)
+      return std::string(name) + " must not be NULL for this configuration";
+    if (a.batch <= 0)
+      return "batch must be positive, got " + std::to_string(a.batch);
+    if (offsets[0] != 0)
+      return std::string(name) + "[0] must be 0, got " +
+             std::to_string(offsets[0]);
+    lengths.clear();
+    longest = 1;
+    for (int64_t b = 0; b < a.batch; ++b) {
+      int64_t length = int64_t{offsets[b + 1]} - offsets[b];
+      if (length < 0)
+        return std::string(name) + " must not decrease, but [" +
+               std::to_string(b + 1) + "] = " + std::to_string(offsets[b + 1]) +
+               " < " + std::to_string(offsets[b]);
+      lengths.push_back(length);
+      longest = std::max(longest, length);
+    }
+    return "";
+  };
+  std::string message;
+  if (spec.varlen)
+    message = segments("cu_seqlens_q", a.cu_seqlens_q, sizes.qLens, sizes.seqQ);
+  if (message.empty() && spec.packedKV) {
+    std::vector<int64_t> keys;
+    message = segments("cu_seqlens_k", a.cu_seqlens_k, keys, sizes.seqKV);
+    // The segments size K/V (the caller's kv_lens, if any, are clamped into
+    // them by the kernel).
+    sizes.kvLens = keys;
+  }
+  if (!message.empty())
+    return fail(error, message);
+  message = sizes.validate(spec);
   if (!message.empty())
     return fail(error, message);
   struct Required {
@@ -108,6 +144,8 @@ extern "C" int gqa_cpu_kernel_run(const gqa_cpu_kernel *kernel,
   operands.numPages = a.num_pages;
   operands.pagesPerSequence = a.pages_per_sequence;
   operands.sinks = a.sinks;
+  operands.cuSeqlensQ = a.cu_seqlens_q;
+  operands.cuSeqlensK = a.cu_seqlens_k;
   operands.output = a.output;
   operands.lse = a.lse;
   kernel->kernel->run(sizes, operands);

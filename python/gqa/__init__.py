@@ -17,7 +17,7 @@ Importing the package needs only numpy; PyTorch is imported lazily when a
 torch tensor is passed to :func:`attention`.
 """
 
-from . import dtypes, reference
+from . import dtypes, host, reference
 from .api import attention
 from .compiler import Kernel, compile, compile_config, find_compiler, load_kernel, resolve_cache_dir
 from .config import KernelConfig
@@ -41,7 +41,7 @@ from .sizing import KVCacheComparison, attention_flops, decode_min_bytes, kv_cac
 __version__ = "0.1.0"
 
 #: flash_attn's functions (:mod:`gqa.flash_attn`), loaded with PyTorch on first use.
-_FLASH_ATTN = ("flash_attn_func", "flash_attn_with_kvcache")
+_FLASH_ATTN = ("flash_attn_func", "flash_attn_varlen_func", "flash_attn_with_kvcache")
 
 
 def __getattr__(name: str):

@@ -25,7 +25,7 @@ class _Attention(ctypes.Structure):
         ("dtype", ctypes.c_char_p), ("layout", ctypes.c_char_p), ("causal", _i32),
         ("window_left", _i64), ("window_right", _i64), ("scale", ctypes.c_double),
         ("softcap", ctypes.c_double), ("kv_lens", _i32), ("page_size", _i64),
-        ("sinks", _i32), ("return_lse", _i32),
+        ("sinks", _i32), ("return_lse", _i32), ("varlen", _i32), ("packed_kv", _i32),
     ]
 
 
@@ -38,7 +38,7 @@ class _Arguments(ctypes.Structure):
         ("batch", _i64), ("seq_q", _i64), ("seq_kv", _i64),
         ("query", _ptr), ("key", _ptr), ("value", _ptr), ("kv_lens", _ptr),
         ("block_table", _ptr), ("pages_per_sequence", _i64), ("num_pages", _i64),
-        ("sinks", _ptr), ("output", _ptr), ("lse", _ptr),
+        ("sinks", _ptr), ("cu_seqlens_q", _ptr), ("cu_seqlens_k", _ptr), ("output", _ptr), ("lse", _ptr),
     ]
 
 
@@ -88,6 +88,9 @@ class CpuKernelKey:
     schedule: str
     threads: int
     max_splits: int
+    #: A ragged batch (cu_seqlens_q), with packed K/V (cu_seqlens_k).
+    varlen: bool = False
+    packed_kv: bool = False
 
 
 class CpuKernel:
@@ -100,7 +103,8 @@ class CpuKernel:
         attention = _Attention(
             cfg.q_heads, cfg.kv_heads, cfg.head_dim, cfg.head_dim_v, cfg.dtype.encode(), cfg.layout.encode(),
             0, cfg.window[0], cfg.window[1], 0.0 if cfg.default_scale else cfg.scale, cfg.softcap,
-            int(cfg.kv_lens), cfg.page_size, int(key.sinks), int(key.return_lse))
+            int(cfg.kv_lens), cfg.page_size, int(key.sinks), int(key.return_lse), int(key.varlen),
+            int(key.packed_kv))
         options = _Options(key.schedule.encode(), key.threads, key.max_splits)
         handle, error = _ptr(), ctypes.POINTER(ctypes.c_char)()
         if self._lib.gqa_cpu_kernel_create(ctypes.byref(attention), ctypes.byref(options), ctypes.byref(handle),

@@ -286,6 +286,8 @@ def attention(
     block_table: Any = None,
     sinks: Any = None,
     return_lse: bool = False,
+    cu_seqlens_q: Any = None,
+    cu_seqlens_k: Any = None,
 ) -> Any:
     """Grouped-query attention on CUDA tensors (semantics of :func:`gqa.reference.attention`).
 
@@ -325,6 +327,8 @@ def attention(
         cache_dir: kernel cache directory (see :func:`gqa.compile`).
         sinks: optional float32 ``[Hq]`` attention-sink logits (CPU only for now).
         return_lse: also return the float32 ``[B, Hq, Sq]`` log-sum-exps (CPU only for now).
+        cu_seqlens_q, cu_seqlens_k: a ragged batch of packed tokens (see
+            :func:`gqa.host.attention_host`; CPU only for now).
 
     Returns:
         ``out``, or ``(out, lse)`` with ``return_lse``.
@@ -334,10 +338,11 @@ def attention(
     if is_host_array(q):
         return attention_host(q, k, v, causal=causal, window=window, kv_lens=kv_lens, softcap=softcap,
                               scale=scale, layout=layout, out=out, block_table=block_table, sinks=sinks,
-                              return_lse=return_lse)
-    if sinks is not None or return_lse:
-        raise NotImplementedError("sinks and return_lse run on the CPU only for now: the GPU kernels gain them "
-                                  "with the tile-form lowering (issue 12); pass CPU tensors")
+                              return_lse=return_lse, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k)
+    if sinks is not None or return_lse or cu_seqlens_q is not None or cu_seqlens_k is not None:
+        raise NotImplementedError("sinks, return_lse and ragged batches (cu_seqlens_q/k) run on the CPU only for "
+                                  "now: the GPU kernels gain them with the tile-form lowering (issue 12); pass "
+                                  "CPU tensors")
     layout = normalize_layout(layout)
     qt, kt, vt = _wrap("q", q), _wrap("k", k), _wrap("v", v)
     _check_same_device([qt, kt, vt])

@@ -1,7 +1,7 @@
 """flash_attn's functions on gqa: replacing ``from flash_attn import ...`` is the whole migration.
 
-:func:`flash_attn_func` and :func:`flash_attn_with_kvcache` take flash_attn
-2's argument names, defaults, shapes (``(batch, seqlen, nheads, headdim)``,
+:func:`flash_attn_func`, :func:`flash_attn_varlen_func` and
+:func:`flash_attn_with_kvcache` take flash_attn 2's argument names, defaults, shapes (``(batch, seqlen, nheads, headdim)``,
 gqa's ``bshd``) and return values, and call ``torch.ops.gqa.attention``, so
 that ``torch.compile(fullgraph=True)`` traces them.  What differs:
 
@@ -11,7 +11,11 @@ that ``torch.compile(fullgraph=True)`` traces them.  What differs:
 * ``return_attn_probs=True`` returns ``(out, softmax_lse, None)``: the
   probabilities themselves are never materialised.
 * ``deterministic`` is accepted and has no effect (gqa's kernels are
-  deterministic).
+  deterministic); so are ``max_seqlen_q``/``max_seqlen_k`` (gqa finds the
+  longest sequence itself).
+* ``flash_attn_varlen_func`` also takes vLLM's ``seqused_k`` (the valid keys
+  of each sequence, with ``block_table`` or within each ``cu_seqlens_k``
+  segment).
 * Extra keyword arguments: ``sinks`` (float32 ``[nheads]`` attention-sink
   logits, GPT-OSS) and ``out`` (written in place).
 * Sinks and the LSE run on CPU tensors only for now (see issue 12).
@@ -40,18 +44,20 @@ def _window(causal: bool, window_size: Sequence[int]) -> tuple[int, int]:
 
 
 def _call(q, k, v, *, kv_lens=None, block_table=None, sinks=None, softmax_scale=None, causal=False,
-          window_size=(-1, -1), softcap=0.0, return_lse=False, out=None):
+          window_size=(-1, -1), softcap=0.0, return_lse=False, out=None, cu_seqlens_q=None, cu_seqlens_k=None):
     left, right = _window(causal, window_size)
     cap = float(softcap) if softcap else None
+    options = dict(kv_lens=kv_lens, block_table=block_table, sinks=sinks, causal=False, window_left=left,
+                   window_right=right, softcap=cap, scale=softmax_scale, layout="bshd", cu_seqlens_q=cu_seqlens_q,
+                   cu_seqlens_k=cu_seqlens_k)
     if out is not None:
-        lse = q.new_empty((q.shape[0], q.shape[2], q.shape[1]), dtype=torch.float32) if return_lse else None
-        torch.ops.gqa.attention_out(q, k, v, out, lse, kv_lens=kv_lens, block_table=block_table, sinks=sinks,
-                                    causal=False, window_left=left, window_right=right, softcap=cap,
-                                    scale=softmax_scale, layout="bshd")
+        lse = None
+        if return_lse:
+            shape = (q.shape[1], q.shape[0]) if q.dim() == 3 else (q.shape[0], q.shape[2], q.shape[1])
+            lse = q.new_empty(shape, dtype=torch.float32)
+        torch.ops.gqa.attention_out(q, k, v, out, lse, **options)
         return out, lse
-    return torch.ops.gqa.attention(q, k, v, kv_lens=kv_lens, block_table=block_table, sinks=sinks, causal=False,
-                                   window_left=left, window_right=right, softcap=cap, scale=softmax_scale,
-                                   layout="bshd", return_lse=return_lse)
+    return torch.ops.gqa.attention(q, k, v, return_lse=return_lse, **options)
 
 
 def flash_attn_func(
@@ -81,6 +87,60 @@ def flash_attn_func(
     _unsupported(alibi_slopes=alibi_slopes)
     o, lse = _call(q, k, v, sinks=sinks, softmax_scale=softmax_scale, causal=causal, window_size=window_size,
                    softcap=softcap, return_lse=return_attn_probs, out=out)
+    return (o, lse, None) if return_attn_probs else o
+
+
+def flash_attn_varlen_func(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    cu_seqlens_k: Optional[torch.Tensor],
+    max_seqlen_q: int,
+    max_seqlen_k: int,
+    dropout_p: float = 0.0,
+    softmax_scale: Optional[float] = None,
+    causal: bool = False,
+    window_size: Sequence[int] = (-1, -1),
+    softcap: float = 0.0,
+    alibi_slopes: Optional[torch.Tensor] = None,
+    deterministic: bool = False,
+    return_attn_probs: bool = False,
+    block_table: Optional[torch.Tensor] = None,
+    *,
+    seqused_k: Optional[torch.Tensor] = None,
+    sinks: Optional[torch.Tensor] = None,
+    out: Optional[torch.Tensor] = None,
+) -> Union[torch.Tensor, tuple]:
+    """flash_attn's ``flash_attn_varlen_func``: a ragged batch of packed tokens.
+
+    q is ``(total_q, nheads, headdim)``, sequence b being rows ``cu_seqlens_q[b]`` to
+    ``cu_seqlens_q[b+1]`` (int32, ``(batch + 1,)``).  k/v are ``(total_k, nheads_k, headdim)`` split
+    the same way by ``cu_seqlens_k``, or, with ``block_table`` ``(batch, max_blocks)``, page pools
+    ``(num_blocks, page_block_size, nheads_k, headdim)`` whose keys per sequence are ``seqused_k``
+    (or the ``cu_seqlens_k`` differences).  Causal and windows align bottom-right per sequence, so
+    prefill chunks and decode rows mix in one batch.
+
+    Returns ``out`` ``(total_q, nheads, headdim_v)``, or with ``return_attn_probs``
+    ``(out, softmax_lse, None)``, softmax_lse float32 ``(nheads, total_q)``.
+    """
+    if dropout_p:
+        raise NotImplementedError("gqa's flash_attn functions do not support dropout (dropout_p must be 0)")
+    _unsupported(alibi_slopes=alibi_slopes)
+    lens = seqused_k
+    packed_k = cu_seqlens_k
+    if block_table is not None:
+        packed_k = None  # the pools are a paged cache: its lengths come from seqused_k or cu_seqlens_k
+        if lens is None:
+            if cu_seqlens_k is None:
+                raise ValueError("a paged varlen call needs seqused_k or cu_seqlens_k for the keys of each sequence")
+            lens = cu_seqlens_k[1:] - cu_seqlens_k[:-1]
+    elif cu_seqlens_k is None:
+        raise ValueError("packed k/v need cu_seqlens_k (or pass block_table for a paged cache)")
+    o, lse = _call(q, k, v, kv_lens=None if lens is None else lens.to(torch.int32), block_table=block_table,
+                   sinks=sinks, softmax_scale=softmax_scale, causal=causal, window_size=window_size,
+                   softcap=softcap, return_lse=return_attn_probs, out=out, cu_seqlens_q=cu_seqlens_q,
+                   cu_seqlens_k=packed_k)
     return (o, lse, None) if return_attn_probs else o
 
 

@@ -215,3 +215,55 @@ def attention(
     with np.errstate(divide="ignore"):
         lse = np.where(denom > 0, row_max + np.log(denom), -np.inf)[..., 0]
     return out, lse
+
+
+def attention_varlen(
+    q: Any,
+    k: Any,
+    v: Any,
+    cu_seqlens_q: Any,
+    *,
+    cu_seqlens_k: Any = None,
+    kv_lens: Any = None,
+    block_table: Any = None,
+    causal: bool = False,
+    window: Optional[Sequence[int]] = None,
+    softcap: Optional[float] = None,
+    scale: Optional[float] = None,
+    sinks: Any = None,
+    return_lse: bool = False,
+) -> Any:
+    """A ragged batch (flash_attn's varlen) in float64, one sequence at a time.
+
+    q is packed tokens ``[T, Hq, D]``: sequence b is rows ``cu_seqlens_q[b]``
+    to ``cu_seqlens_q[b+1]``.  K/V are packed ``[Tk, Hkv, D]`` split by
+    ``cu_seqlens_k``, or a cache ``[B, Skv, Hkv, D]`` (page pools with
+    ``block_table``) with ``kv_lens`` (flash_attn's ``seqused_k``; with
+    ``cu_seqlens_k`` they cut each segment shorter).  Each sequence is
+    :func:`attention` in bshd with its own bottom-right alignment.
+
+    Returns the output ``[T, Hq, Dv]``, or ``(out, lse)`` with the LSE
+    ``[Hq, T]``.
+    """
+    qa, ka, va = (_as_float64(n, x) for n, x in (("q", q), ("k", k), ("v", v)))
+    cu_q = np.asarray(cu_seqlens_q, dtype=np.int64)
+    if block_table is not None:
+        table = _block_table(block_table)
+        ka, va = (gather_pages(a, table, "bshd", name=n) for n, a in (("k", ka), ("v", va)))
+    out = np.zeros(qa.shape[:2] + va.shape[-1:])
+    lse = np.full((qa.shape[1], qa.shape[0]), -np.inf)
+    for b in range(cu_q.size - 1):
+        rows = slice(cu_q[b], cu_q[b + 1])
+        if cu_seqlens_k is not None:
+            cu_k = np.asarray(cu_seqlens_k, dtype=np.int64)
+            keys = slice(cu_k[b], cu_k[b + 1])
+            kb, vb = ka[keys][None], va[keys][None]
+        else:
+            kb, vb = ka[b:b + 1], va[b:b + 1]
+        length = None if kv_lens is None else [min(int(np.asarray(kv_lens)[b]), kb.shape[1])]
+        if rows.stop == rows.start:
+            continue
+        o, l = attention(qa[rows][None], kb, vb, layout="bshd", causal=causal, window=window, kv_lens=length,
+                         softcap=softcap, scale=scale, sinks=sinks, return_lse=True)
+        out[rows], lse[:, rows] = o[0], l[0]
+    return (out, lse) if return_lse else out

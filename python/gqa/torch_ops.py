@@ -19,6 +19,8 @@ from .shapes import make_shape, normalize_layout
 
 
 def _out_shape(q: torch.Tensor, v: torch.Tensor, layout: str, paged: bool) -> tuple[int, ...]:
+    if q.dim() == 3:  # packed tokens of a ragged batch
+        return (q.shape[0], q.shape[1], v.shape[-1])
     b, x, y, _ = q.shape
     heads, seq = (x, y) if layout == "bhsd" else (y, x)
     return make_shape(layout, b, heads, seq, v.shape[-1])
@@ -27,22 +29,25 @@ def _out_shape(q: torch.Tensor, v: torch.Tensor, layout: str, paged: bool) -> tu
 def _lse_shape(q: torch.Tensor, layout: str, return_lse: bool) -> tuple[int, ...]:
     if not return_lse:
         return (0,)
+    if q.dim() == 3:
+        return (q.shape[1], q.shape[0])
     b, x, y, _ = q.shape
     return (b, x, y) if layout == "bhsd" else (b, y, x)
 
 
 def _run(q, k, v, kv_lens, block_table, sinks, causal, window_left, window_right, softcap, scale, layout,
-         return_lse, out, lse):
+         return_lse, out, lse, cu_seqlens_q=None, cu_seqlens_k=None):
     window = None if window_left == -1 and window_right == -1 else (window_left, window_right)
     options = dict(causal=causal, window=window, kv_lens=kv_lens, softcap=softcap, scale=scale, layout=layout,
                    block_table=block_table)
     if q.device.type == "cpu":
         result = attention_host(q, k, v, sinks=sinks, return_lse=return_lse, out=out,
-                                lse=lse if return_lse else None, **options)
+                                lse=lse if return_lse else None, cu_seqlens_q=cu_seqlens_q,
+                                cu_seqlens_k=cu_seqlens_k, **options)
         return result if return_lse else (result, lse)
-    if sinks is not None or return_lse:
-        raise NotImplementedError("sinks and the LSE run on the CPU only for now (the GPU kernels gain them "
-                                  "with issue 12)")
+    if sinks is not None or return_lse or cu_seqlens_q is not None:
+        raise NotImplementedError("sinks, the LSE and ragged batches run on the CPU only for now (the GPU "
+                                  "kernels gain them with issue 12)")
     from .api import attention
 
     return attention(q, k, v, out=out, **options), lse
@@ -54,18 +59,20 @@ def attention(
     block_table: Optional[torch.Tensor] = None, sinks: Optional[torch.Tensor] = None, causal: bool = False,
     window_left: int = -1, window_right: int = -1, softcap: Optional[float] = None,
     scale: Optional[float] = None, layout: str = "bhsd", return_lse: bool = False,
+    cu_seqlens_q: Optional[torch.Tensor] = None, cu_seqlens_k: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grouped-query attention: ``(out, lse)``; ``lse`` is float32 [B, Hq, Sq] with ``return_lse``, else empty."""
+    """Grouped-query attention: ``(out, lse)``; ``lse`` is float32 [B, Hq, Sq] ([Hq, T] for a ragged batch)
+    with ``return_lse``, else empty.  ``cu_seqlens_q`` (``cu_seqlens_k``) make q/out (k/v) packed tokens."""
     layout = normalize_layout(layout)
     out = q.new_empty(_out_shape(q, v, layout, block_table is not None))
     lse = q.new_empty(_lse_shape(q, layout, return_lse), dtype=torch.float32)
     return _run(q, k, v, kv_lens, block_table, sinks, causal, window_left, window_right, softcap, scale, layout,
-                return_lse, out, lse)
+                return_lse, out, lse, cu_seqlens_q, cu_seqlens_k)
 
 
 @attention.register_fake
 def _(q, k, v, kv_lens=None, block_table=None, sinks=None, causal=False, window_left=-1, window_right=-1,
-      softcap=None, scale=None, layout="bhsd", return_lse=False):
+      softcap=None, scale=None, layout="bhsd", return_lse=False, cu_seqlens_q=None, cu_seqlens_k=None):
     layout = normalize_layout(layout)
     return (q.new_empty(_out_shape(q, v, layout, block_table is not None)),
             q.new_empty(_lse_shape(q, layout, return_lse), dtype=torch.float32))
@@ -77,13 +84,14 @@ def attention_out(
     kv_lens: Optional[torch.Tensor] = None, block_table: Optional[torch.Tensor] = None,
     sinks: Optional[torch.Tensor] = None, causal: bool = False, window_left: int = -1, window_right: int = -1,
     softcap: Optional[float] = None, scale: Optional[float] = None, layout: str = "bhsd",
+    cu_seqlens_q: Optional[torch.Tensor] = None, cu_seqlens_k: Optional[torch.Tensor] = None,
 ) -> None:
     """:func:`attention` writing ``out`` (and ``lse`` when given) in place."""
     _run(q, k, v, kv_lens, block_table, sinks, causal, window_left, window_right, softcap, scale,
-         normalize_layout(layout), lse is not None, out, lse)
+         normalize_layout(layout), lse is not None, out, lse, cu_seqlens_q, cu_seqlens_k)
 
 
 @attention_out.register_fake
 def _(q, k, v, out, lse=None, kv_lens=None, block_table=None, sinks=None, causal=False, window_left=-1,
-      window_right=-1, softcap=None, scale=None, layout="bhsd"):
+      window_right=-1, softcap=None, scale=None, layout="bhsd", cu_seqlens_q=None, cu_seqlens_k=None):
     return None
