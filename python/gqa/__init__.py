@@ -19,7 +19,7 @@ torch tensor is passed to :func:`attention`.
 
 from . import dtypes, host, reference
 from .api import attention
-from .compiler import Kernel, compile, compile_config, find_compiler, load_kernel, resolve_cache_dir
+from .compiler import Kernel, compile, compile_config, find_compiler, load_kernel, precompile, resolve_cache_dir
 from .config import KernelConfig
 from .cpu import CpuRun, find_gqa_run, run_cpu
 from .errors import (
@@ -56,7 +56,7 @@ __all__ = [
     "KVCacheComparison", "Kernel", "KernelConfig", "LAYOUTS", "LaunchError", "MetadataError",
     "RuntimeLibraryNotFoundError", "ToolError", "ToolNotFoundError", "attention", "attention_flops",
     "compile", "compile_config", "decode_min_bytes", "dtypes", "find_compiler", "find_gqa_run",
-    "kv_cache_bytes", "kv_cache_comparison", "load_kernel", "load_metadata", "merge_attention_states",
+    "kv_cache_bytes", "kv_cache_comparison", "load_kernel", "load_metadata", "merge_attention_states", "precompile",
     "reference",
     "resolve_cache_dir", "run_cpu", "validate_metadata",
 ]

@@ -29,6 +29,14 @@ class _Attention(ctypes.Structure):
     ]
 
 
+class _Target(ctypes.Structure):
+    _fields_ = [("chip", ctypes.c_char_p), ("max_splits", _i64)]
+
+
+class _CompiledKernel(ctypes.Structure):
+    _fields_ = [("ptx", ctypes.POINTER(ctypes.c_char)), ("metadata_json", ctypes.POINTER(ctypes.c_char))]
+
+
 class _Options(ctypes.Structure):
     _fields_ = [("schedule", ctypes.c_char_p), ("threads", _i64), ("max_splits", _i64)]
 
@@ -46,7 +54,18 @@ _library: Optional[ctypes.CDLL] = None
 _lock = threading.Lock()
 
 
-def _load() -> ctypes.CDLL:
+def available() -> bool:
+    """Whether ``libgqa_compiler.so`` can be found (it is loaded on first use)."""
+    return _library is not None or find_compiler_library() is not None
+
+
+def library_path():
+    """Where ``libgqa_compiler.so`` is, or None."""
+    return find_compiler_library()
+
+
+def load() -> ctypes.CDLL:
+    """The loaded library (raises CompilerNotFoundError when absent, OSError when not loadable)."""
     global _library
     with _lock:
         if _library is not None:
@@ -62,6 +81,10 @@ def _load() -> ctypes.CDLL:
         lib.gqa_cpu_kernel_run.argtypes = [_ptr, ctypes.POINTER(_Arguments), ctypes.POINTER(err)]
         lib.gqa_cpu_kernel_destroy.argtypes = [_ptr]
         lib.gqa_compiler_free.argtypes = [err]
+        lib.gqa_compiler_compile_attention.argtypes = [ctypes.POINTER(_Attention), ctypes.POINTER(_Target),
+                                                       ctypes.c_char_p, ctypes.POINTER(_CompiledKernel),
+                                                       ctypes.POINTER(err)]
+        lib.gqa_compiler_compile_attention.restype = ctypes.c_int
         for fn in (lib.gqa_cpu_kernel_create, lib.gqa_cpu_kernel_run):
             fn.restype = ctypes.c_int
         lib.gqa_cpu_kernel_destroy.restype = None
@@ -76,6 +99,31 @@ def _message(lib: ctypes.CDLL, error: "ctypes._Pointer") -> str:
     text = ctypes.cast(error, ctypes.c_char_p).value.decode(errors="replace")
     lib.gqa_compiler_free(error)
     return text
+
+
+def _attention(cfg: KernelConfig, sinks: bool = False, return_lse: bool = False, varlen: bool = False,
+               packed_kv: bool = False) -> _Attention:
+    """The C configuration struct of ``cfg`` (gqa-c/Compiler.h)."""
+    return _Attention(
+        cfg.q_heads, cfg.kv_heads, cfg.head_dim, cfg.head_dim_v, cfg.dtype.encode(), cfg.layout.encode(),
+        0, cfg.window[0], cfg.window[1], 0.0 if cfg.default_scale else cfg.scale, cfg.softcap,
+        int(cfg.kv_lens), cfg.page_size, int(sinks), int(return_lse), int(varlen), int(packed_kv))
+
+
+def compile_attention(cfg: KernelConfig, ptx_file_name: str) -> tuple[str, str]:
+    """PTX and metadata JSON of ``cfg`` for ``cfg.chip``, compiled in process (gqa-compile's defaults)."""
+    lib = load()
+    kernel, error = _CompiledKernel(), ctypes.POINTER(ctypes.c_char)()
+    target = _Target(cfg.chip.encode(), -1)
+    if lib.gqa_compiler_compile_attention(ctypes.byref(_attention(cfg)), ctypes.byref(target),
+                                          ptx_file_name.encode(), ctypes.byref(kernel), ctypes.byref(error)):
+        raise CompileError(f"compiling {cfg.key()} failed: {_message(lib, error)}")
+    try:
+        return (ctypes.cast(kernel.ptx, ctypes.c_char_p).value.decode(),
+                ctypes.cast(kernel.metadata_json, ctypes.c_char_p).value.decode())
+    finally:
+        lib.gqa_compiler_free(kernel.ptx)
+        lib.gqa_compiler_free(kernel.metadata_json)
 
 
 @dataclass(frozen=True)
@@ -98,13 +146,9 @@ class CpuKernel:
 
     def __init__(self, key: CpuKernelKey) -> None:
         self.key = key
-        self._lib = _load()
+        self._lib = load()
         cfg = key.config
-        attention = _Attention(
-            cfg.q_heads, cfg.kv_heads, cfg.head_dim, cfg.head_dim_v, cfg.dtype.encode(), cfg.layout.encode(),
-            0, cfg.window[0], cfg.window[1], 0.0 if cfg.default_scale else cfg.scale, cfg.softcap,
-            int(cfg.kv_lens), cfg.page_size, int(key.sinks), int(key.return_lse), int(key.varlen),
-            int(key.packed_kv))
+        attention = _attention(cfg, key.sinks, key.return_lse, key.varlen, key.packed_kv)
         options = _Options(key.schedule.encode(), key.threads, key.max_splits)
         handle, error = _ptr(), ctypes.POINTER(ctypes.c_char)()
         if self._lib.gqa_cpu_kernel_create(ctypes.byref(attention), ctypes.byref(options), ctypes.byref(handle),

@@ -1,4 +1,4 @@
-"""Compiling kernels with ``gqa-compile`` and caching them on disk.
+"""Compiling kernels (in process through libgqa_compiler.so, else with ``gqa-compile``) and caching them on disk.
 
 Cache layout (``$GQA_KERNEL_CACHE``, default ``~/.cache/gqa``)::
 
@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence, Union
 
 from ._tools import ENV_COMPILE, find_executable, searched_locations
 from .config import KernelConfig
@@ -193,14 +193,55 @@ def compile_config(
 _loaded: dict[tuple[str, KernelConfig], Kernel] = {}
 
 
+def precompile(configs: Iterable[Union[KernelConfig, dict]], *, cache_dir: Optional[PathLike] = None,
+               recompile: bool = False) -> list[Kernel]:
+    """Compile (or load) every configuration now, so that serving never waits for a compiler.
+
+    ``configs`` are :class:`~gqa.config.KernelConfig` objects or dicts of
+    :func:`compile`'s keyword arguments.  Compiles in process through
+    ``libgqa_compiler.so`` where it is found (else ``gqa-compile``); a later
+    :func:`gqa.attention` of the same configuration finds the kernel in
+    memory.
+    """
+    kernels = []
+    for config in configs:
+        if isinstance(config, dict):
+            config = KernelConfig.create(**config)
+        kernels.append(compile_config(config, cache_dir=cache_dir, recompile=recompile))
+    return kernels
+
+
 def clear_memory_cache() -> None:
     """Forget the kernels loaded in this process (the on-disk cache is untouched)."""
     _loaded.clear()
 
 
+def _compile_in_process(config: KernelConfig, out_dir: Path) -> None:
+    """Write the kernel of ``config`` into ``out_dir`` through ``libgqa_compiler.so`` (no process)."""
+    from . import _compiler_lib
+
+    ptx, metadata = _compiler_lib.compile_attention(config, PTX_NAME)
+    (out_dir / PTX_NAME).write_text(ptx)
+    (out_dir / JSON_NAME).write_text(metadata)
+
+
+def _find_compilers() -> tuple[Optional[Path], bool]:
+    """The compiler to use and whether it is the in-process library (preferred) or gqa-compile."""
+    from . import _compiler_lib
+
+    library = _compiler_lib.library_path()
+    if library is not None:
+        try:
+            _compiler_lib.load()
+            return library, True
+        except OSError:
+            pass  # present but not loadable here (its LLVM is missing): use gqa-compile
+    return find_compiler(), False
+
+
 def _compile_or_load(config: KernelConfig, root: Path, entry: Path, recompile: bool) -> Kernel:
     cached_json = entry / JSON_NAME
-    compiler = find_compiler()
+    compiler, in_process = _find_compilers()
     have_cached = cached_json.is_file() and (entry / PTX_NAME).is_file()
     stale = (
         have_cached
@@ -212,14 +253,18 @@ def _compile_or_load(config: KernelConfig, root: Path, entry: Path, recompile: b
     if compiler is None:
         reason = "recompile=True was asked" if have_cached else f"no cached kernel at {entry}"
         raise CompilerNotFoundError(
-            f"gqa-compile not found (looked in {searched_locations('gqa-compile', ENV_COMPILE)}) "
+            f"no compiler found: neither libgqa_compiler.so ($GQA_COMPILER_LIB, <repo>/build*/lib) nor "
+            f"gqa-compile (looked in {searched_locations('gqa-compile', ENV_COMPILE)}) "
             f"and {reason}. Build the compiler, or compile on a machine that has it and copy its "
             f"cache directory here (set ${ENV_CACHE}), or load a PTX/JSON pair with gqa.load_kernel()."
         )
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{config.key()}.", dir=root))
     try:
-        _run_compiler(compiler, config, tmp)
+        if in_process:
+            _compile_in_process(config, tmp)
+        else:
+            _run_compiler(compiler, config, tmp)
         _check_matches(load_kernel(tmp / PTX_NAME, tmp / JSON_NAME), config)  # validate before installing
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import gqa
+from conftest import REAL_COMPILER_LIB
 from gqa import config as config_module
 from gqa.compiler import clear_memory_cache
 from gqa.config import KernelConfig
@@ -197,7 +198,7 @@ def test_missing_compiler_and_cache(isolated_env):
     with pytest.raises(gqa.CompilerNotFoundError) as info:
         gqa.compile(**L70B)
     msg = str(info.value)
-    assert "gqa-compile not found" in msg and "$GQA_COMPILE" in msg
+    assert "no compiler found: neither libgqa_compiler.so ($GQA_COMPILER_LIB" in msg and "$GQA_COMPILE" in msg
     assert str(isolated_env) in msg and "gqa.load_kernel" in msg
     assert isinstance(info.value, FileNotFoundError)
 
@@ -348,3 +349,32 @@ def test_sm90a_kernel_serves_sm90_request(fake_compiler):
     fake_compiler.remove()
     clear_memory_cache()
     assert gqa.compile(**L70B).config.chip == "sm_90a"
+
+
+@pytest.mark.skipif(REAL_COMPILER_LIB is None, reason="libgqa_compiler.so is not built")
+def test_compiles_in_process_with_no_subprocess(real_env, monkeypatch, tmp_path):
+    """libgqa_compiler.so compiles on a miss (no process started); a hit costs microseconds."""
+    import subprocess
+
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a subprocess was started: {args}")
+
+    monkeypatch.setattr(subprocess, "run", no_process)
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    start = time.perf_counter()
+    kernels = gqa.precompile([L70B, dict(L70B, kv_lens=True)], cache_dir=tmp_path)
+    compile_s = time.perf_counter() - start
+    assert [k.config.kv_lens for k in kernels] == [False, True]
+    assert kernels[0].ptx_path.read_text().lstrip().startswith("//")
+    assert gqa.load_metadata(kernels[0].json_path)["kernels"]
+    start = time.perf_counter()
+    for _ in range(1000):
+        hit = gqa.compile(**L70B, cache_dir=tmp_path)
+    hit_us = (time.perf_counter() - start) / 1000 * 1e6
+    assert hit is kernels[0]
+    gqa.compiler.clear_memory_cache()
+    start = time.perf_counter()
+    from_disk = gqa.compile(**L70B, cache_dir=tmp_path)
+    disk_ms = (time.perf_counter() - start) * 1e3
+    assert from_disk.ptx == kernels[0].ptx
+    print(f"in-process compile of 2 configs {compile_s:.2f} s; memory hit {hit_us:.1f} us; disk hit {disk_ms:.2f} ms")
