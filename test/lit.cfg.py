@@ -25,6 +25,10 @@ tool_dirs = [config.gqa_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["gqa-compile", "gqa-opt", "gqa-run", "FileCheck", "not", "count"],
                                    tool_dirs)
 
+# A stock mlir-opt and gqa's plugin for it (test/Plugin).
+config.substitutions.append(("%mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
+config.substitutions.append(("%gqa_plugin", os.path.join(config.gqa_obj_root, "lib", "libGQAPlugin.so")))
+
 # ptxas validates emitted PTX without a GPU; tests that need it say
 # `REQUIRES: ptxas`.
 if shutil.which("ptxas"):

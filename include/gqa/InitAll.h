@@ -22,6 +22,10 @@ void registerAllDialects(DialectRegistry &registry);
 /// Registers gqa's passes and pass pipelines, and the upstream passes.
 void registerAllPasses();
 
+/// Registers gqa's own passes and pipelines only (a tool that registered
+/// upstream's, such as mlir-opt loading gqa as a plugin).
+void registerGQAOwnPasses();
+
 } // namespace mlir::gqa
 
 #endif // GQA_INITALL_H

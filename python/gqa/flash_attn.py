@@ -36,6 +36,12 @@ def _unsupported(**options: Any) -> None:
             raise NotImplementedError(f"gqa's flash_attn functions do not support {name}")
 
 
+def _no_dropout_or_alibi(dropout_p: float, alibi_slopes: Optional[torch.Tensor]) -> None:
+    if dropout_p:
+        raise NotImplementedError("gqa's flash_attn functions do not support dropout (dropout_p must be 0)")
+    _unsupported(alibi_slopes=alibi_slopes)
+
+
 def _window(causal: bool, window_size: Sequence[int]) -> tuple[int, int]:
     left, right = (int(x) for x in window_size)
     if causal:  # flash_attn: causal is window (left, 0)
@@ -82,9 +88,7 @@ def flash_attn_func(
     Returns ``out`` ``(batch, seqlen_q, nheads, headdim_v)``, or with ``return_attn_probs``
     ``(out, softmax_lse, None)``, softmax_lse float32 ``(batch, nheads, seqlen_q)``.
     """
-    if dropout_p:
-        raise NotImplementedError("gqa's flash_attn functions do not support dropout (dropout_p must be 0)")
-    _unsupported(alibi_slopes=alibi_slopes)
+    _no_dropout_or_alibi(dropout_p, alibi_slopes)
     o, lse = _call(q, k, v, sinks=sinks, softmax_scale=softmax_scale, causal=causal, window_size=window_size,
                    softcap=softcap, return_lse=return_attn_probs, out=out)
     return (o, lse, None) if return_attn_probs else o
@@ -124,9 +128,7 @@ def flash_attn_varlen_func(
     Returns ``out`` ``(total_q, nheads, headdim_v)``, or with ``return_attn_probs``
     ``(out, softmax_lse, None)``, softmax_lse float32 ``(nheads, total_q)``.
     """
-    if dropout_p:
-        raise NotImplementedError("gqa's flash_attn functions do not support dropout (dropout_p must be 0)")
-    _unsupported(alibi_slopes=alibi_slopes)
+    _no_dropout_or_alibi(dropout_p, alibi_slopes)
     lens = seqused_k
     packed_k = cu_seqlens_k
     if block_table is not None:
