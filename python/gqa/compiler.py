@@ -226,9 +226,15 @@ def _compile_in_process(config: KernelConfig, out_dir: Path) -> None:
 
 
 def _find_compilers() -> tuple[Optional[Path], bool]:
-    """The compiler to use and whether it is the in-process library (preferred) or gqa-compile."""
+    """The compiler to use and whether it is the in-process library.
+
+    An explicitly named ``$GQA_COMPILE`` wins; otherwise ``libgqa_compiler.so``
+    (no process per compile) when it is found and loads, else ``gqa-compile``.
+    """
     from . import _compiler_lib
 
+    if os.environ.get(ENV_COMPILE):
+        return find_compiler(), False
     library = _compiler_lib.library_path()
     if library is not None:
         try:

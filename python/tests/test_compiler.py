@@ -359,6 +359,7 @@ def test_compiles_in_process_with_no_subprocess(real_env, monkeypatch, tmp_path)
     def no_process(*args, **kwargs):
         raise AssertionError(f"a subprocess was started: {args}")
 
+    monkeypatch.delenv("GQA_COMPILE", raising=False)  # a named gqa-compile would win
     monkeypatch.setattr(subprocess, "run", no_process)
     monkeypatch.setattr(subprocess, "Popen", no_process)
     start = time.perf_counter()
