@@ -71,7 +71,8 @@ class Violation(SimError):
     """The kernel broke a rule the hardware or the launch contract imposes.
 
     ``kind`` is one of ``hazard``, ``out_of_bounds``, ``misaligned``,
-    ``divergence``, ``overflow``, ``uninitialized``, ``race``, ``invalid``.
+    ``divergence``, ``overflow``, ``uninitialized``, ``race``, ``invalid``,
+    ``outstanding_async`` (cp.async copies in flight when the kernel exits).
     """
 
     def __init__(self, kind: str, message: str) -> None:
@@ -488,6 +489,14 @@ class CTA:
         for group in landing:
             for copy in group:
                 copy.memory.land(copy.starts, copy.esize, copy.values, copy.writers, self.epoch)
+
+    def require_async_copies_drained(self, kernel: str) -> None:
+        """At the kernel's exit every cp.async has landed: none uncommitted, no group unwaited
+        (a CTA that exits with copies in flight leaves its shared memory to the next CTA)."""
+        groups, loose = len(self.committed), len(self.uncommitted)
+        if groups or loose:
+            raise Violation("outstanding_async", f"{kernel} exits with {groups} cp.async group(s) committed "
+                                                 f"and never waited on, and {loose} copies never committed")
 
     # -- warp-level primitives
     def ldmatrix_x4(self, view: SharedView, idx: Any, transpose: bool) -> np.ndarray:

@@ -667,3 +667,4 @@ class Kernel:
                                            f"{getattr(value, 'elem', type(value).__name__)}")
             values.append(value)
         Interpreter(cta).run_block(body, values)
+        cta.require_async_copies_drained(self.name)

@@ -297,10 +297,18 @@ gpu::GPUFuncOp mlir::gqa::gpu_kernel::buildAttentionKernel(
   loadQ.issue(gQ, sQ, querySource);
   k.commitGroup();
   Value hasWork = k.cmp(CmpIPredicate::slt, tileBegin, tileEnd);
-  k.ifThen(hasWork, [&] {
+  auto issueFirstK = [&] {
     loadK.issue(gK, sK, kvSource(k.mul(tileBegin, BN), /*ofValue=*/false));
     k.commitGroup();
-  });
+  };
+  if (tile.qInRegisters) {
+    k.ifThen(hasWork, issueFirstK);
+  } else {
+    // Q in shared memory is waited for in the KV loop; a CTA without a KV
+    // tile (kv_len 0, causal Sq > Skv, an empty split) must still drain its
+    // copy before it exits.
+    k.ifThenElse(hasWork, issueFirstK, [&] { k.waitAllGroups(); });
+  }
   SmallVector<SmallVector<Value, 4>> qFragments;
   if (tile.qInRegisters) {
     k.waitAllGroups();

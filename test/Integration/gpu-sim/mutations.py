@@ -180,6 +180,12 @@ PAGED = [
     ("paged: the table index used as the page", page_lookup_ignored),
 ]
 
+# Q kept in shared memory (D = 256) and a sequence without keys: its CTAs run
+# no KV tile, so only the prologue's wait drains Q's cp.async group.
+Q_IN_SHARED = [
+    ("no drain of Q's cp.async in a CTA without KV tiles", drop(r'"nvvm.cp.async.wait.group"', nth=0)),
+]
+
 SUBJECTS = [
     (KernelConfig.create(8, 2, 64, dtype="bf16", layout="bshd", causal=True), CompileOptions(),
      Sizes(batch=2, seq_q=17, seq_kv=129), TENSOR_CORE),
@@ -192,6 +198,8 @@ SUBJECTS = [
      Sizes(batch=2, seq_q=9, seq_kv=136, page_size=8), PAGED),
     (KernelConfig.create(8, 2, 64, dtype="f32", layout="bhsd", page_size=8), CompileOptions(max_splits=4),
      Sizes(batch=2, seq_q=1, seq_kv=96, num_splits=2, page_size=8), PAGED),
+    (KernelConfig.create(4, 2, 256, dtype="bf16", layout="bshd", causal=True, kv_lens=True), CompileOptions(),
+     Sizes(batch=2, seq_q=3, seq_kv=40, kv_lens=(40, 0)), Q_IN_SHARED),
 ]
 
 
