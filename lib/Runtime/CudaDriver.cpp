@@ -59,44 +59,9 @@ Status CudaDriver::load(const char *library) {
     bool resolved;
   };
   const EntryPoint entryPoints[] = {
-      {"cuInit", resolve(handle, "cuInit", cuInit)},
-      {"cuDriverGetVersion",
-       resolve(handle, "cuDriverGetVersion", cuDriverGetVersion)},
-      {"cuGetErrorName", resolve(handle, "cuGetErrorName", cuGetErrorName)},
-      {"cuGetErrorString",
-       resolve(handle, "cuGetErrorString", cuGetErrorString)},
-      {"cuDeviceGet", resolve(handle, "cuDeviceGet", cuDeviceGet)},
-      {"cuDeviceGetAttribute",
-       resolve(handle, "cuDeviceGetAttribute", cuDeviceGetAttribute)},
-      {"cuDevicePrimaryCtxRetain",
-       resolve(handle, "cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain)},
-      {"cuDevicePrimaryCtxRelease_v2",
-       resolve(handle, "cuDevicePrimaryCtxRelease_v2",
-               cuDevicePrimaryCtxRelease)},
-      {"cuCtxGetCurrent", resolve(handle, "cuCtxGetCurrent", cuCtxGetCurrent)},
-      {"cuCtxGetDevice", resolve(handle, "cuCtxGetDevice", cuCtxGetDevice)},
-      {"cuCtxPushCurrent_v2",
-       resolve(handle, "cuCtxPushCurrent_v2", cuCtxPushCurrent)},
-      {"cuCtxPopCurrent_v2",
-       resolve(handle, "cuCtxPopCurrent_v2", cuCtxPopCurrent)},
-      {"cuModuleLoadDataEx",
-       resolve(handle, "cuModuleLoadDataEx", cuModuleLoadDataEx)},
-      {"cuModuleUnload", resolve(handle, "cuModuleUnload", cuModuleUnload)},
-      {"cuModuleGetFunction",
-       resolve(handle, "cuModuleGetFunction", cuModuleGetFunction)},
-      {"cuFuncSetAttribute",
-       resolve(handle, "cuFuncSetAttribute", cuFuncSetAttribute)},
-      {"cuLaunchKernel", resolve(handle, "cuLaunchKernel", cuLaunchKernel)},
-      {"cuMemAlloc_v2", resolve(handle, "cuMemAlloc_v2", cuMemAlloc)},
-      {"cuMemFree_v2", resolve(handle, "cuMemFree_v2", cuMemFree)},
-      {"cuEventCreate", resolve(handle, "cuEventCreate", cuEventCreate)},
-      {"cuEventRecord", resolve(handle, "cuEventRecord", cuEventRecord)},
-      {"cuEventSynchronize",
-       resolve(handle, "cuEventSynchronize", cuEventSynchronize)},
-      {"cuEventDestroy_v2",
-       resolve(handle, "cuEventDestroy_v2", cuEventDestroy)},
-      {"cuStreamWaitEvent",
-       resolve(handle, "cuStreamWaitEvent", cuStreamWaitEvent)},
+#define GQA_CUDA_ENTRY_POINT(member, symbol, parameters)                       \
+  {symbol, resolve(handle, symbol, member)},
+#include "CudaDriverSymbols.def"
   };
   for (const EntryPoint &entryPoint : entryPoints) {
     if (entryPoint.resolved)

@@ -79,42 +79,10 @@ struct CudaDriver {
 
   std::string libraryName;
 
-  CUresult (*cuInit)(unsigned flags) = nullptr;
-  CUresult (*cuDriverGetVersion)(int *version) = nullptr;
-  CUresult (*cuGetErrorName)(CUresult error, const char **name) = nullptr;
-  CUresult (*cuGetErrorString)(CUresult error, const char **text) = nullptr;
-  CUresult (*cuDeviceGet)(CUdevice *device, int ordinal) = nullptr;
-  CUresult (*cuDeviceGetAttribute)(int *value, CUdevice_attribute attribute,
-                                   CUdevice device) = nullptr;
-  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *context,
-                                       CUdevice device) = nullptr;
-  CUresult (*cuDevicePrimaryCtxRelease)(CUdevice device) = nullptr;
-  CUresult (*cuCtxGetCurrent)(CUcontext *context) = nullptr;
-  CUresult (*cuCtxGetDevice)(CUdevice *device) = nullptr;
-  CUresult (*cuCtxPushCurrent)(CUcontext context) = nullptr;
-  CUresult (*cuCtxPopCurrent)(CUcontext *context) = nullptr;
-  CUresult (*cuModuleLoadDataEx)(CUmodule *module, const void *image,
-                                 unsigned numOptions, CUjit_option *options,
-                                 void **optionValues) = nullptr;
-  CUresult (*cuModuleUnload)(CUmodule module) = nullptr;
-  CUresult (*cuModuleGetFunction)(CUfunction *function, CUmodule module,
-                                  const char *name) = nullptr;
-  CUresult (*cuFuncSetAttribute)(CUfunction function,
-                                 CUfunction_attribute attribute,
-                                 int value) = nullptr;
-  CUresult (*cuLaunchKernel)(CUfunction function, unsigned gridX,
-                             unsigned gridY, unsigned gridZ, unsigned blockX,
-                             unsigned blockY, unsigned blockZ,
-                             unsigned sharedMemBytes, CUstream stream,
-                             void **kernelParams, void **extra) = nullptr;
-  CUresult (*cuMemAlloc)(CUdeviceptr *pointer, size_t bytes) = nullptr;
-  CUresult (*cuMemFree)(CUdeviceptr pointer) = nullptr;
-  CUresult (*cuEventCreate)(CUevent *event, unsigned flags) = nullptr;
-  CUresult (*cuEventRecord)(CUevent event, CUstream stream) = nullptr;
-  CUresult (*cuEventSynchronize)(CUevent event) = nullptr;
-  CUresult (*cuEventDestroy)(CUevent event) = nullptr;
-  CUresult (*cuStreamWaitEvent)(CUstream stream, CUevent event,
-                                unsigned flags) = nullptr;
+  // The entry points (CudaDriverSymbols.def).
+#define GQA_CUDA_ENTRY_POINT(member, symbol, parameters)                       \
+  CUresult(*member) parameters = nullptr;
+#include "CudaDriverSymbols.def"
 };
 
 /// Makes a context current on the calling thread for a scope, pushing it only
