@@ -107,6 +107,45 @@ int main(void) {
   check(worst < 1e-5, "the output matches the naive loop");
   check(worstLse < 1e-5, "the LSE matches the naive loop");
 
+  /* The same batch as a ragged one: the dense bshd arrays are packed tokens
+   * [B * SQ, H, D] already, split at multiples of SQ and SKV, and kv_lens
+   * clamp each key segment as before. Output and LSE ([Hq, T]) must match. */
+  static float ragged[B * SQ * HQ * D], raggedLse[HQ * B * SQ];
+  attention.varlen = 1;
+  attention.packed_kv = 1;
+  gqa_cpu_kernel *varlen = NULL;
+  check(gqa_cpu_kernel_create(&attention, &options, &varlen, &error) == 0,
+        "compiles a ragged batch with packed K/V");
+  int32_t cuQ[B + 1] = {0, SQ, 2 * SQ}, cuK[B + 1] = {0, SKV, 2 * SKV};
+  gqa_cpu_arguments packed = arguments;
+  packed.cu_seqlens_q = cuQ;
+  packed.cu_seqlens_k = cuK;
+  packed.output = ragged;
+  packed.lse = raggedLse;
+  check(varlen && gqa_cpu_kernel_run(varlen, &packed, &error) == 0, "runs it");
+  double apart = 0;
+  for (size_t i = 0; i < sizeof(out) / 4; ++i)
+    apart = fmax(apart, fabs(ragged[i] - out[i]));
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < HQ; ++h)
+      for (int i = 0; i < SQ; ++i)
+        apart = fmax(apart, fabs(raggedLse[h * B * SQ + b * SQ + i] -
+                                 lse[(b * HQ + h) * SQ + i]));
+  check(apart < 1e-6, "and equals the dense batch");
+  cuQ[1] = 4;
+  cuQ[2] = 3;
+  check(varlen && gqa_cpu_kernel_run(varlen, &packed, &error) != 0 && error &&
+            strstr(error, "cu_seqlens_q must not decrease"),
+        "decreasing offsets are refused");
+  gqa_compiler_free(error);
+  cuQ[0] = 1;
+  check(varlen && gqa_cpu_kernel_run(varlen, &packed, &error) != 0 && error &&
+            strstr(error, "cu_seqlens_q[0] must be 0"),
+        "offsets not from 0 are refused");
+  gqa_compiler_free(error);
+  gqa_cpu_kernel_destroy(varlen);
+  attention.varlen = attention.packed_kv = 0;
+
   arguments.sinks = NULL;
   check(gqa_cpu_kernel_run(kernel, &arguments, &error) != 0 && error &&
             strstr(error, "sinks must not be NULL"),
