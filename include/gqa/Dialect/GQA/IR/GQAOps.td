@@ -6,6 +6,7 @@
 include "gqa/Dialect/GQA/IR/GQAAttrs.td"
 include "mlir/Interfaces/DestinationStyleOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/TilingInterface.td"
 include "mlir/IR/OpAsmInterface.td"
 
 def GQA_TensorOrMemRef : AnyTypeOf<[AnyRankedTensor, AnyMemRef],
@@ -14,7 +15,10 @@ def GQA_TensorOrMemRef : AnyTypeOf<[AnyRankedTensor, AnyMemRef],
 def GQA_AttentionOp : GQA_Op<"attention", [
     AttrSizedOperandSegments,
     DestinationStyleOpInterface,
-    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
+    DeclareOpInterfaceMethods<TilingInterface, ["getIterationDomain",
+        "getLoopIteratorTypes", "getTiledImplementation",
+        "getResultTilePosition", "generateResultTileValue"]>
   ]> {
   let summary = "Grouped-query scaled dot-product attention";
   let description = [{
@@ -77,6 +81,14 @@ def GQA_AttentionOp : GQA_Op<"attention", [
       (and `kv_lens`, if given, clamped to each segment). Causal and windows
       align bottom-right per sequence, at `kv_len_b - q_len_b`; a batch may
       mix prefill chunks and decode rows.
+
+    On tensors the op implements `TilingInterface` over (batch, KV head):
+    a tile of KV heads carries exactly the query heads of their groups (a
+    tile of `t` KV heads is an op with `heads(t * g, t)`), so upstream's
+    tiling (`transform.structured.tile_using_for` / `tile_using_forall`)
+    splits it into independent attention problems without breaking a group.
+    The sequence dimensions are not tiled this way (a mask aligns against
+    the whole sequence), nor is the batch of a ragged batch.
 
     `schedule` (optional, `#gqa.schedule<...>`) says how the op is
     distributed and tiled for a target; `gqa-select-schedule` sets it.
