@@ -54,16 +54,6 @@ _library: Optional[ctypes.CDLL] = None
 _lock = threading.Lock()
 
 
-def available() -> bool:
-    """Whether ``libgqa_compiler.so`` can be found (it is loaded on first use)."""
-    return _library is not None or find_compiler_library() is not None
-
-
-def library_path():
-    """Where ``libgqa_compiler.so`` is, or None."""
-    return find_compiler_library()
-
-
 def load() -> ctypes.CDLL:
     """The loaded library (raises CompilerNotFoundError when absent, OSError when not loadable)."""
     global _library

@@ -20,6 +20,7 @@ from .compiler import Kernel, PathLike, compile_config
 from .config import KernelConfig
 from .dtypes import normalize_dtype
 from .errors import ConfigMismatchError
+from .host import attention_host, is_host_array
 from .shapes import POOL_DIMS, AttentionDims, attention_dims, normalize_layout, paged_attention_dims
 
 _INT_TYPES = {"int32": "i32", "int64": "i64"}
@@ -333,8 +334,6 @@ def attention(
     Returns:
         ``out``, or ``(out, lse)`` with ``return_lse``.
     """
-    from .host import attention_host, is_host_array
-
     if is_host_array(q):
         return attention_host(q, k, v, causal=causal, window=window, kv_lens=kv_lens, softcap=softcap,
                               scale=scale, layout=layout, out=out, block_table=block_table, sinks=sinks,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
-from ._tools import ENV_COMPILE, find_executable, searched_locations
+from ._tools import ENV_COMPILE, find_compiler_library, find_executable, searched_locations
 from .config import KernelConfig
 from .errors import CompileError, CompilerNotFoundError, ConfigMismatchError
 from .metadata import load_metadata
@@ -235,7 +235,7 @@ def _find_compilers() -> tuple[Optional[Path], bool]:
 
     if os.environ.get(ENV_COMPILE):
         return find_compiler(), False
-    library = _compiler_lib.library_path()
+    library = find_compiler_library()
     if library is not None:
         try:
             _compiler_lib.load()

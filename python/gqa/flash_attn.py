@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence, Union
 
 import torch
 
-from . import torch_ops  # noqa: F401 - registers torch.ops.gqa.*
+from . import torch_ops  # registers torch.ops.gqa.*
 
 
 def _unsupported(**options: Any) -> None:
@@ -57,10 +57,7 @@ def _call(q, k, v, *, kv_lens=None, block_table=None, sinks=None, softmax_scale=
                    window_right=right, softcap=cap, scale=softmax_scale, layout="bshd", cu_seqlens_q=cu_seqlens_q,
                    cu_seqlens_k=cu_seqlens_k)
     if out is not None:
-        lse = None
-        if return_lse:
-            shape = (q.shape[1], q.shape[0]) if q.dim() == 3 else (q.shape[0], q.shape[2], q.shape[1])
-            lse = q.new_empty(shape, dtype=torch.float32)
+        lse = q.new_empty(torch_ops.lse_shape(q, "bshd", True), dtype=torch.float32) if return_lse else None
         torch.ops.gqa.attention_out(q, k, v, out, lse, **options)
         return out, lse
     return torch.ops.gqa.attention(q, k, v, return_lse=return_lse, **options)

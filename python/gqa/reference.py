@@ -250,17 +250,18 @@ def attention_varlen(
     if block_table is not None:
         table = _block_table(block_table)
         ka, va = (gather_pages(a, table, "bshd", name=n) for n, a in (("k", ka), ("v", va)))
+    cu_k = None if cu_seqlens_k is None else np.asarray(cu_seqlens_k, dtype=np.int64)
+    lens = None if kv_lens is None else np.asarray(kv_lens, dtype=np.int64)
     out = np.zeros(qa.shape[:2] + va.shape[-1:])
     lse = np.full((qa.shape[1], qa.shape[0]), -np.inf)
     for b in range(cu_q.size - 1):
         rows = slice(cu_q[b], cu_q[b + 1])
-        if cu_seqlens_k is not None:
-            cu_k = np.asarray(cu_seqlens_k, dtype=np.int64)
+        if cu_k is not None:
             keys = slice(cu_k[b], cu_k[b + 1])
             kb, vb = ka[keys][None], va[keys][None]
         else:
             kb, vb = ka[b:b + 1], va[b:b + 1]
-        length = None if kv_lens is None else [min(int(np.asarray(kv_lens)[b]), kb.shape[1])]
+        length = None if lens is None else [min(int(lens[b]), kb.shape[1])]
         if rows.stop == rows.start:
             continue
         o, l = attention(qa[rows][None], kb, vb, layout="bshd", causal=causal, window=window, kv_lens=length,

@@ -18,7 +18,7 @@ from .host import attention_host
 from .shapes import make_shape, normalize_layout
 
 
-def _out_shape(q: torch.Tensor, v: torch.Tensor, layout: str, paged: bool) -> tuple[int, ...]:
+def _out_shape(q: torch.Tensor, v: torch.Tensor, layout: str) -> tuple[int, ...]:
     if q.dim() == 3:  # packed tokens of a ragged batch
         return (q.shape[0], q.shape[1], v.shape[-1])
     b, x, y, _ = q.shape
@@ -26,7 +26,8 @@ def _out_shape(q: torch.Tensor, v: torch.Tensor, layout: str, paged: bool) -> tu
     return make_shape(layout, b, heads, seq, v.shape[-1])
 
 
-def _lse_shape(q: torch.Tensor, layout: str, return_lse: bool) -> tuple[int, ...]:
+def lse_shape(q: torch.Tensor, layout: str, return_lse: bool) -> tuple[int, ...]:
+    """The LSE of ``q``'s rows: [B, Hq, Sq], [Hq, T] for packed tokens, (0,) without ``return_lse``."""
     if not return_lse:
         return (0,)
     if q.dim() == 3:
@@ -64,8 +65,8 @@ def attention(
     """Grouped-query attention: ``(out, lse)``; ``lse`` is float32 [B, Hq, Sq] ([Hq, T] for a ragged batch)
     with ``return_lse``, else empty.  ``cu_seqlens_q`` (``cu_seqlens_k``) make q/out (k/v) packed tokens."""
     layout = normalize_layout(layout)
-    out = q.new_empty(_out_shape(q, v, layout, block_table is not None))
-    lse = q.new_empty(_lse_shape(q, layout, return_lse), dtype=torch.float32)
+    out = q.new_empty(_out_shape(q, v, layout))
+    lse = q.new_empty(lse_shape(q, layout, return_lse), dtype=torch.float32)
     return _run(q, k, v, kv_lens, block_table, sinks, causal, window_left, window_right, softcap, scale, layout,
                 return_lse, out, lse, cu_seqlens_q, cu_seqlens_k)
 
@@ -74,8 +75,8 @@ def attention(
 def _(q, k, v, kv_lens=None, block_table=None, sinks=None, causal=False, window_left=-1, window_right=-1,
       softcap=None, scale=None, layout="bhsd", return_lse=False, cu_seqlens_q=None, cu_seqlens_k=None):
     layout = normalize_layout(layout)
-    return (q.new_empty(_out_shape(q, v, layout, block_table is not None)),
-            q.new_empty(_lse_shape(q, layout, return_lse), dtype=torch.float32))
+    return (q.new_empty(_out_shape(q, v, layout)),
+            q.new_empty(lse_shape(q, layout, return_lse), dtype=torch.float32))
 
 
 @torch.library.custom_op("gqa::attention_out", mutates_args=("out", "lse"))

@@ -43,6 +43,11 @@ void AttentionOp::getEffects(
 
 namespace {
 
+/// A dimension's size, "?" when dynamic.
+std::string printSize(int64_t size) {
+  return ShapedType::isDynamic(size) ? "?" : std::to_string(size);
+}
+
 /// Checks the operands of an attention op against each other and against its
 /// attributes, naming the operand, the dimension and both values in every
 /// diagnostic.
@@ -434,8 +439,7 @@ private:
     if (type.getDimSize(0) != op.getQHeads())
       return op.emitOpError()
              << "'sinks' dim 0 must be q_heads (" << op.getQHeads() << "), got "
-             << (type.isDynamicDim(0) ? std::string("?")
-                                      : std::to_string(type.getDimSize(0)));
+             << printSize(type.getDimSize(0));
     return success();
   }
 
@@ -459,9 +463,7 @@ private:
       return op.emitOpError()
              << "'lse_init' dim " << headsDim << " must be q_heads ("
              << op.getQHeads() << "), got "
-             << (type.isDynamicDim(headsDim)
-                     ? std::string("?")
-                     : std::to_string(type.getDimSize(headsDim)));
+             << printSize(type.getDimSize(headsDim));
     ShapedType query = op.getQueryType();
     SmallVector<std::tuple<unsigned, int64_t, StringRef>, 2> matches;
     if (varlen)
