@@ -27,7 +27,9 @@
 // CHECK:     scf.yield %[[ACC1]], %[[M1]], %[[L1]]
 // CHECK:   %[[OT:.*]], %{{.*}} = gqa.finalize
 // CHECK:   gqa.store_output_tile %[[OT]], %[[O]][%[[B]], %[[KVH]], %[[ROW0]]] heads(32, 4) layout<bshd>
-// CHECK: } {mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
+// What the blocks are, for the target lowerings: the op's kernel config, the
+// role and the schedule.
+// CHECK: } {gqa.config = {dtype = "bf16", group_size = 8 : i64, head_dim = 64 : i64, head_dim_v = 64 : i64, kv_heads = 4 : i64, kv_lens = "i32", layout = "bshd", mask = "causal", page_size = 0 : i64, q_heads = 32 : i64, scale = 1.250000e-01 : f64, softcap = 3.000000e+01 : f64, window_left = -1 : i64, window_right = 0 : i64}, gqa.role = "main", gqa.schedule = #gqa.schedule<target = "sm_90", {{.*}}>, mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
 // No K/V buffer or tile with 32 heads exists.
 // CHECK-NOT: x32x64xbf16> -> tensor
 func.func @gqa_causal(%q: memref<?x?x32x64xbf16>, %k: memref<?x?x4x64xbf16>, %v: memref<?x?x4x64xbf16>, %lens: memref<?xi32>, %o: memref<?x?x32x64xbf16>) {
@@ -69,7 +71,7 @@ func.func @gqa_causal(%q: memref<?x?x32x64xbf16>, %k: memref<?x?x4x64xbf16>, %v:
 // CHECK: scf.if %[[SEVERAL]] {
 // CHECK:   scf.forall (%[[CB:.*]], %[[CBB:.*]]) in (2, %{{.*}}) {
 // CHECK:     gqa.combine_splits %{{.*}}, %{{.*}}, %[[O]][%[[CBB]], %{{.*}}] splits(%[[NS]]) rows(4) layout<bshd>
-// CHECK:   } {mapping = [#gpu.block<x>, #gpu.block<y>]}
+// CHECK:   } {gqa.config = {{{.*}}seq_q = 1 : i64{{.*}}}, gqa.role = "combine", gqa.schedule = {{.*}}, mapping = [#gpu.block<x>, #gpu.block<y>]}
 func.func @split(%q: memref<?x1x8x128xf16>, %k: memref<?x?x2x128xf16>, %v: memref<?x?x2x128xf16>, %o: memref<?x1x8x128xf16>) {
   gqa.attention ins(%q, %k, %v : memref<?x1x8x128xf16>, memref<?x?x2x128xf16>, memref<?x?x2x128xf16>)
     outs(%o : memref<?x1x8x128xf16>) heads(8, 2) layout<bshd> mask<none>

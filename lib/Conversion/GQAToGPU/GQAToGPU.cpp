@@ -61,60 +61,6 @@ DictionaryAttr symbolDim(Builder &b, StringRef symbol, int64_t mul = 1,
   return b.getDictionaryAttr(entries);
 }
 
-StringRef elementTypeName(Type type) {
-  if (type.isF16())
-    return "f16";
-  if (type.isBF16())
-    return "bf16";
-  return "f32";
-}
-
-/// The `config` of docs/kernel-metadata.md, as an attribute.
-DictionaryAttr configAttr(Builder &b, AttentionOp op, const KernelSpec &spec) {
-  MaskAttr mask = op.getMask();
-  int64_t left = mask.getWindowLeft(), right = mask.getEffectiveRight();
-  StringRef maskName = left == -1 && right == -1  ? "none"
-                       : left == -1 && right == 0 ? "causal"
-                                                  : "window";
-  StringRef kvLens = !spec.kvLensType                ? "none"
-                     : spec.kvLensType.isInteger(32) ? "i32"
-                                                     : "i64";
-  SmallVector<NamedAttribute> entries = {
-      b.getNamedAttr("q_heads", b.getI64IntegerAttr(spec.qHeads)),
-      b.getNamedAttr("kv_heads", b.getI64IntegerAttr(spec.kvHeads)),
-      b.getNamedAttr("group_size", b.getI64IntegerAttr(spec.groupSize())),
-      b.getNamedAttr("head_dim", b.getI64IntegerAttr(spec.headDim)),
-      b.getNamedAttr("head_dim_v", b.getI64IntegerAttr(spec.headDimV)),
-      b.getNamedAttr("dtype",
-                     b.getStringAttr(elementTypeName(spec.elementType))),
-      b.getNamedAttr("layout", b.getStringAttr(stringifyLayout(spec.layout))),
-      b.getNamedAttr("mask", b.getStringAttr(maskName)),
-      b.getNamedAttr("window_left", b.getI64IntegerAttr(left)),
-      b.getNamedAttr("window_right", b.getI64IntegerAttr(right)),
-      b.getNamedAttr("scale", b.getF64FloatAttr(spec.scale)),
-      b.getNamedAttr("softcap",
-                     b.getF64FloatAttr(spec.softcap ? *spec.softcap : 0.0)),
-      b.getNamedAttr("kv_lens", b.getStringAttr(kvLens)),
-      b.getNamedAttr("page_size", b.getI64IntegerAttr(spec.pageSize))};
-  // Sizes fixed by static shapes (a paged Skv is the block table's pages
-  // times the page size).
-  LayoutDims dims = op.getLayoutDims();
-  auto [kvType, kvDim, kvScale] =
-      op.isPaged() ? std::tuple(cast<ShapedType>(op.getBlockTable().getType()),
-                                1u, spec.pageSize)
-                   : std::tuple(op.getKeyType(), dims.seq, int64_t{1});
-  for (auto [name, type, dim, scale] :
-       {std::tuple<StringRef, ShapedType, unsigned, int64_t>{
-            "batch", op.getQueryType(), dims.batch, 1},
-        {"seq_q", op.getQueryType(), dims.seq, 1},
-        {"seq_kv", kvType, kvDim, kvScale}}) {
-    if (!type.isDynamicDim(dim))
-      entries.push_back(b.getNamedAttr(
-          name, b.getI64IntegerAttr(type.getDimSize(dim) * scale)));
-  }
-  return b.getDictionaryAttr(entries);
-}
-
 DictionaryAttr tileAttr(Builder &b, const GPUTileConfig &tile) {
   return b.getDictionaryAttr({
       b.getNamedAttr("block_m", b.getI64IntegerAttr(tile.blockM)),
@@ -331,7 +277,7 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
 
     rewriter.setInsertionPointToEnd(module.getBody());
     auto gpuModule = gpu::GPUModuleOp::create(rewriter, loc, name);
-    gpuModule->setAttr(kConfigAttr, configAttr(rewriter, op, spec));
+    gpuModule->setAttr(kConfigAttr, op.getKernelConfig());
     gpuModule->setAttr(
         kSplitKVAttr,
         rewriter.getDictionaryAttr({rewriter.getNamedAttr(

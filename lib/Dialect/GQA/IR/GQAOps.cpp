@@ -24,6 +24,63 @@ double AttentionOp::getScaleOrDefault() {
   return 1.0 / std::sqrt(static_cast<double>(getHeadDim()));
 }
 
+/// The name of a kernel element type in the metadata.
+static StringRef getElementTypeName(Type type) {
+  if (type.isF16())
+    return "f16";
+  if (type.isBF16())
+    return "bf16";
+  return "f32";
+}
+
+DictionaryAttr AttentionOp::getKernelConfig() {
+  Builder b(getContext());
+  MaskAttr mask = getMask();
+  int64_t left = mask.getWindowLeft(), right = mask.getEffectiveRight();
+  StringRef maskName = left == -1 && right == -1  ? "none"
+                       : left == -1 && right == 0 ? "causal"
+                                                  : "window";
+  StringRef kvLens = "none";
+  if (Value lens = getKvLens())
+    kvLens = cast<ShapedType>(lens.getType()).getElementType().isInteger(32)
+                 ? "i32"
+                 : "i64";
+  double softcap = getSoftcap() ? getSoftcap()->convertToDouble() : 0.0;
+  SmallVector<NamedAttribute> entries = {
+      b.getNamedAttr("q_heads", b.getI64IntegerAttr(getQHeads())),
+      b.getNamedAttr("kv_heads", b.getI64IntegerAttr(getKvHeads())),
+      b.getNamedAttr("group_size", b.getI64IntegerAttr(getGroupSize())),
+      b.getNamedAttr("head_dim", b.getI64IntegerAttr(getHeadDim())),
+      b.getNamedAttr("head_dim_v", b.getI64IntegerAttr(getHeadDimV())),
+      b.getNamedAttr("dtype",
+                     b.getStringAttr(getElementTypeName(getElementType()))),
+      b.getNamedAttr("layout", b.getStringAttr(stringifyLayout(getLayout()))),
+      b.getNamedAttr("mask", b.getStringAttr(maskName)),
+      b.getNamedAttr("window_left", b.getI64IntegerAttr(left)),
+      b.getNamedAttr("window_right", b.getI64IntegerAttr(right)),
+      b.getNamedAttr("scale", b.getF64FloatAttr(getScaleOrDefault())),
+      b.getNamedAttr("softcap", b.getF64FloatAttr(softcap)),
+      b.getNamedAttr("kv_lens", b.getStringAttr(kvLens)),
+      b.getNamedAttr("page_size", b.getI64IntegerAttr(getPageSize()))};
+  // Sizes fixed by static shapes (a paged Skv is the block table's pages
+  // times the page size).
+  LayoutDims dims = getLayoutDims();
+  auto [kvType, kvDim, kvScale] =
+      isPaged() ? std::tuple(cast<ShapedType>(getBlockTable().getType()), 1u,
+                             getPageSize())
+                : std::tuple(getKeyType(), dims.seq, int64_t{1});
+  for (auto [name, type, dim, scale] :
+       {std::tuple<StringRef, ShapedType, unsigned, int64_t>{
+            "batch", getQueryType(), dims.batch, 1},
+        {"seq_q", getQueryType(), dims.seq, 1},
+        {"seq_kv", kvType, kvDim, kvScale}}) {
+    if (!type.isDynamicDim(dim))
+      entries.push_back(b.getNamedAttr(
+          name, b.getI64IntegerAttr(type.getDimSize(dim) * scale)));
+  }
+  return b.getDictionaryAttr(entries);
+}
+
 void AttentionOp::getEffects(
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
         &effects) {

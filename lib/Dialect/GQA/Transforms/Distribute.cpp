@@ -222,11 +222,20 @@ private:
     SmallVector<OpFoldResult> upper = {rowBlocks, gridY, batch};
     auto forall = scf::ForallOp::create(b, upper, ValueRange{},
                                         b.getArrayAttr(gridMapping(3)));
+    describeBlocks(forall, numSplits ? "split" : "main");
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getBody());
     ValueRange ivs = forall.getInductionVars();
     emitBlock(ivs[0], ivs[1], ivs[2]);
   }
+
+  /// Records on `forall` what its blocks are, for the target lowerings.
+  void describeBlocks(scf::ForallOp forall, StringRef role) {
+    forall->setAttr(kBlockScheduleAttrName, schedule);
+    forall->setAttr(kBlockConfigAttrName, op.getKernelConfig());
+    forall->setAttr(kBlockRoleAttrName, b.getStringAttr(role));
+  }
+
 
   SmallVector<Attribute> gridMapping(int64_t rank) {
     SmallVector<Attribute> mapping;
@@ -417,6 +426,7 @@ private:
     SmallVector<OpFoldResult> upper = {blocks, batch};
     auto forall = scf::ForallOp::create(b, upper, ValueRange{},
                                         b.getArrayAttr(gridMapping(2)));
+    describeBlocks(forall, "combine");
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getBody());
     ValueRange ivs = forall.getInductionVars();

@@ -42,6 +42,15 @@ LayoutDims getLayoutDims(Layout layout);
 /// Whether `target` names a schedule target (cpu, sm_80 or sm_90).
 bool isScheduleTarget(llvm::StringRef target);
 
+/// The attributes gqa-distribute puts on each `scf.forall` of blocks, for
+/// the target lowerings: the op's `#gqa.schedule`, its kernel config
+/// (AttentionOp::getKernelConfig) and the blocks' role: `main` (the whole
+/// KV range), `split` (a split-KV share, or all of it when launched with
+/// one split) or `combine` (the merge of the splits).
+constexpr llvm::StringLiteral kBlockScheduleAttrName = "gqa.schedule";
+constexpr llvm::StringLiteral kBlockConfigAttrName = "gqa.config";
+constexpr llvm::StringLiteral kBlockRoleAttrName = "gqa.role";
+
 } // namespace mlir::gqa
 
 #endif // GQA_DIALECT_GQA_IR_GQAATTRS_H

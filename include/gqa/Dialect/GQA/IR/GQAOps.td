@@ -224,6 +224,11 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     }
     /// The scale applied to the scores: the attribute, or 1/sqrt(D).
     double getScaleOrDefault();
+    /// What the op computes, as the `config` of docs/kernel-metadata.md:
+    /// heads, head dims, dtype, layout, mask, scale, softcap, KV lengths,
+    /// page size and the sizes its static shapes fix. gqa-distribute records
+    /// it on the blocks, and the GPU lowering writes it into the metadata.
+    DictionaryAttr getKernelConfig();
     ShapedType getLseInitType() {
       return getLseInit() ? cast<ShapedType>(getLseInit().getType())
                           : ShapedType();
