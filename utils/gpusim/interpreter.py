@@ -161,6 +161,14 @@ def _unsigned_division(it: Interpreter, op: Op, args: list) -> list:
     return [_scalar(-(-a // safe))]
 
 
+@handles("arith.minui", "arith.maxui")
+def _unsigned_min_max(it: Interpreter, op: Op, args: list) -> list:
+    # Both operands are non-negative (arith-unsigned-when-equivalent proved it): signed order.
+    a, b = _ints(args[0]), _ints(args[1])
+    it.require_unsigned([a, b], op.name)
+    return [_scalar((np.minimum if op.name == "arith.minui" else np.maximum)(a, b))]
+
+
 @handles("arith.cmpi")
 def _cmpi(it: Interpreter, op: Op, args: list) -> list:
     predicate = _decoded(op, "predicate", lambda: op.int_attr("predicate"))

@@ -75,13 +75,55 @@ def ConvertGQAToGPU : Pass<"convert-gqa-to-gpu", "ModuleOp"> {
            "0 disables it">
   ];
   let dependentDialects = [
-    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
-    "::mlir::LLVM::LLVMDialect", "::mlir::memref::MemRefDialect", "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::nvgpu::NVGPUDialect",
     "::mlir::NVVM::NVVMDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::tensor::TensorDialect", "::mlir::vector::VectorDialect"
   ];
 }
 
+def ConvertGQATilesToGPU : Pass<"convert-gqa-tiles-to-gpu", "ModuleOp"> {
+  let summary = "Lower the tiled form of gqa-distribute to GPU kernels and "
+                "their launches";
+  let description = [{
+    Turns each `scf.forall` of blocks that `gqa-distribute` made (the
+    foralls carrying `gqa.schedule`, `gqa.config` and `gqa.role`) into a
+    `gpu.func` in a `gpu.module` per attention op, one CTA per block, and
+    replaces the forall by its `gpu.launch_func`:
+
+    - The kernel's parameters are the memrefs the block uses, named by what
+      it does with them (`q`, `k`, `v`, `out`, `kv_lens`, `block_table`,
+      `partial_out`, `partial_lse`), as bare pointers, then the launch sizes
+      (`batch`, `seq_q`, `seq_kv`, `num_pages`, `num_splits`), in the order
+      of docs/kernel-metadata.md. Every host scalar the block reads is
+      recomputed in the kernel from those sizes; the block ids are the
+      forall's induction variables.
+    - The tile ops map onto the hardware and nothing else: f16/bf16 tiles
+      onto `mma.sync` tensor cores (`cp.async` into XOR-swizzled shared
+      memory, `ldmatrix`, P reused from registers, quad shuffles), f32
+      tiles onto the CUDA cores. Tiles become per-lane registers through
+      `scf.for` and `scf.if`; the copies into shared memory are ordered
+      with the fewest `cp.async` waits and barriers that keep every
+      buffer's readers and writers apart.
+    - `gqa.combine_splits` becomes the combine kernel (4 values per
+      thread); the host's split-KV workspaces become `gpu.alloc`.
+
+    The function and module carry the `gqa.*` launch attributes (config,
+    tile, grid, parameters, shared memory) that the metadata writer and
+    gpusim read.
+
+    ```
+    $ gqa-opt tiled.mlir --gqa-prefetch-keys --convert-gqa-tiles-to-gpu
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::nvgpu::NVGPUDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
 
 def ConvertGQATilesToLinalg : Pass<"convert-gqa-tiles-to-linalg"> {
   let summary = "Lower the tile-level gqa ops to linalg, tensor and scf for "

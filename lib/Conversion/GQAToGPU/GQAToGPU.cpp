@@ -17,8 +17,12 @@
 #include "KernelBuilder.h"
 #include "gqa/Conversion/Passes.h"
 #include "gqa/Dialect/GQA/IR/GQAOps.h"
+#include "gqa/Dialect/GQA/Transforms/Passes.h"
+#include "gqa/Dialect/GQA/Transforms/Transforms.h"
 #include "gqa/Dialect/GQA/Utils/BlockUtils.h"
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -26,6 +30,8 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir::gqa {
@@ -61,19 +67,6 @@ DictionaryAttr symbolDim(Builder &b, StringRef symbol, int64_t mul = 1,
   return b.getDictionaryAttr(entries);
 }
 
-DictionaryAttr tileAttr(Builder &b, const GPUTileConfig &tile) {
-  return b.getDictionaryAttr({
-      b.getNamedAttr("block_m", b.getI64IntegerAttr(tile.blockM)),
-      b.getNamedAttr("block_n", b.getI64IntegerAttr(tile.blockN)),
-      b.getNamedAttr("warps", b.getI64IntegerAttr(tile.warps)),
-      b.getNamedAttr("stages", b.getI64IntegerAttr(tile.stages)),
-      b.getNamedAttr("pack_gqa", b.getBoolAttr(true)),
-      b.getNamedAttr("q_in_registers", b.getBoolAttr(tile.qInRegisters)),
-      b.getNamedAttr("max_registers", b.getI64IntegerAttr(tile.maxRegisters)),
-      b.getNamedAttr("min_ctas_per_sm", b.getI64IntegerAttr(tile.minCTAsPerSM)),
-  });
-}
-
 //===----------------------------------------------------------------------===//
 // The rewrite
 //===----------------------------------------------------------------------===//
@@ -85,6 +78,9 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
+    if (!op.getElementType().isF32())
+      return rewriter.notifyMatchFailure(
+          op, "f16 and bf16 go through the tiled form");
     std::string reason = getGPUUnsupportedReason(op, passOptions);
     if (!reason.empty())
       return rewriter.notifyMatchFailure(op, reason);
@@ -295,14 +291,12 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
 
     const int64_t g = spec.groupSize();
     auto rowBlocks = symbolDim(rewriter, "seq_q", g, spec.tile.blockM);
-    // f32 has no mma.sync path: its kernel runs on the CUDA cores.
-    auto attentionKernel = spec.elementType.isF32() ? buildSIMTAttentionKernel
-                                                    : buildAttentionKernel;
+    auto attentionKernel = buildSIMTAttentionKernel;
     if (maxSplits == 0) {
       gpu::GPUFuncOp main =
           attentionKernel(rewriter, loc, spec, KernelRole::Main);
       main->setAttr(kRoleAttr, rewriter.getStringAttr("main"));
-      main->setAttr(kTileAttr, tileAttr(rewriter, spec.tile));
+      main->setAttr(kTileAttr, getTileAttr(rewriter, spec.tile));
       main->setAttr(
           kGridAttr,
           rewriter.getArrayAttr({rowBlocks, constantDim(rewriter, spec.kvHeads),
@@ -311,7 +305,7 @@ struct AttentionToGPUPattern : public OpRewritePattern<AttentionOp> {
       gpu::GPUFuncOp split =
           attentionKernel(rewriter, loc, spec, KernelRole::Split);
       split->setAttr(kRoleAttr, rewriter.getStringAttr("split"));
-      split->setAttr(kTileAttr, tileAttr(rewriter, spec.tile));
+      split->setAttr(kTileAttr, getTileAttr(rewriter, spec.tile));
       split->setAttr(
           kGridAttr,
           rewriter.getArrayAttr(
@@ -356,19 +350,53 @@ struct ConvertGQAToGPUPass
     });
     if (unsupported)
       return signalPassFailure();
+    // f32: the CUDA-core kernel built from the op.
     RewritePatternSet patterns(&getContext());
     populateGQAToGPUPatterns(patterns, options);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
-    WalkResult remaining = getOperation()->walk([](AttentionOp op) {
-      op.emitOpError() << "could not be converted to GPU kernels";
-      return WalkResult::interrupt();
+    // The rest through the tiled form: each op with its schedule (the pass
+    // options choose it for an op without one).
+    WalkResult unscheduled = getOperation()->walk([&](AttentionOp op) {
+      if (op.getScheduleAttr())
+        return WalkResult::advance();
+      ScheduleOptions choice;
+      choice.target = "sm_90";
+      choice.blockM = blockM;
+      choice.blockN = blockN;
+      choice.maxSplits = maxSplits;
+      choice.maxRegisters = maxRegisters;
+      choice.minCTAsPerSM = minCTAsPerSM;
+      ScheduleAttr schedule = selectSchedule(op, choice);
+      if (!schedule)
+        return WalkResult::interrupt();
+      op.setScheduleAttr(schedule);
+      return WalkResult::advance();
     });
-    if (remaining.wasInterrupted())
+    if (unscheduled.wasInterrupted())
+      return signalPassFailure();
+    OpPassManager pipeline(ModuleOp::getOperationName());
+    addTiledGPUPasses(pipeline);
+    if (failed(runPipeline(pipeline, getOperation())))
       signalPassFailure();
   }
 };
 
 } // namespace
+
+void mlir::gqa::addTiledGPUPasses(OpPassManager &pm) {
+  pm.addPass(createGQADistribute());
+  // No CSE here: it would merge the K and V loads of an op whose key and
+  // value are one memref, which need buffers of their own.
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createGQAPrefetchKeys());
+  pm.addPass(createConvertGQATilesToGPU());
+  // The blocks' affine index math, in arith: the sign tests of the
+  // expansion of floordiv and mod on block ids fold away, and what is
+  // non-negative becomes unsigned.
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(arith::createIntRangeOptimizationsPass());
+  pm.addPass(arith::createArithUnsignedWhenEquivalentPass());
+}
 
 void mlir::gqa::populateGQAToGPUPatterns(RewritePatternSet &patterns,
                                          const GQAToGPUOptions &options) {

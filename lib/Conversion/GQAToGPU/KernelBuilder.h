@@ -47,6 +47,9 @@ struct KernelSpec {
   int64_t groupSize() const { return qHeads / kvHeads; }
 };
 
+/// The `tile` of docs/kernel-metadata.md, as an attribute.
+DictionaryAttr getTileAttr(Builder &b, const GPUTileConfig &tile);
+
 /// The kernels of a set, by role.
 enum class KernelRole { Main, Split, Combine };
 
@@ -110,12 +113,6 @@ struct AttentionCTAWork {
 /// log2(e) and ln(2): the softmax runs in base 2.
 constexpr double kLog2E = 1.4426950408889634;
 constexpr double kLn2 = 0.6931471805599453;
-
-/// Builds the attention kernel (`Main` or `Split`) of `spec` as a gpu.func
-/// at `b`'s insertion point (inside a gpu.module that holds the extern
-/// shared-memory global).
-gpu::GPUFuncOp buildAttentionKernel(OpBuilder &builder, Location loc,
-                                    const KernelSpec &spec, KernelRole role);
 
 /// Builds the f32 attention kernel (`Main` or `Split`) of `spec` on the CUDA
 /// cores (no mma.sync), with the grid, parameters and split-KV partition of

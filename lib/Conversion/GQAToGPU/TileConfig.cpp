@@ -1,5 +1,6 @@
 //===- TileConfig.cpp - What the GPU path supports, and its tiles ---------===//
 
+#include "KernelBuilder.h"
 #include "gqa/Conversion/GQAToGPU/GQAToGPU.h"
 #include "gqa/Dialect/GQA/IR/GQAOps.h"
 #include "gqa/Dialect/GQA/Transforms/Transforms.h"
@@ -40,6 +41,32 @@ mlir::gqa::getEffectiveGPUOptions(AttentionOp op,
   return effective;
 }
 
+GPUTileConfig mlir::gqa::getGPUTileConfig(ScheduleAttr schedule) {
+  GPUTileConfig tile;
+  tile.blockM = schedule.getBlockM();
+  tile.blockN = schedule.getBlockN();
+  tile.warps = schedule.getWarps();
+  tile.stages = schedule.getStages();
+  tile.qInRegisters = schedule.getQInRegisters();
+  tile.maxRegisters = schedule.getMaxRegisters();
+  tile.minCTAsPerSM = schedule.getMinCtasPerSm();
+  return tile;
+}
+
+DictionaryAttr mlir::gqa::gpu_kernel::getTileAttr(Builder &b,
+                                                  const GPUTileConfig &tile) {
+  return b.getDictionaryAttr({
+      b.getNamedAttr("block_m", b.getI64IntegerAttr(tile.blockM)),
+      b.getNamedAttr("block_n", b.getI64IntegerAttr(tile.blockN)),
+      b.getNamedAttr("warps", b.getI64IntegerAttr(tile.warps)),
+      b.getNamedAttr("stages", b.getI64IntegerAttr(tile.stages)),
+      b.getNamedAttr("pack_gqa", b.getBoolAttr(true)),
+      b.getNamedAttr("q_in_registers", b.getBoolAttr(tile.qInRegisters)),
+      b.getNamedAttr("max_registers", b.getI64IntegerAttr(tile.maxRegisters)),
+      b.getNamedAttr("min_ctas_per_sm", b.getI64IntegerAttr(tile.minCTAsPerSM)),
+  });
+}
+
 GPUTileConfig mlir::gqa::selectGPUTileConfig(AttentionOp op,
                                              const GPUTileOptions &options) {
   // The schedule on the op, or the one gqa-select-schedule would choose for
@@ -59,15 +86,7 @@ GPUTileConfig mlir::gqa::selectGPUTileConfig(AttentionOp op,
     if (!schedule)
       return GPUTileConfig();
   }
-  GPUTileConfig tile;
-  tile.blockM = schedule.getBlockM();
-  tile.blockN = schedule.getBlockN();
-  tile.warps = schedule.getWarps();
-  tile.stages = schedule.getStages();
-  tile.qInRegisters = schedule.getQInRegisters();
-  tile.maxRegisters = schedule.getMaxRegisters();
-  tile.minCTAsPerSM = schedule.getMinCtasPerSm();
-  return tile;
+  return getGPUTileConfig(schedule);
 }
 
 std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,

@@ -5,42 +5,39 @@
 // writes normalised partial outputs and log-sum-exps to an f32 workspace,
 // and a combine kernel on (ceil(Sq * 64 / 4), B, 1) merges them
 // (docs/kernel-metadata.md). Launched with one split, the split kernel writes
-// the output itself and the combine kernel does nothing.
+// the output itself and the combine kernel is not launched.
 
 // CHECK-LABEL: func.func @decode(
 // CHECK-SAME: %[[Q:[^:]*]]: memref<?x?x64x128xbf16>, %[[K:[^:]*]]: memref<?x?x8x128xbf16>, %[[V:[^:]*]]: memref<?x?x8x128xbf16>, %[[LENS:[^:]*]]: memref<?xi32>, %[[O:[^:]*]]: memref<?x?x64x128xbf16>)
 // CHECK-DAG:   %[[B:.*]] = memref.dim %[[Q]], %c0
 // CHECK-DAG:   %[[SQ:.*]] = memref.dim %[[Q]], %c1
 // CHECK-DAG:   %[[SKV:.*]] = memref.dim %[[K]], %c1
+// The host takes min(16, T) splits of the T = ceil(Skv / 64) KV tiles,
+// evened out so that none is empty (gqa-distribute's emitSplitCount).
+// CHECK:       %[[T:.*]] = arith.ceildivui %[[SKV]], %c64 : index
+// CHECK:       %[[WANT0:.*]] = arith.minui %[[T]], %c16 : index
+// CHECK:       %[[WANT:.*]] = arith.maxui %[[WANT0]], %c1 : index
+// CHECK:       %[[PER0:.*]] = arith.ceildivui %[[T]], %[[WANT]] : index
+// CHECK:       %[[PER:.*]] = arith.maxui %[[PER0]], %c1 : index
+// CHECK:       %[[NS0:.*]] = arith.ceildivui %[[T]], %[[PER]] : index
+// CHECK:       %[[NS:.*]] = arith.maxui %[[NS0]], %c1 : index
+// The workspace on the device: f32 [NS, B, 64, Sq, 128] and [NS, B, 64, Sq].
+// CHECK:       %[[PO:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[NS]], %[[B]], %[[SQ]]) : memref<?x?x64x?x128xf32>
+// CHECK:       %[[PL:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[NS]], %[[B]], %[[SQ]]) : memref<?x?x64x?xf32>
+// CHECK:       %[[GY:.*]] = arith.muli %[[NS]], %c8 overflow<nsw> : index
 // CHECK:       scf.if
 // CHECK:         %[[LP:.*]] = memref.reinterpret_cast %[[LENS]] to offset: [0], sizes: [1], strides: [1] : memref<?xi32> to memref<1xi32>
-// The host takes min(16, T) splits of the T = ceil(Skv / 64) KV tiles,
-// evened out so that none is empty.
-// CHECK:         %[[GX:.*]] = arith.ceildivui %{{.*}}, %c64 : index
-// CHECK:         %[[T:.*]] = arith.ceildivui %[[SKV]], %c64 : index
-// CHECK:         %[[WANT0:.*]] = arith.minui %[[T]], %c16 : index
-// CHECK:         %[[WANT:.*]] = arith.maxui %[[WANT0]], %c1 : index
-// CHECK:         %[[PER0:.*]] = arith.ceildivui %[[T]], %[[WANT]] : index
-// CHECK:         %[[PER:.*]] = arith.maxui %[[PER0]], %c1 : index
-// CHECK:         %[[NS0:.*]] = arith.ceildivui %[[T]], %[[PER]] : index
-// CHECK:         %[[NS:.*]] = arith.maxui %[[NS0]], %c1 : index
-// The workspace: f32 [NS, B, 64, Sq, 128] and [NS, B, 64, Sq].
-// CHECK:         %[[W0:.*]] = arith.muli %[[NS]], %[[B]] : index
-// CHECK:         %[[W1:.*]] = arith.muli %[[W0]], %[[SQ]] : index
-// CHECK-DAG:     %[[LSE_N:.*]] = arith.muli %[[W1]], %c64 : index
-// CHECK-DAG:     %[[OUT_N:.*]] = arith.muli %[[W1]], %c8192 : index
-// CHECK:         %[[T0:.*]] = gpu.wait async
-// CHECK:         %[[PO:.*]], %[[T1:.*]] = gpu.alloc async [%[[T0]]] (%[[OUT_N]]) : memref<?xf32>
-// CHECK:         %[[PL:.*]], %[[T2:.*]] = gpu.alloc async [%[[T1]]] (%[[LSE_N]]) : memref<?xf32>
+// CHECK:         %[[POP:.*]] = memref.reinterpret_cast %[[PO]] to offset: [0], sizes: [1], strides: [1] : memref<?x?x64x?x128xf32> to memref<1xf32>
+// CHECK:         %[[PLP:.*]] = memref.reinterpret_cast %[[PL]] to offset: [0], sizes: [1], strides: [1] : memref<?x?x64x?xf32> to memref<1xf32>
 // CHECK:         %[[NS64:.*]] = arith.index_cast %[[NS]] : index to i64
-// CHECK:         %[[GY:.*]] = arith.muli %[[NS]], %c8 : index
-// CHECK:         %[[T3:.*]] = gpu.launch_func async [%[[T2]]] @gqa_kernels::@gqa_attention_fwd_split blocks in (%[[GX]], %[[GY]], %[[B]]) threads in (%c128, %c1, %c1) dynamic_shared_memory_size %c49152_i32 args(%{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %[[LP]] : memref<1xi32>, %{{.*}} : memref<1xf32>, %{{.*}} : memref<1xf32>, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %[[NS64]] : i64)
-// CHECK:         %[[CROWS:.*]] = arith.muli %[[SQ]], %c64 : index
-// CHECK:         %[[CX:.*]] = arith.ceildivui %[[CROWS]], %c4 : index
-// CHECK:         %[[T4:.*]] = gpu.launch_func async [%[[T3]]] @gqa_kernels::@gqa_attention_combine blocks in (%[[CX]], %[[B]], %c1) threads in (%c128, %c1, %c1) dynamic_shared_memory_size %c0_i32 args(%{{.*}} : memref<1xf32>, %{{.*}} : memref<1xf32>, %{{.*}} : memref<1xbf16>, %{{.*}} : i64, %{{.*}} : i64, %[[NS64]] : i64)
-// CHECK:         %[[T5:.*]] = gpu.dealloc async [%[[T4]]] %[[PO]] : memref<?xf32>
-// CHECK:         %[[T6:.*]] = gpu.dealloc async [%[[T5]]] %[[PL]] : memref<?xf32>
-// CHECK:         gpu.wait [%[[T6]]]
+// CHECK:         gpu.launch_func async [%{{.*}}] @gqa_kernels::@gqa_attention_fwd_split blocks in (%{{.*}}, %[[GY]], %[[B]]) threads in (%c128, %c1, %c1) dynamic_shared_memory_size %c49152_i32 args(%{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %{{.*}} : memref<1xbf16>, %[[LP]] : memref<1xi32>, %[[POP]] : memref<1xf32>, %[[PLP]] : memref<1xf32>, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %[[NS64]] : i64)
+// The combine only when there is more than one split.
+// CHECK:       %[[SEVERAL:.*]] = arith.cmpi ugt, %[[NS]], %c1 : index
+// CHECK:       scf.if %[[SEVERAL]] {
+// CHECK:         %[[CX:.*]] = arith.muli %[[SQ]], %c16 overflow<nsw> : index
+// CHECK:         gpu.launch_func async [%{{.*}}] @gqa_kernels::@gqa_attention_combine blocks in (%[[CX]], %[[B]], %c1) threads in (%c128, %c1, %c1) dynamic_shared_memory_size %c0_i32 args(%{{.*}} : memref<1xf32>, %{{.*}} : memref<1xf32>, %{{.*}} : memref<1xbf16>, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64)
+// CHECK:       gpu.dealloc async [%{{.*}}] %[[PO]] : memref<?x?x64x?x128xf32>
+// CHECK:       gpu.dealloc async [%{{.*}}] %[[PL]] : memref<?x?x64x?xf32>
 
 // CHECK:       gpu.module @gqa_kernels attributes {gqa.config = {{{.*}}kv_lens = "i32"{{.*}}}, gqa.split_kv = {max_splits = 16 : i64}}
 // CHECK:       gpu.func @gqa_attention_fwd_split(%{{.*}}: memref<1xbf16>, %{{.*}}: memref<1xbf16>, %{{.*}}: memref<1xbf16>, %{{.*}}: memref<1xbf16>, %[[KL:.*]]: memref<1xi32>, %{{.*}}: memref<1xf32>, %{{.*}}: memref<1xf32>, %{{.*}}: i64, %{{.*}}: i64, %[[SKVP:.*]]: i64, %[[NSP:.*]]: i64) kernel
@@ -53,46 +50,44 @@
 // grid y = split * 8 + kvh.
 // CHECK:         %[[BY:.*]] = gpu.block_id y
 // CHECK:         %[[BZ:.*]] = gpu.block_id z
-// CHECK:         %[[SPLIT:.*]] = arith.divui %[[BY]], %c8 : index
 // CHECK:         %[[KVH:.*]] = arith.remui %[[BY]], %c8 : index
-// CHECK:         %[[SINGLE:.*]] = arith.cmpi eq, %[[NSI]], %c1 : index
+// CHECK:         %[[SPLIT:.*]] = arith.divui %[[BY]], %c8 : index
 // The KV length of this sequence, clamped to [0, Skv] as on the CPU.
 // CHECK:         %[[LEN32:.*]] = memref.load %[[GKL]][%[[BZ]]] : memref<?xi32>
 // CHECK:         %[[LEN:.*]] = arith.index_cast %[[LEN32]] : i32 to index
 // CHECK:         %[[LENPOS:.*]] = arith.maxsi %[[LEN]], %c0 : index
 // CHECK:         %[[KVLEN:.*]] = arith.minsi %[[LENPOS]], %[[SKVI]] : index
 // Split s covers tiles [s t, (s + 1) t), t = ceil(ceil(Skv / 64) / NS),
-// intersected with the tiles the causal mask leaves visible.
+// intersected with the tiles the causal mask leaves visible; NS is the
+// launch's, not the host's choice.
 // CHECK:         %[[TILES:.*]] = arith.ceildivui %[[SKVI]], %c64 : index
 // CHECK:         %[[TPS:.*]] = arith.ceildivui %[[TILES]], %[[NSI]] : index
 // CHECK:         %[[LO:.*]] = arith.muli %[[SPLIT]], %[[TPS]] : index
 // CHECK:         %[[HI0:.*]] = arith.addi %[[LO]], %[[TPS]] : index
 // CHECK:         %[[HI:.*]] = arith.minsi %{{.*}}, %[[HI0]] : index
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %[[HI]] step %c1
-// Epilogue: with one split, the bf16 output; else normalised f32 partials
-// and lse = (m + log2 l) ln 2, -inf for rows without keys, written by one
-// lane per row.
+// Epilogue: lse = (m + log2 l) ln 2, -inf for rows without keys; with one
+// split, the bf16 output; else normalised f32 partials and the LSE, written
+// by one lane per row.
+// CHECK:         %[[LOG:.*]] = llvm.call_intrinsic "llvm.nvvm.lg2.approx.f"
+// CHECK:         %[[LSE0:.*]] = arith.addf %{{.*}}, %[[LOG]] : f32
+// CHECK:         %[[LSE1:.*]] = arith.mulf %[[LSE0]], %{{.*}} : f32
+// CHECK:         %[[LSE:.*]] = arith.select %{{.*}}, %{{.*}}, %[[LSE1]] : f32
+// CHECK:         %[[SINGLE:.*]] = arith.cmpi eq, %[[NSI]], %c1 : index
 // CHECK:         scf.if %[[SINGLE]] {
 // CHECK:           vector.store %{{.*}} {alignment = 4 : i64} : memref<?xbf16>, vector<2xbf16>
 // CHECK-NOT:       memref<?xf32>
 // CHECK:         } else {
 // CHECK:           vector.store %{{.*}} {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
-// CHECK:         %[[LOG:.*]] = llvm.call_intrinsic "llvm.nvvm.lg2.approx.f"
-// CHECK:         %[[LSE0:.*]] = arith.addf %{{.*}}, %[[LOG]] : f32
-// CHECK:         %[[LSE1:.*]] = arith.mulf %[[LSE0]], %{{.*}} : f32
-// CHECK:         %[[LSE:.*]] = arith.select %{{.*}}, %{{.*}}, %[[LSE1]] : f32
-// CHECK:         scf.if
-// CHECK-NEXT:      memref.store %[[LSE]]
+// CHECK:           scf.if
+// CHECK-NEXT:        memref.store %[[LSE]]
 
 // CHECK:       gpu.func @gqa_attention_combine(%{{.*}}: memref<1xf32>, %{{.*}}: memref<1xf32>, %{{.*}}: memref<1xbf16>, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64) kernel
 // CHECK-SAME:    gqa.grid = [{div = 4 : i64, mul = 64 : i64, sym = "seq_q"}, {sym = "batch"}, {const = 1 : i64}]
 // CHECK-SAME:    gqa.params = ["partial_out", "partial_lse", "out", "batch", "seq_q", "num_splits"]
 // CHECK-SAME:    gqa.role = "combine"
 // CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
-// Nothing to merge for one split; pass 1: the largest lse; pass 2: weights
-// exp(lse - max), 16-byte loads.
-// CHECK:         %[[MERGE:.*]] = arith.cmpi ugt, %{{.*}}, %c1 : index
-// CHECK-NEXT:    scf.if %[[MERGE]] {
+// Pass 1: the largest lse; pass 2: weights exp(lse - max), 16-byte loads.
 // CHECK:         scf.for {{.*}} -> (f32)
 // CHECK:           arith.maxnumf
 // CHECK:         scf.for {{.*}} -> (f32, f32, f32, f32, f32)

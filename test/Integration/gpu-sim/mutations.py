@@ -75,6 +75,16 @@ def i32_constant(value: int) -> Callable[[str], str]:
     return find
 
 
+def query_row_unclamped(text: str) -> str:
+    """The clamp of the Q tile's packed row, min(r, Sq * g - 1), becomes r: the
+    last CTA's rows past the end address memory past the query."""
+    lines = text.splitlines()
+    first_copy = next(i for i, line in enumerate(lines) if '"nvgpu.device_async_copy"' in line)
+    clamp = max(i for i in range(first_copy) if '"arith.minsi"' in lines[i])
+    lines[clamp] = re.sub(r"\((%\w+), %\w+\)", r"(\1, \1)", lines[clamp], count=1)
+    return "\n".join(lines) + "\n"
+
+
 def query_row_instead_of_position(group: int) -> Mutation:
     """PackGQA's trap: the mask uses packed row r where the query position r / g belongs.
 
@@ -162,8 +172,7 @@ TENSOR_CORE = [
      substitute(r'"arith.cmpi".*predicate = 5 : i64.*\(i32, i32\)', "predicate = 5", "predicate = 4")),
     ("causal mask on packed row r instead of r / g", query_row_instead_of_position(group=4)),
     ("quad row max: xor 1 twice", shuffle_offset(1, first_shuffle_offset)),
-    ("Q row not clamped before its cp.async",
-     substitute(r'"arith.select".*\(i1, index, index\)', r"\((%\w+), (%\w+), %\w+\)", r"(\1, \2, \2)")),
+    ("Q row not clamped before its cp.async", query_row_unclamped),
 ]
 
 SPLIT_KV = [

@@ -17,12 +17,14 @@
 #include <string>
 
 namespace mlir {
+class OpPassManager;
 class RewritePatternSet;
 } // namespace mlir
 
 namespace mlir::gqa {
 
 class AttentionOp;
+class ScheduleAttr;
 
 /// Tile settings a user may force; 0 leaves the choice to the head dim.
 struct GPUTileOptions {
@@ -79,6 +81,9 @@ std::string getGPUUnsupportedReason(AttentionOp op,
 /// GPU schedule gqa-select-schedule would choose with the forced values of
 /// `options`. Only meaningful
 /// when getGPUUnsupportedReason(op, options) is empty.
+/// The GPU tiles of a schedule.
+GPUTileConfig getGPUTileConfig(ScheduleAttr schedule);
+
 GPUTileConfig selectGPUTileConfig(AttentionOp op,
                                   const GPUTileOptions &options);
 
@@ -92,6 +97,11 @@ int64_t getAttentionSharedMemoryBytes(const GPUTileConfig &tile,
 /// Adds the pattern that rewrites a bufferized `gqa.attention` into a new
 /// `gpu.module` holding its kernels (inserted into the enclosing module,
 /// which gets `gpu.container_module`) and the host code launching them.
+/// Adds the passes that take scheduled f16/bf16 ops through the tiled form
+/// into kernels: gqa-distribute, gqa-prefetch-keys,
+/// convert-gqa-tiles-to-gpu, and the index math into arith.
+void addTiledGPUPasses(OpPassManager &pm);
+
 void populateGQAToGPUPatterns(RewritePatternSet &patterns,
                               const GQAToGPUOptions &options);
 

@@ -236,7 +236,6 @@ private:
     forall->setAttr(kBlockRoleAttrName, b.getStringAttr(role));
   }
 
-
   SmallVector<Attribute> gridMapping(int64_t rank) {
     SmallVector<Attribute> mapping;
     for (gpu::MappingId id :

@@ -120,6 +120,35 @@ def GQADistribute : Pass<"gqa-distribute"> {
   ];
 }
 
+def GQAPrefetchKeys : Pass<"gqa-prefetch-keys"> {
+  let summary = "Load each block's next K tile while the current one is used";
+  let description = [{
+    Software-pipelines the KV loop of the tiled form by one K tile: the
+    first tile's `gqa.load_kv_tile` of the key moves in front of the loop
+    (when the loop runs), the tile becomes a loop-carried value, and each
+    iteration loads the next tile right after its `gqa.scores`, so that on
+    the GPU the copy overlaps the softmax and `P V` of the current tile
+    (FlashAttention-2's schedule with single K and V buffers):
+
+    ```
+    %k0 = scf.if (lo < hi) { gqa.load_kv_tile key(lo) } else { tensor.empty }
+    scf.for %n = lo to hi iter_args(..., %k = %k0)
+      %v = gqa.load_kv_tile value(n)
+      %s = gqa.scores %q, %k
+      %kn = scf.if (n + 1 < hi) { gqa.load_kv_tile key(n + 1) } else { %k }
+      ...
+      scf.yield ..., %kn
+    ```
+
+    The values are unchanged; only where the loads are. The GPU pipeline
+    runs it before `convert-gqa-tiles-to-gpu`.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def GQAApproximateMath : Pass<"gqa-approximate-math"> {
   let summary = "Replace exp2, exp, tanh and log2 by polynomials that vectorise";
   let description = [{

@@ -38,6 +38,10 @@ ScheduleAttr selectSchedule(AttentionOp op, const ScheduleOptions &options);
 /// schedule into their tiled form (see the `gqa-distribute` pass).
 void populateAttentionDistributionPatterns(RewritePatternSet &patterns);
 
+/// Adds the pattern that loads the next K tile of a KV loop of the tiled
+/// form during the current iteration (see the `gqa-prefetch-keys` pass).
+void populatePrefetchKeysPatterns(RewritePatternSet &patterns);
+
 } // namespace mlir::gqa
 
 #endif // GQA_DIALECT_GQA_TRANSFORMS_TRANSFORMS_H
