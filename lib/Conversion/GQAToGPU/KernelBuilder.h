@@ -25,105 +25,12 @@
 
 namespace mlir::gqa::gpu_kernel {
 
-/// What one op's kernels are specialised for.
-struct KernelSpec {
-  int64_t qHeads = 0;
-  int64_t kvHeads = 0;
-  int64_t headDim = 0;
-  int64_t headDimV = 0;
-  /// f16 or bf16: the element type of q, k, v and out.
-  Type elementType;
-  Layout layout = Layout::BHSD;
-  MaskAttr mask;
-  double scale = 1.0;
-  std::optional<double> softcap;
-  /// The element type of the KV lengths (i32 or index), or null without.
-  Type kvLensType;
-  /// Tokens per page of a paged KV cache (K/V pools [pages, P, Hkv, D] read
-  /// through an i32 block table [B, Skv / P]); 0: contiguous K/V.
-  int64_t pageSize = 0;
-  GPUTileConfig tile;
-
-  int64_t groupSize() const { return qHeads / kvHeads; }
-};
-
 /// The `tile` of docs/kernel-metadata.md, as an attribute.
 DictionaryAttr getTileAttr(Builder &b, const GPUTileConfig &tile);
-
-/// The kernels of a set, by role.
-enum class KernelRole { Main, Split, Combine };
-
-/// Threads per CTA and rows per CTA of the combine kernel: each thread
-/// merges 4 consecutive Dv values of one row.
-struct CombineShape {
-  int64_t threadsPerRow;
-  int64_t rowsPerCTA;
-  int64_t threads() const { return threadsPerRow * rowsPerCTA; }
-};
-CombineShape getCombineShape(int64_t headDimV);
-
-/// Creates the gpu.func of the `role` (`Main` or `Split`) attention kernel of
-/// `spec`, whose tensors hold `tensorType`: the parameters of
-/// docs/kernel-metadata.md in order (bare pointers as memref<1xT>, then i64
-/// sizes), their names in kParamsAttr, `threads` threads per CTA and the
-/// tile's register hints. The body holds only the terminator.
-gpu::GPUFuncOp createAttentionKernelFunc(OpBuilder &builder, Location loc,
-                                         const KernelSpec &spec,
-                                         KernelRole role, Type tensorType,
-                                         int64_t threads);
-
-/// The parameters of an attention kernel as its body sees them.
-struct AttentionKernelParams {
-  /// Sizes, as index.
-  Value batchSize, seqQ, seqKV;
-  /// `Split` only.
-  Value numSplits;
-  /// Flat memref<?xT> views of the tensors.
-  Value q, k, v;
-  /// The output (the split kernel writes it when launched with one split).
-  Value out;
-  /// `Split` only: the workspace of docs/kernel-metadata.md.
-  Value partialOut, partialLse;
-  /// Only with KV lengths.
-  Value kvLens;
-  /// Only when paged: the block table [B, Skv / P] (flat) and the pages in
-  /// the pools.
-  Value blockTable, numPages;
-};
-
-/// What one CTA of an attention kernel (tensor-core or CUDA-core) works on:
-/// both kernels share the grid, the packing of rows and the split partition.
-struct AttentionCTAWork {
-  /// From the grid: (row block, KV head [+ split], batch).
-  Value rowBlock, kvHead, batch;
-  /// `Split` only: the split index, and whether the launch has one split
-  /// (num_splits == 1: the kernel writes the output, no combine follows).
-  Value splitIndex, singleSplit;
-  /// Packed rows of (query position, head of the group): Sq * g; the first
-  /// one this CTA handles.
-  Value packedRows, firstRow;
-  /// The valid keys (kv_lens[b] clamped to [0, Skv], or Skv) and the
-  /// bottom-right alignment offset kvLen - Sq.
-  Value kvLen, offset;
-  /// The KV tiles the CTA visits, cut to its split, and the keys all its
-  /// rows see (emitBlockWork, as gqa-distribute computes them).
-  BlockWork block;
-};
 
 /// log2(e) and ln(2): the softmax runs in base 2.
 constexpr double kLog2E = 1.4426950408889634;
 constexpr double kLn2 = 0.6931471805599453;
-
-/// Builds the f32 attention kernel (`Main` or `Split`) of `spec` on the CUDA
-/// cores (no mma.sync), with the grid, parameters and split-KV partition of
-/// the tensor-core kernel.
-gpu::GPUFuncOp buildSIMTAttentionKernel(OpBuilder &builder, Location loc,
-                                        const KernelSpec &spec,
-                                        KernelRole role);
-
-/// Builds the split-KV combine kernel of `spec`.
-gpu::GPUFuncOp buildCombineKernel(OpBuilder &builder, Location loc,
-                                  const KernelSpec &spec);
 
 /// The op vocabulary of the kernels. Constants are created once, at the top
 /// of the function's entry block, so that they dominate every region.
@@ -268,15 +175,6 @@ public:
 
   /// The argument named `name` in the function's kParamsAttr.
   Value param(StringRef name);
-  /// The parameters of a kernel made by createAttentionKernelFunc.
-  AttentionKernelParams attentionParams(const KernelSpec &spec,
-                                        KernelRole role);
-
-  /// The rows and KV tiles of this CTA, with `blockM` packed rows per CTA and
-  /// `blockN` keys per tile.
-  AttentionCTAWork attentionCTAWork(const KernelSpec &spec, KernelRole role,
-                                    const AttentionKernelParams &params,
-                                    int64_t blockM, int64_t blockN);
 
   /// The mma operand element type (bf16 or f16).
   void setElementType(Type type) { elementType = type; }
@@ -289,29 +187,6 @@ private:
   Type elementType;
   llvm::DenseMap<std::pair<Type, int64_t>, Value> intConstants;
   llvm::DenseMap<uint64_t, Value> floatConstants;
-};
-
-/// Where the rows of one sequence's KV head lie in K and V: at base + key *
-/// stride (the bases computed once, in front of the KV loop), or, paged, at
-/// ((block_table[b, key / P] * P + key % P) * Hkv + kvHead) * width with the
-/// page clamped into the pool (a bad entry reads a wrong page, never memory
-/// outside the pool).
-class KVRows {
-public:
-  KVRows(KernelBuilder &k, const KernelSpec &spec,
-         const AttentionKernelParams &params, Value batch, Value kvHead);
-  /// The element offset of key `key`'s row (head dim 0) in K, or in V when
-  /// `ofValue`. `key` must be in [0, Skv).
-  Value offset(Value key, bool ofValue) const;
-
-private:
-  KernelBuilder &k;
-  const KernelSpec &spec;
-  const AttentionKernelParams &params;
-  Value batch, kvHead;
-  /// Contiguous K/V only.
-  Value kBase, vBase;
-  int64_t kStride = 0, vStride = 0;
 };
 
 } // namespace mlir::gqa::gpu_kernel

@@ -307,6 +307,11 @@ public:
         return failure();
       threads = target->threads();
     }
+    // Captured splat tiles, in the fragments of the target's layout.
+    for (Value scalar : blocks.scalars)
+      if (isa<RankedTensorType>(scalar.getType()))
+        if (failed(lowering.lowerOp(scalar.getDefiningOp())))
+          return failure();
     if (failed(lowering.lowerBody(*forall.getBody())))
       return failure();
     if (!combine)
@@ -408,10 +413,11 @@ private:
     if (lowering.scalars.contains(value))
       return success();
     Operation *def = value.getDefiningOp();
-    // A splat tile constant (an init of the loop state).
+    // A splat tile constant (an init of the loop state): lowered once the
+    // target has laid out its fragments.
     if (isa<RankedTensorType>(value.getType()) && def &&
         isa<arith::ConstantOp>(def))
-      return lowering.lowerOp(def);
+      return success();
     auto fail = [&] {
       return blocks.forall.emitOpError()
              << "uses a host value that its kernel cannot recompute from "
