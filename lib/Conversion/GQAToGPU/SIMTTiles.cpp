@@ -37,35 +37,19 @@ using arith::CmpIPredicate;
 
 namespace {
 
-class SIMTTarget final : public TileTarget {
+class SIMTTarget final : public RowTileTarget {
 public:
-  explicit SIMTTarget(ScheduleAttr schedule) : schedule(schedule) {}
-
-  int64_t threads() const override { return 32 * schedule.getWarps(); }
-  int64_t sharedMemoryBytes() const override { return sharedBytes; }
+  explicit SIMTTarget(ScheduleAttr schedule) : RowTileTarget(schedule) {}
 
   LogicalResult prepare(BlockLowering &block, Operation *body) override {
     KernelBuilder &k = block.k;
-    LoadQueryTileOp query;
-    LoadKVTileOp key, value;
-    body->walk([&](Operation *op) {
-      if (auto load = dyn_cast<LoadQueryTileOp>(op))
-        query = load;
-      if (auto load = dyn_cast<LoadKVTileOp>(op)) {
-        std::optional<bool> isKey = isKeyTile(load);
-        (isKey && *isKey ? key : value) = load;
-      }
-    });
-    if (!query || !key || !value)
-      return body->emitOpError()
-             << "holds no query, key and value tiles to lower";
-    auto shape = [](Value tile) {
-      return cast<RankedTensorType>(tile.getType()).getShape();
-    };
-    BM = shape(query.getTile())[0];
-    D = shape(query.getTile())[1];
-    BN = shape(key.getTile())[0];
-    Dv = shape(value.getTile())[1];
+    FailureOr<BlockTiles> tiles = findBlockTiles(body);
+    if (failed(tiles))
+      return failure();
+    BM = tiles->blockM;
+    D = tiles->headDim;
+    BN = tiles->blockN;
+    Dv = tiles->headDimV;
     int64_t warps = schedule.getWarps();
     if (BN != 32 || BM % warps)
       return body->emitOpError()
@@ -89,7 +73,7 @@ public:
     warp = k.divu(tid, 32);
     lane = k.remu(tid, 32);
     for (int64_t rr = 0; rr < rowsPerWarp; ++rr)
-      rowOfWarp.push_back(k.add(k.mul(warp, rowsPerWarp), rr));
+      heldRows.push_back(k.add(k.mul(warp, rowsPerWarp), rr));
     for (int64_t t = 0; t < columnSteps(Dv); ++t) {
       Value column = k.add(lane, 32 * t);
       columns.push_back(column);
@@ -176,22 +160,6 @@ public:
     return tile;
   }
 
-  FailureOr<Fragment> loadSinks(BlockLowering &block,
-                                LoadSinkTileOp op) override {
-    KernelBuilder &k = block.k;
-    const KernelTensor &sinks = block.tensor(op.getSinks());
-    int64_t g = op.getGroupSize();
-    Value kvHead = block.scalar(op.getKvHead()),
-          firstRow = block.scalar(op.getFirstRow());
-    Fragment rows;
-    for (Value local : rowOfWarp) {
-      Value row = k.add(firstRow, local);
-      rows.values.push_back(
-          k.load(sinks.flat, k.add(k.mul(kvHead, g), k.remu(row, g))));
-    }
-    return rows;
-  }
-
   FailureOr<Fragment> scores(BlockLowering &block, ScoresOp op) override {
     KernelBuilder &k = block.k;
     block.beforeRead(SharedBuffer::Query);
@@ -200,7 +168,7 @@ public:
     Fragment scores;
     double scale = op.getScale().convertToDouble();
     std::optional<APFloat> softcap = op.getSoftcap();
-    for (Value local : rowOfWarp) {
+    for (Value local : heldRows) {
       // s = q . k[lane], over D.
       Value queryRow = k.mul(local, D);
       Value s = k.forLoop(k.index(0), k.index(D), 1, {k.f32(0.0)},
@@ -228,7 +196,7 @@ public:
     int64_t g = op.getGroupSize();
     bool hasBegin = mask.getWindowLeft() >= 0;
     Value key = k.add(firstKey, lane);
-    for (auto [rr, local] : llvm::enumerate(rowOfWarp)) {
+    for (auto [rr, local] : llvm::enumerate(heldRows)) {
       // The row's visible keys [begin, end), once per block.
       auto visible = [&, local = local](bool end) {
         return block.hoisted({firstRow, offset, kvLen},
@@ -263,13 +231,9 @@ public:
       Value rowMax = s;
       for (int64_t width = 16; width >= 1; width /= 2)
         rowMax = k.fmax(rowMax, k.shuffleXor(rowMax, width));
-      Value mNew = k.fmax(m.values[rr], k.fmul(rowMax, S.scale));
-      // A row that has seen no key yet keeps m = -inf: use 0 instead, so
-      // that alpha and p are 0, never NaN.
-      Value mUse =
-          k.fselect(k.fcmp(CmpFPredicate::OEQ, mNew, -INFINITY), 0.0, mNew);
-      Value alpha = k.exp2(k.fsub(m.values[rr], mUse));
-      Value p = k.exp2(k.fma(s, scale2, k.fsub(k.f32(0.0), mUse)));
+      SoftmaxRow step = emitSoftmaxRow(k, m.values[rr], rowMax, S.scale);
+      Value alpha = step.rescale, mNew = step.newMax;
+      Value p = k.exp2(k.fma(s, scale2, step.negShift));
       P.values.push_back(p);
       newMax.values.push_back(mNew);
       newSum.values.push_back(k.fma(l.values[rr], alpha, p));
@@ -323,23 +287,12 @@ public:
       if (l.partialRows)
         for (int64_t width = 16; width >= 1; width /= 2)
           total = k.fadd(total, k.shuffleXor(total, width));
-      Value max = m.values[rr], weight;
-      if (sinks) {
-        // The sink joins the denominator as one more key without a value.
-        Value sink = k.fmul(sinks->values[rr], kLog2E);
-        Value joined = k.fmax(max, sink);
-        weight = k.exp2(k.fsub(max, joined));
-        total = k.fma(total, weight, k.exp2(k.fsub(sink, joined)));
-        max = joined;
-      }
-      Value empty = k.fcmp(CmpFPredicate::OEQ, total, 0.0);
-      Value inverse = k.fselect(empty, 0.0, k.fdiv(k.f32(1.0), total));
-      if (weight)
-        inverse = k.fmul(inverse, weight);
+      FinalRow row = emitFinalRow(k, total, m.values[rr],
+                                  sinks ? sinks->values[rr] : Value());
+      Value inverse = row.factor;
       for (int64_t t = 0; t < steps; ++t)
         output.values.push_back(k.fmul(acc.values[rr * steps + t], inverse));
-      lse.values.push_back(k.fselect(empty, -INFINITY,
-                                     k.fmul(k.fadd(max, k.log2(total)), kLn2)));
+      lse.values.push_back(row.lse);
     }
     return SmallVector<Fragment>{output, lse};
   }
@@ -347,7 +300,7 @@ public:
   /// Stores the lane's columns of row rr of `tile` at `base` (the row's
   /// element 0) when `valid`.
   void storeRow(KernelBuilder &k, const Fragment &tile, int64_t rr,
-                const KernelTensor &to, Value base, Value valid) {
+                const KernelTensor &to, Value base, Value valid) override {
     int64_t steps = tile.values.size() / rowsPerWarp;
     for (int64_t t = 0; t < steps; ++t) {
       Value store = valid;
@@ -359,63 +312,8 @@ public:
     }
   }
 
-  /// Lane 0 stores a row's LSE.
-  void storeRowLse(KernelBuilder &k, Value lse, const KernelTensor &to,
-                   Value at, Value valid) {
-    k.ifThen(k.andb(valid, k.cmp(CmpIPredicate::eq, lane, 0)),
-             [&] { k.store(lse, to.flat, at); });
-  }
-
-  LogicalResult storeOutput(BlockLowering &block,
-                            StoreOutputTileOp op) override {
-    KernelBuilder &k = block.k;
-    const KernelTensor &out = block.tensor(op.getOutput());
-    LayoutDims dims = getLayoutDims(op.getLayout());
-    int64_t g = op.getQHeads() / op.getKvHeads();
-    Value batch = block.scalar(op.getBatch());
-    for (int64_t rr = 0; rr < rowsPerWarp; ++rr) {
-      PackedRow row = warpRow(block, rr, op.getFirstRow(), op.getKvHead(), g,
-                              out.sizes[dims.seq]);
-      SmallVector<Value, 4> at =
-          dims.order(batch, row.head, row.position, Value());
-      at.resize(3);
-      storeRow(k, block.fragment(op.getTile()), rr, out, out.offset(k, at),
-               row.valid);
-    }
-    return success();
-  }
-
-  LogicalResult storePartial(BlockLowering &block,
-                             StorePartialTileOp op) override {
-    KernelBuilder &k = block.k;
-    const KernelTensor &partialOut = block.tensor(op.getPartialOut());
-    const KernelTensor &partialLse = block.tensor(op.getPartialLse());
-    Value split = block.scalar(op.getSplit()),
-          batch = block.scalar(op.getBatch());
-    const Fragment &lse = block.fragment(op.getLse());
-    for (int64_t rr = 0; rr < rowsPerWarp; ++rr) {
-      PackedRow row = warpRow(block, rr, op.getFirstRow(), op.getKvHead(),
-                              op.getGroupSize(), partialOut.sizes[3]);
-      SmallVector<Value> at = {split, batch, row.head, row.position};
-      storeRow(k, block.fragment(op.getTile()), rr, partialOut,
-               partialOut.offset(k, at), row.valid);
-      storeRowLse(k, lse.values[rr], partialLse, partialLse.offset(k, at),
-                  row.valid);
-    }
-    return success();
-  }
-
-  LogicalResult storeLse(BlockLowering &block, StoreLseTileOp op) override {
-    KernelBuilder &k = block.k;
-    const KernelTensor &to = block.tensor(op.getOutput());
-    Value batch = block.scalar(op.getBatch());
-    for (int64_t rr = 0; rr < rowsPerWarp; ++rr) {
-      PackedRow row = warpRow(block, rr, op.getFirstRow(), op.getKvHead(),
-                              op.getGroupSize(), to.sizes[2]);
-      storeRowLse(k, block.fragment(op.getLse()).values[rr], to,
-                  to.offset(k, {batch, row.head, row.position}), row.valid);
-    }
-    return success();
+  Value leadsRow(KernelBuilder &k) override {
+    return k.cmp(CmpIPredicate::eq, lane, 0);
   }
 
   FailureOr<Fragment> splat(BlockLowering &block, RankedTensorType type,
@@ -440,20 +338,9 @@ private:
               });
   }
 
-  /// Row rr of this warp.
-  PackedRow warpRow(BlockLowering &block, int64_t rr, Value firstRow,
-                    Value kvHead, int64_t g, Value seqQ) {
-    KernelBuilder &k = block.k;
-    return emitPackedRow(k, k.add(block.scalar(firstRow), rowOfWarp[rr]),
-                         k.mul(seqQ, g), block.scalar(kvHead), g);
-  }
-
-  ScheduleAttr schedule;
-  int64_t BM = 0, BN = 0, D = 0, Dv = 0, rowsPerWarp = 0, sharedBytes = 0;
+  int64_t BM = 0, BN = 0, D = 0, Dv = 0, rowsPerWarp = 0;
   Value sQ, sK, sV;
   Value tid, warp, lane;
-  /// The block rows of this warp: w R + rr.
-  SmallVector<Value> rowOfWarp;
   /// The lane's output columns, whether each exists, and the V column each
   /// reads (clamped into the row).
   SmallVector<Value> columns, validColumns, readColumns;

@@ -164,38 +164,20 @@ Value tree(ArrayRef<Value> values, function_ref<Value(Value, Value)> combine) {
   return level.front();
 }
 
-/// The shape of a tile type.
-std::pair<int64_t, int64_t> shapeOf(Value tile) {
-  auto type = cast<RankedTensorType>(tile.getType());
-  return {type.getDimSize(0), type.getRank() > 1 ? type.getDimSize(1) : 1};
-}
-
-class TensorCoreTarget final : public TileTarget {
+class TensorCoreTarget final : public RowTileTarget {
 public:
-  explicit TensorCoreTarget(ScheduleAttr schedule) : schedule(schedule) {}
-
-  int64_t threads() const override { return 32 * schedule.getWarps(); }
-  int64_t sharedMemoryBytes() const override { return sharedBytes; }
+  explicit TensorCoreTarget(ScheduleAttr schedule) : RowTileTarget(schedule) {}
 
   LogicalResult prepare(BlockLowering &block, Operation *body) override {
     KernelBuilder &k = block.k;
-    LoadQueryTileOp query;
-    LoadKVTileOp key, value;
-    body->walk([&](Operation *op) {
-      if (auto load = dyn_cast<LoadQueryTileOp>(op))
-        query = load;
-      if (auto load = dyn_cast<LoadKVTileOp>(op)) {
-        std::optional<bool> isKey = isKeyTile(load);
-        (isKey && *isKey ? key : value) = load;
-      }
-    });
-    if (!query || !key || !value)
-      return body->emitOpError()
-             << "holds no query, key and value tiles to lower";
-    std::tie(BM, D) = shapeOf(query.getTile());
-    std::tie(BN, std::ignore) = shapeOf(key.getTile());
-    std::tie(std::ignore, Dv) = shapeOf(value.getTile());
-    elementType = query.getTile().getType().getElementType();
+    FailureOr<BlockTiles> tiles = findBlockTiles(body);
+    if (failed(tiles))
+      return failure();
+    BM = tiles->blockM;
+    D = tiles->headDim;
+    BN = tiles->blockN;
+    Dv = tiles->headDimV;
+    elementType = tiles->elementType;
     int64_t T = threads();
     if (BM != 16 * schedule.getWarps() || BN % 16 || D % 16 || Dv % 16 ||
         (BM * D / 8) % T || (BN * D / 8) % T || (BN * Dv / 8) % T)
@@ -222,7 +204,7 @@ public:
     groupId = k.divu(lane, 4);
     threadInGroup = k.remu(lane, 4);
     for (int64_t h = 0; h < 2; ++h)
-      rowOfLane[h] = k.add(k.mul(warp, 16), k.add(groupId, 8 * h));
+      heldRows.push_back(k.add(k.mul(warp, 16), k.add(groupId, 8 * h)));
     Value tid32 = k.cast(tid, k.b.getI32Type());
     loadQ.emplace(k, tid, tid32, T, BM, D);
     loadK.emplace(k, tid, tid32, T, BN, D);
@@ -300,22 +282,6 @@ public:
     return tile;
   }
 
-  FailureOr<Fragment> loadSinks(BlockLowering &block,
-                                LoadSinkTileOp op) override {
-    KernelBuilder &k = block.k;
-    const KernelTensor &sinks = block.tensor(op.getSinks());
-    int64_t g = op.getGroupSize();
-    Value kvHead = block.scalar(op.getKvHead()),
-          firstRow = block.scalar(op.getFirstRow());
-    Fragment rows;
-    for (int64_t h = 0; h < 2; ++h) {
-      Value row = k.add(firstRow, rowOfLane[h]);
-      Value head = k.add(k.mul(kvHead, g), k.remu(row, g));
-      rows.values.push_back(k.load(sinks.flat, head));
-    }
-    return rows;
-  }
-
   FailureOr<Fragment> scores(BlockLowering &block, ScoresOp op) override {
     KernelBuilder &k = block.k;
     const int64_t NT = BN / 8;
@@ -371,7 +337,7 @@ public:
                            llvm::hash_combine(llvm::StringRef("visible"), h,
                                               end, firstRow, offset, kvLen),
                            [&] {
-                             Value row = k.add(firstRow, rowOfLane[h]);
+                             Value row = k.add(firstRow, heldRows[h]);
                              KeyRange keys = emitVisibleKeys(
                                  k.b, mask, k.divu(row, g), offset, kvLen);
                              return k.cast(end ? keys.end : keys.begin, i32);
@@ -417,13 +383,8 @@ public:
       Value rowMax = tree(row, [&](Value x, Value y) { return k.fmax(x, y); });
       rowMax = k.fmax(rowMax, k.shuffleXor(rowMax, 1));
       rowMax = k.fmax(rowMax, k.shuffleXor(rowMax, 2));
-      Value mNew = k.fmax(m.values[h], k.fmul(rowMax, S.scale));
-      // A row that has seen no key yet keeps m = -inf: use 0 instead, so
-      // that alpha and p are 0, never NaN.
-      Value mUse =
-          k.fselect(k.fcmp(CmpFPredicate::OEQ, mNew, -INFINITY), 0.0, mNew);
-      Value alpha = k.exp2(k.fsub(m.values[h], mUse));
-      Value negM = k.fsub(k.f32(0.0), mUse);
+      SoftmaxRow step = emitSoftmaxRow(k, m.values[h], rowMax, S.scale);
+      Value alpha = step.rescale, negM = step.negShift, mNew = step.newMax;
       SmallVector<Value> ps;
       for (int64_t nt = 0; nt < NT; ++nt) {
         for (int64_t e = 0; e < 2; ++e) {
@@ -492,40 +453,22 @@ public:
         total = k.fadd(total, k.shuffleXor(total, 1));
         total = k.fadd(total, k.shuffleXor(total, 2));
       }
-      Value max = m.values[h], weight;
-      if (sinks) {
-        // The sink joins the denominator as one more key without a value.
-        Value sink = k.fmul(sinks->values[h], kLog2E);
-        Value joined = k.fmax(max, sink);
-        weight = k.exp2(k.fsub(max, joined));
-        total = k.fma(total, weight, k.exp2(k.fsub(sink, joined)));
-        max = joined;
-      }
-      Value empty = k.fcmp(CmpFPredicate::OEQ, total, 0.0);
-      Value inverse = k.fselect(empty, 0.0, k.fdiv(k.f32(1.0), total));
-      if (weight)
-        inverse = k.fmul(inverse, weight);
+      FinalRow row = emitFinalRow(k, total, m.values[h],
+                                  sinks ? sinks->values[h] : Value());
+      Value inverse = row.factor;
       for (size_t d = 0; d < acc.values.size() / 4; ++d)
         for (int64_t e = 0; e < 2; ++e)
           output.values[4 * d + 2 * h + e] =
               k.fmul(acc.values[4 * d + 2 * h + e], inverse);
-      lse.values.push_back(k.fselect(empty, -INFINITY,
-                                     k.fmul(k.fadd(max, k.log2(total)), kLn2)));
+      lse.values.push_back(row.lse);
     }
     return SmallVector<Fragment>{output, lse};
-  }
-
-  /// Row h of this lane.
-  PackedRow laneRow(KernelBuilder &k, int64_t h, Value firstRow, Value kvHead,
-                    int64_t g, Value seqQ) {
-    return emitPackedRow(k, k.add(firstRow, rowOfLane[h]), k.mul(seqQ, g),
-                         kvHead, g);
   }
 
   /// Stores the lane's two columns of each n8 tile of row h of `tile` at
   /// `base` (the row's element 0) when `valid`.
   void storeRow(KernelBuilder &k, const Fragment &tile, int64_t h,
-                const KernelTensor &to, Value base, Value valid) {
+                const KernelTensor &to, Value base, Value valid) override {
     Value at = k.add(base, k.mul(threadInGroup, 2));
     k.ifThen(valid, [&] {
       for (size_t d = 0; d < tile.values.size() / 4; ++d)
@@ -534,66 +477,8 @@ public:
     });
   }
 
-  LogicalResult storeOutput(BlockLowering &block,
-                            StoreOutputTileOp op) override {
-    KernelBuilder &k = block.k;
-    const KernelTensor &out = block.tensor(op.getOutput());
-    LayoutDims dims = getLayoutDims(op.getLayout());
-    int64_t g = op.getQHeads() / op.getKvHeads();
-    Value batch = block.scalar(op.getBatch());
-    for (int64_t h = 0; h < 2; ++h) {
-      PackedRow row =
-          laneRow(k, h, block.scalar(op.getFirstRow()),
-                  block.scalar(op.getKvHead()), g, out.sizes[dims.seq]);
-      SmallVector<Value, 4> at =
-          dims.order(batch, row.head, row.position, Value());
-      at.resize(3);
-      storeRow(k, block.fragment(op.getTile()), h, out, out.offset(k, at),
-               row.valid);
-    }
-    return success();
-  }
-
-  LogicalResult storePartial(BlockLowering &block,
-                             StorePartialTileOp op) override {
-    KernelBuilder &k = block.k;
-    const KernelTensor &partialOut = block.tensor(op.getPartialOut());
-    const KernelTensor &partialLse = block.tensor(op.getPartialLse());
-    Value split = block.scalar(op.getSplit()),
-          batch = block.scalar(op.getBatch());
-    const Fragment &lse = block.fragment(op.getLse());
-    for (int64_t h = 0; h < 2; ++h) {
-      PackedRow row = laneRow(k, h, block.scalar(op.getFirstRow()),
-                              block.scalar(op.getKvHead()), op.getGroupSize(),
-                              partialOut.sizes[3]);
-      SmallVector<Value> at = {split, batch, row.head, row.position};
-      storeRow(k, block.fragment(op.getTile()), h, partialOut,
-               partialOut.offset(k, at), row.valid);
-      storeRowLse(k, lse.values[h], partialLse, partialLse.offset(k, at),
-                  row.valid);
-    }
-    return success();
-  }
-
-  /// One lane of the quad stores a row's LSE.
-  void storeRowLse(KernelBuilder &k, Value lse, const KernelTensor &to,
-                   Value at, Value valid) {
-    k.ifThen(k.andb(valid, k.cmp(CmpIPredicate::eq, threadInGroup, 0)),
-             [&] { k.store(lse, to.flat, at); });
-  }
-
-  LogicalResult storeLse(BlockLowering &block, StoreLseTileOp op) override {
-    KernelBuilder &k = block.k;
-    const KernelTensor &to = block.tensor(op.getOutput());
-    Value batch = block.scalar(op.getBatch());
-    for (int64_t h = 0; h < 2; ++h) {
-      PackedRow row =
-          laneRow(k, h, block.scalar(op.getFirstRow()),
-                  block.scalar(op.getKvHead()), op.getGroupSize(), to.sizes[2]);
-      storeRowLse(k, block.fragment(op.getLse()).values[h], to,
-                  to.offset(k, {batch, row.head, row.position}), row.valid);
-    }
-    return success();
+  Value leadsRow(KernelBuilder &k) override {
+    return k.cmp(CmpIPredicate::eq, threadInGroup, 0);
   }
 
   FailureOr<Fragment> splat(BlockLowering &block, RankedTensorType type,
@@ -605,13 +490,10 @@ public:
   }
 
 private:
-  ScheduleAttr schedule;
-  int64_t BM = 0, BN = 0, D = 0, Dv = 0, sharedBytes = 0;
+  int64_t BM = 0, BN = 0, D = 0, Dv = 0;
   Type elementType;
   Value sQ, sK, sV;
   Value warp, groupId, threadInGroup;
-  /// The block rows of this lane: 16 w + l / 4 (+ 8).
-  Value rowOfLane[2];
   std::optional<TileLoader> loadQ, loadK, loadV;
   std::optional<FragmentOffsets> fragQ, fragK, fragV;
   /// The Q tile's mma A operands, once the schedule has moved it into

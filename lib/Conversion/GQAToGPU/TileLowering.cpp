@@ -27,6 +27,8 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::gqa;
 using namespace mlir::gqa::gpu_kernel;
@@ -77,6 +79,144 @@ Value mlir::gqa::gpu_kernel::emitKVRowOffset(BlockLowering &block,
                                return source.offset(k, at);
                              });
   return k.add(base, k.mul(key, source.strides[dims.seq]));
+}
+
+SoftmaxRow mlir::gqa::gpu_kernel::emitSoftmaxRow(KernelBuilder &k, Value max,
+                                                 Value rowMax, double scale) {
+  Value newMax = k.fmax(max, k.fmul(rowMax, scale));
+  Value shift = k.fselect(k.fcmp(arith::CmpFPredicate::OEQ, newMax, -INFINITY),
+                          0.0, newMax);
+  return {newMax, k.exp2(k.fsub(max, shift)), k.fsub(k.f32(0.0), shift)};
+}
+
+FinalRow mlir::gqa::gpu_kernel::emitFinalRow(KernelBuilder &k, Value total,
+                                             Value max, Value sink) {
+  Value weight;
+  if (sink) {
+    // The sink joins the denominator as one more key without a value.
+    Value logit = k.fmul(sink, kLog2E);
+    Value joined = k.fmax(max, logit);
+    weight = k.exp2(k.fsub(max, joined));
+    total = k.fma(total, weight, k.exp2(k.fsub(logit, joined)));
+    max = joined;
+  }
+  Value empty = k.fcmp(arith::CmpFPredicate::OEQ, total, 0.0);
+  Value factor = k.fselect(empty, 0.0, k.fdiv(k.f32(1.0), total));
+  if (weight)
+    factor = k.fmul(factor, weight);
+  return {factor, k.fselect(empty, -INFINITY,
+                            k.fmul(k.fadd(max, k.log2(total)), kLn2))};
+}
+
+FailureOr<BlockTiles> mlir::gqa::gpu_kernel::findBlockTiles(Operation *body) {
+  LoadQueryTileOp query;
+  LoadKVTileOp key, value;
+  body->walk([&](Operation *op) {
+    if (auto load = dyn_cast<LoadQueryTileOp>(op))
+      query = load;
+    if (auto load = dyn_cast<LoadKVTileOp>(op)) {
+      std::optional<bool> isKey = isKeyTile(load);
+      (isKey && *isKey ? key : value) = load;
+    }
+  });
+  if (!query || !key || !value)
+    return body->emitOpError()
+           << "holds no query, key and value tiles to lower";
+  auto shape = [](Value tile) {
+    return cast<RankedTensorType>(tile.getType()).getShape();
+  };
+  BlockTiles tiles;
+  tiles.blockM = shape(query.getTile())[0];
+  tiles.headDim = shape(query.getTile())[1];
+  tiles.blockN = shape(key.getTile())[0];
+  tiles.headDimV = shape(value.getTile())[1];
+  tiles.elementType = query.getTile().getType().getElementType();
+  return tiles;
+}
+
+//===----------------------------------------------------------------------===//
+// Rows between memory and registers
+//===----------------------------------------------------------------------===//
+
+PackedRow RowTileTarget::heldRow(BlockLowering &block, int64_t row,
+                                 Value firstRow, Value kvHead,
+                                 int64_t groupSize, Value seqQ) {
+  KernelBuilder &k = block.k;
+  return emitPackedRow(k, k.add(block.scalar(firstRow), heldRows[row]),
+                       k.mul(seqQ, groupSize), block.scalar(kvHead), groupSize);
+}
+
+void RowTileTarget::storeRowLse(KernelBuilder &k, Value lse,
+                                const KernelTensor &to, Value at, Value valid) {
+  k.ifThen(k.andb(valid, leadsRow(k)), [&] { k.store(lse, to.flat, at); });
+}
+
+FailureOr<Fragment> RowTileTarget::loadSinks(BlockLowering &block,
+                                             LoadSinkTileOp op) {
+  KernelBuilder &k = block.k;
+  const KernelTensor &sinks = block.tensor(op.getSinks());
+  int64_t g = op.getGroupSize();
+  Value kvHead = block.scalar(op.getKvHead()),
+        firstRow = block.scalar(op.getFirstRow());
+  Fragment rows;
+  for (Value held : heldRows) {
+    Value row = k.add(firstRow, held);
+    rows.values.push_back(
+        k.load(sinks.flat, k.add(k.mul(kvHead, g), k.remu(row, g))));
+  }
+  return rows;
+}
+
+LogicalResult RowTileTarget::storeOutput(BlockLowering &block,
+                                         StoreOutputTileOp op) {
+  KernelBuilder &k = block.k;
+  const KernelTensor &out = block.tensor(op.getOutput());
+  LayoutDims dims = getLayoutDims(op.getLayout());
+  int64_t g = op.getQHeads() / op.getKvHeads();
+  Value batch = block.scalar(op.getBatch());
+  for (size_t r = 0; r < heldRows.size(); ++r) {
+    PackedRow row = heldRow(block, r, op.getFirstRow(), op.getKvHead(), g,
+                            out.sizes[dims.seq]);
+    SmallVector<Value, 4> at =
+        dims.order(batch, row.head, row.position, Value());
+    at.resize(3);
+    storeRow(k, block.fragment(op.getTile()), r, out, out.offset(k, at),
+             row.valid);
+  }
+  return success();
+}
+
+LogicalResult RowTileTarget::storePartial(BlockLowering &block,
+                                          StorePartialTileOp op) {
+  KernelBuilder &k = block.k;
+  const KernelTensor &partialOut = block.tensor(op.getPartialOut());
+  const KernelTensor &partialLse = block.tensor(op.getPartialLse());
+  Value split = block.scalar(op.getSplit()),
+        batch = block.scalar(op.getBatch());
+  const Fragment &lse = block.fragment(op.getLse());
+  for (size_t r = 0; r < heldRows.size(); ++r) {
+    PackedRow row = heldRow(block, r, op.getFirstRow(), op.getKvHead(),
+                            op.getGroupSize(), partialOut.sizes[3]);
+    SmallVector<Value> at = {split, batch, row.head, row.position};
+    storeRow(k, block.fragment(op.getTile()), r, partialOut,
+             partialOut.offset(k, at), row.valid);
+    storeRowLse(k, lse.values[r], partialLse, partialLse.offset(k, at),
+                row.valid);
+  }
+  return success();
+}
+
+LogicalResult RowTileTarget::storeLse(BlockLowering &block, StoreLseTileOp op) {
+  KernelBuilder &k = block.k;
+  const KernelTensor &to = block.tensor(op.getOutput());
+  Value batch = block.scalar(op.getBatch());
+  for (size_t r = 0; r < heldRows.size(); ++r) {
+    PackedRow row = heldRow(block, r, op.getFirstRow(), op.getKvHead(),
+                            op.getGroupSize(), to.sizes[2]);
+    storeRowLse(k, block.fragment(op.getLse()).values[r], to,
+                to.offset(k, {batch, row.head, row.position}), row.valid);
+  }
+  return success();
 }
 
 const Fragment &BlockLowering::fragment(Value tile) const {

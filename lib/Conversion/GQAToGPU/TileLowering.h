@@ -130,6 +130,75 @@ public:
                                     Value value) = 0;
 };
 
+/// One row of gqa.online_softmax once its maximum over the tile is known
+/// (`rowMax`, of unscaled scores whose scale is `scale`): the new maximum
+/// m', the rescale alpha = exp2(m - u) and -u (u = m', or 0 for a row that
+/// saw no key yet, so that alpha and p are 0, never NaN); a probability is
+/// then exp2(fma(s, scale, -u)).
+struct SoftmaxRow {
+  Value newMax, rescale, negShift;
+};
+SoftmaxRow emitSoftmaxRow(KernelBuilder &k, Value max, Value rowMax,
+                          double scale);
+
+/// One row of gqa.finalize from its whole sum `total`, maximum `max` and
+/// sink logit (or null): the factor of the accumulator (0 without keys)
+/// and the natural-log LSE (-inf without keys and sink).
+struct FinalRow {
+  Value factor, lse;
+};
+FinalRow emitFinalRow(KernelBuilder &k, Value total, Value max, Value sink);
+
+/// The tiles of a block: its Q, K and V loads and their shapes.
+struct BlockTiles {
+  int64_t blockM = 0, blockN = 0, headDim = 0, headDimV = 0;
+  Type elementType;
+};
+/// Finds them in the body of a forall of blocks.
+FailureOr<BlockTiles> findBlockTiles(Operation *body);
+
+/// What both targets share: each lane holds whole rows' values (one per
+/// held row of a row tile), so that the ops that move rows between memory
+/// and registers (the sink loads, the output, partial and LSE stores) are
+/// the same over the lane's rows; a target says which rows it holds, how
+/// it stores one row of an output tile and which lane writes a row's
+/// scalar.
+class RowTileTarget : public TileTarget {
+public:
+  explicit RowTileTarget(ScheduleAttr schedule) : schedule(schedule) {}
+
+  int64_t threads() const override { return 32 * schedule.getWarps(); }
+  int64_t sharedMemoryBytes() const override { return sharedBytes; }
+
+  FailureOr<Fragment> loadSinks(BlockLowering &block,
+                                LoadSinkTileOp op) override;
+  LogicalResult storeOutput(BlockLowering &block,
+                            StoreOutputTileOp op) override;
+  LogicalResult storePartial(BlockLowering &block,
+                             StorePartialTileOp op) override;
+  LogicalResult storeLse(BlockLowering &block, StoreLseTileOp op) override;
+
+protected:
+  /// Stores this lane's part of held row `row` of `tile` at `base` (the
+  /// row's element 0) of `to` when `valid`.
+  virtual void storeRow(KernelBuilder &k, const Fragment &tile, int64_t row,
+                        const KernelTensor &to, Value base, Value valid) = 0;
+  /// Whether this lane writes the scalars of its rows (one lane per row).
+  virtual Value leadsRow(KernelBuilder &k) = 0;
+
+  ScheduleAttr schedule;
+  int64_t sharedBytes = 0;
+  /// The rows of the block this lane holds, in fragment order.
+  SmallVector<Value> heldRows;
+
+private:
+  /// Held row `row` of the block rows from `firstRow` of KV head `kvHead`.
+  PackedRow heldRow(BlockLowering &block, int64_t row, Value firstRow,
+                    Value kvHead, int64_t groupSize, Value seqQ);
+  void storeRowLse(KernelBuilder &k, Value lse, const KernelTensor &to,
+                   Value at, Value valid);
+};
+
 /// The tensor-core (mma.sync m16n8k16) target for f16/bf16 tiles.
 std::unique_ptr<TileTarget> createTensorCoreTarget(ScheduleAttr schedule);
 /// The CUDA-core target for f32 tiles.
