@@ -179,6 +179,18 @@ FailureOr<Blocks> analyze(scf::ForallOp forall) {
     return forall.emitOpError() << "has a config without a layout";
   blocks.layout = *layout;
   blocks.pageSize = blocks.configInt("page_size");
+  // Each K/V tile has one role (and a buffer of its own).
+  WalkResult roles = forall.getBody()->walk([&](LoadKVTileOp load) {
+    if (isKeyTile(load))
+      return WalkResult::advance();
+    load.emitOpError()
+        << "must be either the key of a gqa.scores or the value of a "
+           "gqa.accumulate (a key and value read by one load, as CSE makes "
+           "of K = V, cannot share a buffer)";
+    return WalkResult::interrupt();
+  });
+  if (roles.wasInterrupted())
+    return failure();
   llvm::SetVector<Value> captured;
   getUsedValuesDefinedAbove(forall.getRegion(), captured);
   for (Value value : captured) {
