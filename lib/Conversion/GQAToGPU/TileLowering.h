@@ -250,13 +250,15 @@ public:
                 function_ref<Value()> build);
 
   /// The lowering of the forall's body into the kernel at `k`'s insertion
-  /// point: `memrefs` are the captured memrefs' views, `scalars` the
-  /// captured scalars' kernel values.
+  /// point, once `tensors` holds the captured memrefs' views and `scalars`
+  /// the captured scalars' kernel values (and the block ids).
   LogicalResult lowerBody(Block &body);
   /// Lowers one op of the block (or a constant it captures).
   LogicalResult lowerOp(Operation *op);
 
+  /// The kernel's values of the block's scalars.
   IRMapping scalars;
+  /// The kernel's views of the block's memrefs.
   llvm::DenseMap<Value, KernelTensor> tensors;
 
 private:
