@@ -124,9 +124,6 @@ Value KernelBuilder::xori(Value x, Value y) {
 Value KernelBuilder::xori(Value x, int64_t y) {
   return y == 0 ? x : xori(x, constant(x.getType(), y));
 }
-Value KernelBuilder::ori(Value x, Value y) {
-  return arith::OrIOp::create(b, x, y);
-}
 Value KernelBuilder::andb(Value x, Value y) {
   return arith::AndIOp::create(b, x, y);
 }
@@ -141,12 +138,6 @@ Value KernelBuilder::maxs(Value x, Value y) {
 }
 Value KernelBuilder::maxs(Value x, int64_t y) {
   return maxs(x, constant(x.getType(), y));
-}
-Value KernelBuilder::ceilDivu(Value x, int64_t y) {
-  return divu(add(x, y - 1), y);
-}
-Value KernelBuilder::ceilDivu(Value x, Value y) {
-  return divu(add(x, sub(y, 1)), y);
 }
 Value KernelBuilder::cmp(arith::CmpIPredicate predicate, Value x, Value y) {
   return arith::CmpIOp::create(b, predicate, x, y);
@@ -440,29 +431,4 @@ void KernelBuilder::ifThen(Value condition, function_ref<void()> then) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
   then();
-}
-
-void KernelBuilder::ifThenElse(Value condition, function_ref<void()> then,
-                               function_ref<void()> otherwise) {
-  auto ifOp = scf::IfOp::create(b, condition, /*withElseRegion=*/true);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-  then();
-  b.setInsertionPoint(ifOp.elseBlock()->getTerminator());
-  otherwise();
-}
-
-SmallVector<Value>
-KernelBuilder::ifThenElse(Value condition, TypeRange types,
-                          function_ref<SmallVector<Value>()> then,
-                          function_ref<SmallVector<Value>()> otherwise) {
-  auto ifOp = scf::IfOp::create(b, types, condition, /*withElseRegion=*/true);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    scf::YieldOp::create(b, then());
-    b.setInsertionPointToStart(ifOp.elseBlock());
-    scf::YieldOp::create(b, otherwise());
-  }
-  return SmallVector<Value>(ifOp.getResults());
 }

@@ -66,15 +66,11 @@ public:
   Value andi(Value x, int64_t y);
   Value xori(Value x, Value y);
   Value xori(Value x, int64_t y);
-  Value ori(Value x, Value y);
   Value andb(Value x, Value y);
   Value mins(Value x, Value y);
   Value mins(Value x, int64_t y);
   Value maxs(Value x, Value y);
   Value maxs(Value x, int64_t y);
-  /// ceil(x / y) of x >= 0.
-  Value ceilDivu(Value x, int64_t y);
-  Value ceilDivu(Value x, Value y);
   Value cmp(arith::CmpIPredicate predicate, Value x, Value y);
   Value cmp(arith::CmpIPredicate predicate, Value x, int64_t y);
   Value select(Value condition, Value x, Value y);
@@ -165,14 +161,6 @@ public:
           function_ref<SmallVector<Value>(Value, ValueRange)> body);
   /// scf.if without results.
   void ifThen(Value condition, function_ref<void()> then);
-  /// scf.if with an else region, without results.
-  void ifThenElse(Value condition, function_ref<void()> then,
-                  function_ref<void()> otherwise);
-  /// scf.if yielding `types`.
-  SmallVector<Value> ifThenElse(Value condition, TypeRange types,
-                                function_ref<SmallVector<Value>()> then,
-                                function_ref<SmallVector<Value>()> otherwise);
-
   /// The argument named `name` in the function's kParamsAttr.
   Value param(StringRef name);
 

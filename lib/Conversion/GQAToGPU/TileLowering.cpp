@@ -437,15 +437,11 @@ LogicalResult BlockLowering::lowerTileOp(Operation *op) {
       .Case([&](LoadQueryTileOp load) {
         return bindOne(target.loadQuery(*this, load));
       })
-      .Case([&](LoadKVTileOp load) -> LogicalResult {
-        std::optional<bool> key = isKeyTile(load);
-        if (!key)
-          return load.emitOpError()
-                 << "must be either the key of a gqa.scores or the value of "
-                    "a gqa.accumulate (a key and value read by one load, as "
-                    "CSE makes of K = V, cannot share a buffer)";
-        return bindOne(target.loadKV(
-            *this, load, *key ? SharedBuffer::Key : SharedBuffer::Value));
+      .Case([&](LoadKVTileOp load) {
+        // One role per load: convert-gqa-tiles-to-gpu checked it.
+        return bindOne(target.loadKV(*this, load,
+                                     *isKeyTile(load) ? SharedBuffer::Key
+                                                      : SharedBuffer::Value));
       })
       .Case([&](LoadSinkTileOp load) {
         return bindOne(target.loadSinks(*this, load));

@@ -18,7 +18,6 @@
 
 namespace mlir {
 class OpPassManager;
-class RewritePatternSet;
 } // namespace mlir
 
 namespace mlir::gqa {
@@ -94,16 +93,10 @@ int64_t getAttentionSharedMemoryBytes(const GPUTileConfig &tile,
                                       int64_t headDim, int64_t headDimV,
                                       bool f32 = false);
 
-/// Adds the pattern that rewrites a bufferized `gqa.attention` into a new
-/// `gpu.module` holding its kernels (inserted into the enclosing module,
-/// which gets `gpu.container_module`) and the host code launching them.
-/// Adds the passes that take scheduled f16/bf16 ops through the tiled form
+/// Adds the passes that take scheduled ops through the tiled form
 /// into kernels: gqa-distribute, gqa-prefetch-keys,
 /// convert-gqa-tiles-to-gpu, and the index math into arith.
 void addTiledGPUPasses(OpPassManager &pm);
-
-void populateGQAToGPUPatterns(RewritePatternSet &patterns,
-                              const GQAToGPUOptions &options);
 
 /// Names of the kernels and of the attributes the conversion attaches.
 namespace gpu_kernel {
