@@ -9,8 +9,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
-#include <cstring>
-
 using namespace mlir;
 using namespace mlir::gqa;
 using namespace mlir::gqa::gpu_kernel;
@@ -30,123 +28,83 @@ Value KernelBuilder::param(StringRef name) {
 }
 
 //===----------------------------------------------------------------------===//
-// Constants
+// Constants and integer arithmetic
 //===----------------------------------------------------------------------===//
+// Each op is built with createOrFold, so that arithmetic on constants (and
+// x + 0, x * 1, ...) folds as it is built; constants are created where they
+// are used and the canonicalizer after the conversion hoists and uniques them.
 
 Value KernelBuilder::constant(Type type, int64_t value) {
-  Value &cached = intConstants[{type, value}];
-  if (!cached) {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&func.getBody().front());
-    if (type.isIndex())
-      cached = arith::ConstantIndexOp::create(b, value);
-    else
-      cached = arith::ConstantIntOp::create(b, type, value);
-  }
-  return cached;
+  return arith::ConstantOp::create(b, type, b.getIntegerAttr(type, value));
 }
 
 Value KernelBuilder::f32(double value) {
-  float single = static_cast<float>(value);
-  uint32_t bits;
-  std::memcpy(&bits, &single, sizeof(bits));
-  Value &cached = floatConstants[bits];
-  if (!cached) {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&func.getBody().front());
-    cached = arith::ConstantFloatOp::create(b, b.getF32Type(), APFloat(single));
-  }
-  return cached;
-}
-
-//===----------------------------------------------------------------------===//
-// Integer arithmetic
-//===----------------------------------------------------------------------===//
-
-/// Whether `value` is the integer constant `expected`.
-static bool isConstantInt(Value value, int64_t expected) {
-  if (auto op = value.getDefiningOp<arith::ConstantOp>())
-    if (auto attr = dyn_cast<IntegerAttr>(op.getValue()))
-      return attr.getValue().getSExtValue() == expected;
-  return false;
+  return arith::ConstantFloatOp::create(b, b.getF32Type(),
+                                        APFloat(static_cast<float>(value)));
 }
 
 Value KernelBuilder::add(Value x, Value y) {
-  if (isConstantInt(y, 0))
-    return x;
-  if (isConstantInt(x, 0))
-    return y;
-  return arith::AddIOp::create(b, x, y);
+  return b.createOrFold<arith::AddIOp>(x, y);
 }
 Value KernelBuilder::add(Value x, int64_t y) {
-  return y == 0 ? x : add(x, constant(x.getType(), y));
+  return add(x, constant(x.getType(), y));
 }
 Value KernelBuilder::sub(Value x, Value y) {
-  if (isConstantInt(y, 0))
-    return x;
-  return arith::SubIOp::create(b, x, y);
+  return b.createOrFold<arith::SubIOp>(x, y);
 }
 Value KernelBuilder::sub(Value x, int64_t y) {
-  return y == 0 ? x : sub(x, constant(x.getType(), y));
+  return sub(x, constant(x.getType(), y));
 }
 Value KernelBuilder::mul(Value x, Value y) {
-  if (isConstantInt(y, 1))
-    return x;
-  if (isConstantInt(x, 1))
-    return y;
-  return arith::MulIOp::create(b, x, y);
+  return b.createOrFold<arith::MulIOp>(x, y);
 }
 Value KernelBuilder::mul(Value x, int64_t y) {
-  return y == 1 ? x : mul(x, constant(x.getType(), y));
+  return mul(x, constant(x.getType(), y));
 }
 Value KernelBuilder::divu(Value x, Value y) {
-  if (isConstantInt(y, 1))
-    return x;
-  return arith::DivUIOp::create(b, x, y);
+  return b.createOrFold<arith::DivUIOp>(x, y);
 }
 Value KernelBuilder::divu(Value x, int64_t y) {
-  return y == 1 ? x : divu(x, constant(x.getType(), y));
+  return divu(x, constant(x.getType(), y));
 }
 Value KernelBuilder::remu(Value x, Value y) {
-  return arith::RemUIOp::create(b, x, y);
+  return b.createOrFold<arith::RemUIOp>(x, y);
 }
 Value KernelBuilder::remu(Value x, int64_t y) {
-  if (y == 1)
-    return constant(x.getType(), 0);
   return remu(x, constant(x.getType(), y));
 }
 Value KernelBuilder::andi(Value x, int64_t y) {
-  return arith::AndIOp::create(b, x, constant(x.getType(), y));
+  return andb(x, constant(x.getType(), y));
 }
 Value KernelBuilder::xori(Value x, Value y) {
-  return arith::XOrIOp::create(b, x, y);
+  return b.createOrFold<arith::XOrIOp>(x, y);
 }
 Value KernelBuilder::xori(Value x, int64_t y) {
-  return y == 0 ? x : xori(x, constant(x.getType(), y));
+  return xori(x, constant(x.getType(), y));
 }
 Value KernelBuilder::andb(Value x, Value y) {
-  return arith::AndIOp::create(b, x, y);
+  return b.createOrFold<arith::AndIOp>(x, y);
 }
 Value KernelBuilder::mins(Value x, Value y) {
-  return arith::MinSIOp::create(b, x, y);
+  return b.createOrFold<arith::MinSIOp>(x, y);
 }
 Value KernelBuilder::mins(Value x, int64_t y) {
   return mins(x, constant(x.getType(), y));
 }
 Value KernelBuilder::maxs(Value x, Value y) {
-  return arith::MaxSIOp::create(b, x, y);
+  return b.createOrFold<arith::MaxSIOp>(x, y);
 }
 Value KernelBuilder::maxs(Value x, int64_t y) {
   return maxs(x, constant(x.getType(), y));
 }
 Value KernelBuilder::cmp(arith::CmpIPredicate predicate, Value x, Value y) {
-  return arith::CmpIOp::create(b, predicate, x, y);
+  return b.createOrFold<arith::CmpIOp>(predicate, x, y);
 }
 Value KernelBuilder::cmp(arith::CmpIPredicate predicate, Value x, int64_t y) {
   return cmp(predicate, x, constant(x.getType(), y));
 }
 Value KernelBuilder::select(Value condition, Value x, Value y) {
-  return arith::SelectOp::create(b, condition, x, y);
+  return b.createOrFold<arith::SelectOp>(condition, x, y);
 }
 Value KernelBuilder::select(Value condition, int64_t x, int64_t y, Type type) {
   return select(condition, constant(type, x), constant(type, y));
@@ -154,12 +112,12 @@ Value KernelBuilder::select(Value condition, int64_t x, int64_t y, Type type) {
 Value KernelBuilder::cast(Value x, Type type) {
   if (x.getType() == type)
     return x;
-  return arith::IndexCastOp::create(b, type, x);
+  return b.createOrFold<arith::IndexCastOp>(type, x);
 }
 Value KernelBuilder::toIndex(Value x) {
   if (x.getType().isIndex())
     return x;
-  return arith::IndexCastUIOp::create(b, b.getIndexType(), x);
+  return b.createOrFold<arith::IndexCastUIOp>(b.getIndexType(), x);
 }
 
 //===----------------------------------------------------------------------===//
@@ -167,20 +125,20 @@ Value KernelBuilder::toIndex(Value x) {
 //===----------------------------------------------------------------------===//
 
 Value KernelBuilder::fadd(Value x, Value y) {
-  return arith::AddFOp::create(b, x, y);
+  return b.createOrFold<arith::AddFOp>(x, y);
 }
 Value KernelBuilder::fsub(Value x, Value y) {
-  return arith::SubFOp::create(b, x, y);
+  return b.createOrFold<arith::SubFOp>(x, y);
 }
 Value KernelBuilder::fmul(Value x, Value y) {
-  return arith::MulFOp::create(b, x, y);
+  return b.createOrFold<arith::MulFOp>(x, y);
 }
 Value KernelBuilder::fmul(Value x, double y) { return fmul(x, f32(y)); }
 Value KernelBuilder::fdiv(Value x, Value y) {
-  return arith::DivFOp::create(b, x, y);
+  return b.createOrFold<arith::DivFOp>(x, y);
 }
 Value KernelBuilder::fmax(Value x, Value y) {
-  return arith::MaxNumFOp::create(b, x, y);
+  return b.createOrFold<arith::MaxNumFOp>(x, y);
 }
 Value KernelBuilder::fma(Value x, Value y, Value z) {
   // llvm.intr.fma, not math.fma: convert-gpu-to-nvvm makes the latter a
@@ -217,10 +175,10 @@ Value KernelBuilder::tanh(Value x) {
   return fma(inverse, f32(-2.0), f32(1.0));
 }
 Value KernelBuilder::fcmp(arith::CmpFPredicate predicate, Value x, double y) {
-  return arith::CmpFOp::create(b, predicate, x, f32(y));
+  return b.createOrFold<arith::CmpFOp>(predicate, x, f32(y));
 }
 Value KernelBuilder::fselect(Value condition, Value x, Value y) {
-  return arith::SelectOp::create(b, condition, x, y);
+  return select(condition, x, y);
 }
 Value KernelBuilder::fselect(Value condition, double x, Value y) {
   return fselect(condition, f32(x), y);
@@ -406,29 +364,22 @@ SmallVector<Value> KernelBuilder::forLoop(
 SmallVector<Value> KernelBuilder::forLoop(
     Value lower, Value upper, int64_t step, ValueRange inits,
     function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-  auto loop = scf::ForOp::create(b, lower, upper, index(step), inits);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    Block *block = loop.getBody();
-    if (!block->empty())
-      b.setInsertionPoint(block->getTerminator());
-    else
-      b.setInsertionPointToEnd(block);
-    SmallVector<Value> yielded =
-        body(loop.getInductionVar(), loop.getRegionIterArgs());
-    if (!block->empty() && isa<scf::YieldOp>(block->back())) {
-      if (!yielded.empty())
-        block->back().setOperands(yielded);
-    } else {
-      scf::YieldOp::create(b, yielded);
-    }
-  }
+  auto loop = scf::ForOp::create(
+      b, lower, upper, index(step), inits,
+      [&](OpBuilder &nested, Location loc, Value iv, ValueRange iterArgs) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nested.getInsertionBlock(),
+                            nested.getInsertionPoint());
+        scf::YieldOp::create(b, body(iv, iterArgs));
+      });
   return SmallVector<Value>(loop.getResults());
 }
 
 void KernelBuilder::ifThen(Value condition, function_ref<void()> then) {
-  auto ifOp = scf::IfOp::create(b, condition, /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-  then();
+  scf::IfOp::create(b, condition, [&](OpBuilder &nested, Location loc) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+    then();
+    scf::YieldOp::create(b);
+  });
 }

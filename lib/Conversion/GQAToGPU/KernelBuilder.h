@@ -18,7 +18,6 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
-#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
 #include <optional>
@@ -32,8 +31,9 @@ DictionaryAttr getTileAttr(Builder &b, const GPUTileConfig &tile);
 constexpr double kLog2E = 1.4426950408889634;
 constexpr double kLn2 = 0.6931471805599453;
 
-/// The op vocabulary of the kernels. Constants are created once, at the top
-/// of the function's entry block, so that they dominate every region.
+/// The op vocabulary of the kernels. Arithmetic folds as it is built
+/// (createOrFold); constants are created at the insertion point and uniqued
+/// by the canonicalizer that follows the conversion.
 class KernelBuilder {
 public:
   KernelBuilder(ImplicitLocOpBuilder &b, gpu::GPUFuncOp func);
@@ -173,8 +173,6 @@ private:
 
   gpu::GPUFuncOp func;
   Type elementType;
-  llvm::DenseMap<std::pair<Type, int64_t>, Value> intConstants;
-  llvm::DenseMap<uint64_t, Value> floatConstants;
 };
 
 } // namespace mlir::gqa::gpu_kernel
