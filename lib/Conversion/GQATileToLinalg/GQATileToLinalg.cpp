@@ -272,110 +272,6 @@ struct StoreLseTileLowering : public TilePattern<StoreLseTileOp> {
 // The online softmax.
 //===----------------------------------------------------------------------===//
 
-/// The widest vector of f32 (at most 32 lanes, at least 8) that divides
-/// `width`, or 0.
-int64_t vectorWidthFor(int64_t width) {
-  for (int64_t lanes : {32, 16, 8})
-    if (width % lanes == 0)
-      return lanes;
-  return 0;
-}
-
-struct ScoresLowering : public TilePattern<ScoresOp> {
-  using TilePattern::TilePattern;
-  SmallVector<Value> build(TileBuilder &t, ScoresOp op) const override {
-    auto type = cast<RankedTensorType>(op.getScores().getType());
-    auto keyType = cast<RankedTensorType>(op.getKey().getType());
-    int64_t keys = keyType.getDimSize(0), headDim = keyType.getDimSize(1);
-    if (int64_t lanes = std::min<int64_t>(vectorWidthFor(headDim), 16);
-        lanes && keys % kKeysPerStep == 0)
-      return {scoresInRegisters(t, op, type, keys, headDim, lanes)};
-    MLIRContext *context = op.getContext();
-    AffineExpr r = t.dim(0), c = t.dim(1), d = t.dim(2);
-    auto fastmath = t.reassociate();
-    // <q_r, k_c> over (r, c, d).
-    Value dot = t.generic({op.getQuery(), op.getKey()}, {t.filled(type, 0.0)},
-                          {AffineMap::get(3, 0, {r, d}, context),
-                           AffineMap::get(3, 0, {c, d}, context),
-                           AffineMap::get(3, 0, {r, c}, context)},
-                          {kParallel, kParallel, kReduction},
-                          [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                            return SmallVector<Value>{
-                                TileBuilder::multiplyAdd(b, args, fastmath)};
-                          })[0];
-    return {t.generic({dot}, {t.empty(type)}, {t.identity2(), t.identity2()},
-                      {kParallel, kParallel},
-                      [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                        return SmallVector<Value>{scaled(b, op, args[0])};
-                      })[0]};
-  }
-
-  /// log2(e) * cap(scale * dot).
-  static Value scaled(ImplicitLocOpBuilder &b, ScoresOp op, Value dot) {
-    TileBuilder inner(b);
-    double scale = op.getScale().convertToDouble();
-    std::optional<APFloat> softcap = op.getSoftcap();
-    if (!softcap)
-      return arith::MulFOp::create(b, dot, inner.f32Constant(scale * M_LOG2E));
-    double cap = softcap->convertToDouble();
-    Value inside =
-        arith::MulFOp::create(b, dot, inner.f32Constant(scale / cap));
-    return arith::MulFOp::create(b, math::TanhOp::create(b, inside),
-                                 inner.f32Constant(cap * M_LOG2E));
-  }
-
-  /// Keys whose dot products with one query row accumulate together.
-  static constexpr int64_t kKeysPerStep = 4;
-
-  /// The dot products of a query row with `kKeysPerStep` keys accumulate in
-  /// as many vectors of `lanes` lanes, each reduced once at the end:
-  ///   for r, for c0 step 4: a_j = 0; for d0 step lanes:
-  ///     q = Q[r, d0:]; a_j += q * K[c0 + j, d0:];   S[r, c0 + j] = sum(a_j)
-  static Value scoresInRegisters(TileBuilder &t, ScoresOp op,
-                                 RankedTensorType type, int64_t keys,
-                                 int64_t headDim, int64_t lanes) {
-    auto accType = VectorType::get({lanes}, t.f32);
-    Value zeros = arith::ConstantOp::create(
-        t.b, DenseElementsAttr::get(accType, t.b.getF32FloatAttr(0.0)));
-    Value scores = t.empty(type);
-    auto fastmath = t.reassociate();
-    return t.iterate(
-        t.index(0), t.rowsOf(op.getQuery()), t.index(1), scores,
-        [&](ImplicitLocOpBuilder &b, Value row, ValueRange rowScores) {
-          TileBuilder rt(b);
-          return SmallVector<Value>{rt.iterate(
-              rt.index(0), rt.index(keys), rt.index(kKeysPerStep), rowScores,
-              [&](ImplicitLocOpBuilder &b, Value firstKey, ValueRange step) {
-                TileBuilder kt(b);
-                SmallVector<Value> inits(kKeysPerStep, zeros);
-                ValueRange sums = kt.iterate(
-                    kt.index(0), kt.index(headDim), kt.index(lanes), inits,
-                    [&](ImplicitLocOpBuilder &b, Value column, ValueRange acc) {
-                      TileBuilder dt(b);
-                      Value q = dt.readF32(op.getQuery(), {row, column}, lanes);
-                      SmallVector<Value> next;
-                      for (int64_t j = 0; j < kKeysPerStep; ++j) {
-                        Value key = dt.apply(dt.dim(0) + j, {firstKey});
-                        Value k = dt.readF32(op.getKey(), {key, column}, lanes);
-                        next.push_back(vector::FMAOp::create(b, q, k, acc[j]));
-                      }
-                      return next;
-                    });
-                Value out = step[0];
-                for (int64_t j = 0; j < kKeysPerStep; ++j) {
-                  Value dot = vector::ReductionOp::create(
-                      b, vector::CombiningKind::ADD, sums[j], Value(),
-                      fastmath.getValue());
-                  Value key = kt.apply(kt.dim(0) + j, {firstKey});
-                  out = tensor::InsertOp::create(b, scaled(b, op, dot), out,
-                                                 ValueRange{row, key});
-                }
-                return SmallVector<Value>{out};
-              })[0]};
-        })[0];
-  }
-};
-
 struct MaskScoresLowering : public TilePattern<MaskScoresOp> {
   using TilePattern::TilePattern;
   SmallVector<Value> build(TileBuilder &t, MaskScoresOp op) const override {
@@ -414,12 +310,14 @@ struct OnlineSoftmaxLowering : public TilePattern<OnlineSoftmaxOp> {
         cast<RankedTensorType>(op.getProbabilities().getType());
     // The tile's row maxima (max ignores NaN, as the GPU's max.f32).
     Value tileMax =
-        t.generic({op.getScores()}, {t.filled(rowType, -INFINITY)},
-                  {t.identity2(), t.rows2()}, {kParallel, kReduction},
-                  [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                    return SmallVector<Value>{
-                        arith::MaxNumFOp::create(b, args[1], args[0])};
-                  })[0];
+        scoresType.getDimSize(1) % kMaxLanes == 0
+            ? rowMaximaInVectors(t, op.getScores(), rowType)
+            : t.generic({op.getScores()}, {t.filled(rowType, -INFINITY)},
+                        {t.identity2(), t.rows2()}, {kParallel, kReduction},
+                        [&](ImplicitLocOpBuilder &b, ValueRange args) {
+                          return SmallVector<Value>{
+                              arith::MaxNumFOp::create(b, args[1], args[0])};
+                        })[0];
     // m' = max(m, tile max); u = m' or 0 where -inf; alpha = exp2(m - u).
     // m' is written over m (the running state stays in one buffer).
     ValueRange rowState = t.generic(
@@ -473,77 +371,48 @@ struct OnlineSoftmaxLowering : public TilePattern<OnlineSoftmaxOp> {
                   })[0];
     return {probabilities, newMax, newSum, alpha};
   }
-};
 
-struct AccumulateLowering : public TilePattern<AccumulateOp> {
-  using TilePattern::TilePattern;
-  SmallVector<Value> build(TileBuilder &t, AccumulateOp op) const override {
-    auto valueType = cast<RankedTensorType>(op.getValue().getType());
-    int64_t keys = valueType.getDimSize(0), headDimV = valueType.getDimSize(1);
-    if (int64_t lanes = vectorWidthFor(headDimV))
-      return {accumulateInRegisters(t, op, keys, headDimV, lanes)};
-    MLIRContext *context = op.getContext();
-    auto fastmath = t.reassociate();
-    // A * rescale, over A.
-    Value rescaled = t.generic(
-        {op.getRescale()}, {op.getAccumulator()}, {t.rows2(), t.identity2()},
-        {kParallel, kParallel}, [&](ImplicitLocOpBuilder &b, ValueRange args) {
-          return SmallVector<Value>{arith::MulFOp::create(b, args[1], args[0])};
-        })[0];
-    // A[r, e] += P[r, c] V[c, e] over (r, c, e): the innermost loop runs
-    // along rows of V and A.
-    AffineExpr r = t.dim(0), c = t.dim(1), e = t.dim(2);
-    return {t.generic({op.getProbabilities(), op.getValue()}, {rescaled},
-                      {AffineMap::get(3, 0, {r, c}, context),
-                       AffineMap::get(3, 0, {c, e}, context),
-                       AffineMap::get(3, 0, {r, e}, context)},
-                      {kParallel, kReduction, kParallel},
-                      [&](ImplicitLocOpBuilder &b, ValueRange args) {
-                        return SmallVector<Value>{
-                            TileBuilder::multiplyAdd(b, args, fastmath)};
-                      })[0]};
-  }
+  /// Lanes of the vectors of rowMaximaInVectors.
+  static constexpr int64_t kMaxLanes = 16;
 
-  /// A vector of `lanes` columns of a row of A stays in registers while the
-  /// keys' P V terms are added to it:
-  ///   for r, for e0 step lanes: a = A[r, e0:] * rescale[r];
-  ///     for c: a = fma(P[r, c], V[c, e0:], a);  A[r, e0:] = a
-  static Value accumulateInRegisters(TileBuilder &t, AccumulateOp op,
-                                     int64_t keys, int64_t headDimV,
-                                     int64_t lanes) {
-    auto accType = VectorType::get({lanes}, t.f32);
-    Value accumulator = op.getAccumulator();
+  /// The row maxima of `scores` (its columns a multiple of kMaxLanes), a
+  /// row at a time: the lane-wise maximum of the row's vectors, then the
+  /// maximum of its lanes by halving. (As a linalg reduction the maximum is
+  /// a chain of scalar compares through memory.)
+  static Value rowMaximaInVectors(TileBuilder &t, Value scores,
+                                  RankedTensorType rowType) {
+    int64_t columns = cast<RankedTensorType>(scores.getType()).getDimSize(1);
+    auto vectorType = VectorType::get({kMaxLanes}, t.f32);
+    Value lowest = arith::ConstantOp::create(
+        t.b,
+        SplatElementsAttr::get(
+            vectorType, ArrayRef<Attribute>{t.b.getF32FloatAttr(-INFINITY)}));
     return t.iterate(
-        t.index(0), t.rowsOf(accumulator), t.index(1), accumulator,
-        [&](ImplicitLocOpBuilder &b, Value row, ValueRange rows) {
+        t.index(0), t.rowsOf(scores), t.index(1), t.empty(rowType),
+        [&](ImplicitLocOpBuilder &b, Value row, ValueRange maxima) {
           TileBuilder rt(b);
-          Value rescale = vector::BroadcastOp::create(
-              b, accType,
-              tensor::ExtractOp::create(b, op.getRescale(), ValueRange{row}));
-          return SmallVector<Value>{rt.iterate(
-              rt.index(0), rt.index(headDimV), rt.index(lanes), rows,
-              [&](ImplicitLocOpBuilder &b, Value column, ValueRange block) {
+          Value lanes = rt.reduce(
+              rt.index(0), rt.index(columns / kMaxLanes), lowest,
+              [&](ImplicitLocOpBuilder &b, Value step, Value acc) {
                 TileBuilder ct(b);
-                Value start = arith::MulFOp::create(
-                    b, ct.readF32(block[0], {row, column}, lanes), rescale);
-                Value sum = ct.iterate(
-                    ct.index(0), ct.index(keys), ct.index(1), start,
-                    [&](ImplicitLocOpBuilder &b, Value key, ValueRange acc) {
-                      TileBuilder kt(b);
-                      Value p = TileBuilder::toF32(
-                          b, tensor::ExtractOp::create(b, op.getProbabilities(),
-                                                       ValueRange{row, key}));
-                      Value v = kt.readF32(op.getValue(), {key, column}, lanes);
-                      return SmallVector<Value>{vector::FMAOp::create(
-                          b, vector::BroadcastOp::create(b, accType, p), v,
-                          acc[0])};
-                    })[0];
-                return SmallVector<Value>{
-                    vector::TransferWriteOp::create(b, sum, block[0],
-                                                    ValueRange{row, column},
-                                                    ArrayRef<bool>{true})
-                        .getResult()};
-              })[0]};
+                Value column = ct.apply(ct.dim(0) * kMaxLanes, {step});
+                return arith::MaxNumFOp::create(
+                           b, acc, ct.readF32(scores, {row, column}, kMaxLanes))
+                    .getResult();
+              });
+          for (int64_t width = kMaxLanes / 2; width >= 1; width /= 2) {
+            auto half = [&](int64_t offset) -> Value {
+              return vector::ExtractStridedSliceOp::create(
+                  b, lanes, ArrayRef<int64_t>{offset}, ArrayRef<int64_t>{width},
+                  ArrayRef<int64_t>{1});
+            };
+            lanes = arith::MaxNumFOp::create(b, half(0), half(width));
+          }
+          Value maximum =
+              vector::ExtractOp::create(b, lanes, ArrayRef<int64_t>{0});
+          return SmallVector<Value>{
+              tensor::InsertOp::create(b, maximum, maxima[0], ValueRange{row})
+                  .getResult()};
         })[0];
   }
 };
@@ -734,7 +603,7 @@ struct ConvertGQATilesToLinalgPass
 void mlir::gqa::populateGQATileToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<LoadQueryTileLowering, LoadKVTileLowering, LoadSinkTileLowering,
                StoreOutputTileLowering, StorePartialTileLowering,
-               StoreLseTileLowering, ScoresLowering, MaskScoresLowering,
-               OnlineSoftmaxLowering, AccumulateLowering, FinalizeLowering,
-               CombineSplitsLowering>(patterns.getContext());
+               StoreLseTileLowering, MaskScoresLowering, OnlineSoftmaxLowering,
+               FinalizeLowering, CombineSplitsLowering>(patterns.getContext());
+  populateContractionPatterns(patterns);
 }

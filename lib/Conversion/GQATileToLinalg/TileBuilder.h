@@ -171,6 +171,10 @@ template <typename OpTy> struct TilePattern : public OpRewritePattern<OpTy> {
   virtual SmallVector<Value> build(TileBuilder &t, OpTy op) const = 0;
 };
 
+/// The lowerings of the contractions, gqa.scores and gqa.accumulate
+/// (Contractions.cpp).
+void populateContractionPatterns(RewritePatternSet &patterns);
+
 } // namespace mlir::gqa::tile_lowering
 
 #endif // GQA_LIB_CONVERSION_GQATILETOLINALG_TILEBUILDER_H

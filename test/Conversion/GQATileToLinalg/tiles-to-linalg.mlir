@@ -1,25 +1,51 @@
 // RUN: gqa-opt %s --split-input-file --convert-gqa-tiles-to-linalg --canonicalize --cse | FileCheck %s
 
-// The scores, with a head dim that vectors divide: per query row, four keys
-// at a time, each dot product accumulating in a vector of 16 lanes over the
-// head dim and reduced once; then the scale (and log2(e)), per score.
+// The scores of a block of many rows: K transposed once into f32 (head dim
+// x keys), then a register-blocked product: 4 rows x (up to 4) vectors of
+// 16 keys accumulate over the head dim, each Q element broadcast once per
+// step and each Kᵀ vector loaded once for the 4 rows; then the scale (and
+// log2(e)), per vector.
 // CHECK-LABEL: func.func @scores
 // CHECK-NOT: gqa.
-// CHECK: scf.for %[[R:.*]] = %c0 to %c64 step %c1
-// CHECK:   scf.for %[[C:.*]] = %c0 to %c32 step %c4
-// CHECK:     scf.for %[[D:.*]] = %c0 to %c128 step %c16 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
-// CHECK:       vector.transfer_read %{{.*}}[%[[R]], %[[D]]]{{.*}} : tensor<64x128xbf16>, vector<16xbf16>
-// CHECK:       arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
-// CHECK:       vector.fma
-// CHECK:     vector.reduction <add>, %{{.*}} fastmath<reassoc,contract> : vector<16xf32> into f32
+// CHECK: %[[KT:.*]] = linalg.generic {{.*}} ins(%{{.*}} : tensor<32x128xbf16>) outs(%{{.*}} : tensor<128x32xf32>)
+// CHECK:   arith.extf
+// CHECK: scf.for %[[R:.*]] = %c0 to %c64 step %c4
+// CHECK:   scf.for %[[D:.*]] = %c0 to %c128 step %c1 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:     vector.transfer_read %[[KT]][%[[D]], %c0]{{.*}} : tensor<128x32xf32>, vector<16xf32>
+// CHECK:     vector.transfer_read %[[KT]][%[[D]], %c16]{{.*}} : tensor<128x32xf32>, vector<16xf32>
+// CHECK:     vector.transfer_read %{{.*}}[%[[R]], %[[D]]]{{.*}} : tensor<64x128xbf16>, vector<1xbf16>
+// CHECK:     vector.broadcast %{{.*}} : vector<1xf32> to vector<16xf32>
+// CHECK-COUNT-2: vector.fma
 // softcap: c log2(e) tanh(x scale / c)
-// CHECK:     math.tanh
-// CHECK:     tensor.insert %{{.*}} into %{{.*}}[%[[R]], %{{.*}}] : tensor<64x32xf32>
+// CHECK:   math.tanh %{{.*}} : vector<16xf32>
+// CHECK:   vector.transfer_write %{{.*}}[%[[R]], %c0]{{.*}} : vector<16xf32>, tensor<64x32xf32>
 // CHECK-NOT: gqa.
 func.func @scores(%q: tensor<64x128xbf16>, %k: tensor<32x128xbf16>) -> tensor<64x32xf32> {
   %s = gqa.scores %q, %k scale(0.0883883) softcap(30.0)
          : tensor<64x128xbf16>, tensor<32x128xbf16> -> tensor<64x32xf32>
   return %s : tensor<64x32xf32>
+}
+
+// -----
+
+// The scores of a block of few rows (decode: the g heads of one position),
+// where transposing K would cost more than it saves: per query row, four
+// keys at a time, each dot product accumulating in a vector of 16 lanes over
+// the head dim and reduced once; then the scale, per score.
+// CHECK-LABEL: func.func @scores_few_rows
+// CHECK-NOT: linalg.generic
+// CHECK: scf.for %[[R:.*]] = %c0 to %c8 step %c1
+// CHECK:   scf.for %[[C:.*]] = %c0 to %c32 step %c4
+// CHECK:     scf.for %[[D:.*]] = %c0 to %c128 step %c16 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:       vector.transfer_read %{{.*}}[%[[R]], %[[D]]]{{.*}} : tensor<8x128xbf16>, vector<16xbf16>
+// CHECK:       arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
+// CHECK:       vector.fma
+// CHECK:     vector.reduction <add>, %{{.*}} fastmath<reassoc,contract> : vector<16xf32> into f32
+// CHECK:     tensor.insert %{{.*}} into %{{.*}}[%[[R]], %{{.*}}] : tensor<8x32xf32>
+func.func @scores_few_rows(%q: tensor<8x128xbf16>, %k: tensor<32x128xbf16>) -> tensor<8x32xf32> {
+  %s = gqa.scores %q, %k scale(0.0883883)
+         : tensor<8x128xbf16>, tensor<32x128xbf16> -> tensor<8x32xf32>
+  return %s : tensor<8x32xf32>
 }
 
 // -----
@@ -39,17 +65,21 @@ func.func @scores_odd(%q: tensor<?x20xf16>, %k: tensor<5x20xf16>) -> tensor<?x5x
 
 // -----
 
-// P V: per row, 32 columns of the accumulator in a vector, rescaled, then
-// one fma per key; written back over the accumulator.
+// P V: a register-blocked product over the keys, 4 rows (then one at a time
+// for the rest of a partial block) x 4 vectors of 16 columns, each
+// accumulator vector starting from its columns of A times the row's rescale;
+// written back over the accumulator.
 // CHECK-LABEL: func.func @accumulate
 // CHECK-SAME: %[[ACC:[^:]*]]: tensor<?x64xf32>
-// CHECK: scf.for %[[R:.*]] = %c0 to %{{.*}} step %c1 iter_args(%[[A:.*]] = %[[ACC]])
-// CHECK:   scf.for %[[E:.*]] = %c0 to %c64 step %c32 iter_args(%[[B:.*]] = %[[A]])
-// CHECK:     %[[ROW:.*]] = vector.transfer_read %[[B]][%[[R]], %[[E]]]
-// CHECK:     arith.mulf %[[ROW]]
-// CHECK:     scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args(%{{.*}} = %{{.*}}) -> (vector<32xf32>)
-// CHECK:       vector.fma
-// CHECK:     vector.transfer_write %{{.*}}, %[[B]][%[[R]], %[[E]]]
+// CHECK: %[[ROWS:.*]] = tensor.dim
+// CHECK: %[[FULL:.*]] = affine.apply #{{.*}}()[%[[ROWS]]]
+// CHECK: scf.for %[[R:.*]] = %c0 to %[[FULL]] step %c4 iter_args(%[[A:.*]] = %[[ACC]])
+// CHECK-COUNT-16: arith.mulf %{{.*}}, %{{.*}} : vector<16xf32>
+// CHECK:   scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-16: vector.fma
+// CHECK:   vector.transfer_write %{{.*}}, %[[A]][%[[R]], %c0]
+// CHECK: scf.for %[[R1:.*]] = %[[FULL]] to %[[ROWS]] step %c1
+// CHECK-COUNT-4: vector.fma
 func.func @accumulate(%p: tensor<?x32xbf16>, %v: tensor<32x64xbf16>, %acc: tensor<?x64xf32>, %alpha: tensor<?xf32>) -> tensor<?x64xf32> {
   %r = gqa.accumulate %p, %v, %acc, %alpha : tensor<?x32xbf16>, tensor<32x64xbf16>, tensor<?x64xf32>, tensor<?xf32>
   return %r : tensor<?x64xf32>
@@ -71,13 +101,20 @@ func.func @mask(%s: tensor<64x32xf32>, %row0: index, %key0: index, %off: index, 
 
 // -----
 
-// The online softmax: row maxima (max ignoring NaN), exp2, row sums, P in
-// the element type; m and l written over their inputs.
+// The online softmax: row maxima (max ignoring NaN; per row, lane-wise over
+// vectors of 16 scores, then by halving), exp2, row sums, P in the element
+// type; m and l written over their inputs.
 // CHECK-LABEL: func.func @softmax
 // CHECK-SAME: (%[[S:.*]]: tensor<?x32xf32>, %[[M:.*]]: tensor<?xf32>, %[[L:.*]]: tensor<?xf32>)
 // CHECK: %[[ROWS:.*]] = tensor.dim %[[S]], %c0
 // CHECK: tensor.empty(%[[ROWS]]) : tensor<?xf32>
-// CHECK: arith.maxnumf
+// CHECK: scf.for %[[R:.*]] = %c0 to %[[ROWS]] step %c1
+// CHECK:   scf.for {{.*}} -> (vector<16xf32>)
+// CHECK:     arith.maxnumf %{{.*}} : vector<16xf32>
+// CHECK:   vector.extract_strided_slice %{{.*}} {offsets = [8], sizes = [8], strides = [1]}
+// CHECK:   arith.maxnumf %{{.*}} : vector<8xf32>
+// CHECK:   arith.maxnumf %{{.*}} : vector<1xf32>
+// CHECK:   tensor.insert %{{.*}}[%[[R]]] : tensor<?xf32>
 // CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<?xf32>) outs(%[[M]], %{{.*}}, %{{.*}} : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>)
 // CHECK:   math.exp2
 // CHECK: math.exp2
