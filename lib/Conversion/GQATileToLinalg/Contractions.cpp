@@ -37,15 +37,6 @@ constexpr int64_t kRowsPerStep = 4;
 /// than transpose the K tile.
 constexpr int64_t kMinRowsForTransposedKeys = 16;
 
-/// The f32 constant `value`, as a scalar or a splat of `type`'s shape.
-Value f32Like(ImplicitLocOpBuilder &b, Type type, double value) {
-  FloatAttr scalar = b.getF32FloatAttr(static_cast<float>(value));
-  if (auto vectorType = dyn_cast<VectorType>(type))
-    return arith::ConstantOp::create(
-        b, SplatElementsAttr::get(vectorType, ArrayRef<Attribute>{scalar}));
-  return arith::ConstantOp::create(b, scalar);
-}
-
 /// Where a step of `blockedProduct` starts from: the accumulator vector of
 /// `kLanes` columns from `column` of `row`, given the product so far.
 using ProductStart =
@@ -207,11 +198,13 @@ struct ScoresLowering : public TilePattern<ScoresOp> {
     double scale = op.getScale().convertToDouble();
     std::optional<APFloat> softcap = op.getSoftcap();
     if (!softcap)
-      return arith::MulFOp::create(b, dot, f32Like(b, type, scale * M_LOG2E));
+      return arith::MulFOp::create(
+          b, dot, TileBuilder::f32Like(b, type, scale * M_LOG2E));
     double cap = softcap->convertToDouble();
-    Value inside = arith::MulFOp::create(b, dot, f32Like(b, type, scale / cap));
+    Value inside = arith::MulFOp::create(
+        b, dot, TileBuilder::f32Like(b, type, scale / cap));
     return arith::MulFOp::create(b, math::TanhOp::create(b, inside),
-                                 f32Like(b, type, cap * M_LOG2E));
+                                 TileBuilder::f32Like(b, type, cap * M_LOG2E));
   }
 
   /// S = scaled(Q Kᵀ) as a register-blocked product with Kᵀ (head dim x
@@ -228,7 +221,8 @@ struct ScoresLowering : public TilePattern<ScoresOp> {
         {kParallel, kParallel}, [&](ImplicitLocOpBuilder &b, ValueRange args) {
           return SmallVector<Value>{TileBuilder::toF32(b, args[0])};
         })[0];
-    Value zeros = f32Like(t.b, VectorType::get({kLanes}, t.f32), 0.0);
+    Value zeros =
+        TileBuilder::f32Like(t.b, VectorType::get({kLanes}, t.f32), 0.0);
     return blockedProduct(
         t, op.getQuery(), transposed, t.empty(type),
         [&](TileBuilder &, Value, Value, Value) { return zeros; },
@@ -245,7 +239,8 @@ struct ScoresLowering : public TilePattern<ScoresOp> {
   static Value scoresAsDotProducts(TileBuilder &t, ScoresOp op,
                                    RankedTensorType type, int64_t keys,
                                    int64_t headDim, int64_t lanes) {
-    Value zeros = f32Like(t.b, VectorType::get({lanes}, t.f32), 0.0);
+    Value zeros =
+        TileBuilder::f32Like(t.b, VectorType::get({lanes}, t.f32), 0.0);
     Value scores = t.empty(type);
     auto fastmath = t.reassociate();
     return t.iterate(

@@ -11,6 +11,7 @@
 
 #include "gqa/Dialect/GQA/Utils/IndexUtils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -34,6 +35,12 @@ public:
   Value f32Constant(double value) {
     return arith::ConstantFloatOp::create(b, b.getF32Type(),
                                           APFloat(static_cast<float>(value)));
+  }
+
+  /// The f32 constant `value`, as a scalar or a splat of the vector `type`.
+  static Value f32Like(ImplicitLocOpBuilder &b, Type type, double value) {
+    return createScalarOrSplatConstant(b, b.getLoc(), type,
+                                       APFloat(static_cast<float>(value)));
   }
 
   /// The rows of the tiles of the op being lowered, for those whose row
