@@ -5,6 +5,7 @@
 #include <cmath>
 #include <initializer_list>
 #include <limits>
+#include <utility>
 
 namespace gqa::runtime {
 
@@ -52,7 +53,9 @@ const EnumSpelling<PointerParam> kPointerParams[] = {
     {"kv_lens", PointerParam::KvLens},
     {"block_table", PointerParam::BlockTable},
     {"partial_out", PointerParam::PartialOut},
-    {"partial_lse", PointerParam::PartialLse}};
+    {"partial_lse", PointerParam::PartialLse},
+    {"sinks", PointerParam::Sinks},
+    {"lse", PointerParam::Lse}};
 const EnumSpelling<ParamType> kParamTypes[] = {
     {"ptr", ParamType::Ptr}, {"i32", ParamType::I32}, {"i64", ParamType::I64}};
 
@@ -103,32 +106,6 @@ std::string memberPath(const std::string &path, std::string_view key) {
 
 std::string elementPath(const std::string &path, size_t index) {
   return path + "[" + std::to_string(index) + "]";
-}
-
-/// The name of a chip parsed: "sm_90a" -> {90, 'a'}.
-struct ChipName {
-  int number = 0;
-  char suffix = '\0';
-};
-
-bool parseChipName(std::string_view chip, ChipName &name) {
-  constexpr std::string_view prefix = "sm_";
-  if (chip.substr(0, prefix.size()) != prefix)
-    return false;
-  chip.remove_prefix(prefix.size());
-  if (!chip.empty() && (chip.back() == 'a' || chip.back() == 'f')) {
-    name.suffix = chip.back();
-    chip.remove_suffix(1);
-  }
-  if (chip.size() < 2 || chip.size() > 4)
-    return false;
-  name.number = 0;
-  for (char c : chip) {
-    if (c < '0' || c > '9')
-      return false;
-    name.number = name.number * 10 + (c - '0');
-  }
-  return true;
 }
 
 /// Reads typed members out of JSON objects; every message names the key by
@@ -308,7 +285,8 @@ Status decodeConfig(const JsonValue &object, gqa_kernel_config &config) {
           object, path,
           {"q_heads", "kv_heads", "group_size", "head_dim", "head_dim_v",
            "dtype", "layout", "mask", "window_left", "window_right", "scale",
-           "softcap", "kv_lens", "page_size", "batch", "seq_q", "seq_kv"});
+           "softcap", "kv_lens", "page_size", "sinks", "lse", "batch", "seq_q",
+           "seq_kv"});
       !status.ok())
     return status;
   Status status;
@@ -343,6 +321,14 @@ Status decodeConfig(const JsonValue &object, gqa_kernel_config &config) {
   if (status.ok())
     status = Reader::readInteger(object, path, "page_size", 0, kInt64Max,
                                  config.page_size);
+  for (auto [key, flag] :
+       {std::pair<std::string_view, int32_t *>{"sinks", &config.sinks},
+        {"lse", &config.lse}}) {
+    bool value = false;
+    if (status.ok())
+      status = Reader::readBool(object, path, key, value);
+    *flag = value;
+  }
   if (status.ok())
     status = Reader::readOptionalSize(object, path, "batch", config.batch);
   if (status.ok())
@@ -495,7 +481,8 @@ Status decodeParam(const JsonValue &value, const std::string &path,
   return invalid("key " + quote(namePath) + " is " + quote(param.name) +
                  ", which is not a parameter name of the contract (q, k, v, "
                  "out, kv_lens, block_table, batch, seq_q, seq_kv, "
-                 "num_pages, num_splits, partial_out, partial_lse)");
+                 "num_pages, num_splits, partial_out, partial_lse, sinks, "
+                 "lse)");
 }
 
 Status decodeKernel(const JsonValue &value, const std::string &path,
@@ -648,6 +635,20 @@ Status checkKernelList(const KernelMetadata &metadata) {
     return invalid(std::string("config.kv_lens is ") +
                    getKvLensTypeName(metadata.config.kv_lens) +
                    ", but no kernel takes parameter 'kv_lens'");
+  // Every kernel reads the sinks and writes the LSE the config has (the split
+  // kernel too: launched alone, it finalises the rows itself); none other.
+  for (auto [name, taken] :
+       {std::pair<std::string_view, bool>{"sinks", metadata.config.sinks != 0},
+        {"lse", metadata.config.lse != 0}})
+    for (size_t i = 0; i < kernels.size(); ++i)
+      if (takesParam(kernels[i], name) != taken)
+        return invalid("kernel " + quote(kernels[i].name) + " (kernels[" +
+                       std::to_string(i) + "]) " +
+                       (taken
+                            ? "must take parameter " + quote(name) +
+                                  " (config." + std::string(name) + " is true)"
+                            : "takes " + quote(name) + ", but config." +
+                                  std::string(name) + " is false"));
   // A paged attention kernel reads the block table and the pool size; other
   // kernels never do.
   bool paged = metadata.config.page_size > 0;
@@ -698,8 +699,7 @@ Status decodeKernelMetadata(const JsonValue &document,
   if (Status status = Reader::readString(document, "", "chip", metadata.chip);
       !status.ok())
     return status;
-  ChipName chipName;
-  if (!parseChipName(metadata.chip, chipName))
+  if (!isValidChipName(metadata.chip))
     return invalid("key 'chip' must look like sm_90 or sm_90a, not " +
                    quote(metadata.chip));
   if (Status status = Reader::readString(document, "", "ptx", metadata.ptxFile);
@@ -736,40 +736,6 @@ Status parseKernelMetadata(std::string_view json, KernelMetadata &metadata) {
   if (status.ok())
     status = decodeKernelMetadata(document, metadata);
   return std::move(status).withContext("metadata");
-}
-
-Status checkChipSupported(std::string_view chip, int major, int minor) {
-  ChipName name;
-  if (!parseChipName(chip, name))
-    return Status::failure(GQA_ERROR_INVALID_METADATA,
-                           "cannot read the chip name " + quote(chip));
-  int chipMajor = name.number / 10, chipMinor = name.number % 10;
-  int device = major * 10 + minor;
-  bool supported;
-  switch (name.suffix) {
-  case 'a':
-    supported = device == name.number;
-    break;
-  case 'f':
-    supported = major == chipMajor && minor >= chipMinor;
-    break;
-  default:
-    supported = device >= name.number;
-    break;
-  }
-  if (supported)
-    return Status::success();
-  std::string needs =
-      std::to_string(chipMajor) + "." + std::to_string(chipMinor) +
-      (name.suffix == 'a'   ? " exactly"
-       : name.suffix == 'f' ? " up to " + std::to_string(chipMajor) + ".9"
-                            : " or newer");
-  return Status::failure(GQA_ERROR_UNSUPPORTED_DEVICE,
-                         "the kernel was compiled for " + std::string(chip) +
-                             " (compute capability " + needs +
-                             "), but the device has compute capability " +
-                             std::to_string(major) + "." +
-                             std::to_string(minor));
 }
 
 } // namespace gqa::runtime

@@ -22,7 +22,7 @@
 namespace gqa::runtime {
 
 /// The metadata "version" this runtime reads.
-constexpr int64_t kMetadataVersion = 2;
+constexpr int64_t kMetadataVersion = 3;
 
 /// The most parameters a kernel can take: each name of the contract's
 /// vocabulary at most once.
@@ -40,7 +40,9 @@ enum class PointerParam {
   KvLens,
   BlockTable,
   PartialOut,
-  PartialLse
+  PartialLse,
+  Sinks,
+  Lse
 };
 
 /// The contract's name of a launch size ("seq_kv").
@@ -106,6 +108,10 @@ Status decodeKernelMetadata(const JsonValue &document,
 
 /// parseJson + decodeKernelMetadata; messages start with "metadata: ".
 Status parseKernelMetadata(std::string_view json, KernelMetadata &metadata);
+
+/// Whether `chip` reads as a chip name: sm_ and 2 to 4 digits, then
+/// optionally `a` or `f` ("sm_90", "sm_90a", "sm_100f").
+bool isValidChipName(std::string_view chip);
 
 /// Checks that a device of compute capability major.minor can run PTX built
 /// for `chip` ("sm_90": 9.0 or newer; "sm_90a": exactly 9.0; "sm_100f": 10.x

@@ -324,6 +324,30 @@ Status validateLaunchPointers(const KernelMetadata &metadata,
       return status;
   }
 
+  // The sinks are f32 [q_heads] and the LSE f32 [batch, q_heads, seq_q].
+  struct Feature {
+    const char *name;
+    const void *pointer;
+    bool compiled;
+  };
+  for (auto [name, pointer, compiled] :
+       {Feature{"sinks", args.sinks, metadata.config.sinks != 0},
+        Feature{"lse", args.lse, metadata.config.lse != 0}}) {
+    std::string setting =
+        std::string("config.") + name + " = " + (compiled ? "true" : "false");
+    if (!compiled && pointer)
+      return invalidArgument(std::string("args.") + name +
+                             " is set, but the kernel was compiled without " +
+                             "it (" + setting + ")");
+    if (compiled && !pointer)
+      return invalidArgument(std::string("args.") + name +
+                             " is NULL, but the kernel was compiled with it (" +
+                             setting + ")");
+    if (compiled)
+      if (Status status = checkPointer(name, pointer, 4); !status.ok())
+        return status;
+  }
+
   if (!args.workspace) {
     if (args.workspace_bytes != 0)
       return invalidArgument("args.workspace_bytes is " +
@@ -387,6 +411,12 @@ void bindKernelParams(const KernelSpec &kernel, const gqa_launch_args &args,
       break;
     case PointerParam::PartialLse:
       value.pointer = workspace + plan.partial_lse_offset;
+      break;
+    case PointerParam::Sinks:
+      value.pointer = address(args.sinks);
+      break;
+    case PointerParam::Lse:
+      value.pointer = address(args.lse);
       break;
     }
   }

@@ -149,6 +149,8 @@ LogicalResult readKernelSet(gpu::GPUModuleOp gpuModule, DictionaryAttr config,
   c.softcap = reader.real("softcap");
   c.kvLens = reader.string("kv_lens");
   c.pageSize = reader.integer("page_size");
+  c.sinks = reader.boolean("sinks");
+  c.lse = reader.boolean("lse");
   c.batch = reader.optionalInteger("batch");
   c.seqQ = reader.optionalInteger("seq_q");
   c.seqKV = reader.optionalInteger("seq_kv");
@@ -240,6 +242,8 @@ void mlir::gqa::writeKernelMetadata(llvm::raw_ostream &os,
       j.attribute("softcap", c.softcap);
       j.attribute("kv_lens", c.kvLens);
       j.attribute("page_size", c.pageSize);
+      j.attribute("sinks", c.sinks);
+      j.attribute("lse", c.lse);
       j.attribute("batch", optionalSize(c.batch));
       j.attribute("seq_q", optionalSize(c.seqQ));
       j.attribute("seq_kv", optionalSize(c.seqKV));

@@ -34,7 +34,15 @@ SpecOptions::SpecOptions(cl::OptionCategory &category)
       softcap("softcap", cl::desc("Softcap C: s = C * tanh(s / C)"),
               cl::init(0.0), cl::cat(category)),
       scale("scale", cl::desc("Score scale (default 1/sqrt(D))"), cl::init(0.0),
-            cl::cat(category)) {}
+            cl::cat(category)),
+      sinks("sinks",
+            cl::desc("Attention sinks: one logit per query head (f32 [Hq]) "
+                     "joins each row's softmax denominator"),
+            cl::init(false), cl::cat(category)),
+      returnLse("return-lse",
+                cl::desc("Also return each row's natural-log log-sum-exp (f32 "
+                         "[B, Hq, Sq], or [Hq, T] when ragged)"),
+                cl::init(false), cl::cat(category)) {}
 
 /// The first argument that names no option of the tool, or "". llvm::cl
 /// would read some of them as single-letter options with a glued value
@@ -104,6 +112,8 @@ AttentionSpec SpecOptions::toSpec(bool hasKVLens, std::string &error) const {
   spec.causal = causal;
   spec.hasKVLens = hasKVLens;
   spec.pageSize = pageSize;
+  spec.hasSinks = sinks;
+  spec.returnLse = returnLse;
   error = spec.setElementType(dtype);
   if (error.empty())
     error = spec.setLayout(layout);

@@ -30,7 +30,7 @@ from .errors import LaunchError, MetadataError, RuntimeLibraryNotFoundError
 from .shapes import AttentionDims
 
 #: GQA_RUNTIME_ABI_VERSION this binding is written for.
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 GQA_SUCCESS = 0
 GQA_ERROR_INVALID_METADATA = 2
@@ -56,6 +56,7 @@ class KernelConfigStruct(Structure):
         ("scale", c_double), ("softcap", c_double),
         ("kv_lens", c_int),
         ("page_size", c_int64),
+        ("sinks", c_int32), ("lse", c_int32),
         ("batch", c_int64), ("seq_q", c_int64), ("seq_kv", c_int64),
     ]
 
@@ -71,6 +72,7 @@ class LaunchArgs(Structure):
         ("dtype", c_int), ("layout", c_int),
         ("stream", c_void_p),
         ("workspace", c_void_p), ("workspace_bytes", c_uint64),
+        ("sinks", c_void_p), ("lse", c_void_p),
     ]
 
 
@@ -135,18 +137,23 @@ def launch_args(
     stream: int = 0,
     block_table: Optional[int] = None,
     num_pages: int = 0,
+    sinks: Optional[int] = None,
+    lse: Optional[int] = None,
 ) -> LaunchArgs:
     """Fill a ``gqa_launch_args`` (no split-KV workspace: the runtime provides its own).
 
     ``block_table`` and ``num_pages`` are for paged kernels only (the int32
     block table's device address and the pages in each of the k/v pools);
-    ``dims.seq_kv`` is then ``max_pages * page_size``.
+    ``dims.seq_kv`` is then ``max_pages * page_size``.  ``sinks`` and
+    ``lse`` are the f32 sink logits and LSE output of kernels compiled with
+    them.
     """
     return LaunchArgs(
         q=q, k=k, v=v, out=out, kv_lens=kv_lens or None, block_table=block_table or None, num_pages=num_pages,
         batch=dims.batch, seq_q=dims.seq_q, seq_kv=dims.seq_kv,
         q_heads=dims.q_heads, kv_heads=dims.kv_heads, head_dim=dims.head_dim, head_dim_v=dims.head_dim_v,
         dtype=DTYPE[dtype], layout=LAYOUT[layout], stream=stream or None, workspace=None, workspace_bytes=0,
+        sinks=sinks or None, lse=lse or None,
     )
 
 

@@ -190,6 +190,30 @@ def _check_out(out: Any, q: _Tensor, dims: AttentionDims, layout: str) -> _Tenso
     return t
 
 
+def _check_f32(name: str, x: Any, q: _Tensor, shape: tuple[int, ...], what: str) -> _Tensor:
+    """A contiguous float32 CUDA tensor of ``shape`` on q's device (the sinks, an lse= output)."""
+    t = _wrap(name, x)
+    _check_same_device([q, t])
+    if t.dtype != "float32":
+        raise TypeError(f"{name} must be float32, got {t.dtype}")
+    if t.shape != shape:
+        raise ValueError(f"{name} has shape {t.shape}, expected {shape} ({what})")
+    _check_contiguous(t, "", "row-major")
+    return t
+
+
+def _new_lse(q: _Tensor, shape: tuple[int, ...], lse: Any) -> _Tensor:
+    """The LSE output: ``lse`` checked, or a new float32 tensor beside q (torch only)."""
+    if lse is not None:
+        t = _check_f32("lse", lse, q, shape, "(B, Hq, Sq) whatever the layout")
+        if t.readonly:
+            raise ValueError("lse is read-only")
+        return t
+    if not q.torch_like or not hasattr(q.obj, "new_empty"):
+        raise TypeError("lse= is required with return_lse when q is not a torch tensor (gqa cannot allocate it)")
+    return _wrap("lse", q.obj.new_empty(shape, dtype=_torch_module().float32))
+
+
 def _new_out(q: _Tensor, shape: tuple[int, ...]) -> _Tensor:
     if not q.torch_like or not hasattr(q.obj, "new_empty"):
         raise TypeError("out= is required when q is not a torch tensor (gqa cannot allocate it)")
@@ -289,6 +313,7 @@ def attention(
     return_lse: bool = False,
     cu_seqlens_q: Any = None,
     cu_seqlens_k: Any = None,
+    lse: Any = None,
 ) -> Any:
     """Grouped-query attention on CUDA tensors (semantics of :func:`gqa.reference.attention`).
 
@@ -326,8 +351,14 @@ def attention(
             PyTorch's allocator, so the call can be captured in a CUDA graph.
         chip: ``sm_80``/``sm_90``; default from q's device (``sm_90`` without torch).
         cache_dir: kernel cache directory (see :func:`gqa.compile`).
-        sinks: optional float32 ``[Hq]`` attention-sink logits (CPU only for now).
-        return_lse: also return the float32 ``[B, Hq, Sq]`` log-sum-exps (CPU only for now).
+        sinks: optional float32 ``[Hq]`` attention-sink logits (GPT-OSS), a
+            contiguous tensor on q's device: the sink of head h joins each of
+            its rows' softmax denominator as a logit without a value.
+        return_lse: also return the float32 ``[B, Hq, Sq]`` natural-log
+            log-sum-exps of the rows (the sink included; ``-inf`` for a row
+            with no key and no sink).
+        lse: optional float32 ``[B, Hq, Sq]`` output for the log-sum-exps
+            (with ``return_lse``); allocated beside q when omitted.
         cu_seqlens_q, cu_seqlens_k: a ragged batch of packed tokens (see
             :func:`gqa.host.attention_host`; CPU only for now).
 
@@ -337,11 +368,13 @@ def attention(
     if is_host_array(q):
         return attention_host(q, k, v, causal=causal, window=window, kv_lens=kv_lens, softcap=softcap,
                               scale=scale, layout=layout, out=out, block_table=block_table, sinks=sinks,
-                              return_lse=return_lse, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k)
-    if sinks is not None or return_lse or cu_seqlens_q is not None or cu_seqlens_k is not None:
-        raise NotImplementedError("sinks, return_lse and ragged batches (cu_seqlens_q/k) run on the CPU only for "
-                                  "now: the GPU kernels gain them with the tile-form lowering (issue 12); pass "
-                                  "CPU tensors")
+                              return_lse=return_lse, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k,
+                              lse=lse)
+    if cu_seqlens_q is not None or cu_seqlens_k is not None:
+        raise NotImplementedError("ragged batches (cu_seqlens_q/k) run on the CPU only for now: the GPU kernels do "
+                                  "not read packed sequences yet (issue 12); pass CPU tensors")
+    if lse is not None and not return_lse:
+        raise ValueError("lse= is an output of return_lse=True; pass both or neither")
     layout = normalize_layout(layout)
     qt, kt, vt = _wrap("q", q), _wrap("k", k), _wrap("v", v)
     _check_same_device([qt, kt, vt])
@@ -364,19 +397,26 @@ def attention(
         _check_contiguous(table, layout, "row-major (batch, max_pages)")
     lens = None if kv_lens is None else _check_kv_lens(kv_lens, qt, dims.batch)
     ot = _new_out(qt, dims.out_shape(layout)) if out is None else _check_out(out, qt, dims, layout)
+    sink = None if sinks is None else _check_f32("sinks", sinks, qt, (dims.q_heads,), "one logit per query head")
+    lt = _new_lse(qt, (dims.batch, dims.q_heads, dims.seq_q), lse) if return_lse else None
+    result = ot.obj if lt is None else (ot.obj, lt.obj)
 
     config = KernelConfig.create(
         dims.q_heads, dims.kv_heads, dims.head_dim, head_dim_v=dims.head_dim_v, dtype=dtype,
         layout=layout, causal=causal, window=window, softcap=softcap, scale=scale,
         kv_lens=lens is not None, chip=chip or _detect_chip(qt), page_size=page_size,
+        sinks=sink is not None, lse=lt is not None,
     )
     if dims.batch == 0 or dims.seq_q == 0:
-        return ot.obj  # nothing to compute
-    if dims.seq_kv == 0:  # every row fully masked: the output is 0 (REFERENCE.md §1)
-        if not hasattr(ot.obj, "zero_"):
-            raise ValueError("seq_kv is 0: the output is all zeros, but gqa cannot zero a non-torch out=")
+        return result  # nothing to compute
+    if dims.seq_kv == 0:  # every row fully masked: the output is 0 (REFERENCE.md §1), the LSE the sink or -inf
+        if not all(hasattr(t.obj, "zero_") for t in (ot, lt) if t is not None):
+            raise ValueError("seq_kv is 0: the output is all zeros, but gqa cannot zero a non-torch out= or lse=")
         ot.obj.zero_()
-        return ot.obj
+        if lt is not None:
+            lt.obj.copy_(sink.obj[None, :, None].expand_as(lt.obj) if sink is not None else
+                         lt.obj.new_full(lt.obj.shape, float("-inf")))
+        return result
     kern = _matching_kernel(kernel, config) if kernel is not None else compile_config(config, cache_dir=cache_dir)
     _check_fixed_sizes(kern, dims)
     if lens is not None:
@@ -390,6 +430,7 @@ def attention(
         lens.ptr if lens is not None else None, _current_stream(qt, stream),
         block_table=table.ptr if table is not None else None,
         num_pages=kt.shape[0] if table is not None else 0,
+        sinks=sink.ptr if sink is not None else None, lse=lt.ptr if lt is not None else None,
     )
     with _on_device(qt):
         device = lib.device(qt.device_index or 0)
@@ -404,4 +445,4 @@ def attention(
                 workspace = _workspace_tensor(qt, nbytes)
                 args.workspace, args.workspace_bytes = workspace.data_ptr(), nbytes
         device.launch(handle, args)
-    return ot.obj
+    return result

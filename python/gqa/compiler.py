@@ -148,6 +148,8 @@ def compile(  # noqa: A001 - the public name mirrors the CLI tool
     kv_lens: bool = False,
     chip: str = "sm_90",
     page_size: int = 0,
+    sinks: bool = False,
+    lse: bool = False,
     cache_dir: Optional[PathLike] = None,
     recompile: bool = False,
 ) -> Kernel:
@@ -164,12 +166,14 @@ def compile(  # noqa: A001 - the public name mirrors the CLI tool
 
     ``page_size`` > 0 compiles a kernel for a paged KV cache (``gqa-compile
     --page-size``): k and v are page pools ``[num_pages, page_size, Hkv, D]``
-    read through a block table (see :func:`gqa.attention`).
+    read through a block table (see :func:`gqa.attention`).  ``sinks`` compiles
+    a kernel that takes one attention-sink logit per query head (``--sinks``),
+    ``lse`` one that also writes the rows' log-sum-exps (``--return-lse``).
     """
     config = KernelConfig.create(
         q_heads, kv_heads, head_dim, head_dim_v=head_dim_v, dtype=dtype, layout=layout,
         causal=causal, window=window, softcap=softcap, scale=scale, kv_lens=kv_lens, chip=chip,
-        page_size=page_size,
+        page_size=page_size, sinks=sinks, lse=lse,
     )
     return compile_config(config, cache_dir=cache_dir, recompile=recompile)
 

@@ -16,7 +16,7 @@ from .options import effective_window, mask_kind, normalize_softcap, resolve_sca
 from .shapes import normalize_layout
 
 #: Bump when the meaning of a cache key changes, so old cache entries are not reused.
-CACHE_KEY_VERSION = 2
+CACHE_KEY_VERSION = 3
 
 _CHIP = re.compile(r"^sm_\d+a?$")
 #: Relative tolerance when comparing float options with a kernel's metadata.
@@ -68,6 +68,10 @@ class KernelConfig:
     kv_lens: bool
     chip: str
     page_size: int = 0
+    #: Whether the kernel takes one attention-sink logit per query head.
+    sinks: bool = False
+    #: Whether the kernel also writes each row's log-sum-exp.
+    lse: bool = False
 
     @classmethod
     def create(
@@ -86,6 +90,8 @@ class KernelConfig:
         kv_lens: bool = False,
         chip: str = "sm_90",
         page_size: int = 0,
+        sinks: bool = False,
+        lse: bool = False,
     ) -> "KernelConfig":
         """Validate and normalise the options of a kernel (``ValueError``/``TypeError`` on bad input)."""
         q_heads = _positive_int("q_heads", q_heads)
@@ -109,6 +115,8 @@ class KernelConfig:
             kv_lens=bool(kv_lens),
             chip=chip,
             page_size=_page_size(page_size),
+            sinks=bool(sinks),
+            lse=bool(lse),
         )
 
     @classmethod
@@ -128,6 +136,8 @@ class KernelConfig:
             kv_lens=cfg["kv_lens"] != "none",
             chip=meta["chip"],
             page_size=cfg["page_size"],
+            sinks=cfg["sinks"],
+            lse=cfg["lse"],
         )
 
     @property
@@ -150,6 +160,8 @@ class KernelConfig:
         payload = json.dumps({"v": CACHE_KEY_VERSION, **asdict(self)}, sort_keys=True)
         digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
         paged = f"-p{self.page_size}" if self.page_size else ""
+        paged += "-sinks" if self.sinks else ""
+        paged += "-lse" if self.lse else ""
         return (
             f"hq{self.q_heads}-hkv{self.kv_heads}-d{self.head_dim}-dv{self.head_dim_v}-"
             f"{self.dtype}-{self.layout}-{self.mask}{paged}-{self.chip}-{digest}"
@@ -177,6 +189,10 @@ class KernelConfig:
             args.append("--kv-lens")
         if self.page_size:
             args += ["--page-size", str(self.page_size)]
+        if self.sinks:
+            args.append("--sinks")
+        if self.lse:
+            args.append("--return-lse")
         args += ["--chip", self.chip]
         return args
 
@@ -188,7 +204,7 @@ class KernelConfig:
         """
         out = []
         for field in ("q_heads", "kv_heads", "head_dim", "head_dim_v", "dtype", "layout", "window", "kv_lens",
-                      "page_size"):
+                      "page_size", "sinks", "lse"):
             want, got = getattr(self, field), getattr(other, field)
             if want != got:
                 out.append(f"{field}: requested {want!r}, kernel has {got!r}")

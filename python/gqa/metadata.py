@@ -24,7 +24,7 @@ from .errors import MetadataError
 from .shapes import LAYOUTS
 
 FORMAT = "gqa.kernel"
-SUPPORTED_VERSIONS: tuple[int, ...] = (2,)
+SUPPORTED_VERSIONS: tuple[int, ...] = (3,)
 
 MASKS = ("none", "causal", "window")
 KV_LENS_TYPES = ("none", "i32", "i64")
@@ -34,7 +34,7 @@ GRID_SYMBOLS = ("batch", "seq_q", "seq_kv", "num_splits")
 PARAM_TYPES: dict[str, tuple[str, ...]] = {
     "q": ("ptr",), "k": ("ptr",), "v": ("ptr",), "out": ("ptr",),
     "kv_lens": ("ptr",), "block_table": ("ptr",),
-    "partial_out": ("ptr",), "partial_lse": ("ptr",),
+    "partial_out": ("ptr",), "partial_lse": ("ptr",), "sinks": ("ptr",), "lse": ("ptr",),
     "batch": ("i32", "i64"), "seq_q": ("i32", "i64"), "seq_kv": ("i32", "i64"),
     "num_pages": ("i32", "i64"), "num_splits": ("i32", "i64"),
 }
@@ -49,12 +49,16 @@ _SPLIT_ONLY_PARAMS = ("num_splits", "partial_out", "partial_lse")
 #: The parameters of a paged kernel (config.page_size > 0): every main/split kernel takes them,
 #: a combine kernel never does.
 PAGED_PARAMS = ("block_table", "num_pages")
+#: The optional features of config, each a parameter every kernel takes when the config has it (the
+#: split kernel too: launched with one split it finalises the rows itself) and none takes otherwise.
+FEATURE_PARAMS = ("sinks", "lse")
 _CHIP = re.compile(r"^sm_\d{2,4}[af]?$")
 _BLOCK_LIMITS = (1024, 1024, 64)
 
 _TOP_KEYS = ("format", "version", "chip", "ptx", "config", "tile", "split_kv", "kernels")
 _CONFIG_KEYS = ("q_heads", "kv_heads", "group_size", "head_dim", "head_dim_v", "dtype", "layout", "mask",
-                "window_left", "window_right", "scale", "softcap", "kv_lens", "page_size", "batch", "seq_q", "seq_kv")
+                "window_left", "window_right", "scale", "softcap", "kv_lens", "page_size", "sinks", "lse", "batch", "seq_q",
+                "seq_kv")
 _TILE_KEYS = ("block_m", "block_n", "warps", "stages", "pack_gqa")
 _KERNEL_KEYS = ("name", "role", "block", "dynamic_shared_memory_bytes", "static_shared_memory_bytes",
                 "grid", "params")
@@ -145,8 +149,7 @@ def validate_metadata(meta: Any, source: str = "") -> dict:
         raise c.fail("$.tile.pack_gqa", f"must be true or false, got {tile['pack_gqa']!r}")
     split = c.object(c.get(meta, "split_kv", "$"), "$.split_kv", ("max_splits",))
     max_splits = c.int_(split, "max_splits", "$.split_kv", 0, maximum=2**31 - 1)
-    _check_kernels(c, c.get(meta, "kernels", "$"), max_splits, meta["config"]["kv_lens"],
-                   meta["config"]["page_size"])
+    _check_kernels(c, c.get(meta, "kernels", "$"), max_splits, meta["config"])
     return meta
 
 
@@ -176,6 +179,9 @@ def _check_config(c: _Checker, cfg: dict) -> None:
         raise c.fail(f"{p}.softcap", f"must be a number >= 0 (0 = none), got {softcap!r}")
     c.str_(cfg, "kv_lens", p, KV_LENS_TYPES)
     page_size = c.int_(cfg, "page_size", p, 0, maximum=2**63 - 1)
+    for key in FEATURE_PARAMS:
+        if not isinstance(c.get(cfg, key, p), bool):
+            raise c.fail(f"{p}.{key}", f"must be true or false, got {cfg[key]!r}")
     for key in ("batch", "seq_q", "seq_kv"):
         c.int_(cfg, key, p, 1, nullable=True)
     seq_kv = cfg["seq_kv"]
@@ -184,7 +190,8 @@ def _check_config(c: _Checker, cfg: dict) -> None:
                                     f"got {seq_kv}")
 
 
-def _check_kernels(c: _Checker, kernels: Any, max_splits: int, kv_lens: str, page_size: int) -> None:
+def _check_kernels(c: _Checker, kernels: Any, max_splits: int, cfg: dict) -> None:
+    kv_lens, page_size = cfg["kv_lens"], cfg["page_size"]
     if not isinstance(kernels, list) or not kernels:
         raise c.fail("$.kernels", f"must be a non-empty list, got {kernels!r}")
     roles = []
@@ -225,6 +232,10 @@ def _check_kernels(c: _Checker, kernels: Any, max_splits: int, kv_lens: str, pag
                                             f"(config.page_size is {page_size})")
             why = "a combine kernel reads no KV" if page_size else "config.page_size is 0"
             raise c.fail(f"{p}.params", f"takes {name!r}, but {why}")
+        for name in FEATURE_PARAMS:
+            if (name in params) != cfg[name]:
+                raise c.fail(f"{p}.params", f"must take parameter {name!r} (config.{name} is true)" if cfg[name]
+                             else f"takes {name!r}, but config.{name} is false")
     expected = ["main"] if max_splits == 0 else ["split", "combine"]
     if roles != expected:
         raise c.fail("$.kernels", f"roles must be {expected} when split_kv.max_splits = {max_splits}, got {roles}")

@@ -46,12 +46,14 @@ def _run(q, k, v, kv_lens, block_table, sinks, causal, window_left, window_right
                                 lse=lse if return_lse else None, cu_seqlens_q=cu_seqlens_q,
                                 cu_seqlens_k=cu_seqlens_k, **options)
         return result if return_lse else (result, lse)
-    if sinks is not None or return_lse or cu_seqlens_q is not None:
-        raise NotImplementedError("sinks, the LSE and ragged batches run on the CPU only for now (the GPU "
-                                  "kernels gain them with issue 12)")
+    if cu_seqlens_q is not None or cu_seqlens_k is not None:
+        raise NotImplementedError("ragged batches run on the CPU only for now (the GPU kernels do not read packed "
+                                  "sequences yet, issue 12)")
     from .api import attention
 
-    return attention(q, k, v, out=out, **options), lse
+    result = attention(q, k, v, out=out, sinks=sinks, return_lse=return_lse, lse=lse if return_lse else None,
+                       **options)
+    return result if return_lse else (result, lse)
 
 
 @torch.library.custom_op("gqa::attention", mutates_args=())

@@ -97,6 +97,8 @@ p.add_argument("--softcap", type=float, default=0.0)
 p.add_argument("--scale", type=float)
 p.add_argument("--kv-lens", action="store_true")
 p.add_argument("--page-size", type=int, default=0)
+p.add_argument("--sinks", action="store_true")
+p.add_argument("--return-lse", action="store_true")
 p.add_argument("--chip", default="sm_90")
 p.add_argument("-o", dest="out", required=True)
 a = p.parse_args()
@@ -124,18 +126,19 @@ if a.kv_lens:
     params.append({"name": "kv_lens", "type": "ptr"})
 if page_size:
     params.append({"name": "block_table", "type": "ptr"})
+params += [{"name": n, "type": "ptr"} for n, on in (("sinks", a.sinks), ("lse", a.return_lse)) if on]
 params += [{"name": n, "type": "i64"} for n in ("batch", "seq_q", "seq_kv")]
 if page_size:
     params.append({"name": "num_pages", "type": "i64"})
 meta = {
-    "format": "gqa.kernel", "version": 2, "chip": a.chip, "ptx": Path(a.out).name,
+    "format": "gqa.kernel", "version": 3, "chip": a.chip, "ptx": Path(a.out).name,
     "config": {
         "q_heads": a.q_heads, "kv_heads": a.kv_heads, "group_size": a.q_heads // a.kv_heads,
         "head_dim": a.head_dim, "head_dim_v": dv, "dtype": a.dtype, "layout": a.layout,
         "mask": mask, "window_left": left, "window_right": right,
         "scale": a.scale if a.scale is not None else 1 / math.sqrt(a.head_dim),
         "softcap": a.softcap, "kv_lens": "i32" if a.kv_lens else "none",
-        "page_size": page_size,
+        "page_size": page_size, "sinks": a.sinks, "lse": a.return_lse,
         "batch": None, "seq_q": None, "seq_kv": None,
     },
     "tile": {"block_m": 64, "block_n": 64, "warps": 4, "stages": 2, "pack_gqa": True},
@@ -235,8 +238,9 @@ class FakeTensor:
     def stride(self) -> tuple[int, ...]:
         return self._strides
 
-    def new_empty(self, shape: tuple[int, ...]) -> "FakeTensor":
-        return FakeTensor(shape, self.dtype[len("torch."):], str(self.device))
+    def new_empty(self, shape: tuple[int, ...], dtype: Any = None) -> "FakeTensor":
+        name = str(dtype) if dtype is not None else self.dtype
+        return FakeTensor(shape, name[len("torch."):], str(self.device))
 
     def zero_(self) -> "FakeTensor":
         self.zeroed = True

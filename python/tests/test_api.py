@@ -355,7 +355,7 @@ def test_runtime_abi_version_mismatch(tmp_path, monkeypatch):
         "return GQA_RUNTIME_ABI_VERSION;", "return GQA_RUNTIME_ABI_VERSION + 1;"))
     lib = build_shared_lib(src, tmp_path / "libgqa_runtime.so")
     monkeypatch.setenv("GQA_RUNTIME_LIB", str(lib))
-    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="has runtime ABI version 3, but .* version 2"):
+    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="has runtime ABI version 4, but .* version 3"):
         _runtime.get_library()
 
 
@@ -537,13 +537,51 @@ def test_launch_paged_with_cuda_array_interface(fake_compiler, stub_runtime):
     assert (args["num_pages"], args["seq_kv"]) == (6, 16)
 
 
+def test_launch_sinks_and_lse(fake_compiler, stub_runtime):
+    """Sinks and the LSE compile a kernel with them and reach it as the sinks and lse pointers."""
+    q, k, v = qkv("bshd", B=3, Sq=5, Skv=40)
+    sinks = FakeTensor((8,), "float32")
+    out, lse = gqa.attention(q, k, v, layout="bshd", causal=True, sinks=sinks, return_lse=True)
+    assert lse.shape == (3, 8, 5) and lse.dtype == "torch.float32"  # [B, Hq, Sq] whatever the layout
+    args = last_args(stub_runtime)
+    assert (args["out"], args["sinks"], args["lse"]) == (out.data_ptr(), sinks.data_ptr(), lse.data_ptr())
+    [call] = fake_compiler.calls
+    assert "--sinks" in call and "--return-lse" in call
+    # lse= is written in place; sinks alone give a kernel without the LSE.
+    given = FakeTensor((3, 8, 5), "float32")
+    assert gqa.attention(q, k, v, layout="bshd", causal=True, sinks=sinks, return_lse=True, lse=given)[1] is given
+    gqa.attention(q, k, v, layout="bshd", causal=True, sinks=sinks)
+    args = last_args(stub_runtime)
+    assert args["sinks"] == sinks.data_ptr() and args["lse"] is None
+    assert "--return-lse" not in fake_compiler.calls[-1]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(sinks=FakeTensor((8,), "float16")), TypeError, "sinks must be float32, got float16"),
+    (dict(sinks=FakeTensor((2,), "float32")), ValueError, r"sinks has shape \(2,\), expected \(8,\)"),
+    (dict(sinks=FakeTensor((8,), "float32", device="cuda:1")), ValueError, "sinks is on cuda:1 but q is on cuda:0"),
+    (dict(lse=FakeTensor((2, 8, 16), "float32")), ValueError, "lse= is an output of return_lse=True"),
+    (dict(return_lse=True, lse=FakeTensor((2, 16, 8), "float32")), ValueError,
+     r"lse has shape \(2, 16, 8\), expected \(2, 8, 16\)"),
+    (dict(cu_seqlens_q=FakeTensor((3,), "int32")), NotImplementedError, "ragged batches"),
+])
+def test_sinks_and_lse_arguments_are_checked(fake_compiler, stub_runtime, kwargs, error, match):
+    q, k, v = qkv()
+    with pytest.raises(error, match=match):
+        gqa.attention(q, k, v, **kwargs)
+    assert not fake_compiler.calls
+
+
 def test_launch_args_struct_matches_header_order():
     """gqa_launch_args: block_table and num_pages right after kv_lens; gqa_kernel_config: page_size after kv_lens."""
     names = [n for n, _ in _runtime.LaunchArgs._fields_]
     assert names[names.index("kv_lens") + 1: names.index("kv_lens") + 3] == ["block_table", "num_pages"]
     names = [n for n, _ in _runtime.KernelConfigStruct._fields_]
     assert names[names.index("kv_lens") + 1] == "page_size"
-    assert _runtime.ABI_VERSION == 2
+    assert _runtime.ABI_VERSION == 3
+    # ABI 3 appends the sinks and lse pointers (and the config's two flags after page_size).
+    assert [n for n, _ in _runtime.LaunchArgs._fields_][-2:] == ["sinks", "lse"]
+    assert names[names.index("page_size") + 1: names.index("page_size") + 3] == ["sinks", "lse"]
     args = _runtime.launch_args(gqa.shapes.AttentionDims(1, 8, 2, 1, 32, 64, 64), "f16", "bhsd", 1, 2, 3, 4)
     assert args.block_table is None and args.num_pages == 0
 
@@ -551,7 +589,7 @@ def test_launch_args_struct_matches_header_order():
 @pytest.mark.parametrize("struct, probe", [(_runtime.LaunchArgs, "stub_launch_args_offset"),
                                            (_runtime.KernelConfigStruct, "stub_kernel_config_offset")])
 def test_ctypes_structs_match_the_header(stub_runtime, struct, probe):
-    """Every field of the ctypes mirror sits where the C compiler puts it (Runtime.h, ABI 2)."""
+    """Every field of the ctypes mirror sits where the C compiler puts it (Runtime.h, ABI 3)."""
     offset = getattr(stub_runtime, probe)
     offset.restype, offset.argtypes = ctypes.c_long, [ctypes.c_char_p]
     assert offset(None) == ctypes.sizeof(struct)

@@ -128,16 +128,16 @@ def test_page_size_config_key_and_flags():
     assert contiguous.mismatches(cfg) == ["page_size: requested 0, kernel has 16"]
 
 
-def test_page_size_is_the_last_field_with_a_default():
-    """KernelConfig(...) built positionally or without page_size (older callers) still works."""
+def test_the_fields_added_later_have_defaults():
+    """KernelConfig(...) built positionally without page_size, sinks and lse (older callers) still works."""
     fields = dataclasses.fields(KernelConfig)
-    assert fields[-1].name == "page_size" and fields[-1].default == 0
+    assert [(f.name, f.default) for f in fields[-3:]] == [("page_size", 0), ("sinks", False), ("lse", False)]
     cfg = KernelConfig.create(**L70B)
-    assert KernelConfig(*[getattr(cfg, f.name) for f in fields[:-1]]) == cfg
+    assert KernelConfig(*[getattr(cfg, f.name) for f in fields[:-3]]) == cfg
 
 
 def test_cache_key_version_bumped():
-    assert config_module.CACHE_KEY_VERSION == 2
+    assert config_module.CACHE_KEY_VERSION == 3
 
 
 # ----------------------------------------------------------------------------- compile and cache

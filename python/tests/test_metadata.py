@@ -237,11 +237,43 @@ def test_paged_fixed_seq_kv(example_metadata, seq_kv, ok):
     validate_metadata(meta)
 
 
-def test_version_1_is_rejected_with_advice(example_metadata):
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_versions_are_rejected_with_advice(example_metadata, version):
     meta = copy.deepcopy(example_metadata)
-    meta["version"] = 1
-    with pytest.raises(gqa.MetadataError, match=r"version 1 is not supported by this gqa package \(supports \[2\]\); "
-                                                r"recompile the kernel"):
+    meta["version"] = version
+    with pytest.raises(gqa.MetadataError, match=rf"version {version} is not supported by this gqa package "
+                                                r"\(supports \[3\]\); recompile the kernel"):
+        validate_metadata(meta)
+
+
+def _with_features(meta: dict, sinks: bool, lse: bool) -> dict:
+    """``meta`` with config.sinks/lse set and the kernel taking those parameters after ``out``."""
+    meta = copy.deepcopy(meta)
+    meta["config"].update(sinks=sinks, lse=lse)
+    params = meta["kernels"][0]["params"]
+    at = [p["name"] for p in params].index("out") + 1
+    params[at:at] = [{"name": n, "type": "ptr"} for n, on in (("sinks", sinks), ("lse", lse)) if on]
+    return meta
+
+
+def test_sinks_and_lse_kernels(example_metadata):
+    """Version 3: a kernel takes 'sinks' iff config.sinks and 'lse' iff config.lse."""
+    meta = validate_metadata(_with_features(example_metadata, True, True))
+    assert gqa.KernelConfig.from_metadata(meta).sinks and gqa.KernelConfig.from_metadata(meta).lse
+    meta = _with_features(example_metadata, True, False)
+    meta["config"]["lse"] = True
+    with pytest.raises(gqa.MetadataError, match=r"must take parameter 'lse' \(config.lse is true\)"):
+        validate_metadata(meta)
+    meta = _with_features(example_metadata, False, True)
+    meta["config"]["lse"] = False
+    with pytest.raises(gqa.MetadataError, match=r"takes 'lse', but config.lse is false"):
+        validate_metadata(meta)
+    meta = copy.deepcopy(example_metadata)
+    meta["config"]["sinks"] = 0
+    with pytest.raises(gqa.MetadataError, match=r"config.sinks.*must be true or false, got 0"):
+        validate_metadata(meta)
+    del meta["config"]["sinks"]
+    with pytest.raises(gqa.MetadataError, match=r"sinks"):
         validate_metadata(meta)
 
 

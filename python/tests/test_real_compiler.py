@@ -27,13 +27,14 @@ CASES = [
     dict(q_heads=8, kv_heads=1, head_dim=64, dtype="f16", layout="bshd", window=(256, 0), kv_lens=True),
     dict(q_heads=8, kv_heads=8, head_dim=64, head_dim_v=32, dtype="f32", layout="bhsd", softcap=30.0, scale=0.1),
     dict(q_heads=16, kv_heads=2, head_dim=128, dtype="bf16", layout="bshd", causal=True, chip="sm_80"),
+    dict(q_heads=64, kv_heads=8, head_dim=128, dtype="bf16", layout="bshd", kv_lens=True, sinks=True, lse=True),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
 def test_real_compile(case, real_env, tmp_path):
     kernel = gqa.compile(**case, cache_dir=tmp_path / "cache")
-    assert kernel.metadata["version"] == 2
+    assert kernel.metadata["version"] == 3
     assert not gqa.KernelConfig.create(**case).mismatches(kernel.config)
     ptxas = shutil.which("ptxas", path=ORIGINAL_PATH)
     if ptxas:
@@ -53,7 +54,7 @@ PAGED_CASES = [
 def test_real_compile_paged(case, real_env, tmp_path):
     kernel = gqa.compile(**case, cache_dir=tmp_path / "cache")
     meta = kernel.metadata
-    assert meta["version"] == 2 and meta["config"]["page_size"] == case["page_size"]
+    assert meta["version"] == 3 and meta["config"]["page_size"] == case["page_size"]
     assert kernel.page_size == kernel.config.page_size == case["page_size"]
     assert not gqa.KernelConfig.create(**case).mismatches(kernel.config)
     attention = [k for k in meta["kernels"] if k["role"] in ("main", "split")]

@@ -29,7 +29,7 @@
 // CHECK:   gqa.store_output_tile %[[OT]], %[[O]][%[[B]], %[[KVH]], %[[ROW0]]] heads(32, 4) layout<bshd>
 // What the blocks are, for the target lowerings: the op's kernel config, the
 // role and the schedule.
-// CHECK: } {gqa.config = {dtype = "bf16", group_size = 8 : i64, head_dim = 64 : i64, head_dim_v = 64 : i64, kv_heads = 4 : i64, kv_lens = "i32", layout = "bshd", mask = "causal", page_size = 0 : i64, q_heads = 32 : i64, scale = 1.250000e-01 : f64, softcap = 3.000000e+01 : f64, window_left = -1 : i64, window_right = 0 : i64}, gqa.role = "main", gqa.schedule = #gqa.schedule<target = "sm_90", {{.*}}>, mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
+// CHECK: } {gqa.config = {dtype = "bf16", group_size = 8 : i64, head_dim = 64 : i64, head_dim_v = 64 : i64, kv_heads = 4 : i64, kv_lens = "i32", layout = "bshd", lse = false, mask = "causal", page_size = 0 : i64, q_heads = 32 : i64, scale = 1.250000e-01 : f64, sinks = false, softcap = 3.000000e+01 : f64, window_left = -1 : i64, window_right = 0 : i64}, gqa.role = "main", gqa.schedule = #gqa.schedule<target = "sm_90", {{.*}}>, mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
 // No K/V buffer or tile with 32 heads exists.
 // CHECK-NOT: x32x64xbf16> -> tensor
 func.func @gqa_causal(%q: memref<?x?x32x64xbf16>, %k: memref<?x?x4x64xbf16>, %v: memref<?x?x4x64xbf16>, %lens: memref<?xi32>, %o: memref<?x?x32x64xbf16>) {

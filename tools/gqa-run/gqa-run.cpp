@@ -89,16 +89,6 @@ cl::opt<int64_t> threads(
              "runtime, whose pool has a thread per core (0: one per core, "
              "the default; 1: in one loop, no runtime)"),
     cl::init(0), cl::cat(runCategory));
-cl::opt<bool> sinksFlag(
-    "sinks",
-    cl::desc("Attention sinks: one random logit per query head (f32, saved "
-             "as sinks.bin) joins each row's softmax denominator"),
-    cl::init(false), cl::cat(runCategory));
-cl::opt<bool> returnLse(
-    "return-lse",
-    cl::desc("Also return each row's log-sum-exp (f32 [B, Hq, Sq], checked "
-             "against the reference and saved as lse.bin)"),
-    cl::init(false), cl::cat(runCategory));
 cl::opt<int64_t> repeat("repeat",
                         cl::desc("Timed runs; time_ms is their median"),
                         cl::init(1), cl::cat(runCategory));
@@ -286,8 +276,6 @@ int runTool(int argc, char **argv) {
   AttentionSpec spec = specOptions.toSpec(!kvLens.empty(), error);
   if (!error.empty())
     return badArguments(error);
-  spec.hasSinks = sinksFlag;
-  spec.returnLse = returnLse;
   AttentionSizes sizes{batch, seqQ, seqKV, {}};
   if (!kvLens.empty() && !parseIntegerList(kvLens, sizes.kvLens))
     return badArguments("kv-lens must be integers L0,L1,..., got '" + kvLens +

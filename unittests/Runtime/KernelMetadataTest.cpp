@@ -16,7 +16,7 @@ namespace {
 
 TEST(KernelMetadataTest, DecodesTheContractExample) {
   KernelMetadata metadata = parseValidMetadata(kContractExample);
-  EXPECT_EQ(metadata.version, 2);
+  EXPECT_EQ(metadata.version, 3);
   EXPECT_EQ(metadata.chip, "sm_90");
   EXPECT_EQ(metadata.ptxFile, "l70b.ptx");
 

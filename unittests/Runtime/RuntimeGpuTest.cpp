@@ -31,12 +31,12 @@ const std::string kInputs = GQA_TEST_INPUTS_DIR;
 /// gqa_probe_combine sums what they wrote; with one split, gqa_probe_split
 /// writes the sums itself. 16-row KV tiles, up to 8 splits.
 constexpr std::string_view kSplitProbeMetadata = R"json({
-  "format": "gqa.kernel", "version": 2, "chip": "sm_75", "ptx": "probe.ptx",
+  "format": "gqa.kernel", "version": 3, "chip": "sm_75", "ptx": "probe.ptx",
   "config": {
     "q_heads": 4, "kv_heads": 2, "group_size": 2, "head_dim": 8,
     "head_dim_v": 8, "dtype": "f32", "layout": "bhsd", "mask": "none",
     "window_left": -1, "window_right": -1, "scale": 0.35355339059327373,
-    "softcap": 0.0, "kv_lens": "none", "page_size": 0, "batch": null, "seq_q": null,
+    "softcap": 0.0, "kv_lens": "none", "page_size": 0, "sinks": false, "lse": false, "batch": null, "seq_q": null,
     "seq_kv": null
   },
   "tile": { "block_m": 4, "block_n": 16, "warps": 1, "stages": 1,

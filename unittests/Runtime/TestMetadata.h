@@ -16,7 +16,7 @@ namespace gqa::runtime::test {
 /// The example of docs/kernel-metadata.md, verbatim.
 inline constexpr std::string_view kContractExample = R"json({
   "format": "gqa.kernel",
-  "version": 2,
+  "version": 3,
   "chip": "sm_90",
   "ptx": "l70b.ptx",
   "config": {
@@ -29,7 +29,7 @@ inline constexpr std::string_view kContractExample = R"json({
     "scale": 0.08838834764831845,
     "softcap": 0.0,
     "kv_lens": "none",
-    "page_size": 0,
+    "page_size": 0, "sinks": false, "lse": false,
     "batch": null, "seq_q": null, "seq_kv": null
   },
   "tile": { "block_m": 64, "block_n": 64, "warps": 4, "stages": 2, "pack_gqa": true },
@@ -64,7 +64,7 @@ inline constexpr std::string_view kContractExample = R"json({
 /// (query head, batch).
 inline constexpr std::string_view kSplitKVExample = R"json({
   "format": "gqa.kernel",
-  "version": 2,
+  "version": 3,
   "chip": "sm_90",
   "ptx": "decode.ptx",
   "config": {
@@ -77,7 +77,7 @@ inline constexpr std::string_view kSplitKVExample = R"json({
     "scale": 0.125,
     "softcap": 30.0,
     "kv_lens": "i32",
-    "page_size": 0,
+    "page_size": 0, "sinks": false, "lse": false,
     "batch": null, "seq_q": 1, "seq_kv": null
   },
   "tile": { "block_m": 16, "block_n": 128, "warps": 4, "stages": 2, "pack_gqa": true },
@@ -125,7 +125,7 @@ inline constexpr std::string_view kSplitKVExample = R"json({
 /// kernel reads the block table and the pool size.
 inline constexpr std::string_view kPagedExample = R"json({
   "format": "gqa.kernel",
-  "version": 2,
+  "version": 3,
   "chip": "sm_90",
   "ptx": "paged.ptx",
   "config": {
@@ -138,7 +138,7 @@ inline constexpr std::string_view kPagedExample = R"json({
     "scale": 0.08838834764831845,
     "softcap": 0.0,
     "kv_lens": "i32",
-    "page_size": 16,
+    "page_size": 16, "sinks": false, "lse": false,
     "batch": null, "seq_q": null, "seq_kv": null
   },
   "tile": { "block_m": 64, "block_n": 64, "warps": 4, "stages": 1, "pack_gqa": true },
@@ -260,6 +260,10 @@ inline gqa_launch_args makeArgs(const KernelMetadata &metadata, int64_t batch,
     args.block_table = reinterpret_cast<const void *>(uintptr_t{0x60000});
     args.num_pages = 1000;
   }
+  if (metadata.config.sinks)
+    args.sinks = reinterpret_cast<const void *>(uintptr_t{0x70000});
+  if (metadata.config.lse)
+    args.lse = reinterpret_cast<void *>(uintptr_t{0x80000});
   args.batch = batch;
   args.seq_q = seqQ;
   args.seq_kv = seqKV;

@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--page-size", type=int, default=0,
                        help="paged KV cache: tokens per page (K/V scattered into page pools through a shuffled "
                             "block table; lengths default to Skv each)")
+    shape.add_argument("--sinks", action="store_true",
+                       help="attention sinks: one seeded random logit per query head joins each row's softmax")
+    shape.add_argument("--return-lse", action="store_true",
+                       help="the kernels also write each row's log-sum-exp (checked against the reference)")
     shape.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     gpu = p.add_argument_group("GPU kernels")
     gpu.add_argument("--max-splits", type=int, default=0, help="split-KV with at most N splits (0: off)")
@@ -111,7 +115,7 @@ def _config(args: argparse.Namespace) -> KernelConfig:
                                    dtype=args.dtype, layout=args.layout, causal=args.causal, window=args.window,
                                    softcap=args.softcap, scale=args.scale,
                                    kv_lens=args.kv_lens is not None or args.page_size > 0,
-                                   page_size=args.page_size)
+                                   page_size=args.page_size, sinks=args.sinks, lse=args.return_lse)
     except (TypeError, ValueError) as error:
         _fail(str(error), 2)
 
@@ -128,6 +132,10 @@ def _describe(config: KernelConfig, sizes: Sizes, options: CompileOptions, args:
         out["kv_lens"] = list(sizes.kv_lens)
     if sizes.page_size:
         out["page_size"] = sizes.page_size
+    if config.sinks:
+        out["sinks"] = True
+    if config.lse:
+        out["return_lse"] = True
     return out
 
 

@@ -129,6 +129,7 @@ class OpaqueType:
 
 Type = Union[ScalarType, VectorType, MemRefType, StructType, OpaqueType]
 
+_IDENTITY_1D_LAYOUTS = ("strided<[1]>", "strided<[1],offset:0>")
 _SCALAR = re.compile(r"^(i\d+|index|f16|bf16|f32|f64)$")
 
 
@@ -143,6 +144,9 @@ def parse_type(text: str) -> Type:
     if text.startswith("memref<") and text.endswith(">"):
         body = split_top_level(text[len("memref<"):-1])
         *dims, elem = body[0].split("x")
+        # A contiguous 1-D layout is the identity (the canonicalizer writes it for a static size).
+        if len(dims) == 1 and len(body) > 1 and body[1].replace(" ", "") in _IDENTITY_1D_LAYOUTS:
+            body = [body[0], *body[2:]]
         space = int(body[1]) if len(body) > 1 and body[1].isdigit() else 0
         if len(body) > 2 or (len(body) == 2 and not body[1].isdigit()):
             raise ParseError(f"memref with a layout is not supported: {text}")

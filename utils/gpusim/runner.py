@@ -32,6 +32,9 @@ from .ir import parse_module
 DEVICE_TOLERANCE = {"bf16": 1e-2, "f16": 2e-3, "f32": 1e-5}
 #: Relative L2 error allowed in exact precision (float64 throughout; the f32 constants remain).
 EXACT_TOLERANCE = 1e-6
+#: Largest absolute error of a log-sum-exp allowed, per precision (exact: the f32 constants log2(e) and
+#: ln(2) remain).
+LSE_TOLERANCE = {"device": 1e-4, "exact": 1e-7}
 PRECISIONS = ("device", "exact")
 
 
@@ -136,11 +139,17 @@ def attention_module(config: KernelConfig) -> str:
     if config.page_size:
         lens_arg += ", %pages: memref<?x?xi32>"
         lens += " block_table(%pages : memref<?x?xi32>)"
+    if config.sinks:
+        lens_arg += f", %sinks: memref<{config.q_heads}xf32>"
+        lens += f" sinks(%sinks : memref<{config.q_heads}xf32>)"
+    lse_type = f"memref<?x{config.q_heads}x?xf32>"
+    lse_arg = f", %lse: {lse_type}" if config.lse else ""
+    lse = f", %lse : {lse_type}" if config.lse else ""
     extra = "" if config.default_scale else f" scale({config.scale!r})"
     extra += f" softcap({config.softcap!r})" if config.softcap else ""
-    return (f"func.func @gqa_attention(%q: {q}, %k: {k}, %v: {v}, %o: {o}{lens_arg}) {{\n"
+    return (f"func.func @gqa_attention(%q: {q}, %k: {k}, %v: {v}, %o: {o}{lens_arg}{lse_arg}) {{\n"
             f"  gqa.attention ins(%q, %k, %v : {q}, {k}, {v}){lens}\n"
-            f"    outs(%o : {o}) heads({config.q_heads}, {config.kv_heads}) layout<{config.layout}> "
+            f"    outs(%o : {o}{lse}) heads({config.q_heads}, {config.kv_heads}) layout<{config.layout}> "
             f"mask<{mask}>{extra}\n"
             f"  return\n}}\n")
 
@@ -170,21 +179,30 @@ class Outcome:
     """What the simulation of one launch sequence produced."""
 
     output: np.ndarray
+    #: The log-sum-exps written (``config.lse``), else None.
+    lse: Optional[np.ndarray] = None
     stats: Counter = field(default_factory=Counter)
     violation: Optional[dict[str, Any]] = None
 
 
 def make_inputs(config: KernelConfig, sizes: Sizes, seed: int) -> dict[str, np.ndarray]:
-    """Seeded standard-normal q, k, v in ``config.layout``, rounded to the dtype, as float64."""
+    """Seeded standard-normal q, k, v in ``config.layout``, rounded to the dtype, as float64.
+
+    With ``config.sinks``, also ``sinks``: one f32 logit per query head, spread
+    (N(1, 2)) so that some sinks outweigh the row's keys and some do not.
+    """
     rng = np.random.default_rng(seed)
     shapes = {
         "q": make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim),
         "k": make_shape(config.layout, sizes.batch, config.kv_heads, sizes.seq_kv, config.head_dim),
         "v": make_shape(config.layout, sizes.batch, config.kv_heads, sizes.seq_kv, config.head_dim_v),
     }
-    return {name: dtypes.decode(dtypes.encode(rng.standard_normal(shape).astype(np.float32), config.dtype),
-                                config.dtype).astype(np.float64)
-            for name, shape in shapes.items()}
+    inputs = {name: dtypes.decode(dtypes.encode(rng.standard_normal(shape).astype(np.float32), config.dtype),
+                                  config.dtype).astype(np.float64)
+              for name, shape in shapes.items()}
+    if config.sinks:
+        inputs["sinks"] = rng.normal(1.0, 2.0, config.q_heads).astype(np.float32).astype(np.float64)
+    return inputs
 
 
 def page_caches(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray],
@@ -211,13 +229,16 @@ def page_caches(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray
 def _buffers(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
     """Kernel arguments by parameter name: outputs and workspace poisoned with NaN."""
     rows = sizes.batch * config.q_heads * sizes.seq_q
-    args: dict[str, Any] = {name: GlobalBuffer(name, config.dtype, a.ravel().copy()) for name, a in inputs.items()}
+    args: dict[str, Any] = {name: GlobalBuffer(name, "f32" if name == "sinks" else config.dtype, a.ravel().copy())
+                            for name, a in inputs.items()}
     if config.page_size:
         pools, table = page_caches(config, sizes, inputs, seed)
         for name, pool in pools.items():
             args[name] = GlobalBuffer(name, config.dtype, pool.ravel())
         args["block_table"] = GlobalBuffer("block_table", "i32", table.ravel().astype(np.int64))
     args["out"] = GlobalBuffer("out", config.dtype, np.full(rows * config.head_dim_v, np.nan))
+    if config.lse:
+        args["lse"] = GlobalBuffer("lse", "f32", np.full(rows, np.nan))
     # One split has no workspace (the split kernel writes out): the launcher passes null pointers.
     splits, absent = sizes.num_splits, sizes.num_splits == 1
     args["partial_out"] = GlobalBuffer("partial_out", "f32", np.full(splits * rows * config.head_dim_v, np.nan),
@@ -245,7 +266,7 @@ def simulate(kernels: list[Kernel], config: KernelConfig, sizes: Sizes, inputs: 
              numerics: Numerics, seed: int = 0) -> Outcome:
     """Launch ``kernels`` one after the other over their grids; stop at the first violation."""
     args = _buffers(config, sizes, inputs, seed)
-    outcome = Outcome(output=args["out"].data)
+    outcome = Outcome(output=args["out"].data, lse=args["lse"].data if config.lse else None)
     for kernel in launched(kernels, sizes.num_splits):
         for buffer in args.values():
             if isinstance(buffer, GlobalBuffer):
@@ -280,6 +301,16 @@ def compare(output: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
             "non_finite": int((~finite).sum())}
 
 
+def compare_lse(lse: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
+    """lse_max_abs_err over the finite expected values, and lse_mismatched: rows whose value is NaN
+    (unwritten) or whose -inf (no key, no sink) disagrees with the expected one."""
+    finite = np.isfinite(expected)
+    mismatched = np.isnan(lse) | (np.isneginf(lse) != np.isneginf(expected))
+    both = finite & np.isfinite(lse)
+    err = np.abs(np.where(both, lse, 0.0) - np.where(both, expected, 0.0))
+    return {"lse_max_abs_err": float(err.max(initial=0.0)), "lse_mismatched": int(mismatched.sum())}
+
+
 def check(ir_text: str, config: KernelConfig, sizes: Sizes, precision: str = "device", seed: int = 0,
           allow_bank_conflicts: bool = False) -> dict:
     """Simulate the kernels of ``ir_text`` on one problem; the report :mod:`gpusim.cli` prints.
@@ -301,11 +332,15 @@ def check(ir_text: str, config: KernelConfig, sizes: Sizes, precision: str = "de
     out_shape = make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim_v)
     expected = reference.attention(inputs["q"], inputs["k"], inputs["v"], layout=config.layout,
                                    window=config.window, kv_lens=sizes.kv_lens, softcap=config.softcap or None,
-                                   scale=config.scale)
+                                   scale=config.scale, sinks=inputs.get("sinks"), return_lse=config.lse)
+    expected, expected_lse = expected if config.lse else (expected, None)
     errors = compare(outcome.output.reshape(out_shape), expected)
     tolerance = EXACT_TOLERANCE if precision == "exact" else DEVICE_TOLERANCE[config.dtype]
     ok = (outcome.violation is None and (allow_bank_conflicts or outcome.stats["bank_conflicts"] == 0)
           and errors["non_finite"] == 0 and errors["rel_l2_err"] <= tolerance)
+    if config.lse:
+        errors.update(compare_lse(outcome.lse.reshape(expected_lse.shape), expected_lse))
+        ok = ok and errors["lse_mismatched"] == 0 and errors["lse_max_abs_err"] <= LSE_TOLERANCE[precision]
     return {
         **errors, "tolerance": tolerance, "ok": ok, "violation": outcome.violation,
         "kernels": [k.name for k in launched(kernels, sizes.num_splits)], "ctas": outcome.stats["ctas"],

@@ -35,7 +35,7 @@ extern "C" {
 /// The version of this ABI. It changes whenever a declaration below changes
 /// incompatibly; bindings (python/gqa) compare it with
 /// gqa_runtime_abi_version() before using the library.
-#define GQA_RUNTIME_ABI_VERSION 2
+#define GQA_RUNTIME_ABI_VERSION 3
 
 /// The environment variable naming the CUDA driver library to dlopen when
 /// gqa_runtime_create_with_driver is given NULL (default: "libcuda.so.1").
@@ -145,6 +145,12 @@ typedef struct gqa_kernel_config {
   /// Tokens per page of a paged KV cache (k and v are page pools read through
   /// a block table); 0: contiguous k and v.
   int64_t page_size;
+  /// 1 when the kernels take one attention-sink logit per query head (launch
+  /// argument `sinks`), else 0.
+  int32_t sinks;
+  /// 1 when the kernels also write each row's log-sum-exp (launch argument
+  /// `lse`), else 0.
+  int32_t lse;
   int64_t batch;  ///< Fixed at compile time, or 0 (JSON null): given at launch.
   int64_t seq_q;  ///< Likewise.
   int64_t seq_kv; ///< Likewise.
@@ -230,6 +236,13 @@ typedef struct gqa_launch_args {
   /// do not split KV.
   void *workspace;
   uint64_t workspace_bytes;
+  /// Device array of q_heads f32 attention-sink logits (natural log, compared
+  /// with the scaled scores): required iff config.sinks, else NULL.
+  const void *sinks;
+  /// Device array f32 [batch, q_heads, seq_q] that receives each row's
+  /// natural-log log-sum-exp (the sink included): required iff config.lse,
+  /// else NULL.
+  void *lse;
 } gqa_launch_args;
 
 /// The number of kernels a launch can consist of (split + combine).

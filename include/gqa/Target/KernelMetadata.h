@@ -67,6 +67,10 @@ struct KernelSetConfig {
   std::string kvLens;
   /// Tokens per page of a paged KV cache; 0 when K/V are contiguous.
   int64_t pageSize = 0;
+  /// Whether the kernels take one attention-sink logit per query head.
+  bool sinks = false;
+  /// Whether the kernels also write each row's log-sum-exp.
+  bool lse = false;
   std::optional<int64_t> batch, seqQ, seqKV;
 };
 
@@ -97,9 +101,9 @@ struct KernelSetMetadata {
 /// incomplete.
 FailureOr<std::vector<KernelSetMetadata>> collectKernelSets(ModuleOp module);
 
-/// The version of docs/kernel-metadata.md this compiler writes. 2: the split
-/// kernel takes `out` and writes it itself when launched with one split.
-constexpr int64_t kKernelMetadataVersion = 2;
+/// The version of docs/kernel-metadata.md this compiler writes. 3: the
+/// config's `sinks` and `lse`, and the kernels' `sinks` and `lse` parameters.
+constexpr int64_t kKernelMetadataVersion = 3;
 
 /// Writes the metadata JSON of `set` compiled for `chip`, its PTX in the file
 /// named `ptxFile` (docs/kernel-metadata.md, kKernelMetadataVersion).

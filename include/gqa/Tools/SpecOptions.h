@@ -2,7 +2,8 @@
 //
 // The flags that gqa-run and gqa-compile share to describe one attention
 // configuration: --q-heads, --kv-heads, --head-dim, --head-dim-v, --dtype,
-// --layout, --causal, --window, --softcap, --scale, --page-size.
+// --layout, --causal, --window, --softcap, --scale, --page-size, --sinks,
+// --return-lse.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,7 +29,7 @@ public:
 private:
   llvm::cl::opt<int64_t> qHeads, kvHeads, headDim, headDimV, pageSize;
   llvm::cl::opt<std::string> dtype, layout, window;
-  llvm::cl::opt<bool> causal;
+  llvm::cl::opt<bool> causal, sinks, returnLse;
   llvm::cl::opt<double> softcap, scale;
 };
 

@@ -7,7 +7,9 @@
 //
 // with O_s = partial_out[s, b, h, i, :] (already normalised) and lse_s =
 // partial_lse[s, b, h, i]; a split with lse = -inf (no key) weighs 0, and a
-// row no split saw is written as 0.
+// row no split saw is written as 0. With sinks, the head's sink logit joins
+// the maximum and the denominator (a key without a value); with an LSE, the
+// row's first thread writes max + log(sum of the weights) (-inf when 0).
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,9 +36,6 @@ int64_t mlir::gqa::gpu_kernel::getCombineThreads(CombineSplitsOp op) {
 LogicalResult mlir::gqa::gpu_kernel::lowerCombineSplits(BlockLowering &block,
                                                         CombineSplitsOp op) {
   KernelBuilder &k = block.k;
-  if (op.getSinks() || op.getLse())
-    return op.emitOpError()
-           << "has sinks or an LSE, which the GPU combine does not write yet";
   const KernelTensor &partialOut = block.tensor(op.getPartialOut());
   const KernelTensor &partialLse = block.tensor(op.getPartialLse());
   const KernelTensor &out = block.tensor(op.getOutput());
@@ -59,7 +58,11 @@ LogicalResult mlir::gqa::gpu_kernel::lowerCombineSplits(BlockLowering &block,
   Value outBase = k.add(partialOut.offset(k, at), column);
   const double negInf = -INFINITY;
 
-  SmallVector<Value> maxInit = {k.f32(negInf)};
+  // The sink competes with the splits' log-sum-exps for the maximum.
+  Value sink;
+  if (op.getSinks())
+    sink = k.load(block.tensor(op.getSinks()).flat, head);
+  SmallVector<Value> maxInit = {sink ? sink : k.f32(negInf)};
   Value lseMax =
       k.forLoop(k.index(0), numSplits, maxInit,
                 [&](Value s, ValueRange acc) -> SmallVector<Value> {
@@ -72,6 +75,8 @@ LogicalResult mlir::gqa::gpu_kernel::lowerCombineSplits(BlockLowering &block,
       k.fselect(k.fcmp(CmpFPredicate::OEQ, lseMax, negInf), 0.0, lseMax);
 
   SmallVector<Value> sumInit(5, k.f32(0.0));
+  if (sink)
+    sumInit[0] = k.exp2(k.fmul(k.fsub(sink, lseUse), kLog2E));
   SmallVector<Value> sums = k.forLoop(
       k.index(0), numSplits, sumInit,
       [&](Value s, ValueRange acc) -> SmallVector<Value> {
@@ -97,5 +102,14 @@ LogicalResult mlir::gqa::gpu_kernel::lowerCombineSplits(BlockLowering &block,
       values.push_back(k.fmul(sums[1 + e], inverse));
     k.storeQuad(out.flat, outIndex, values);
   });
+  if (op.getLse()) {
+    const KernelTensor &lse = block.tensor(op.getLse());
+    Value merged = k.fselect(k.fcmp(CmpFPredicate::OEQ, sums[0], 0.0), negInf,
+                             k.fadd(lseUse, k.fmul(k.log2(sums[0]), kLn2)));
+    Value leads = k.cmp(CmpIPredicate::eq, column, k.index(0));
+    k.ifThen(k.andb(valid, leads), [&] {
+      k.store(merged, lse.flat, lse.offset(k, {batch, head, position}));
+    });
+  }
   return success();
 }

@@ -104,21 +104,11 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
           "for sm_80 or sm_90 (gqa-select-schedule target=sm_90)";
     return reason;
   }
-  // Issue 12: the GPU kernels gain these with the lowering of the tiled
-  // form, whose CPU lowering runs them today.
-  if (op.getSinks()) {
-    os << "attention sinks are not supported by the GPU kernels yet (the CPU "
-          "path, gqa-lower-to-cpu, runs them)";
-    return reason;
-  }
+  // Issue 12: ragged batches need the kernels' views of packed sequences
+  // (offsets from cu_seqlens) lowered; the CPU lowering runs them today.
   if (op.isVarlen()) {
     os << "ragged batches (cu_seqlens_q) are not supported by the GPU kernels "
           "yet (the CPU path, gqa-lower-to-cpu, runs them)";
-    return reason;
-  }
-  if (op.getLseInit()) {
-    os << "returning the log-sum-exp is not supported by the GPU kernels yet "
-          "(the CPU path, gqa-lower-to-cpu, returns it)";
     return reason;
   }
   const GQAToGPUOptions options = getEffectiveGPUOptions(op, given);
@@ -148,6 +138,10 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
     operands.push_back({"kv_lens", op.getKvLens()});
   if (op.getBlockTable())
     operands.push_back({"block_table", op.getBlockTable()});
+  if (op.getSinks())
+    operands.push_back({"sinks", op.getSinks()});
+  if (op.getLseInit())
+    operands.push_back({"lse", op.getLseInit()});
   for (auto [name, value] : operands) {
     auto type = cast<MemRefType>(value.getType());
     if (!type.getLayout().isIdentity()) {

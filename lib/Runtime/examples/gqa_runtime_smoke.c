@@ -17,13 +17,14 @@
 
 /* The example of docs/kernel-metadata.md. */
 static const char kMetadata[] =
-    "{\"format\": \"gqa.kernel\", \"version\": 2, \"chip\": \"sm_90\","
+    "{\"format\": \"gqa.kernel\", \"version\": 3, \"chip\": \"sm_90\","
     " \"ptx\": \"l70b.ptx\","
     " \"config\": {\"q_heads\": 64, \"kv_heads\": 8, \"group_size\": 8,"
     "  \"head_dim\": 128, \"head_dim_v\": 128, \"dtype\": \"bf16\","
     "  \"layout\": \"bshd\", \"mask\": \"causal\", \"window_left\": -1,"
     "  \"window_right\": -1, \"scale\": 0.08838834764831845, \"softcap\": 0.0,"
-    "  \"kv_lens\": \"none\", \"page_size\": 0, \"batch\": null,"
+    "  \"kv_lens\": \"none\", \"page_size\": 0, \"sinks\": false, \"lse\": "
+    "false, \"batch\": null,"
     "  \"seq_q\": null,"
     "  \"seq_kv\": null},"
     " \"tile\": {\"block_m\": 64, \"block_n\": 64, \"warps\": 4, \"stages\": 2,"

@@ -116,19 +116,19 @@ func.func @empty_batch(%q: memref<0x4x?x64xbf16>, %k: memref<0x2x?x64xbf16>, %o:
 
 // -----
 
-func.func @sinks(%q: memref<?x4x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %s: memref<4xf32>, %o: memref<?x4x?x64xbf16>) {
-  // expected-error @+1 {{'gqa.attention' op attention sinks are not supported by the GPU kernels yet (the CPU path, gqa-lower-to-cpu, runs them)}}
+func.func @strided_sinks(%q: memref<?x4x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %s: memref<4xf32, strided<[2]>>, %o: memref<?x4x?x64xbf16>) {
+  // expected-error @+1 {{'gqa.attention' op 'sinks' must be a contiguous row-major memref (identity layout) on the GPU path, got memref<4xf32, strided<[2]>>}}
   gqa.attention ins(%q, %k, %k : memref<?x4x?x64xbf16>, memref<?x2x?x64xbf16>, memref<?x2x?x64xbf16>)
-    sinks(%s : memref<4xf32>) outs(%o : memref<?x4x?x64xbf16>) heads(4, 2) layout<bhsd> mask<none>
+    sinks(%s : memref<4xf32, strided<[2]>>) outs(%o : memref<?x4x?x64xbf16>) heads(4, 2) layout<bhsd> mask<none>
   return
 }
 
 // -----
 
-func.func @lse(%q: memref<?x4x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %o: memref<?x4x?x64xbf16>, %l: memref<?x4x?xf32>) {
-  // expected-error @+1 {{'gqa.attention' op returning the log-sum-exp is not supported by the GPU kernels yet (the CPU path, gqa-lower-to-cpu, returns it)}}
+func.func @lse_in_shared_memory(%q: memref<?x4x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %o: memref<?x4x?x64xbf16>, %l: memref<?x4x?xf32, 3>) {
+  // expected-error @+1 {{'gqa.attention' op 'lse' must be in the default (global) memory space on the GPU path, got memref<?x4x?xf32, 3>}}
   gqa.attention ins(%q, %k, %k : memref<?x4x?x64xbf16>, memref<?x2x?x64xbf16>, memref<?x2x?x64xbf16>)
-    outs(%o : memref<?x4x?x64xbf16>, %l : memref<?x4x?xf32>) heads(4, 2) layout<bhsd> mask<none>
+    outs(%o : memref<?x4x?x64xbf16>, %l : memref<?x4x?xf32, 3>) heads(4, 2) layout<bhsd> mask<none>
   return
 }
 

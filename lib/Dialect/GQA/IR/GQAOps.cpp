@@ -61,7 +61,9 @@ DictionaryAttr AttentionOp::getKernelConfig() {
       b.getNamedAttr("scale", b.getF64FloatAttr(getScaleOrDefault())),
       b.getNamedAttr("softcap", b.getF64FloatAttr(softcap)),
       b.getNamedAttr("kv_lens", b.getStringAttr(kvLens)),
-      b.getNamedAttr("page_size", b.getI64IntegerAttr(getPageSize()))};
+      b.getNamedAttr("page_size", b.getI64IntegerAttr(getPageSize())),
+      b.getNamedAttr("sinks", b.getBoolAttr(static_cast<bool>(getSinks()))),
+      b.getNamedAttr("lse", b.getBoolAttr(static_cast<bool>(getLseInit())))};
   // Sizes fixed by static shapes (a paged Skv is the block table's pages
   // times the page size).
   LayoutDims dims = getLayoutDims();

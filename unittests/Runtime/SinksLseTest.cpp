@@ -1,0 +1,124 @@
+//===- SinksLseTest.cpp - Kernels with attention sinks and the LSE --------===//
+//
+// Metadata version 3: config.sinks and config.lse, and the `sinks` and `lse`
+// parameters every kernel of such a set takes; the launch arguments that
+// carry them, checked and bound by name.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LaunchPlan.h"
+#include "TestMetadata.h"
+
+#include "gtest/gtest.h"
+
+using namespace gqa::runtime;
+using namespace gqa::runtime::test;
+
+namespace {
+
+/// The contract's example with sinks and the LSE: the kernel takes both
+/// after `out`.
+JsonValue sinksLseDocument() {
+  JsonValue document = parseDocument(kContractExample);
+  replaceValue(document, "config.sinks", "true");
+  replaceValue(document, "config.lse", "true");
+  replaceValue(document, "kernels[0].params",
+               R"([{"name": "q", "type": "ptr"}, {"name": "k", "type": "ptr"},
+                   {"name": "v", "type": "ptr"}, {"name": "out", "type": "ptr"},
+                   {"name": "sinks", "type": "ptr"},
+                   {"name": "lse", "type": "ptr"},
+                   {"name": "batch", "type": "i64"},
+                   {"name": "seq_q", "type": "i64"},
+                   {"name": "seq_kv", "type": "i64"}])");
+  return document;
+}
+
+KernelMetadata sinksLseMetadata() {
+  KernelMetadata metadata;
+  Status status = decodeKernelMetadata(sinksLseDocument(), metadata);
+  EXPECT_TRUE(status.ok()) << status.getMessage();
+  return metadata;
+}
+
+std::string pointerError(const KernelMetadata &metadata,
+                         const gqa_launch_args &args) {
+  gqa_launch_plan plan;
+  Status status = planLaunch(metadata, args, 132, plan);
+  EXPECT_TRUE(status.ok()) << status.getMessage();
+  status = validateLaunchPointers(metadata, args, plan);
+  EXPECT_EQ(status.getCode(), GQA_ERROR_INVALID_ARGUMENT);
+  return status.getMessage();
+}
+
+TEST(SinksLseMetadataTest, DecodesTheFlagsAndTheParameters) {
+  KernelMetadata metadata = sinksLseMetadata();
+  EXPECT_EQ(metadata.config.sinks, 1);
+  EXPECT_EQ(metadata.config.lse, 1);
+  const KernelSpec &kernel = metadata.kernels[0];
+  EXPECT_EQ(std::get<PointerParam>(kernel.params[4].source),
+            PointerParam::Sinks);
+  EXPECT_EQ(std::get<PointerParam>(kernel.params[5].source), PointerParam::Lse);
+  KernelMetadata plain = parseValidMetadata(kContractExample);
+  EXPECT_EQ(plain.config.sinks, 0);
+  EXPECT_EQ(plain.config.lse, 0);
+}
+
+TEST(SinksLseMetadataTest, TheKernelsTakeWhatTheConfigSays) {
+  JsonValue document = sinksLseDocument();
+  replaceValue(document, "config.lse", "false");
+  EXPECT_EQ(decodeError(document),
+            "kernel 'gqa_attention_fwd' (kernels[0]) takes 'lse', but "
+            "config.lse is false");
+  document = parseDocument(kContractExample);
+  replaceValue(document, "config.sinks", "true");
+  EXPECT_EQ(decodeError(document),
+            "kernel 'gqa_attention_fwd' (kernels[0]) must take parameter "
+            "'sinks' (config.sinks is true)");
+  document = parseDocument(kContractExample);
+  replaceValue(document, "config.lse", "1");
+  EXPECT_EQ(decodeError(document), "key 'config.lse' must be a boolean, not "
+                                   "a number");
+  document = parseDocument(kContractExample);
+  eraseMember(document, "config.sinks");
+  EXPECT_EQ(decodeError(document), "missing key 'config.sinks'");
+}
+
+TEST(SinksLseLaunchTest, ChecksTheArguments) {
+  KernelMetadata metadata = sinksLseMetadata();
+  gqa_launch_args args = makeArgs(metadata, 2, 100, 100);
+  gqa_launch_plan plan;
+  ASSERT_TRUE(planLaunch(metadata, args, 132, plan).ok());
+  EXPECT_TRUE(validateLaunchPointers(metadata, args, plan).ok());
+
+  args.sinks = nullptr;
+  EXPECT_EQ(pointerError(metadata, args),
+            "args.sinks is NULL, but the kernel was compiled with it "
+            "(config.sinks = true)");
+  args = makeArgs(metadata, 2, 100, 100);
+  args.lse = reinterpret_cast<void *>(uintptr_t{0x80002});
+  EXPECT_EQ(pointerError(metadata, args),
+            "args.lse (524290) is not aligned to 4 bytes");
+
+  KernelMetadata plain = parseValidMetadata(kContractExample);
+  args = makeArgs(plain, 2, 100, 100);
+  args.lse = reinterpret_cast<void *>(uintptr_t{0x80000});
+  EXPECT_EQ(pointerError(plain, args),
+            "args.lse is set, but the kernel was compiled without it "
+            "(config.lse = false)");
+}
+
+TEST(SinksLseLaunchTest, BindsThePointersByName) {
+  KernelMetadata metadata = sinksLseMetadata();
+  gqa_launch_args args = makeArgs(metadata, 2, 100, 100);
+  gqa_launch_plan plan;
+  ASSERT_TRUE(planLaunch(metadata, args, 132, plan).ok());
+  KernelParamValues params;
+  bindKernelParams(metadata.kernels[0], args, plan, 0, params);
+  ASSERT_EQ(params.count, 9u);
+  EXPECT_EQ(params.values[3].pointer, 0x40000u); // out
+  EXPECT_EQ(params.values[4].pointer, 0x70000u); // sinks
+  EXPECT_EQ(params.values[5].pointer, 0x80000u); // lse
+  EXPECT_EQ(params.values[6].i64, 2);            // batch
+}
+
+} // namespace
