@@ -6,10 +6,11 @@ Two lists:
   compile-time attributes) run at several runtime sizes (:class:`Shape`), compared with a float64
   reference.  They cover MHA / GQA / MQA (g = 1, 2, 4, 8, 64), decode, prefill, Sq < Skv and
   Sq > Skv, every mask kind, kv_lens, softcap, explicit scale, both layouts, head dims 64/128/256,
-  Dv != D, bf16 and f16 (f32 is ``optional``: kept only where it compiles) and lengths that are no
-  tile multiple.
+  Dv != D, paged KV caches, attention sinks and the log-sum-exp (LSE, checked row by row), bf16
+  and f16 (f32 is ``optional``: kept only where it compiles) and lengths that are no tile multiple.
 * :data:`BENCHMARK`: :class:`BenchCase` s, the Llama-3-70B attention layer (64 Q / 8 KV heads,
-  D 128, bf16) timed against PyTorch's attention backends.
+  D 128, bf16) timed against PyTorch's attention backends (paged and sinks+LSE rows: ours only,
+  next to the plain row of the same size).
 
 Batch and sequence lengths are runtime values, so one kernel serves every size of a case, and the
 benchmark kernels are among the correctness kernels (:func:`distinct_kernels` counts them).
@@ -35,6 +36,10 @@ CHIP = "sm_90"
 DECODE_MEMORY_CAP = 40_000_000_000
 #: Relative L2 error allowed per dtype (‖out − ref‖ / ‖ref‖ against the float64 reference).
 TOLERANCE = {"bf16": 1e-2, "f16": 2e-3, "f32": 1e-3}
+#: Largest absolute error allowed in a row's LSE (natural log, float32 out of ex2/lg2.approx on the
+#: GPU), over the rows whose reference LSE is finite; whatever the dtype (the reference reads the
+#: same rounded inputs).
+LSE_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,10 @@ class Attrs:
     kv_lens: bool = False
     #: Tokens per page of a paged KV cache (0: contiguous K/V); paged cases always pass kv_lens.
     page_size: int = 0
+    #: One attention-sink logit per query head (float32 [Hq], drawn per input set).
+    sinks: bool = False
+    #: The kernel also writes each row's log-sum-exp (float32 [B, Hq, Sq]), checked row by row.
+    lse: bool = False
 
     @property
     def dv(self) -> int:
@@ -70,11 +79,12 @@ class Attrs:
         return dict(
             head_dim_v=self.head_dim_v, dtype=self.dtype, layout=self.layout, causal=self.causal,
             window=self.window, softcap=self.softcap, scale=self.scale, kv_lens=self.kv_lens,
-            page_size=self.page_size,
+            page_size=self.page_size, sinks=self.sinks, lse=self.lse,
         )
 
     def attention_kwargs(self) -> dict[str, Any]:
-        """The mask/scale options of :func:`gqa.attention` and :func:`gqa.reference.attention`."""
+        """The mask/scale options of :func:`gqa.attention` and :func:`gqa.reference.attention` (the sinks
+        and the LSE are tensors, passed by the caller)."""
         return dict(layout=self.layout, causal=self.causal, window=self.window,
                     softcap=self.softcap, scale=self.scale)
 
@@ -93,7 +103,7 @@ class Attrs:
         return self.kernel_config().mask == "causal"
 
     def label(self) -> str:
-        """A short human-readable description, e.g. ``hq64/hkv8 d128 bf16 bshd causal``."""
+        """A short human-readable description, e.g. ``hq64/hkv8 d128 bf16 bshd causal sinks lse``."""
         cfg = self.kernel_config()
         parts = [f"hq{self.q_heads}/hkv{self.kv_heads}", f"d{self.head_dim}"]
         if self.dv != self.head_dim:
@@ -107,6 +117,10 @@ class Attrs:
             parts.append("kv_lens")
         if self.page_size:
             parts.append(f"paged{self.page_size}")
+        if self.sinks:
+            parts.append("sinks")
+        if self.lse:
+            parts.append("lse")
         return " ".join(parts)
 
 
@@ -254,9 +268,26 @@ def _feature_cases() -> list[CorrectnessCase]:
                         KV_LENS_SIZES[:2]),
         CorrectnessCase("d256-paged256-window", Attrs(16, 2, 256, window=(300, 0), kv_lens=True, page_size=256),
                         KV_LENS_SIZES),
+        # Attention sinks (random per head, some outweighing the keys) and the LSE, checked row by row:
+        # kv_len 0 and Sq > Skv give rows with no key (O = 0, LSE = the sink, or -inf without sinks);
+        # long decodes go through split-KV, whose combine kernel joins the sink and merges the LSE.
+        CorrectnessCase("l70b-sinks-lse-kvlens", Attrs(64, 8, 128, kv_lens=True, sinks=True, lse=True),
+                        KV_LENS_SIZES),
+        # The kernels of the sinks+LSE benchmark rows, at their sizes too.
+        CorrectnessCase("l70b-sinks-lse", Attrs(64, 8, 128, sinks=True, lse=True),
+                        DECODE + CHUNKED[:1] + (Shape(8, 1, 32768),)),
+        CorrectnessCase("l70b-sinks-lse-causal", Attrs(64, 8, 128, causal=True, sinks=True, lse=True),
+                        PREFILL + CHUNKED + EDGES[2:] + L70B_EXTRA),
+        CorrectnessCase("d64-sinks-causal-bhsd", Attrs(8, 2, 64, layout="bhsd", causal=True, sinks=True), f),
+        CorrectnessCase("l70b-paged16-lse", Attrs(64, 8, 128, kv_lens=True, page_size=16, lse=True),
+                        KV_LENS_SIZES[:2]),
+        CorrectnessCase("f16-softcap30-sinks-lse-causal",
+                        Attrs(8, 2, 128, dtype="f16", causal=True, softcap=30.0, sinks=True, lse=True), f, q_std=8.0),
         CorrectnessCase("f32-d64-bhsd-causal", Attrs(8, 2, 64, dtype="f32", layout="bhsd", causal=True), f,
                         optional=True),
         CorrectnessCase("f32-mha", Attrs(8, 8, 128, dtype="f32"), f, optional=True),
+        CorrectnessCase("f32-d64-sinks-lse-kvlens", Attrs(8, 2, 64, dtype="f32", kv_lens=True, sinks=True, lse=True),
+                        KV_LENS_SIZES[:2], optional=True),
     ]
 
 
@@ -290,6 +321,10 @@ BHSD_DECODE = ((32, 32768),)
 #: rows of the same size (the peers read contiguous K/V only).
 PAGED_DECODE = ((1, 131072), (8, 32768), (64, 8192))
 PAGE_SIZE = 16
+#: Plain rows timed again with attention sinks and the LSE (GPT-OSS-style), named with
+#: :data:`SINKS_LSE_SUFFIX`: compared with the plain row (the peers have neither).
+SINKS_LSE_ROWS = ("decode bshd B8 Skv32K", "prefill bshd B1 S4K causal")
+SINKS_LSE_SUFFIX = " sinks+lse"
 
 
 def _kilo(n: int) -> str:
@@ -330,9 +365,18 @@ def paged_decode_cases(sizes: Iterable[tuple[int, int]] = PAGED_DECODE) -> list[
             for b, s in sizes]
 
 
+def sinks_lse_cases(plain: Iterable[BenchCase], names: Iterable[str] = SINKS_LSE_ROWS) -> list[BenchCase]:
+    """The rows ``names`` of ``plain`` with attention sinks and the LSE (those the memory cap kept)."""
+    by_name = {b.name: b for b in plain}
+    return [replace(by_name[n], name=n + SINKS_LSE_SUFFIX, attrs=replace(by_name[n].attrs, sinks=True, lse=True))
+            for n in names if n in by_name]
+
+
 def benchmark_cases(memory_cap: int = DECODE_MEMORY_CAP) -> list[BenchCase]:
-    """The whole benchmark, in the order it runs: decode (cheap) first, then prefill, then bhsd."""
-    return (decode_cases(memory_cap=memory_cap) + paged_decode_cases() + prefill_cases()
+    """The whole benchmark, in the order it runs: decode (cheap) first, paged and sinks+LSE next
+    (two cheap rows), then prefill, then bhsd."""
+    decode, prefill = decode_cases(memory_cap=memory_cap), prefill_cases()
+    return (decode + paged_decode_cases() + sinks_lse_cases(decode + prefill) + prefill
             + decode_cases("bhsd", BHSD_DECODE, memory_cap) + prefill_cases("bhsd", BHSD_PREFILL))
 
 
@@ -407,6 +451,9 @@ def validate() -> list[str]:
             problems += [f"{case.name} reference check {s.label()}: {p}" for p in _shape_problems(case.attrs, s)]
     for bench in BENCHMARK:
         problems += [f"{bench.name}: {p}" for p in _shape_problems(bench.attrs, bench.shape)]
+        plain = bench.name.removesuffix(SINKS_LSE_SUFFIX)
+        if (bench.attrs.sinks or bench.attrs.lse) and (plain == bench.name or plain not in bench_names):
+            problems.append(f"{bench.name}: no plain row to compare with (the peers have no sinks or LSE)")
     problems += [f"FLEX_ROWS: no benchmark row {name!r}" for name in FLEX_ROWS if name not in bench_names]
     return problems
 

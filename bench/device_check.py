@@ -483,8 +483,12 @@ def describe(task: str, result: Any) -> str:
     if kind in ("refcheck", "correctness"):
         counts = {s: sum(1 for r in result if r["status"] == s) for s in harness.STATUSES}
         worst = max((r["rel_l2"] or 0.0 for r in result if r.get("rel_l2") is not None), default=None)
+        worst_lse = max((r["lse_max_abs"] for r in result if r.get("lse_max_abs") is not None), default=None)
         text = " ".join(f"{k}={v}" for k, v in counts.items() if v)
-        return text + (f" worst rel_l2={worst:.2e}" if worst is not None and kind == "correctness" else "")
+        if kind == "correctness":
+            text += f" worst rel_l2={worst:.2e}" if worst is not None else ""
+            text += f" worst lse_max_abs={worst_lse:.2e}" if worst_lse is not None else ""
+        return text
     if kind in ("bench", "flex"):
         return " ".join(f"{i}={harness.impl_cell(result, i)}" for i in harness.IMPLS if i in result["impls"])
     if kind == "ceilings":

@@ -4,11 +4,13 @@ Everything here runs without PyTorch or a GPU, so ``bench/test_bench.py`` covers
 timings.  Results are plain JSON-ready dicts:
 
 * a correctness run: ``{"case", "kernel", "shape", "dtype", "status", "rel_l2", "max_abs",
-  "tolerance", "nonfinite", "message", "seconds"}`` with ``status`` one of :data:`STATUSES`;
-* a reference check (torch float64 vs gqa.reference): ``{"case", "shape", "status", "rel_diff", "message"}``;
+  "tolerance", "nonfinite", "lse_max_abs", "lse_mismatched", "message", "seconds"}`` with ``status``
+  one of :data:`STATUSES` (the ``lse_`` fields: kernels that write the LSE, else None);
+* a reference check (torch float64 vs gqa.reference): ``{"case", "shape", "status", "rel_diff", "message"}``
+  (plus ``"lse_diff", "lse_mismatched"`` for LSE kernels);
 * a benchmark row: ``{"name", "phase", "layout", "label", "shape", "flops", "min_bytes", "io_bytes",
   "input_sets", "peer_layout", "impls": {impl: {"ms", "min_ms", "max_ms", "calls", "groups",
-  "host_us", "rel_err_vs_ours"} | {"skipped": why} | {"error": what}}}``.
+  "host_us", "rel_err_vs_ours", "nonfinite", "lse_nonfinite"} | {"skipped": why} | {"error": what}}}``.
 """
 
 from __future__ import annotations
@@ -185,7 +187,8 @@ def ceiling_fraction(row: Mapping[str, Any], impl: str, ceilings: Mapping[str, A
 # ------------------------------------------------------------------------------------ correctness
 
 def judge(rel_l2: Optional[float], nonfinite: int, tolerance: float) -> str:
-    """``pass`` when every element is finite and the relative L2 error is within tolerance."""
+    """``pass`` when no element is bad (``nonfinite``) and the error is finite and within tolerance: the
+    output's relative L2 error (measure.check_lse judges the LSE's max abs error with it too)."""
     if nonfinite or rel_l2 is None or not math.isfinite(rel_l2):
         return "fail"
     return "pass" if rel_l2 <= tolerance else "fail"
@@ -195,7 +198,8 @@ def correctness_run(case: CorrectnessCase, shape_label: str, **fields: Any) -> d
     """A correctness record with the case's identity filled in."""
     record = {"case": case.name, "kernel": case.attrs.label(), "shape": shape_label,
               "dtype": case.attrs.dtype, "status": "error", "rel_l2": None, "max_abs": None,
-              "tolerance": case.tolerance, "nonfinite": None, "message": "", "seconds": None}
+              "tolerance": case.tolerance, "nonfinite": None, "lse_max_abs": None, "lse_mismatched": None,
+              "message": "", "seconds": None}
     record.update(fields)
     return record
 
@@ -250,13 +254,14 @@ def bench_table_rows(rows: Sequence[Mapping[str, Any]], ceilings: Mapping[str, A
     return out
 
 
-CORRECTNESS_HEADERS = ("case", "kernel", "shape", "status", "rel L2", "tol", "max abs", "message")
+CORRECTNESS_HEADERS = ("case", "kernel", "shape", "status", "rel L2", "tol", "max abs", "LSE max abs", "message")
 
 
 def correctness_table_rows(records: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     """One list of cells per correctness record, under :data:`CORRECTNESS_HEADERS`."""
     return [[r["case"], r["kernel"], r["shape"], r["status"], _fmt(r.get("rel_l2"), ".2e"),
-             _fmt(r.get("tolerance"), ".0e"), _fmt(r.get("max_abs"), ".2e"), (r.get("message") or "")[:160]]
+             _fmt(r.get("tolerance"), ".0e"), _fmt(r.get("max_abs"), ".2e"), _fmt(r.get("lse_max_abs"), ".2e"),
+             (r.get("message") or "")[:160]]
             for r in records]
 
 
@@ -338,7 +343,7 @@ def markdown_report(report: Mapping[str, Any]) -> str:
                       for impl, e in r.get("impls", {}).items() if "skipped" in e or "error" in e})
     if reasons:
         lines += ["### Skipped or failed implementations", ""] + [f"- {x}" for x in reasons] + [""]
-    lines += ["## Correctness (relative L2 error against a float64 reference)", "",
+    lines += ["## Correctness (relative L2 error against a float64 reference; LSE: max abs error of the rows)", "",
               render(CORRECTNESS_HEADERS, correctness_table_rows(report.get("correctness", [])), markdown=True), ""]
     bad_refs = [r for r in report.get("reference_checks", []) if r["status"] != "pass"]
     lines += ["## Reference self-check (torch float64 on the GPU vs gqa.reference, numpy)", "",

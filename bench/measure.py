@@ -21,12 +21,16 @@ import torch
 import gqa
 from gqa.shapes import from_bhsd_axes, make_shape, to_bhsd_axes
 
-from configs import CHIP, REFERENCE_CHECK_TOLERANCE, Attrs, BenchCase, CorrectnessCase, Shape, reference_check_shapes
+from configs import (CHIP, LSE_TOLERANCE, REFERENCE_CHECK_TOLERANCE, Attrs, BenchCase, CorrectnessCase, Shape,
+                     reference_check_shapes)
 from harness import DEFAULT_L2_BYTES, bench_row, correctness_run, input_sets, judge, median, plan_timing
 
 #: Where inputs live (the tests set "cpu" to run the glue code without a GPU).
 DEVICE = "cuda"
 TORCH_DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}
+#: The random sink logits are N(SINK_MEAN, SINK_STD²): against scores of about N(0, 1), some sinks
+#: outweigh every key of a short row, most only shrink a long one a little.
+SINK_MEAN, SINK_STD = 1.0, 2.0
 
 
 class Refused(Exception):
@@ -65,11 +69,28 @@ def randn_into(t: torch.Tensor, gen: torch.Generator, std: float = 1.0, chunk_el
     return t
 
 
+def make_sinks(attrs: Attrs, gen: torch.Generator, device: Optional[str] = None) -> Optional[torch.Tensor]:
+    """Random float32 sink logits [Hq] (N(SINK_MEAN, SINK_STD²)) if the kernel takes sinks, else None."""
+    if not attrs.sinks:
+        return None
+    sinks = torch.randn(attrs.q_heads, generator=gen, device=device or DEVICE, dtype=torch.float32)
+    return sinks.mul_(SINK_STD).add_(SINK_MEAN)
+
+
 def out_like(attrs: Attrs, shape: Shape, device: Optional[str] = None) -> torch.Tensor:
     """An output tensor (B, Hq, Sq, Dv) in the layout, poisoned with NaN."""
     out = torch.empty(make_shape(attrs.layout, shape.batch, attrs.q_heads, shape.seq_q, attrs.dv),
                       dtype=TORCH_DTYPES[attrs.dtype], device=device or DEVICE)
     return out.fill_(float("nan"))
+
+
+def lse_like(attrs: Attrs, shape: Shape, device: Optional[str] = None) -> Optional[torch.Tensor]:
+    """The float32 LSE output [B, Hq, Sq] poisoned with NaN (an unwritten row shows) if the kernel
+    writes one, else None."""
+    if not attrs.lse:
+        return None
+    return torch.full((shape.batch, attrs.q_heads, shape.seq_q), float("nan"), dtype=torch.float32,
+                      device=device or DEVICE)
 
 
 def as_bhsd(x: torch.Tensor, layout: str) -> torch.Tensor:
@@ -80,13 +101,18 @@ def as_bhsd(x: torch.Tensor, layout: str) -> torch.Tensor:
 # --------------------------------------------------------------------------------------- reference
 
 def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
-              kv_lens: Optional[torch.Tensor] = None, max_chunk_bytes: int = 1 << 30) -> torch.Tensor:
+              kv_lens: Optional[torch.Tensor] = None, *, sinks: Optional[torch.Tensor] = None,
+              return_lse: bool = False, max_chunk_bytes: int = 1 << 30) -> Any:
     """REFERENCE §1 in float64 with PyTorch, on the inputs' device, in the inputs' layout.
 
     Query head h reads KV head h // g (q is viewed as (B, Hkv, g, Sq, D): no repeat of K/V);
     masks are bottom-right aligned against Skv, or against ``kv_lens[b]`` with keys j >= len
     masked; the window (from the effective window, so causal = (-1, 0)) keeps
     i + off - left <= j <= i + off + right; softcap after scaling; rows with no visible key are 0.
+    ``sinks`` ([Hq]): head h's sink joins its rows' maximum and denominator as a logit without a
+    value (compared with the scaled, softcapped scores).  ``return_lse``: returns ``(out, lse)``,
+    lse [B, Hq, Sq] the natural-log logsumexp of each row's visible scores and its sink (-inf for a
+    row with neither), as gqa.reference.attention.
     Query rows are processed in chunks so that the scores stay under ``max_chunk_bytes``.
     """
     cfg = attrs.kernel_config()
@@ -104,6 +130,8 @@ def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
     off = (lens - seq_q).view(batch, 1, 1)
     j = torch.arange(seq_kv, device=device).view(1, 1, seq_kv)
     out = torch.empty(batch, kv_heads, g, seq_q, dv, dtype=torch.float64, device=device)
+    lse = torch.empty(batch, kv_heads, g, seq_q, dtype=torch.float64, device=device) if return_lse else None
+    sink = None if sinks is None else sinks.to(device=device, dtype=torch.float64).view(1, kv_heads, g, 1, 1)
     chunk = max(1, max_chunk_bytes // max(1, batch * q_heads * seq_kv * 8))
     for i0 in range(0, seq_q, chunk):
         i1 = min(seq_q, i0 + chunk)
@@ -119,12 +147,19 @@ def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
         visible = ok.view(batch, 1, 1, i1 - i0, seq_kv)
         scores = scores.masked_fill(~visible, float("-inf"))
         row_max = scores.amax(dim=-1, keepdim=True)
+        if sink is not None:
+            row_max = torch.maximum(row_max, sink)
         row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
         p = torch.exp(scores - row_max)  # exp(-inf) = 0 on masked keys
         denom = p.sum(dim=-1, keepdim=True)
+        if sink is not None:
+            denom = denom + torch.exp(sink - row_max)
         weights = torch.where(denom > 0, p / denom.clamp_min(torch.finfo(torch.float64).tiny), torch.zeros_like(p))
         out[:, :, :, i0:i1] = torch.matmul(weights, vg)
-    return out.reshape(batch, q_heads, seq_q, dv).permute(*from_bhsd_axes(attrs.layout))
+        if lse is not None:
+            lse[:, :, :, i0:i1] = torch.where(denom > 0, row_max + torch.log(denom), float("-inf"))[..., 0]
+    out = out.reshape(batch, q_heads, seq_q, dv).permute(*from_bhsd_axes(attrs.layout))
+    return out if lse is None else (out, lse.reshape(batch, q_heads, seq_q))
 
 
 def rel_l2(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
@@ -136,12 +171,30 @@ def rel_l2(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
 
 
 def numpy_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
-                    kv_lens: Optional[torch.Tensor]) -> torch.Tensor:
-    """gqa.reference.attention (numpy, float64, CPU) on the same inputs, as a CPU tensor."""
-    to_np = lambda t: t.detach().to(torch.float64).cpu().numpy()  # noqa: E731
+                    kv_lens: Optional[torch.Tensor], *, sinks: Optional[torch.Tensor] = None,
+                    return_lse: bool = False) -> Any:
+    """gqa.reference.attention (numpy, float64, CPU) on the same inputs, as CPU tensors: the output,
+    or ``(out, lse)`` with ``return_lse``."""
+    to_np = lambda t: None if t is None else t.detach().to(torch.float64).cpu().numpy()  # noqa: E731
     lens = None if kv_lens is None else kv_lens.cpu().numpy()
-    ref = gqa.reference.attention(to_np(q), to_np(k), to_np(v), kv_lens=lens, **attrs.attention_kwargs())
-    return torch.from_numpy(np.ascontiguousarray(ref))
+    ref = gqa.reference.attention(to_np(q), to_np(k), to_np(v), kv_lens=lens, sinks=to_np(sinks),
+                                  return_lse=return_lse, **attrs.attention_kwargs())
+    as_tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in (ref if return_lse else (ref,))]
+    return tuple(as_tensors) if return_lse else as_tensors[0]
+
+
+def compare_lse(lse: torch.Tensor, expected: torch.Tensor) -> tuple[float, int]:
+    """(max |lse − expected| over the rows where both are finite, rows that disagree in kind), the
+    second counting a NaN (an unwritten row of the NaN-poisoned output), +inf, or a finite value where
+    the reference has -inf or the reverse (a row with no key: -inf without a sink); as gpusim's
+    compare_lse."""
+    got = lse.detach().to(torch.float64)
+    want = expected.detach().to(device=got.device, dtype=torch.float64)
+    both_finite = torch.isfinite(got) & torch.isfinite(want)
+    both_minus_inf = torch.isneginf(got) & torch.isneginf(want)
+    mismatched = int((~(both_finite | both_minus_inf)).sum())
+    diff = (got - want)[both_finite].abs()
+    return (float(diff.max()) if diff.numel() else 0.0), mismatched
 
 
 # ------------------------------------------------------------------------------------------- timer
@@ -285,15 +338,23 @@ def _generator(base_seed: int, *parts: Any, device: Optional[str] = None) -> tor
 def reference_checks(case: CorrectnessCase, base_seed: int, device: Optional[str] = None) -> list[dict[str, Any]]:
     """Compare :func:`reference` (GPU) with gqa.reference (numpy) at the case's small sizes."""
     records = []
-    for shape in reference_check_shapes(case.attrs):
+    attrs = case.attrs
+    for shape in reference_check_shapes(attrs):
         record = {"case": case.name, "shape": shape.label(), "status": "error", "rel_diff": None, "message": ""}
         try:
             gen = _generator(base_seed, "ref", case.name, shape, device=device)
-            q, k, v, lens = make_inputs(case.attrs, shape, gen, device=device, q_std=case.q_std)
-            ours = reference(q, k, v, case.attrs, lens).cpu()
-            theirs = numpy_reference(q, k, v, case.attrs, lens)
-            diff, _ = rel_l2(ours, theirs)
-            record.update(rel_diff=diff, status="pass" if diff <= REFERENCE_CHECK_TOLERANCE else "fail")
+            q, k, v, lens = make_inputs(attrs, shape, gen, device=device, q_std=case.q_std)
+            sinks = make_sinks(attrs, gen, device=device)
+            ours = reference(q, k, v, attrs, lens, sinks=sinks, return_lse=attrs.lse)
+            theirs = numpy_reference(q, k, v, attrs, lens, sinks=sinks, return_lse=attrs.lse)
+            (ours, ours_lse), (theirs, theirs_lse) = (ours, theirs) if attrs.lse else ((ours, None), (theirs, None))
+            diff, _ = rel_l2(ours.cpu(), theirs)
+            agree = diff <= REFERENCE_CHECK_TOLERANCE
+            if attrs.lse:
+                lse_diff, mismatched = compare_lse(ours_lse.cpu(), theirs_lse)
+                record.update(lse_diff=lse_diff, lse_mismatched=mismatched)
+                agree = agree and not mismatched and lse_diff <= REFERENCE_CHECK_TOLERANCE
+            record.update(rel_diff=diff, status="pass" if agree else "fail")
         except Exception as e:  # noqa: BLE001 - recorded, the run goes on
             record["message"] = f"{type(e).__name__}: {e}"
         records.append(record)
@@ -328,15 +389,40 @@ def page_cache(attrs: Attrs, k: torch.Tensor, v: torch.Tensor, gen: torch.Genera
 
 
 def run_ours(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lens: Optional[torch.Tensor], out: torch.Tensor,
-             attrs: Attrs, kernel: gqa.Kernel, block_table: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """One launch of our kernel (already loaded) on the current stream (k, v: pools when paged)."""
-    paged = {} if block_table is None else {"block_table": block_table}
-    return gqa.attention(q, k, v, kv_lens=lens, out=out, kernel=kernel, chip=CHIP, **paged,
+             attrs: Attrs, kernel: gqa.Kernel, block_table: Optional[torch.Tensor] = None,
+             sinks: Optional[torch.Tensor] = None, lse: Optional[torch.Tensor] = None) -> Any:
+    """One launch of our kernel (already loaded) on the current stream (k, v: pools when paged); it
+    writes ``out`` (and ``lse`` when given) and returns what gqa.attention returns."""
+    extra: dict[str, Any] = {} if block_table is None else {"block_table": block_table}
+    if lse is not None:
+        extra.update(return_lse=True, lse=lse)
+    return gqa.attention(q, k, v, kv_lens=lens, out=out, kernel=kernel, chip=CHIP, sinks=sinks, **extra,
                          **attrs.attention_kwargs())
 
 
+def run_ours_on_set(sets: dict[str, list[torch.Tensor]], i: int, attrs: Attrs, kernel: gqa.Kernel) -> torch.Tensor:
+    """:func:`run_ours` on input set ``i`` of a benchmark row (with its page table, sinks and LSE
+    output where the row has them); returns the set's output."""
+    extra = {name: sets[name][i] for name in ("block_table", "sinks", "lse") if name in sets}
+    run_ours(sets["q"][i], sets["k"][i], sets["v"][i], None, sets["out"][i], attrs, kernel, **extra)
+    return sets["out"][i]
+
+
+def check_lse(lse: torch.Tensor, expected: torch.Tensor) -> tuple[dict[str, Any], str]:
+    """The ``lse_`` fields of a correctness record, and what is wrong with the LSE (empty if nothing)."""
+    max_abs, mismatched = compare_lse(lse, expected)
+    fields = {"lse_max_abs": max_abs, "lse_mismatched": mismatched}
+    if mismatched:
+        return fields, (f"{mismatched} LSE rows NaN (unwritten), +inf, or finite where the reference is -inf "
+                        "or the reverse")
+    if judge(max_abs, 0, LSE_TOLERANCE) != "pass":
+        return fields, f"LSE max abs error {max_abs:.2e} > {LSE_TOLERANCE:g}"
+    return fields, ""
+
+
 def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: str = "") -> list[dict[str, Any]]:
-    """Run every size of a case with fresh inputs and a NaN-poisoned output; compare with :func:`reference`."""
+    """Run every size of a case with fresh inputs (and sinks) and a NaN-poisoned output (and LSE); compare
+    with :func:`reference`: the output by its relative L2 error, the LSE row by row (:func:`check_lse`)."""
     try:
         kernel = load_kernel(case.attrs, cache_dir)
     except gqa.CompilerNotFoundError as e:
@@ -353,21 +439,29 @@ def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: s
         try:
             gen = _generator(base_seed, case.name, shape)
             q, k, v, lens = make_inputs(case.attrs, shape, gen, q_std=case.q_std)
-            out = out_like(case.attrs, shape)
+            sinks = make_sinks(case.attrs, gen)
+            out, lse = out_like(case.attrs, shape), lse_like(case.attrs, shape)
             if case.attrs.page_size:
                 k_pool, v_pool, table = page_cache(case.attrs, k, v, gen)
-                run_ours(q, k_pool, v_pool, lens, out, case.attrs, kernel, table)
+                run_ours(q, k_pool, v_pool, lens, out, case.attrs, kernel, table, sinks, lse)
                 k_pool = v_pool = table = None  # noqa: F841 - the reference reads the contiguous k, v
             else:
-                run_ours(q, k, v, lens, out, case.attrs, kernel)
+                run_ours(q, k, v, lens, out, case.attrs, kernel, sinks=sinks, lse=lse)
             torch.cuda.synchronize()
             nonfinite = int((~torch.isfinite(out)).sum())
-            ref = reference(q, k, v, case.attrs, lens)
+            ref = reference(q, k, v, case.attrs, lens, sinks=sinks, return_lse=lse is not None)
+            ref, ref_lse = ref if lse is not None else (ref, None)
             err, max_abs = rel_l2(out, ref)
             status = judge(err, nonfinite, case.tolerance)
-            message = f"{nonfinite} elements not finite (unwritten or NaN)" if nonfinite else ""
+            problems = [f"{nonfinite} elements not finite (unwritten or NaN)"] if nonfinite else []
+            lse_fields: dict[str, Any] = {}
+            if lse is not None:
+                lse_fields, lse_problem = check_lse(lse, ref_lse)
+                if lse_problem:
+                    status = "fail"
+                    problems.append(lse_problem)
             records.append(correctness_run(case, shape.label(), status=status, rel_l2=err, max_abs=max_abs,
-                                           nonfinite=nonfinite, message=message,
+                                           nonfinite=nonfinite, message="; ".join(problems), **lse_fields,
                                            seconds=time.perf_counter() - t0))
         except Exception as e:  # noqa: BLE001
             records.append(correctness_run(case, shape.label(), message=f"{type(e).__name__}: {e}",
@@ -375,7 +469,7 @@ def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: s
             if not cuda_healthy():
                 break
         finally:
-            q = k = v = lens = out = None  # noqa: F841 - free before the next size
+            q = k = v = lens = out = sinks = lse = ref = ref_lse = None  # noqa: F841 - free before the next size
     return records
 
 
@@ -429,6 +523,8 @@ def peer_callable(impl: str, attrs: Attrs, qs: Sequence[torch.Tensor], ks: Seque
     cfg = attrs.kernel_config()
     if attrs.page_size:
         raise Refused("the peers read contiguous K/V: compare with the contiguous row of this size")
+    if attrs.sinks or attrs.lse:
+        raise Refused("the peers take no attention sinks and return no LSE: compare with the plain row of this size")
     if cfg.mask not in ("none", "causal") or cfg.softcap or attrs.kv_lens:
         raise Refused("the peers are set up for none/causal masks only")
     causal = cfg.mask == "causal"
@@ -475,9 +571,7 @@ def time_impl(impl: str, case: BenchCase, timer: Timer, sets: dict[str, list[tor
     if impl == "ours":
         if kernel is None:
             raise Refused("no kernel")
-        tables = sets.get("table")  # paged rows: k and v are page pools
-        fn = lambda i: run_ours(sets["q"][i], sets["k"][i], sets["v"][i], None, sets["out"][i], attrs,  # noqa: E731
-                                kernel, tables[i] if tables else None)
+        fn = lambda i: run_ours_on_set(sets, i, attrs, kernel)  # noqa: E731
         ctx: ContextManager = nullcontext()
     else:
         views = {x: [as_bhsd(t, attrs.layout) for t in sets[x]] for x in ("q", "k", "v")}
@@ -519,17 +613,17 @@ def bench_case(case: BenchCase, cache_dir: str, timer: Timer, flex: Optional[Fle
         for i in range(n):
             gen = _generator(base_seed, "bench", case.name, i)
             q, k, v, _ = make_inputs(case.attrs, case.shape, gen)
+            sinks, table = make_sinks(case.attrs, gen), None
             if case.attrs.page_size:
                 k, v, table = page_cache(case.attrs, k, v, gen)
-                sets.setdefault("table", []).append(table)
-            for name, t in (("q", q), ("k", k), ("v", v), ("out", out_like(case.attrs, case.shape))):
-                sets[name].append(t)
-            q = k = v = None  # noqa: F841 - the contiguous K/V of a paged row are freed here
+            for name, t in (("q", q), ("k", k), ("v", v), ("out", out_like(case.attrs, case.shape)),
+                            ("block_table", table), ("sinks", sinks), ("lse", lse_like(case.attrs, case.shape))):
+                if t is not None:  # the last three: only rows that have them
+                    sets.setdefault(name, []).append(t)
+            q = k = v = sinks = table = None  # noqa: F841 - the contiguous K/V of a paged row are freed here
         if "ours" not in impls and kernel is not None:
             try:
-                tables = sets.get("table")
-                ours_out = run_ours(sets["q"][0], sets["k"][0], sets["v"][0], None, sets["out"][0], case.attrs, kernel,
-                                    tables[0] if tables else None)
+                ours_out = run_ours_on_set(sets, 0, case.attrs, kernel)
                 torch.cuda.synchronize()
             except Exception:  # noqa: BLE001 - only a comparison is lost
                 ours_out = None
@@ -544,6 +638,9 @@ def bench_case(case: BenchCase, cache_dir: str, timer: Timer, flex: Optional[Fle
                     bad = int((~torch.isfinite(out)).sum())
                     if bad:
                         record["nonfinite"] = bad
+                    bad_lse = int((~torch.isfinite(sets["lse"][0])).sum()) if "lse" in sets else 0
+                    if bad_lse:  # every row of a benchmark row sees keys: its LSE is finite
+                        record["lse_nonfinite"] = bad_lse
                 row["impls"][impl] = record
             except Refused as e:
                 row["impls"][impl] = {"skipped": str(e)[:400]}
@@ -570,5 +667,5 @@ def describe_exception(e: BaseException) -> str:
     return f"{type(e).__name__}: {e} | " + "".join(tb[-3:]).replace("\n", " ")[-600:]
 
 
-__all__ = ["Flex", "Refused", "Timer", "bench_case", "check_case", "cuda_healthy", "environment",
-           "make_inputs", "measure_ceilings", "reference", "reference_checks", "rel_l2"]
+__all__ = ["Flex", "Refused", "Timer", "bench_case", "check_case", "compare_lse", "cuda_healthy", "environment",
+           "lse_like", "make_inputs", "make_sinks", "measure_ceilings", "reference", "reference_checks", "rel_l2"]

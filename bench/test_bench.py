@@ -1,6 +1,7 @@
 """Tests of bench/ that need no GPU: the matrix, the accounting and writers, the supervisor (with a
 fake worker), prepare_kernels.py (with a fake gqa-compile), and, where PyTorch is installed, the
-float64 torch reference against gqa.reference on the CPU.
+float64 torch reference against gqa.reference on the CPU (sinks and the LSE: test_bench_sinks.py;
+shared fixtures: conftest.py).
 
     python3 -m pytest bench -q
 """
@@ -19,10 +20,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-
-import configs  # noqa: E402
+import configs  # noqa: E402  (conftest.py put bench/ on sys.path)
 import device_check  # noqa: E402
 import harness  # noqa: E402
 import prepare_kernels  # noqa: E402
@@ -30,13 +28,6 @@ from configs import Attrs, BenchCase, CorrectnessCase, Shape  # noqa: E402
 
 import gqa  # noqa: E402  (configs put python/ on sys.path)
 from gqa import compiler as gqa_compiler  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _fresh_kernel_memo():
-    gqa_compiler.clear_memory_cache()
-    yield
-    gqa_compiler.clear_memory_cache()
 
 
 # ------------------------------------------------------------------------------------ the matrix
@@ -47,12 +38,12 @@ def test_configs_are_well_formed():
 
 def test_distinct_kernel_count():
     kernels = configs.distinct_kernels()
-    assert len(kernels) == 34
-    assert len({c.attrs.key() for c in configs.CORRECTNESS}) == len(configs.CORRECTNESS) == 34
+    assert len(kernels) == 41
+    assert len({c.attrs.key() for c in configs.CORRECTNESS}) == len(configs.CORRECTNESS) == 41
     optional = [u for u in kernels.values() if u.optional]
-    assert sorted(u.attrs.dtype for u in optional) == ["f32", "f32"]
+    assert sorted(u.attrs.dtype for u in optional) == ["f32", "f32", "f32"]
     bench_keys = {b.attrs.key() for b in configs.BENCHMARK}
-    assert len(bench_keys) == 5  # bshd/bhsd x causal/none and paged, all among the correctness kernels
+    assert len(bench_keys) == 7  # bshd/bhsd x causal/none, paged, sinks+lse x causal/none: all correctness kernels
     assert bench_keys <= {c.attrs.key() for c in configs.CORRECTNESS}
     for key in bench_keys:
         assert not kernels[key].optional
@@ -117,8 +108,9 @@ def test_tolerances():
 
 def test_benchmark_matrix():
     rows = configs.BENCHMARK
-    prefill = [b for b in rows if b.phase == "prefill" and b.attrs.layout == "bshd"]
-    decode = [b for b in rows if b.phase == "decode" and b.attrs.layout == "bshd" and not b.attrs.page_size]
+    plain = [b for b in rows if not b.attrs.sinks]
+    prefill = [b for b in plain if b.phase == "prefill" and b.attrs.layout == "bshd"]
+    decode = [b for b in plain if b.phase == "decode" and b.attrs.layout == "bshd" and not b.attrs.page_size]
     paged = [b for b in rows if b.attrs.page_size]
     assert len(prefill) == 3 * 5 * 2 and len(decode) == 4 * 4 and len(paged) == 3
     # Each paged row has a contiguous row of the same size to compare with.
@@ -365,7 +357,7 @@ def test_nvidia_smi_missing(monkeypatch, tmp_path):
 def test_plan_mode_needs_no_gpu(capsys):
     assert device_check.main(["--plan"]) == 0
     out = capsys.readouterr().out
-    assert "distinct kernels 34" in out and "total" in out
+    assert "distinct kernels 41" in out and "total" in out
 
 
 FAKE_WORKER = textwrap.dedent('''
@@ -537,26 +529,30 @@ def _prepare(tmp_path, *extra: str) -> int:
 def test_prepare_kernels_carries_the_python_gpu_tests(tmp_path, fake_compiler, capsys):
     """The kernels of python/tests/test_gpu.py go into the cache too (the fake compiler refuses f32)."""
     assert prepare_kernels.prepare_python_gpu_tests(tmp_path / "cache", "sm_90").startswith(
-        "python/tests/test_gpu.py kernels: 11 of 12 in the cache\n  failed: hq4-hkv4-d64-dv32-f32")
-    assert len(list((tmp_path / "cache").glob("*/kernel.json"))) == 11
+        "python/tests/test_gpu.py kernels: 14 of 15 in the cache\n  failed: hq4-hkv4-d64-dv32-f32")
+    assert len(list((tmp_path / "cache").glob("*/kernel.json"))) == 14
 
 
-def test_prepare_kernels_with_a_fake_compiler(tmp_path, fake_compiler, capsys):
+def test_prepare_kernels_with_a_fake_compiler(tmp_path, fake_compiler, capsys, monkeypatch):
     assert _prepare(tmp_path) == 0
     out = capsys.readouterr().out
-    assert "kernels: 34 distinct, 32 ok (32 compiled now, 0 from the cache), 0 failed, 2 optional left out" in out
+    assert "kernels: 41 distinct, 38 ok (38 compiled now, 0 from the cache), 0 failed, 3 optional left out" in out
     assert "f32 is not supported" in out
     manifest = json.loads((tmp_path / "carry" / "manifest.json").read_text())
-    assert len(manifest["kernels"]) == 34 and manifest["commit"]
+    assert len(manifest["kernels"]) == 41 and manifest["commit"]
     failed = [k for k, v in manifest["kernels"].items() if v["status"] != "ok"]
-    assert len(failed) == 2 and all("-f32-" in k for k in failed)
+    assert len(failed) == 3 and all("-f32-" in k for k in failed)
     cache = tmp_path / "carry" / "kernels"
     assert sorted(p.name for p in cache.iterdir()) == sorted(k for k, v in manifest["kernels"].items()
                                                              if v["status"] == "ok")
     calls = fake_compiler.read_text().splitlines()
-    assert len(calls) == 32  # the failing f32 calls stop in the wrapper, before the fake's log
-    # every kernel the matrix needs is found in the cache without a compiler (as on the device)
+    assert len(calls) == 38  # the failing f32 calls stop in the wrapper, before the fake's log
+    assert sum("--sinks" in c for c in calls) == 5 and sum("--return-lse" in c for c in calls) == 5
+    # every kernel the matrix needs is found in the cache without a compiler (as on the device: no
+    # gqa-compile, no libgqa_compiler.so, which would also stay loaded for later tests)
     os.environ.pop("GQA_COMPILE")
+    monkeypatch.delenv("GQA_COMPILER_LIB", raising=False)
+    monkeypatch.setattr(gqa._tools, "repo_root", lambda: None)
     gqa_compiler.clear_memory_cache()
     for key, use in configs.distinct_kernels().items():
         if manifest["kernels"][key]["status"] == "ok":
@@ -569,8 +565,8 @@ def test_prepare_kernels_reuses_the_cache(tmp_path, fake_compiler, capsys):
     assert _prepare(tmp_path) == 0
     capsys.readouterr()
     assert _prepare(tmp_path) == 0
-    assert "32 ok (0 compiled now, 32 from the cache)" in capsys.readouterr().out
-    assert len(fake_compiler.read_text().splitlines()) == 32
+    assert "38 ok (0 compiled now, 38 from the cache)" in capsys.readouterr().out
+    assert len(fake_compiler.read_text().splitlines()) == 38
 
 
 def test_prepare_kernels_fails_loudly(tmp_path, fake_compiler, monkeypatch, capsys):
@@ -661,43 +657,7 @@ def test_sdpa_peer_on_bshd_views_matches_the_reference():
         measure.peer_callable("flex", attrs, views[:1], views[1:2], views[2:], measure.Flex(budget_s=0))
 
 
-# ------------------------------------------------- the worker's glue, simulated on the CPU (torch)
-
-class _CpuEvent:
-    """torch.cuda.Event on the host clock."""
-
-    def __init__(self, enable_timing: bool = False) -> None:
-        self.t = 0.0
-
-    def record(self, stream=None) -> None:
-        self.t = time.perf_counter()
-
-    def synchronize(self) -> None:
-        pass
-
-    def elapsed_time(self, other: "_CpuEvent") -> float:
-        return (other.t - self.t) * 1e3
-
-
-@pytest.fixture
-def cpu_measure(monkeypatch):
-    """measure.py with CUDA replaced by the CPU, and "ours" = the reference rounded to the dtype."""
-    torch = pytest.importorskip("torch")
-    import measure
-    monkeypatch.setattr(measure, "DEVICE", "cpu")
-    monkeypatch.setattr(torch.cuda, "Event", _CpuEvent)
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: None)
-    monkeypatch.setattr(torch.cuda, "_sleep", lambda cycles: None)
-    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
-    monkeypatch.setattr(measure, "cuda_healthy", lambda: True)
-
-    def ours(q, k, v, lens, out, attrs, kernel, block_table=None):
-        return out.copy_(measure.reference(q, k, v, attrs, lens).to(out.dtype))
-
-    monkeypatch.setattr(measure, "run_ours", ours)
-    monkeypatch.setattr(measure, "load_kernel", lambda attrs, cache_dir: object())
-    return measure
-
+# ---------------------- the worker's glue, simulated on the CPU (torch; cpu_measure: conftest.py)
 
 def test_check_case_on_cpu(cpu_measure, monkeypatch):
     measure = cpu_measure
@@ -707,7 +667,7 @@ def test_check_case_on_cpu(cpu_measure, monkeypatch):
     assert [r["status"] for r in records] == ["pass", "pass"], records
     assert all(r["rel_l2"] < 1e-2 and r["nonfinite"] == 0 for r in records)
 
-    def leaves_a_hole(q, k, v, lens, out, attrs, kernel, block_table=None):  # one element never written
+    def leaves_a_hole(q, k, v, lens, out, attrs, kernel, block_table=None, sinks=None, lse=None):  # 1 unwritten
         out.view(-1)[1:] = 0.5
         return out
 

@@ -1,5 +1,10 @@
 """The cases of test_gpu.py, without torch: prepare_kernels.py compiles their kernels into the
-cache carried to the GPU machine (which has no compiler)."""
+cache carried to the GPU machine (which has no compiler).
+
+``sinks=True``: the case passes random attention-sink logits; ``lse=True``: it asks for the
+log-sum-exp (``return_lse``); both are checked against gqa.reference.attention(..., sinks=,
+return_lse=True).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,11 @@ CASES = [
     dict(B=2, Hq=4, Hkv=4, Sq=64, Skv=64, D=64, Dv=32, dtype="f32", layout="bhsd", window=(16, 0)),
     dict(B=3, Hq=8, Hkv=2, Sq=8, Skv=200, D=64, dtype="f16", layout="bshd", causal=True, kv_lens=[0, 50, 200]),
     dict(B=1, Hq=8, Hkv=2, Sq=64, Skv=64, D=64, dtype="bf16", layout="bhsd", softcap=30.0, scale=0.3),
+    # Sinks and the LSE: split-KV decode (the combine kernel joins the sinks and merges the LSE; kv_len 0:
+    # O = 0, LSE = the sink), and a causal prefill with Sq > Skv (rows with no key).
+    dict(B=2, Hq=64, Hkv=8, Sq=1, Skv=4097, D=128, dtype="bf16", layout="bshd", kv_lens=[4097, 0], sinks=True,
+         lse=True),
+    dict(B=2, Hq=8, Hkv=2, Sq=100, Skv=77, D=64, dtype="f16", layout="bhsd", causal=True, sinks=True, lse=True),
 ]
 
 PAGED_CASES = [
@@ -24,6 +34,8 @@ PAGED_CASES = [
     dict(B=2, Hq=4, Hkv=1, Sq=3, D=128, page_size=1, max_pages=50, dtype="f16", layout="bshd", window=(16, 0),
          kv_lens=[50, 9]),
     dict(B=2, Hq=8, Hkv=2, Sq=1, D=64, page_size=7, max_pages=6, dtype="bf16", layout="bhsd", kv_lens=[40, 3]),
+    dict(B=3, Hq=8, Hkv=2, Sq=5, D=64, page_size=16, max_pages=8, dtype="bf16", layout="bshd", causal=True,
+         kv_lens=[128, 3, 0], sinks=True, lse=True),
 ]
 
 #: Decode through split-KV, captured in a CUDA graph.
@@ -41,7 +53,8 @@ def kernel_configs(chip: str = "sm_90") -> list[KernelConfig]:
     for case in CASES + PAGED_CASES + [GRAPH_CASE]:
         config = KernelConfig.create(case["Hq"], case["Hkv"], case["D"], head_dim_v=case.get("Dv"),
                                      dtype=case["dtype"], kv_lens="kv_lens" in case,
-                                     page_size=case.get("page_size", 0), chip=chip, **options(case))
+                                     page_size=case.get("page_size", 0), sinks=case.get("sinks", False),
+                                     lse=case.get("lse", False), chip=chip, **options(case))
         if config not in configs:
             configs.append(config)
     return configs

@@ -1,4 +1,4 @@
-"""gqa.attention on a CUDA GPU against the float64 reference.
+"""gqa.attention on a CUDA GPU against the float64 reference (attention sinks and the LSE too).
 
 Needs PyTorch with CUDA, libgqa_runtime.so, and either gqa-compile or the
 kernels in the cache ($GQA_KERNEL_CACHE, e.g. carried from a machine with the
@@ -24,6 +24,9 @@ pytestmark = [
 
 TORCH_DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}
 TOLERANCE = {"f32": 2e-3, "f16": 4e-3, "bf16": 3e-2}  # f32 inputs may run as tf32 inside
+#: Largest absolute error of a row's LSE (float32 from ex2/lg2.approx), whatever the dtype.
+LSE_TOLERANCE = 1e-3
+
 
 def _make(case, device="cuda"):
     g = torch.Generator(device="cpu").manual_seed(0)
@@ -40,17 +43,44 @@ def _np(x):
     return x.float().cpu().numpy()
 
 
+def _sink_options(case):
+    """(gqa.attention's, gqa.reference.attention's) sinks/return_lse keywords for the case: random
+    float32 sinks N(1, 2²) (some outweigh the keys) with ``sinks``, ``return_lse`` with ``lse``."""
+    ours, ref = {}, {}
+    if case.get("sinks"):
+        sinks = torch.randn(case["Hq"], generator=torch.Generator(device="cpu").manual_seed(2)) * 2 + 1
+        ours["sinks"], ref["sinks"] = sinks.cuda(), sinks.numpy()
+    if case.get("lse"):
+        ours["return_lse"] = ref["return_lse"] = True
+    return ours, ref
+
+
+def _check(case, result, expected):
+    """The output (and, with ``lse``, each row's LSE: finite where the reference's is, -inf where it
+    is, within LSE_TOLERANCE) against gqa.reference.attention's."""
+    (out, lse), (ref, ref_lse) = (result, expected) if case.get("lse") else ((result, None), (expected, None))
+    err = float(np.max(np.abs(_np(out) - ref)))
+    assert err <= TOLERANCE[case["dtype"]], f"max |out - reference| = {err}"
+    if lse is not None:
+        got = lse.cpu().numpy().astype(np.float64)
+        assert lse.dtype == torch.float32 and got.shape == ref_lse.shape
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref_lse), "LSE rows NaN or wrongly +-inf")
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(ref_lse))
+        finite = np.isfinite(ref_lse)
+        lse_err = float(np.max(np.abs(got[finite] - ref_lse[finite]), initial=0.0))
+        assert lse_err <= LSE_TOLERANCE, f"max |lse - reference| = {lse_err}"
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
 def test_matches_reference(case, real_env):
     q, k, v = _make(case)
     opts = options(case)
+    sink_opts, ref_sink_opts = _sink_options(case)
     lens = case.get("kv_lens")
     lens_t = None if lens is None else torch.tensor(lens, dtype=torch.int32, device="cuda")
-    out = gqa.attention(q, k, v, kv_lens=lens_t, **opts)
+    result = gqa.attention(q, k, v, kv_lens=lens_t, **sink_opts, **opts)
     torch.cuda.synchronize()
-    ref = gqa.reference.attention(_np(q), _np(k), _np(v), kv_lens=lens, **opts)
-    err = float(np.max(np.abs(_np(out) - ref)))
-    assert err <= TOLERANCE[case["dtype"]], f"max |out - reference| = {err}"
+    _check(case, result, gqa.reference.attention(_np(q), _np(k), _np(v), kv_lens=lens, **ref_sink_opts, **opts))
 
 
 def test_runs_on_the_current_stream(real_env):
@@ -94,14 +124,14 @@ def test_paged_matches_reference(case, real_env):
             v_pool[table[b, j // P], j % P] = torch.randn(case["Hkv"], D, generator=g)
     q, k_pool, v_pool = (x.to(device="cuda", dtype=dtype) for x in (q, k_pool, v_pool))
     opts = options(case)
+    sink_opts, ref_sink_opts = _sink_options(case)
     lens_t = torch.tensor(lens, dtype=torch.int32, device="cuda") if "kv_lens" in case else None
-    out = gqa.attention(q, k_pool, v_pool, block_table=table.cuda(), kv_lens=lens_t, **opts)
+    result = gqa.attention(q, k_pool, v_pool, block_table=table.cuda(), kv_lens=lens_t, **sink_opts, **opts)
     torch.cuda.synchronize()
+    out = result[0] if case.get("lse") else result
     assert torch.isfinite(out).all(), "a NaN slot (spare page or unused tail) was read"
-    ref = gqa.reference.attention(_np(q), _np(k_pool), _np(v_pool), block_table=table.numpy(),
-                                  kv_lens=case.get("kv_lens"), **opts)
-    err = float(np.max(np.abs(_np(out) - ref)))
-    assert err <= TOLERANCE[case["dtype"]], f"max |out - reference| = {err}"
+    _check(case, result, gqa.reference.attention(_np(q), _np(k_pool), _np(v_pool), block_table=table.numpy(),
+                                                 kv_lens=case.get("kv_lens"), **ref_sink_opts, **opts))
 
 
 def test_split_kv_decode_captures_in_a_cuda_graph(real_env):
