@@ -5,6 +5,7 @@
 #include <cmath>
 #include <initializer_list>
 #include <limits>
+#include <tuple>
 #include <utility>
 
 namespace gqa::runtime {
@@ -34,11 +35,10 @@ const EnumSpelling<gqa_kernel_role> kRoles[] = {
     {"combine", GQA_KERNEL_ROLE_COMBINE}};
 /// The sizes a kernel may take as integer parameters.
 const EnumSpelling<LaunchSize> kLaunchSizes[] = {
-    {"batch", LaunchSize::Batch},
-    {"seq_q", LaunchSize::SeqQ},
-    {"seq_kv", LaunchSize::SeqKV},
-    {"num_splits", LaunchSize::NumSplits},
-    {"num_pages", LaunchSize::NumPages}};
+    {"batch", LaunchSize::Batch},        {"seq_q", LaunchSize::SeqQ},
+    {"seq_kv", LaunchSize::SeqKV},       {"num_splits", LaunchSize::NumSplits},
+    {"num_pages", LaunchSize::NumPages}, {"total_q", LaunchSize::TotalQ},
+    {"total_kv", LaunchSize::TotalKV}};
 /// The sizes a grid dimension may depend on.
 const EnumSpelling<LaunchSize> kGridSymbols[] = {
     {"batch", LaunchSize::Batch},
@@ -55,7 +55,9 @@ const EnumSpelling<PointerParam> kPointerParams[] = {
     {"partial_out", PointerParam::PartialOut},
     {"partial_lse", PointerParam::PartialLse},
     {"sinks", PointerParam::Sinks},
-    {"lse", PointerParam::Lse}};
+    {"lse", PointerParam::Lse},
+    {"cu_seqlens_q", PointerParam::CuSeqlensQ},
+    {"cu_seqlens_k", PointerParam::CuSeqlensK}};
 const EnumSpelling<ParamType> kParamTypes[] = {
     {"ptr", ParamType::Ptr}, {"i32", ParamType::I32}, {"i64", ParamType::I64}};
 
@@ -283,9 +285,10 @@ Status decodeConfig(const JsonValue &object, gqa_kernel_config &config) {
   const std::string path = "config";
   if (Status status = Reader::expectObject(
           object, path,
-          {"q_heads", "kv_heads", "group_size", "head_dim", "head_dim_v",
-           "dtype", "layout", "mask", "window_left", "window_right", "scale",
-           "softcap", "kv_lens", "page_size", "sinks", "lse", "batch", "seq_q",
+          {"q_heads", "kv_heads", "group_size", "head_dim",    "head_dim_v",
+           "dtype",   "layout",   "mask",       "window_left", "window_right",
+           "scale",   "softcap",  "kv_lens",    "page_size",   "sinks",
+           "lse",     "varlen",   "packed_kv",  "batch",       "seq_q",
            "seq_kv"});
       !status.ok())
     return status;
@@ -323,7 +326,9 @@ Status decodeConfig(const JsonValue &object, gqa_kernel_config &config) {
                                  config.page_size);
   for (auto [key, flag] :
        {std::pair<std::string_view, int32_t *>{"sinks", &config.sinks},
-        {"lse", &config.lse}}) {
+        {"lse", &config.lse},
+        {"varlen", &config.varlen},
+        {"packed_kv", &config.packed_kv}}) {
     bool value = false;
     if (status.ok())
       status = Reader::readBool(object, path, key, value);
@@ -338,6 +343,11 @@ Status decodeConfig(const JsonValue &object, gqa_kernel_config &config) {
   if (!status.ok())
     return status;
 
+  if (config.varlen && config.layout != GQA_LAYOUT_BSHD)
+    return invalid("config.varlen is true, so config.layout must be bshd "
+                   "(packed tokens [T, H, D])");
+  if (config.packed_kv && !config.varlen)
+    return invalid("config.packed_kv is true, but config.varlen is false");
   if (config.q_heads % config.kv_heads != 0)
     return invalid("config.q_heads (" + std::to_string(config.q_heads) +
                    ") must be a multiple of config.kv_heads (" +
@@ -482,7 +492,7 @@ Status decodeParam(const JsonValue &value, const std::string &path,
                  ", which is not a parameter name of the contract (q, k, v, "
                  "out, kv_lens, block_table, batch, seq_q, seq_kv, "
                  "num_pages, num_splits, partial_out, partial_lse, sinks, "
-                 "lse)");
+                 "lse, cu_seqlens_q, total_q, cu_seqlens_k, total_kv)");
 }
 
 Status decodeKernel(const JsonValue &value, const std::string &path,
@@ -635,38 +645,49 @@ Status checkKernelList(const KernelMetadata &metadata) {
     return invalid(std::string("config.kv_lens is ") +
                    getKvLensTypeName(metadata.config.kv_lens) +
                    ", but no kernel takes parameter 'kv_lens'");
-  // Every kernel reads the sinks and writes the LSE the config has (the split
-  // kernel too: launched alone, it finalises the rows itself); none other.
-  for (auto [name, taken] :
-       {std::pair<std::string_view, bool>{"sinks", metadata.config.sinks != 0},
-        {"lse", metadata.config.lse != 0}})
+  // Every kernel reads the sinks, writes the LSE and finds its sequences'
+  // queries as the config says (the split kernel too: launched alone, it
+  // finalises the rows itself); none other.
+  const gqa_kernel_config &config = metadata.config;
+  for (auto [name, key, taken] :
+       {std::tuple<std::string_view, std::string_view, bool>{"sinks", "sinks",
+                                                             config.sinks != 0},
+        {"lse", "lse", config.lse != 0},
+        {"cu_seqlens_q", "varlen", config.varlen != 0},
+        {"total_q", "varlen", config.varlen != 0}})
     for (size_t i = 0; i < kernels.size(); ++i)
       if (takesParam(kernels[i], name) != taken)
         return invalid("kernel " + quote(kernels[i].name) + " (kernels[" +
                        std::to_string(i) + "]) " +
-                       (taken
-                            ? "must take parameter " + quote(name) +
-                                  " (config." + std::string(name) + " is true)"
-                            : "takes " + quote(name) + ", but config." +
-                                  std::string(name) + " is false"));
-  // A paged attention kernel reads the block table and the pool size; other
-  // kernels never do.
-  bool paged = metadata.config.page_size > 0;
+                       (taken ? "must take parameter " + quote(name) +
+                                    " (config." + std::string(key) + " is true)"
+                              : "takes " + quote(name) + ", but config." +
+                                    std::string(key) + " is false"));
+  // A paged attention kernel reads the block table and the pool size, one of
+  // packed K/V their offsets and tokens; other kernels never do.
+  bool paged = config.page_size > 0, packed = config.packed_kv != 0;
+  std::string pagedWhy =
+                  "config.page_size is " + std::to_string(config.page_size),
+              packedWhy = std::string("config.packed_kv is ") +
+                          (packed ? "true" : "false");
   for (size_t i = 0; i < kernels.size(); ++i) {
     const KernelSpec &kernel = kernels[i];
     bool attention = kernel.role != GQA_KERNEL_ROLE_COMBINE;
-    for (std::string_view name : {"block_table", "num_pages"}) {
-      if (takesParam(kernel, name) == (paged && attention))
+    for (auto [name, compiled, why] :
+         {std::tuple<std::string_view, bool, const std::string &>{
+              "block_table", paged, pagedWhy},
+          {"num_pages", paged, pagedWhy},
+          {"cu_seqlens_k", packed, packedWhy},
+          {"total_kv", packed, packedWhy}}) {
+      if (takesParam(kernel, name) == (compiled && attention))
         continue;
       std::string where = "kernel " + quote(kernel.name) + " (kernels[" +
                           std::to_string(i) + "])";
-      if (paged && attention)
-        return invalid(where + " must take parameter " + quote(name) +
-                       " (config.page_size is " +
-                       std::to_string(metadata.config.page_size) + ")");
-      return invalid(
-          where + " takes " + quote(name) + ", but " +
-          (paged ? "a combine kernel reads no KV" : "config.page_size is 0"));
+      if (compiled && attention)
+        return invalid(where + " must take parameter " + quote(name) + " (" +
+                       why + ")");
+      return invalid(where + " takes " + quote(name) + ", but " +
+                     (compiled ? "a combine kernel reads no KV" : why));
     }
   }
   return Status::success();

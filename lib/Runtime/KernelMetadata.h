@@ -29,7 +29,15 @@ constexpr int64_t kMetadataVersion = 3;
 constexpr size_t kMaxKernelParams = 13;
 
 /// A size known at launch: a grid symbol, or an integer kernel parameter.
-enum class LaunchSize { Batch, SeqQ, SeqKV, NumSplits, NumPages };
+enum class LaunchSize {
+  Batch,
+  SeqQ,
+  SeqKV,
+  NumSplits,
+  NumPages,
+  TotalQ,
+  TotalKV
+};
 
 /// A pointer kernel parameter.
 enum class PointerParam {
@@ -42,7 +50,9 @@ enum class PointerParam {
   PartialOut,
   PartialLse,
   Sinks,
-  Lse
+  Lse,
+  CuSeqlensQ,
+  CuSeqlensK
 };
 
 /// The contract's name of a launch size ("seq_kv").

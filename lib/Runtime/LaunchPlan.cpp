@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <tuple>
 
 namespace gqa::runtime {
 
@@ -19,6 +20,10 @@ int64_t LaunchSizes::get(LaunchSize size) const {
     return numSplits;
   case LaunchSize::NumPages:
     return numPages;
+  case LaunchSize::TotalQ:
+    return totalQ;
+  case LaunchSize::TotalKV:
+    return totalKV;
   }
   return 0;
 }
@@ -126,6 +131,21 @@ Status validateLaunchShape(const KernelMetadata &metadata,
         std::string("args.layout is ") + getLayoutName(args.layout) +
         ", but the kernel was compiled for config.layout = " +
         getLayoutName(config.layout));
+  // A ragged batch has its packed tokens (seq_q and seq_kv are then the
+  // longest sequence's); another kernel none.
+  for (auto [name, total, compiled, flag] :
+       {std::tuple<const char *, int64_t, bool, const char *>{
+            "total_q", args.total_q, config.varlen != 0, "varlen"},
+        {"total_kv", args.total_kv, config.packed_kv != 0, "packed_kv"}}) {
+    if (compiled) {
+      if (Status status = checkPositive(name, total); !status.ok())
+        return status;
+    } else if (total != 0) {
+      return invalidArgument(std::string("args.") + name + " is " +
+                             std::to_string(total) + ", but config." + flag +
+                             " is false: leave it 0");
+    }
+  }
   if (!config.page_size) {
     if (args.num_pages != 0)
       return invalidArgument("args.num_pages is " +
@@ -241,7 +261,8 @@ Status planLaunch(const KernelMetadata &metadata, const gqa_launch_args &args,
   if (Status status = validateLaunchShape(metadata, args); !status.ok())
     return status;
   plan = {};
-  LaunchSizes sizes{args.batch, args.seq_q, args.seq_kv, 1, args.num_pages};
+  LaunchSizes sizes{args.batch,     args.seq_q,   args.seq_kv,  1,
+                    args.num_pages, args.total_q, args.total_kv};
   if (Status status = chooseNumSplits(metadata, args.batch, args.seq_q,
                                       args.seq_kv, smCount, sizes.numSplits);
       !status.ok())
@@ -325,16 +346,24 @@ Status validateLaunchPointers(const KernelMetadata &metadata,
   }
 
   // The sinks are f32 [q_heads] and the LSE f32 [batch, q_heads, seq_q].
+  // The offsets of a ragged batch are int32 [batch + 1].
   struct Feature {
     const char *name;
     const void *pointer;
+    /// The config key that says whether the kernel reads it.
+    const char *key;
     bool compiled;
   };
-  for (auto [name, pointer, compiled] :
-       {Feature{"sinks", args.sinks, metadata.config.sinks != 0},
-        Feature{"lse", args.lse, metadata.config.lse != 0}}) {
+  const gqa_kernel_config &config = metadata.config;
+  for (auto [name, pointer, key, compiled] :
+       {Feature{"sinks", args.sinks, "sinks", config.sinks != 0},
+        Feature{"lse", args.lse, "lse", config.lse != 0},
+        Feature{"cu_seqlens_q", args.cu_seqlens_q, "varlen",
+                config.varlen != 0},
+        Feature{"cu_seqlens_k", args.cu_seqlens_k, "packed_kv",
+                config.packed_kv != 0}}) {
     std::string setting =
-        std::string("config.") + name + " = " + (compiled ? "true" : "false");
+        std::string("config.") + key + " = " + (compiled ? "true" : "false");
     if (!compiled && pointer)
       return invalidArgument(std::string("args.") + name +
                              " is set, but the kernel was compiled without " +
@@ -369,8 +398,8 @@ Status validateLaunchPointers(const KernelMetadata &metadata,
 void bindKernelParams(const KernelSpec &kernel, const gqa_launch_args &args,
                       const gqa_launch_plan &plan, uint64_t workspace,
                       KernelParamValues &params) {
-  LaunchSizes sizes{args.batch, args.seq_q, args.seq_kv, plan.num_splits,
-                    args.num_pages};
+  LaunchSizes sizes{args.batch,     args.seq_q,   args.seq_kv,  plan.num_splits,
+                    args.num_pages, args.total_q, args.total_kv};
   auto address = [](const void *pointer) {
     return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pointer));
   };
@@ -417,6 +446,12 @@ void bindKernelParams(const KernelSpec &kernel, const gqa_launch_args &args,
       break;
     case PointerParam::Lse:
       value.pointer = address(args.lse);
+      break;
+    case PointerParam::CuSeqlensQ:
+      value.pointer = address(args.cu_seqlens_q);
+      break;
+    case PointerParam::CuSeqlensK:
+      value.pointer = address(args.cu_seqlens_k);
       break;
     }
   }

@@ -36,6 +36,8 @@ struct LaunchSizes {
   int64_t numSplits = 1;
   /// Paged kernels only.
   int64_t numPages = 0;
+  /// Ragged batches only: the packed query (and key) tokens.
+  int64_t totalQ = 0, totalKV = 0;
 
   int64_t get(LaunchSize size) const;
 };

@@ -151,6 +151,8 @@ LogicalResult readKernelSet(gpu::GPUModuleOp gpuModule, DictionaryAttr config,
   c.pageSize = reader.integer("page_size");
   c.sinks = reader.boolean("sinks");
   c.lse = reader.boolean("lse");
+  c.varlen = reader.boolean("varlen");
+  c.packedKV = reader.boolean("packed_kv");
   c.batch = reader.optionalInteger("batch");
   c.seqQ = reader.optionalInteger("seq_q");
   c.seqKV = reader.optionalInteger("seq_kv");
@@ -244,6 +246,8 @@ void mlir::gqa::writeKernelMetadata(llvm::raw_ostream &os,
       j.attribute("page_size", c.pageSize);
       j.attribute("sinks", c.sinks);
       j.attribute("lse", c.lse);
+      j.attribute("varlen", c.varlen);
+      j.attribute("packed_kv", c.packedKV);
       j.attribute("batch", optionalSize(c.batch));
       j.attribute("seq_q", optionalSize(c.seqQ));
       j.attribute("seq_kv", optionalSize(c.seqKV));

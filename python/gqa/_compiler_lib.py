@@ -105,7 +105,7 @@ def compile_attention(cfg: KernelConfig, ptx_file_name: str) -> tuple[str, str]:
     lib = load()
     kernel, error = _CompiledKernel(), ctypes.POINTER(ctypes.c_char)()
     target = _Target(cfg.chip.encode(), -1)
-    attention = _attention(cfg, sinks=cfg.sinks, return_lse=cfg.lse)
+    attention = _attention(cfg, sinks=cfg.sinks, return_lse=cfg.lse, varlen=cfg.varlen, packed_kv=cfg.packed_kv)
     if lib.gqa_compiler_compile_attention(ctypes.byref(attention), ctypes.byref(target),
                                           ptx_file_name.encode(), ctypes.byref(kernel), ctypes.byref(error)):
         raise CompileError(f"compiling {cfg.key()} failed: {_message(lib, error)}")

@@ -56,7 +56,7 @@ class KernelConfigStruct(Structure):
         ("scale", c_double), ("softcap", c_double),
         ("kv_lens", c_int),
         ("page_size", c_int64),
-        ("sinks", c_int32), ("lse", c_int32),
+        ("sinks", c_int32), ("lse", c_int32), ("varlen", c_int32), ("packed_kv", c_int32),
         ("batch", c_int64), ("seq_q", c_int64), ("seq_kv", c_int64),
     ]
 
@@ -73,6 +73,7 @@ class LaunchArgs(Structure):
         ("stream", c_void_p),
         ("workspace", c_void_p), ("workspace_bytes", c_uint64),
         ("sinks", c_void_p), ("lse", c_void_p),
+        ("cu_seqlens_q", c_void_p), ("total_q", c_int64), ("cu_seqlens_k", c_void_p), ("total_kv", c_int64),
     ]
 
 
@@ -139,6 +140,8 @@ def launch_args(
     num_pages: int = 0,
     sinks: Optional[int] = None,
     lse: Optional[int] = None,
+    cu_seqlens_q: Optional[int] = None,
+    total_q: int = 0,
 ) -> LaunchArgs:
     """Fill a ``gqa_launch_args`` (no split-KV workspace: the runtime provides its own).
 
@@ -146,14 +149,15 @@ def launch_args(
     block table's device address and the pages in each of the k/v pools);
     ``dims.seq_kv`` is then ``max_pages * page_size``.  ``sinks`` and
     ``lse`` are the f32 sink logits and LSE output of kernels compiled with
-    them.
+    them.  ``cu_seqlens_q`` and ``total_q`` describe a ragged batch
+    (``dims.seq_q`` is then the longest sequence's query count).
     """
     return LaunchArgs(
         q=q, k=k, v=v, out=out, kv_lens=kv_lens or None, block_table=block_table or None, num_pages=num_pages,
         batch=dims.batch, seq_q=dims.seq_q, seq_kv=dims.seq_kv,
         q_heads=dims.q_heads, kv_heads=dims.kv_heads, head_dim=dims.head_dim, head_dim_v=dims.head_dim_v,
         dtype=DTYPE[dtype], layout=LAYOUT[layout], stream=stream or None, workspace=None, workspace_bytes=0,
-        sinks=sinks or None, lse=lse or None,
+        sinks=sinks or None, lse=lse or None, cu_seqlens_q=cu_seqlens_q or None, total_q=total_q,
     )
 
 

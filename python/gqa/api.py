@@ -176,14 +176,31 @@ def _block_table_int32(t: _Tensor) -> _Tensor:
     return _wrap("block_table", t.obj.to(_torch_module().int32))
 
 
-def _check_out(out: Any, q: _Tensor, dims: AttentionDims, layout: str) -> _Tensor:
+def _check_varlen(cu_seqlens_q: Any, max_seqlen_q: Any, q: _Tensor, layout: str) -> _Tensor:
+    """The offsets of a ragged batch on the GPU: int32 [B+1] on q's device, with q packed bshd tokens."""
+    if layout != "bshd":
+        raise ValueError(f"a ragged batch (cu_seqlens_q) has packed bshd tokens; layout must be 'bshd', got {layout!r}")
+    if len(q.shape) != 3:
+        raise ValueError(f"with cu_seqlens_q, q must be packed tokens (T, Hq, D), got shape {q.shape}")
+    t = _wrap("cu_seqlens_q", cu_seqlens_q)
+    _check_same_device([q, t])
+    if t.dtype != "int32" or len(t.shape) != 1 or t.shape[0] < 2:
+        raise TypeError(f"cu_seqlens_q must be int32 of shape (B+1,) with B >= 1, got {t.dtype} {t.shape}")
+    _check_contiguous(t, "", "1-D")
+    if isinstance(max_seqlen_q, bool) or not isinstance(max_seqlen_q, int) or max_seqlen_q < 1:
+        raise ValueError("with cu_seqlens_q on the GPU, max_seqlen_q (the longest sequence's query count, an int "
+                         f">= 1) is required: reading the offsets would synchronise the device; got {max_seqlen_q!r}")
+    return t
+
+
+def _check_out(out: Any, q: _Tensor, want: tuple[int, ...], layout: str) -> _Tensor:
     t = _wrap("out", out)
     _check_same_device([q, t])
     if t.dtype != q.dtype:
         raise TypeError(f"dtype mismatch: out is {t.dtype} but q is {q.dtype}")
-    want = dims.out_shape(layout)
     if t.shape != want:
-        raise ValueError(f"out has shape {t.shape}, expected {want} ((B, Hq, Sq, Dv) in layout {layout})")
+        raise ValueError(f"out has shape {t.shape}, expected {want} ((B, Hq, Sq, Dv) in layout {layout}, "
+                         "or (T, Hq, Dv) for a ragged batch)")
     _check_contiguous(t, layout)
     if t.readonly:
         raise ValueError("out is read-only")
@@ -314,6 +331,7 @@ def attention(
     cu_seqlens_q: Any = None,
     cu_seqlens_k: Any = None,
     lse: Any = None,
+    max_seqlen_q: Optional[int] = None,
 ) -> Any:
     """Grouped-query attention on CUDA tensors (semantics of :func:`gqa.reference.attention`).
 
@@ -360,7 +378,15 @@ def attention(
         lse: optional float32 ``[B, Hq, Sq]`` output for the log-sum-exps
             (with ``return_lse``); allocated beside q when omitted.
         cu_seqlens_q, cu_seqlens_k: a ragged batch of packed tokens (see
-            :func:`gqa.host.attention_host`; CPU only for now).
+            :func:`gqa.host.attention_host`). On CUDA tensors: ``cu_seqlens_q``
+            (int32 ``[B+1]`` on q's device) with q/out packed ``[T, Hq, D]``
+            (bshd) and K/V a cache ``[B, Skv, Hkv, D]`` or paged pools, read
+            through ``kv_lens`` (flash_attn's ``seqused_k``); packed K/V
+            (``cu_seqlens_k``) run on the CPU only for now.
+        max_seqlen_q: with ``cu_seqlens_q`` on CUDA tensors, the longest
+            sequence's query count (flash_attn's ``max_seqlen_q``): it sizes
+            the grid (reading the offsets would synchronise the device); rows
+            past it are not computed.
 
     Returns:
         ``out``, or ``(out, lse)`` with ``return_lse``.
@@ -370,14 +396,20 @@ def attention(
                               scale=scale, layout=layout, out=out, block_table=block_table, sinks=sinks,
                               return_lse=return_lse, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k,
                               lse=lse)
-    if cu_seqlens_q is not None or cu_seqlens_k is not None:
-        raise NotImplementedError("ragged batches (cu_seqlens_q/k) run on the CPU only for now: the GPU kernels do "
-                                  "not read packed sequences yet (issue 12); pass CPU tensors")
+    if cu_seqlens_k is not None:
+        raise NotImplementedError("packed K/V (cu_seqlens_k) run on the CPU only for now: on the GPU pass a KV cache "
+                                  "[B, Skv, Hkv, D] (or paged pools) with kv_lens (issue 12)")
     if lse is not None and not return_lse:
         raise ValueError("lse= is an output of return_lse=True; pass both or neither")
     layout = normalize_layout(layout)
     qt, kt, vt = _wrap("q", q), _wrap("k", k), _wrap("v", v)
     _check_same_device([qt, kt, vt])
+    varlen = cu_seqlens_q is not None
+    cu = _check_varlen(cu_seqlens_q, max_seqlen_q, qt, layout) if varlen else None
+    if not varlen and max_seqlen_q is not None:
+        raise ValueError("max_seqlen_q= describes a ragged batch: pass it with cu_seqlens_q")
+    # Shapes are checked as a batch padded to the longest sequence.
+    q_shape = (cu.shape[0] - 1, max_seqlen_q) + qt.shape[1:] if varlen else qt.shape
     dtype = qt.float_dtype()
     for t in (kt, vt):
         if t.dtype != qt.dtype:
@@ -385,36 +417,40 @@ def attention(
     table = None if block_table is None else _wrap_block_table(block_table, qt)
     page_size = 0
     if table is None:
-        dims = attention_dims(qt.shape, kt.shape, vt.shape, layout)
+        dims = attention_dims(q_shape, kt.shape, vt.shape, layout)
         for t in (qt, kt, vt):
             _check_contiguous(t, layout)
     else:
-        dims, paged = paged_attention_dims(qt.shape, kt.shape, vt.shape, table.shape, layout)
+        dims, paged = paged_attention_dims(q_shape, kt.shape, vt.shape, table.shape, layout)
         page_size = paged.page_size
         _check_contiguous(qt, layout)
         for t in (kt, vt):
             _check_contiguous(t, layout, f"a row-major page pool ({', '.join(POOL_DIMS)})")
         _check_contiguous(table, layout, "row-major (batch, max_pages)")
     lens = None if kv_lens is None else _check_kv_lens(kv_lens, qt, dims.batch)
-    ot = _new_out(qt, dims.out_shape(layout)) if out is None else _check_out(out, qt, dims, layout)
+    tokens = qt.shape[0] if varlen else 0
+    out_shape = (tokens, dims.q_heads, dims.head_dim_v) if varlen else dims.out_shape(layout)
+    ot = _new_out(qt, out_shape) if out is None else _check_out(out, qt, out_shape, layout)
     sink = None if sinks is None else _check_f32("sinks", sinks, qt, (dims.q_heads,), "one logit per query head")
-    lt = _new_lse(qt, (dims.batch, dims.q_heads, dims.seq_q), lse) if return_lse else None
+    lse_shape = (dims.q_heads, tokens) if varlen else (dims.batch, dims.q_heads, dims.seq_q)
+    lt = _new_lse(qt, lse_shape, lse) if return_lse else None
     result = ot.obj if lt is None else (ot.obj, lt.obj)
 
     config = KernelConfig.create(
         dims.q_heads, dims.kv_heads, dims.head_dim, head_dim_v=dims.head_dim_v, dtype=dtype,
         layout=layout, causal=causal, window=window, softcap=softcap, scale=scale,
         kv_lens=lens is not None, chip=chip or _detect_chip(qt), page_size=page_size,
-        sinks=sink is not None, lse=lt is not None,
+        sinks=sink is not None, lse=lt is not None, varlen=varlen,
     )
-    if dims.batch == 0 or dims.seq_q == 0:
+    if dims.batch == 0 or dims.seq_q == 0 or (varlen and tokens == 0):
         return result  # nothing to compute
     if dims.seq_kv == 0:  # every row fully masked: the output is 0 (REFERENCE.md §1), the LSE the sink or -inf
         if not all(hasattr(t.obj, "zero_") for t in (ot, lt) if t is not None):
             raise ValueError("seq_kv is 0: the output is all zeros, but gqa cannot zero a non-torch out= or lse=")
         ot.obj.zero_()
         if lt is not None:
-            lt.obj.copy_(sink.obj[None, :, None].expand_as(lt.obj) if sink is not None else
+            per_head = sink.obj[:, None] if varlen else sink.obj[None, :, None]
+            lt.obj.copy_(per_head.expand_as(lt.obj) if sink is not None else
                          lt.obj.new_full(lt.obj.shape, float("-inf")))
         return result
     kern = _matching_kernel(kernel, config) if kernel is not None else compile_config(config, cache_dir=cache_dir)
@@ -431,6 +467,7 @@ def attention(
         block_table=table.ptr if table is not None else None,
         num_pages=kt.shape[0] if table is not None else 0,
         sinks=sink.ptr if sink is not None else None, lse=lt.ptr if lt is not None else None,
+        cu_seqlens_q=cu.ptr if cu is not None else None, total_q=tokens,
     )
     with _on_device(qt):
         device = lib.device(qt.device_index or 0)

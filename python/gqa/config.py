@@ -72,6 +72,10 @@ class KernelConfig:
     sinks: bool = False
     #: Whether the kernel also writes each row's log-sum-exp.
     lse: bool = False
+    #: A ragged batch: q and out are packed tokens [T, Hq, D] split by cu_seqlens_q (layout bshd).
+    varlen: bool = False
+    #: With varlen: k and v are packed tokens [Tk, Hkv, D] split by cu_seqlens_k.
+    packed_kv: bool = False
 
     @classmethod
     def create(
@@ -92,6 +96,8 @@ class KernelConfig:
         page_size: int = 0,
         sinks: bool = False,
         lse: bool = False,
+        varlen: bool = False,
+        packed_kv: bool = False,
     ) -> "KernelConfig":
         """Validate and normalise the options of a kernel (``ValueError``/``TypeError`` on bad input)."""
         q_heads = _positive_int("q_heads", q_heads)
@@ -100,6 +106,10 @@ class KernelConfig:
             raise ValueError(f"q_heads ({q_heads}) must be a multiple of kv_heads ({kv_heads})")
         head_dim = _positive_int("head_dim", head_dim)
         head_dim_v = head_dim if head_dim_v is None else _positive_int("head_dim_v", head_dim_v)
+        if packed_kv and not varlen:
+            raise ValueError("packed_kv (cu_seqlens_k) needs varlen (cu_seqlens_q)")
+        if varlen and normalize_layout(layout) != "bshd":
+            raise ValueError(f"a ragged batch (varlen) has packed bshd tokens; layout must be 'bshd', got {layout!r}")
         if not isinstance(chip, str) or not _CHIP.match(chip):
             raise ValueError(f"chip must look like 'sm_90' or 'sm_80', got {chip!r}")
         return cls(
@@ -117,6 +127,8 @@ class KernelConfig:
             page_size=_page_size(page_size),
             sinks=bool(sinks),
             lse=bool(lse),
+            varlen=bool(varlen),
+            packed_kv=bool(packed_kv),
         )
 
     @classmethod
@@ -138,6 +150,8 @@ class KernelConfig:
             page_size=cfg["page_size"],
             sinks=cfg["sinks"],
             lse=cfg["lse"],
+            varlen=cfg["varlen"],
+            packed_kv=cfg["packed_kv"],
         )
 
     @property
@@ -162,6 +176,8 @@ class KernelConfig:
         paged = f"-p{self.page_size}" if self.page_size else ""
         paged += "-sinks" if self.sinks else ""
         paged += "-lse" if self.lse else ""
+        paged += "-varlen" if self.varlen else ""
+        paged += "-packedkv" if self.packed_kv else ""
         return (
             f"hq{self.q_heads}-hkv{self.kv_heads}-d{self.head_dim}-dv{self.head_dim_v}-"
             f"{self.dtype}-{self.layout}-{self.mask}{paged}-{self.chip}-{digest}"
@@ -193,6 +209,8 @@ class KernelConfig:
             args.append("--sinks")
         if self.lse:
             args.append("--return-lse")
+        if self.varlen:
+            args.append("--varlen")
         args += ["--chip", self.chip]
         return args
 
@@ -204,7 +222,8 @@ class KernelConfig:
         """
         out = []
         for field in ("q_heads", "kv_heads", "head_dim", "head_dim_v", "dtype", "layout", "window", "kv_lens",
-                      "page_size", "sinks", "lse"):
+                      "page_size", "sinks", "lse", "varlen",
+                      "packed_kv"):
             want, got = getattr(self, field), getattr(other, field)
             if want != got:
                 out.append(f"{field}: requested {want!r}, kernel has {got!r}")

@@ -35,6 +35,7 @@ PARAM_TYPES: dict[str, tuple[str, ...]] = {
     "q": ("ptr",), "k": ("ptr",), "v": ("ptr",), "out": ("ptr",),
     "kv_lens": ("ptr",), "block_table": ("ptr",),
     "partial_out": ("ptr",), "partial_lse": ("ptr",), "sinks": ("ptr",), "lse": ("ptr",),
+    "cu_seqlens_q": ("ptr",), "cu_seqlens_k": ("ptr",), "total_q": ("i32", "i64"), "total_kv": ("i32", "i64"),
     "batch": ("i32", "i64"), "seq_q": ("i32", "i64"), "seq_kv": ("i32", "i64"),
     "num_pages": ("i32", "i64"), "num_splits": ("i32", "i64"),
 }
@@ -52,13 +53,18 @@ PAGED_PARAMS = ("block_table", "num_pages")
 #: The optional features of config, each a parameter every kernel takes when the config has it (the
 #: split kernel too: launched with one split it finalises the rows itself) and none takes otherwise.
 FEATURE_PARAMS = ("sinks", "lse")
+#: The parameters of a ragged batch (config.varlen): every kernel takes them.
+VARLEN_PARAMS = ("cu_seqlens_q", "total_q")
+#: The parameters of packed K/V (config.packed_kv): every main/split kernel takes them, a combine
+#: kernel never does.
+PACKED_KV_PARAMS = ("cu_seqlens_k", "total_kv")
 _CHIP = re.compile(r"^sm_\d{2,4}[af]?$")
 _BLOCK_LIMITS = (1024, 1024, 64)
 
 _TOP_KEYS = ("format", "version", "chip", "ptx", "config", "tile", "split_kv", "kernels")
 _CONFIG_KEYS = ("q_heads", "kv_heads", "group_size", "head_dim", "head_dim_v", "dtype", "layout", "mask",
-                "window_left", "window_right", "scale", "softcap", "kv_lens", "page_size", "sinks", "lse", "batch", "seq_q",
-                "seq_kv")
+                "window_left", "window_right", "scale", "softcap", "kv_lens", "page_size", "sinks", "lse", "varlen",
+                "packed_kv", "batch", "seq_q", "seq_kv")
 _TILE_KEYS = ("block_m", "block_n", "warps", "stages", "pack_gqa")
 _KERNEL_KEYS = ("name", "role", "block", "dynamic_shared_memory_bytes", "static_shared_memory_bytes",
                 "grid", "params")
@@ -179,9 +185,13 @@ def _check_config(c: _Checker, cfg: dict) -> None:
         raise c.fail(f"{p}.softcap", f"must be a number >= 0 (0 = none), got {softcap!r}")
     c.str_(cfg, "kv_lens", p, KV_LENS_TYPES)
     page_size = c.int_(cfg, "page_size", p, 0, maximum=2**63 - 1)
-    for key in FEATURE_PARAMS:
+    for key in FEATURE_PARAMS + ("varlen", "packed_kv"):
         if not isinstance(c.get(cfg, key, p), bool):
             raise c.fail(f"{p}.{key}", f"must be true or false, got {cfg[key]!r}")
+    if cfg["varlen"] and cfg["layout"] != "bshd":
+        raise c.fail(f"{p}.layout", f"must be bshd with varlen (packed tokens), got {cfg['layout']!r}")
+    if cfg["packed_kv"] and not cfg["varlen"]:
+        raise c.fail(f"{p}.packed_kv", "needs varlen")
     for key in ("batch", "seq_q", "seq_kv"):
         c.int_(cfg, key, p, 1, nullable=True)
     seq_kv = cfg["seq_kv"]
@@ -232,10 +242,14 @@ def _check_kernels(c: _Checker, kernels: Any, max_splits: int, cfg: dict) -> Non
                                             f"(config.page_size is {page_size})")
             why = "a combine kernel reads no KV" if page_size else "config.page_size is 0"
             raise c.fail(f"{p}.params", f"takes {name!r}, but {why}")
-        for name in FEATURE_PARAMS:
-            if (name in params) != cfg[name]:
-                raise c.fail(f"{p}.params", f"must take parameter {name!r} (config.{name} is true)" if cfg[name]
-                             else f"takes {name!r}, but config.{name} is false")
+        wanted = {name: (name, cfg[name]) for name in FEATURE_PARAMS}
+        wanted.update({name: ("varlen", cfg["varlen"]) for name in VARLEN_PARAMS})
+        wanted.update({name: ("packed_kv", cfg["packed_kv"] and role != "combine") for name in PACKED_KV_PARAMS})
+        for name, (key, on) in wanted.items():
+            if (name in params) != on:
+                raise c.fail(f"{p}.params", f"must take parameter {name!r} (config.{key} is true)" if on
+                             else f"takes {name!r}, but config.{key} is "
+                                  f"{'true (a combine kernel reads no KV)' if cfg[key] else 'false'}")
     expected = ["main"] if max_splits == 0 else ["split", "combine"]
     if roles != expected:
         raise c.fail("$.kernels", f"roles must be {expected} when split_kv.max_splits = {max_splits}, got {roles}")

@@ -113,6 +113,8 @@ long stub_launch_args_offset(const char *field) {
   FIELD(gqa_launch_args, head_dim); FIELD(gqa_launch_args, head_dim_v); FIELD(gqa_launch_args, dtype);
   FIELD(gqa_launch_args, layout); FIELD(gqa_launch_args, stream); FIELD(gqa_launch_args, workspace);
   FIELD(gqa_launch_args, workspace_bytes); FIELD(gqa_launch_args, sinks); FIELD(gqa_launch_args, lse);
+  FIELD(gqa_launch_args, cu_seqlens_q); FIELD(gqa_launch_args, total_q); FIELD(gqa_launch_args, cu_seqlens_k);
+  FIELD(gqa_launch_args, total_kv);
   return -1;
 }
 long stub_kernel_config_offset(const char *field) {
@@ -122,7 +124,8 @@ long stub_kernel_config_offset(const char *field) {
   FIELD(gqa_kernel_config, layout); FIELD(gqa_kernel_config, mask); FIELD(gqa_kernel_config, window_left);
   FIELD(gqa_kernel_config, window_right); FIELD(gqa_kernel_config, scale); FIELD(gqa_kernel_config, softcap);
   FIELD(gqa_kernel_config, kv_lens); FIELD(gqa_kernel_config, page_size); FIELD(gqa_kernel_config, sinks);
-  FIELD(gqa_kernel_config, lse); FIELD(gqa_kernel_config, batch);
+  FIELD(gqa_kernel_config, lse); FIELD(gqa_kernel_config, varlen); FIELD(gqa_kernel_config, packed_kv);
+  FIELD(gqa_kernel_config, batch);
   FIELD(gqa_kernel_config, seq_q); FIELD(gqa_kernel_config, seq_kv);
   return -1;
 }

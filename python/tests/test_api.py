@@ -563,12 +563,41 @@ def test_launch_sinks_and_lse(fake_compiler, stub_runtime):
     (dict(lse=FakeTensor((2, 8, 16), "float32")), ValueError, "lse= is an output of return_lse=True"),
     (dict(return_lse=True, lse=FakeTensor((2, 16, 8), "float32")), ValueError,
      r"lse has shape \(2, 16, 8\), expected \(2, 8, 16\)"),
-    (dict(cu_seqlens_q=FakeTensor((3,), "int32")), NotImplementedError, "ragged batches"),
 ])
 def test_sinks_and_lse_arguments_are_checked(fake_compiler, stub_runtime, kwargs, error, match):
     q, k, v = qkv()
     with pytest.raises(error, match=match):
         gqa.attention(q, k, v, **kwargs)
+    assert not fake_compiler.calls
+
+
+def test_launch_varlen(fake_compiler, stub_runtime):
+    """A ragged batch on the GPU: packed q/out, the offsets and the token count reach the kernel, seq_q is
+    max_seqlen_q, and the kernel is compiled with --varlen."""
+    q, cache = FakeTensor((23, 8, 64), "bfloat16"), FakeTensor((3, 100, 2, 64), "bfloat16")
+    cu, lens = FakeTensor((4,), "int32"), FakeTensor((3,), "int32")
+    out, lse = gqa.attention(q, cache, cache, layout="bshd", causal=True, kv_lens=lens, cu_seqlens_q=cu,
+                             max_seqlen_q=17, return_lse=True)
+    assert out.shape == (23, 8, 64) and lse.shape == (8, 23)  # flash_attn's varlen shapes
+    args = last_args(stub_runtime)
+    assert (args["cu_seqlens_q"], args["total_q"], args["kv_lens"]) == (cu.data_ptr(), 23, lens.data_ptr())
+    assert (args["batch"], args["seq_q"], args["seq_kv"]) == (3, 17, 100)
+    assert args["cu_seqlens_k"] is None and args["total_kv"] == 0
+    assert "--varlen" in fake_compiler.calls[-1]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(), ValueError, "max_seqlen_q .* is required"),
+    (dict(max_seqlen_q=0), ValueError, "max_seqlen_q .* is required"),
+    (dict(max_seqlen_q=4, layout="bhsd"), ValueError, "layout must be 'bshd'"),
+    (dict(max_seqlen_q=4, cu=FakeTensor((4,), "int64")), TypeError, "cu_seqlens_q must be int32"),
+    (dict(max_seqlen_q=4, cu_seqlens_k=FakeTensor((4,), "int32")), NotImplementedError, "packed K/V"),
+])
+def test_varlen_arguments_are_checked(fake_compiler, stub_runtime, kwargs, error, match):
+    q, cache = FakeTensor((23, 8, 64), "bfloat16"), FakeTensor((3, 100, 2, 64), "bfloat16")
+    cu = kwargs.pop("cu", FakeTensor((4,), "int32"))
+    with pytest.raises(error, match=match):
+        gqa.attention(q, cache, cache, **{"layout": "bshd", **kwargs}, cu_seqlens_q=cu)
     assert not fake_compiler.calls
 
 
@@ -580,8 +609,10 @@ def test_launch_args_struct_matches_header_order():
     assert names[names.index("kv_lens") + 1] == "page_size"
     assert _runtime.ABI_VERSION == 3
     # ABI 3 appends the sinks and lse pointers (and the config's two flags after page_size).
-    assert [n for n, _ in _runtime.LaunchArgs._fields_][-2:] == ["sinks", "lse"]
-    assert names[names.index("page_size") + 1: names.index("page_size") + 3] == ["sinks", "lse"]
+    assert [n for n, _ in _runtime.LaunchArgs._fields_][-6:] == [
+        "sinks", "lse", "cu_seqlens_q", "total_q", "cu_seqlens_k", "total_kv"]
+    assert names[names.index("page_size") + 1: names.index("page_size") + 5] == ["sinks", "lse", "varlen",
+                                                                               "packed_kv"]
     args = _runtime.launch_args(gqa.shapes.AttentionDims(1, 8, 2, 1, 32, 64, 64), "f16", "bhsd", 1, 2, 3, 4)
     assert args.block_table is None and args.num_pages == 0
 

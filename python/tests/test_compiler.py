@@ -129,11 +129,12 @@ def test_page_size_config_key_and_flags():
 
 
 def test_the_fields_added_later_have_defaults():
-    """KernelConfig(...) built positionally without page_size, sinks and lse (older callers) still works."""
+    """KernelConfig(...) built positionally without the fields added later (older callers) still works."""
     fields = dataclasses.fields(KernelConfig)
-    assert [(f.name, f.default) for f in fields[-3:]] == [("page_size", 0), ("sinks", False), ("lse", False)]
+    assert [(f.name, f.default) for f in fields[-5:]] == [("page_size", 0), ("sinks", False), ("lse", False),
+                                                          ("varlen", False), ("packed_kv", False)]
     cfg = KernelConfig.create(**L70B)
-    assert KernelConfig(*[getattr(cfg, f.name) for f in fields[:-3]]) == cfg
+    assert KernelConfig(*[getattr(cfg, f.name) for f in fields[:-5]]) == cfg
 
 
 def test_cache_key_version_bumped():

@@ -29,7 +29,7 @@
 // CHECK:   gqa.store_output_tile %[[OT]], %[[O]][%[[B]], %[[KVH]], %[[ROW0]]] heads(32, 4) layout<bshd>
 // What the blocks are, for the target lowerings: the op's kernel config, the
 // role and the schedule.
-// CHECK: } {gqa.config = {dtype = "bf16", group_size = 8 : i64, head_dim = 64 : i64, head_dim_v = 64 : i64, kv_heads = 4 : i64, kv_lens = "i32", layout = "bshd", lse = false, mask = "causal", page_size = 0 : i64, q_heads = 32 : i64, scale = 1.250000e-01 : f64, sinks = false, softcap = 3.000000e+01 : f64, window_left = -1 : i64, window_right = 0 : i64}, gqa.role = "main", gqa.schedule = #gqa.schedule<target = "sm_90", {{.*}}>, mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
+// CHECK: } {gqa.config = {dtype = "bf16", group_size = 8 : i64, head_dim = 64 : i64, head_dim_v = 64 : i64, kv_heads = 4 : i64, kv_lens = "i32", layout = "bshd", lse = false, mask = "causal", packed_kv = false, page_size = 0 : i64, q_heads = 32 : i64, scale = 1.250000e-01 : f64, sinks = false, softcap = 3.000000e+01 : f64, varlen = false, window_left = -1 : i64, window_right = 0 : i64}, gqa.role = "main", gqa.schedule = #gqa.schedule<target = "sm_90", {{.*}}>, mapping = [#gpu.block<x>, #gpu.block<y>, #gpu.block<z>]}
 // No K/V buffer or tile with 32 heads exists.
 // CHECK-NOT: x32x64xbf16> -> tensor
 func.func @gqa_causal(%q: memref<?x?x32x64xbf16>, %k: memref<?x?x4x64xbf16>, %v: memref<?x?x4x64xbf16>, %lens: memref<?xi32>, %o: memref<?x?x32x64xbf16>) {
@@ -148,7 +148,8 @@ func.func @cpu_paged_decode(%q: memref<?x8x1x64xf32>, %k: memref<?x16x2x64xf32>,
 
 // A ragged batch: the batch is the offsets' size - 1, the grid fits the
 // longest sequence (a loop over the offsets), and each block views its
-// sequence's tokens as a bshd batch of one (subview + expand_shape), packed
+// sequence's tokens (gqa.load_segment) as a bshd batch of one (subview +
+// expand_shape), packed
 // K/V the same way; blocks past a shorter sequence's rows do nothing.
 // CHECK-LABEL: func.func @varlen_packed
 // CHECK-SAME: (%[[Q:[^:]*]]: memref<?x8x64xf32>, %[[K:[^:]*]]: memref<?x2x64xf32>, %{{[^:]*}}: memref<?x2x64xf32>, %[[CQ:[^:]*]]: memref<?xi32>, %[[CK:[^:]*]]: memref<?xi32>, %[[O:[^:]*]]: memref<?x8x64xf32>, %[[L:[^:]*]]: memref<8x?xf32>)
@@ -157,12 +158,13 @@ func.func @cpu_paged_decode(%q: memref<?x8x1x64xf32>, %k: memref<?x16x2x64xf32>,
 // CHECK: %[[LONGEST:.*]] = scf.for {{.*}} = %c0 to %[[B]] step %c1 iter_args
 // CHECK:   arith.maxsi
 // CHECK: scf.forall (%[[RB:.*]], %[[KVH:.*]], %[[S:.*]]) in (%{{.*}}, 2, %[[B]]) {
-// CHECK:   memref.load %[[CQ]][%[[S]]]
-// CHECK:   %[[QV:.*]] = memref.subview %[[Q]][%{{.*}}, 0, 0] [%[[QLEN:.*]], 8, 64] [1, 1, 1]
+// CHECK:   %[[QSTART:.*]], %[[QLEN:.*]] = gqa.load_segment %[[CQ]][%[[S]]] : memref<?xi32>
+// CHECK:   %[[QV:.*]] = memref.subview %[[Q]][%[[QSTART]], 0, 0] [%[[QLEN]], 8, 64] [1, 1, 1]
 // CHECK:   %[[QB:.*]] = memref.expand_shape %[[QV]] {{\[\[}}0, 1], [2], [3]] output_shape [1, %[[QLEN]], 8, 64]
 // CHECK:   %[[OB:.*]] = memref.expand_shape {{.*}} output_shape [1, %[[QLEN]], 8, 64]
 // CHECK:   %[[LB:.*]] = memref.expand_shape {{.*}} {{\[\[}}0, 1], [2]] output_shape [1, 8, %[[QLEN]]]
-// CHECK:   %[[KB:.*]] = memref.expand_shape {{.*}} output_shape [1, %[[KLEN:.*]], 2, 64]
+// CHECK:   %{{.*}}, %[[KLEN:.*]] = gqa.load_segment %[[CK]][%[[S]]] keys : memref<?xi32>
+// CHECK:   %[[KB:.*]] = memref.expand_shape {{.*}} output_shape [1, %[[KLEN]], 2, 64]
 // CHECK:   scf.if %{{.*}} {
 // CHECK:     gqa.load_query_tile %[[QB]][%c0, %[[KVH]], %{{.*}}] rows(%{{.*}}) heads(8, 2) layout<bshd>
 // CHECK:     gqa.load_kv_tile %[[KB]][%c0, %[[KVH]], %{{.*}}] kv_len(%[[KLEN]]) layout<bshd>

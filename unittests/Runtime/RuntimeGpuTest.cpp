@@ -36,7 +36,7 @@ constexpr std::string_view kSplitProbeMetadata = R"json({
     "q_heads": 4, "kv_heads": 2, "group_size": 2, "head_dim": 8,
     "head_dim_v": 8, "dtype": "f32", "layout": "bhsd", "mask": "none",
     "window_left": -1, "window_right": -1, "scale": 0.35355339059327373,
-    "softcap": 0.0, "kv_lens": "none", "page_size": 0, "sinks": false, "lse": false, "batch": null, "seq_q": null,
+    "softcap": 0.0, "kv_lens": "none", "page_size": 0, "sinks": false, "lse": false, "varlen": false, "packed_kv": false, "batch": null, "seq_q": null,
     "seq_kv": null
   },
   "tile": { "block_m": 4, "block_n": 16, "warps": 1, "stages": 1,

@@ -1,8 +1,9 @@
-//===- SinksLseTest.cpp - Kernels with attention sinks and the LSE --------===//
+//===- SinksLseTest.cpp - Sinks, the LSE and ragged batches ---------------===//
 //
-// Metadata version 3: config.sinks and config.lse, and the `sinks` and `lse`
-// parameters every kernel of such a set takes; the launch arguments that
-// carry them, checked and bound by name.
+// Metadata version 3: config.sinks, config.lse and config.varlen, and the
+// `sinks`, `lse`, `cu_seqlens_q` and `total_q` parameters every kernel of
+// such a set takes; the launch arguments that carry them, checked and bound
+// by name.
 //
 //===----------------------------------------------------------------------===//
 
@@ -119,6 +120,63 @@ TEST(SinksLseLaunchTest, BindsThePointersByName) {
   EXPECT_EQ(params.values[4].pointer, 0x70000u); // sinks
   EXPECT_EQ(params.values[5].pointer, 0x80000u); // lse
   EXPECT_EQ(params.values[6].i64, 2);            // batch
+}
+
+/// The contract's example as a ragged batch: the offsets after `out`, the
+/// packed tokens after the sizes.
+JsonValue varlenDocument() {
+  JsonValue document = parseDocument(kContractExample);
+  replaceValue(document, "config.varlen", "true");
+  replaceValue(document, "kernels[0].params",
+               R"([{"name": "q", "type": "ptr"}, {"name": "k", "type": "ptr"},
+                   {"name": "v", "type": "ptr"}, {"name": "out", "type": "ptr"},
+                   {"name": "cu_seqlens_q", "type": "ptr"},
+                   {"name": "batch", "type": "i64"},
+                   {"name": "seq_q", "type": "i64"},
+                   {"name": "seq_kv", "type": "i64"},
+                   {"name": "total_q", "type": "i32"}])");
+  return document;
+}
+
+TEST(VarlenTest, ChecksBindsAndRefuses) {
+  KernelMetadata metadata;
+  ASSERT_TRUE(decodeKernelMetadata(varlenDocument(), metadata).ok());
+  gqa_launch_args args = makeArgs(metadata, 3, 17, 100);
+  args.cu_seqlens_q = reinterpret_cast<const void *>(uintptr_t{0x90000});
+  args.total_q = 23;
+  gqa_launch_plan plan;
+  ASSERT_TRUE(planLaunch(metadata, args, 132, plan).ok());
+  EXPECT_TRUE(validateLaunchPointers(metadata, args, plan).ok());
+  KernelParamValues params;
+  bindKernelParams(metadata.kernels[0], args, plan, 0, params);
+  ASSERT_EQ(params.count, 9u);
+  EXPECT_EQ(params.values[4].pointer, 0x90000u); // cu_seqlens_q
+  EXPECT_EQ(params.values[6].i64, 17);           // seq_q: the longest
+  EXPECT_EQ(params.values[8].i32, 23);           // total_q
+
+  args.total_q = 0;
+  EXPECT_EQ(planLaunch(metadata, args, 132, plan).getMessage(),
+            "args.total_q must be >= 1, not 0");
+  args.total_q = 23;
+  args.cu_seqlens_q = nullptr;
+  EXPECT_EQ(pointerError(metadata, args),
+            "args.cu_seqlens_q is NULL, but the kernel was compiled with it "
+            "(config.varlen = true)");
+  KernelMetadata plain = parseValidMetadata(kContractExample);
+  gqa_launch_args padded = makeArgs(plain, 3, 17, 100);
+  padded.total_q = 23;
+  EXPECT_EQ(planLaunch(plain, padded, 132, plan).getMessage(),
+            "args.total_q is 23, but config.varlen is false: leave it 0");
+
+  JsonValue document = varlenDocument();
+  replaceValue(document, "config.layout", "\"bhsd\"");
+  EXPECT_EQ(decodeError(document), "config.varlen is true, so config.layout "
+                                   "must be bshd (packed tokens [T, H, D])");
+  document = parseDocument(kContractExample);
+  replaceValue(document, "config.varlen", "true");
+  EXPECT_EQ(decodeError(document),
+            "kernel 'gqa_attention_fwd' (kernels[0]) must take parameter "
+            "'cu_seqlens_q' (config.varlen is true)");
 }
 
 } // namespace

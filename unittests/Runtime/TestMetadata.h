@@ -29,7 +29,7 @@ inline constexpr std::string_view kContractExample = R"json({
     "scale": 0.08838834764831845,
     "softcap": 0.0,
     "kv_lens": "none",
-    "page_size": 0, "sinks": false, "lse": false,
+    "page_size": 0, "sinks": false, "lse": false, "varlen": false, "packed_kv": false,
     "batch": null, "seq_q": null, "seq_kv": null
   },
   "tile": { "block_m": 64, "block_n": 64, "warps": 4, "stages": 2, "pack_gqa": true },
@@ -77,7 +77,7 @@ inline constexpr std::string_view kSplitKVExample = R"json({
     "scale": 0.125,
     "softcap": 30.0,
     "kv_lens": "i32",
-    "page_size": 0, "sinks": false, "lse": false,
+    "page_size": 0, "sinks": false, "lse": false, "varlen": false, "packed_kv": false,
     "batch": null, "seq_q": 1, "seq_kv": null
   },
   "tile": { "block_m": 16, "block_n": 128, "warps": 4, "stages": 2, "pack_gqa": true },
@@ -138,7 +138,7 @@ inline constexpr std::string_view kPagedExample = R"json({
     "scale": 0.08838834764831845,
     "softcap": 0.0,
     "kv_lens": "i32",
-    "page_size": 16, "sinks": false, "lse": false,
+    "page_size": 16, "sinks": false, "lse": false, "varlen": false, "packed_kv": false,
     "batch": null, "seq_q": null, "seq_kv": null
   },
   "tile": { "block_m": 64, "block_n": 64, "warps": 4, "stages": 1, "pack_gqa": true },

@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--dtype", default="bf16", help="f16, bf16 or f32 (default bf16)")
     shape.add_argument("--layout", default="bhsd", help="bhsd or bshd (default bhsd)")
     shape.add_argument("--batch", type=int, default=1, help="batch size B")
-    shape.add_argument("--seq-q", type=int, required=True, help="query length Sq")
+    shape.add_argument("--seq-q", type=int, help="query length Sq (required without --q-lens)")
     shape.add_argument("--seq-kv", type=int, required=True, help="key/value length Skv")
     shape.add_argument("--causal", action="store_true", help="causal mask, aligned bottom-right")
     shape.add_argument("--window", type=_int_pair, help="sliding window LEFT,RIGHT (-1 = unbounded side)")
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--page-size", type=int, default=0,
                        help="paged KV cache: tokens per page (K/V scattered into page pools through a shuffled "
                             "block table; lengths default to Skv each)")
+    shape.add_argument("--q-lens", type=_int_list,
+                       help="ragged queries (varlen): each sequence's query count L0,L1,... (the batch; seq-q is "
+                            "their maximum, max_seqlen_q): q and out are packed bshd tokens split by cu_seqlens_q")
     shape.add_argument("--sinks", action="store_true",
                        help="attention sinks: one seeded random logit per query head joins each row's softmax")
     shape.add_argument("--return-lse", action="store_true",
@@ -115,7 +118,8 @@ def _config(args: argparse.Namespace) -> KernelConfig:
                                    dtype=args.dtype, layout=args.layout, causal=args.causal, window=args.window,
                                    softcap=args.softcap, scale=args.scale,
                                    kv_lens=args.kv_lens is not None or args.page_size > 0,
-                                   page_size=args.page_size, sinks=args.sinks, lse=args.return_lse)
+                                   page_size=args.page_size, sinks=args.sinks, lse=args.return_lse,
+                                   varlen=args.q_lens is not None)
     except (TypeError, ValueError) as error:
         _fail(str(error), 2)
 
@@ -132,6 +136,8 @@ def _describe(config: KernelConfig, sizes: Sizes, options: CompileOptions, args:
         out["kv_lens"] = list(sizes.kv_lens)
     if sizes.page_size:
         out["page_size"] = sizes.page_size
+    if sizes.q_lens is not None:
+        out["q_lens"] = list(sizes.q_lens)
     if config.sinks:
         out["sinks"] = True
     if config.lse:
@@ -158,7 +164,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.page_size > 0 and kv_lens is None:
         # Whole pages hold ceil(Skv / P) * P keys: the lengths say Skv.
         kv_lens = (args.seq_kv,) * args.batch
-    sizes = Sizes(args.batch, args.seq_q, args.seq_kv, kv_lens, args.num_splits, args.page_size)
+    batch, seq_q = args.batch, args.seq_q
+    if args.q_lens is not None:
+        batch, seq_q = len(args.q_lens), max(args.q_lens, default=0)
+    elif seq_q is None:
+        _fail("--seq-q is required (or --q-lens for a ragged batch)", 2)
+    sizes = Sizes(batch, seq_q, args.seq_kv, kv_lens, args.num_splits, args.page_size, args.q_lens)
     if min(options.max_splits, options.block_m, options.block_n) < 0:
         _fail("max-splits, block-m and block-n must be >= 0", 2)
     try:

@@ -69,6 +69,19 @@ class Sizes:
     num_splits: int = 1
     #: Tokens per page of a paged KV cache (0: contiguous K/V).
     page_size: int = 0
+    #: A ragged batch: each sequence's query count (``batch`` entries; ``seq_q`` is their maximum,
+    #: flash_attn's ``max_seqlen_q``); q and out are then packed tokens.
+    q_lens: Optional[tuple[int, ...]] = None
+
+    @property
+    def total_q(self) -> int:
+        """The query rows of all sequences: T when ragged, else batch * seq_q."""
+        return sum(self.q_lens) if self.q_lens is not None else self.batch * self.seq_q
+
+    @property
+    def cu_seqlens_q(self) -> np.ndarray:
+        """The B+1 offsets of the ragged queries."""
+        return np.concatenate([[0], np.cumsum(self.q_lens)]).astype(np.int64)
 
     @property
     def pages_per_sequence(self) -> int:
@@ -98,6 +111,10 @@ class Sizes:
             for b, length in enumerate(self.kv_lens):
                 if not 0 <= length <= self.seq_kv:
                     raise LaunchError(f"kv-lens[{b}] = {length} is outside [0, seq-kv = {self.seq_kv}]")
+        if self.q_lens is not None:
+            if len(self.q_lens) != self.batch or min(self.q_lens) < 0 or max(self.q_lens) != self.seq_q:
+                raise LaunchError(f"q-lens {list(self.q_lens)} must hold batch = {self.batch} lengths >= 0 "
+                                  f"with the longest = seq-q = {self.seq_q}")
         if self.num_splits > max(options.max_splits, 1):
             raise LaunchError(f"num-splits = {self.num_splits} needs --max-splits >= {self.num_splits}")
 
@@ -115,14 +132,16 @@ class Sizes:
                    "num_splits": self.num_splits}
         if self.page_size:
             symbols["num_pages"] = self.num_pages
+        if self.q_lens is not None:
+            symbols["total_q"] = self.total_q
         return symbols
 
 
 # ----------------------------------------------------------------------------- compiling
 def attention_module(config: KernelConfig) -> str:
     """A module with one ``gqa.attention`` on dynamically sized memrefs for ``config``."""
-    def tensor(heads: int, dim: int) -> str:
-        shape = f"?x{heads}x?" if config.layout == "bhsd" else f"?x?x{heads}"
+    def tensor(heads: int, dim: int, packed: bool = False) -> str:
+        shape = f"?x{heads}" if packed else f"?x{heads}x?" if config.layout == "bhsd" else f"?x?x{heads}"
         return f"memref<{shape}x{dim}x{config.dtype}>"
 
     def cache(dim: int) -> str:
@@ -131,8 +150,8 @@ def attention_module(config: KernelConfig) -> str:
             return tensor(config.kv_heads, dim)
         return f"memref<?x{config.page_size}x{config.kv_heads}x{dim}x{config.dtype}>"
 
-    q, k = tensor(config.q_heads, config.head_dim), cache(config.head_dim)
-    v, o = cache(config.head_dim_v), tensor(config.q_heads, config.head_dim_v)
+    q, k = tensor(config.q_heads, config.head_dim, config.varlen), cache(config.head_dim)
+    v, o = cache(config.head_dim_v), tensor(config.q_heads, config.head_dim_v, config.varlen)
     mask = {"none": "none", "causal": "causal"}.get(config.mask, f"window = [{config.window[0]}, {config.window[1]}]")
     lens_arg = ", %lens: memref<?xi32>" if config.kv_lens else ""
     lens = " kv_lens(%lens : memref<?xi32>)" if config.kv_lens else ""
@@ -142,7 +161,10 @@ def attention_module(config: KernelConfig) -> str:
     if config.sinks:
         lens_arg += f", %sinks: memref<{config.q_heads}xf32>"
         lens += f" sinks(%sinks : memref<{config.q_heads}xf32>)"
-    lse_type = f"memref<?x{config.q_heads}x?xf32>"
+    if config.varlen:
+        lens_arg += ", %cu_q: memref<?xi32>"
+        lens += " cu_seqlens_q(%cu_q : memref<?xi32>)"
+    lse_type = f"memref<{config.q_heads}x?xf32>" if config.varlen else f"memref<?x{config.q_heads}x?xf32>"
     lse_arg = f", %lse: {lse_type}" if config.lse else ""
     lse = f", %lse : {lse_type}" if config.lse else ""
     extra = "" if config.default_scale else f" scale({config.scale!r})"
@@ -193,7 +215,8 @@ def make_inputs(config: KernelConfig, sizes: Sizes, seed: int) -> dict[str, np.n
     """
     rng = np.random.default_rng(seed)
     shapes = {
-        "q": make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim),
+        "q": ((sizes.total_q, config.q_heads, config.head_dim) if config.varlen else
+              make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim)),
         "k": make_shape(config.layout, sizes.batch, config.kv_heads, sizes.seq_kv, config.head_dim),
         "v": make_shape(config.layout, sizes.batch, config.kv_heads, sizes.seq_kv, config.head_dim_v),
     }
@@ -228,7 +251,7 @@ def page_caches(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray
 
 def _buffers(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
     """Kernel arguments by parameter name: outputs and workspace poisoned with NaN."""
-    rows = sizes.batch * config.q_heads * sizes.seq_q
+    rows = sizes.total_q * config.q_heads
     args: dict[str, Any] = {name: GlobalBuffer(name, "f32" if name == "sinks" else config.dtype, a.ravel().copy())
                             for name, a in inputs.items()}
     if config.page_size:
@@ -241,11 +264,15 @@ def _buffers(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray], 
         args["lse"] = GlobalBuffer("lse", "f32", np.full(rows, np.nan))
     # One split has no workspace (the split kernel writes out): the launcher passes null pointers.
     splits, absent = sizes.num_splits, sizes.num_splits == 1
-    args["partial_out"] = GlobalBuffer("partial_out", "f32", np.full(splits * rows * config.head_dim_v, np.nan),
+    # [splits, B, Hq, Sq(, Dv)]: a ragged batch pads each sequence to the longest.
+    padded = sizes.batch * config.q_heads * sizes.seq_q
+    args["partial_out"] = GlobalBuffer("partial_out", "f32", np.full(splits * padded * config.head_dim_v, np.nan),
                                        absent)
-    args["partial_lse"] = GlobalBuffer("partial_lse", "f32", np.full(splits * rows, np.nan), absent)
+    args["partial_lse"] = GlobalBuffer("partial_lse", "f32", np.full(splits * padded, np.nan), absent)
     if sizes.kv_lens is not None:
         args["kv_lens"] = GlobalBuffer("kv_lens", "i32", np.asarray(sizes.kv_lens, dtype=np.int64))
+    if config.varlen:
+        args["cu_seqlens_q"] = GlobalBuffer("cu_seqlens_q", "i32", sizes.cu_seqlens_q)
     args.update(sizes.symbols())
     return args
 
@@ -255,6 +282,18 @@ def _violation_report(error: Violation, kernel: Kernel, cta: Optional[tuple[int,
     op = getattr(error, "op", None)
     return {"kind": error.kind, "message": error.message, "kernel": kernel.name,
             "cta": list(cta) if cta else None, "op": op.name if op else None, "line": op.line if op else None}
+
+
+def used_rows(sizes: Sizes, name: str, q_heads: int, head_dim_v: int) -> Any:
+    """The entries of one split's workspace ``name`` the split kernel must write: all of them, or in a ragged
+    batch those of each sequence's queries (the rest pads it to the longest)."""
+    if sizes.q_lens is None:
+        return slice(None)
+    positions = np.arange(sizes.seq_q)[None, :] < np.asarray(sizes.q_lens)[:, None]  # [B, Sq]
+    used = np.broadcast_to(positions[:, None, :], (sizes.batch, q_heads, sizes.seq_q))
+    if name == "partial_out":
+        used = np.broadcast_to(used[..., None], used.shape + (head_dim_v,))
+    return used.ravel()
 
 
 def launched(kernels: list[Kernel], num_splits: int) -> list[Kernel]:
@@ -282,7 +321,11 @@ def simulate(kernels: list[Kernel], config: KernelConfig, sizes: Sizes, inputs: 
             outcome.stats.update(cta.stats)
             outcome.stats["ctas"] += 1
         if kernel.role == "split" and sizes.num_splits > 1:
-            unwritten = sum(int(np.isnan(args[n].data).sum()) for n in ("partial_out", "partial_lse"))
+            unwritten = 0
+            for n in ("partial_out", "partial_lse"):
+                per_split = args[n].data.reshape(sizes.num_splits, -1)
+                used = used_rows(sizes, n, config.q_heads, config.head_dim_v)
+                unwritten += int(np.isnan(per_split[:, used]).sum())
             if unwritten:
                 error = Violation("uninitialized", f"the split kernel left {unwritten} workspace values unwritten")
                 outcome.violation = _violation_report(error, kernel, None)
@@ -329,10 +372,14 @@ def check(ir_text: str, config: KernelConfig, sizes: Sizes, precision: str = "de
             sizes.validate_splits(kernel.block_n)
     inputs = make_inputs(config, sizes, seed)
     outcome = simulate(kernels, config, sizes, inputs, Numerics(exact=precision == "exact"), seed)
-    out_shape = make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim_v)
-    expected = reference.attention(inputs["q"], inputs["k"], inputs["v"], layout=config.layout,
-                                   window=config.window, kv_lens=sizes.kv_lens, softcap=config.softcap or None,
-                                   scale=config.scale, sinks=inputs.get("sinks"), return_lse=config.lse)
+    options = dict(window=config.window, kv_lens=sizes.kv_lens, softcap=config.softcap or None, scale=config.scale,
+                   sinks=inputs.get("sinks"), return_lse=config.lse)
+    if config.varlen:
+        out_shape = (sizes.total_q, config.q_heads, config.head_dim_v)
+        expected = reference.attention_varlen(inputs["q"], inputs["k"], inputs["v"], sizes.cu_seqlens_q, **options)
+    else:
+        out_shape = make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim_v)
+        expected = reference.attention(inputs["q"], inputs["k"], inputs["v"], layout=config.layout, **options)
     expected, expected_lse = expected if config.lse else (expected, None)
     errors = compare(outcome.output.reshape(out_shape), expected)
     tolerance = EXACT_TOLERANCE if precision == "exact" else DEVICE_TOLERANCE[config.dtype]

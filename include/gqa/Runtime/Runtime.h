@@ -151,6 +151,11 @@ typedef struct gqa_kernel_config {
   /// 1 when the kernels also write each row's log-sum-exp (launch argument
   /// `lse`), else 0.
   int32_t lse;
+  /// 1 for a ragged batch: q, out and lse are packed tokens split by
+  /// cu_seqlens_q (layout bshd); else 0.
+  int32_t varlen;
+  /// 1 when k and v are packed tokens split by cu_seqlens_k too; else 0.
+  int32_t packed_kv;
   int64_t batch;  ///< Fixed at compile time, or 0 (JSON null): given at launch.
   int64_t seq_q;  ///< Likewise.
   int64_t seq_kv; ///< Likewise.
@@ -241,8 +246,20 @@ typedef struct gqa_launch_args {
   const void *sinks;
   /// Device array f32 [batch, q_heads, seq_q] that receives each row's
   /// natural-log log-sum-exp (the sink included): required iff config.lse,
-  /// else NULL.
+  /// else NULL. [q_heads, total_q] with config.varlen.
   void *lse;
+  /// A ragged batch (config.varlen), else NULL and 0: the device array of
+  /// batch + 1 int32 offsets of each sequence's queries in q and out (packed
+  /// [total_q, q_heads, head_dim(_v)]), and total_q. seq_q is then the
+  /// longest sequence's query count (flash_attn's max_seqlen_q): it sizes
+  /// the grid and the workspace, and rows past it are not computed.
+  const void *cu_seqlens_q;
+  int64_t total_q;
+  /// With config.packed_kv, else NULL and 0: the offsets of each sequence's
+  /// keys in k and v (packed [total_kv, kv_heads, head_dim(_v)]), and
+  /// total_kv; seq_kv is then the longest (max_seqlen_k).
+  const void *cu_seqlens_k;
+  int64_t total_kv;
 } gqa_launch_args;
 
 /// The number of kernels a launch can consist of (split + combine).

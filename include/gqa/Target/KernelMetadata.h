@@ -71,6 +71,9 @@ struct KernelSetConfig {
   bool sinks = false;
   /// Whether the kernels also write each row's log-sum-exp.
   bool lse = false;
+  /// A ragged batch: q, out (and lse) are packed tokens split by
+  /// cu_seqlens_q; with packedKV, k and v too, by cu_seqlens_k.
+  bool varlen = false, packedKV = false;
   std::optional<int64_t> batch, seqQ, seqKV;
 };
 
@@ -102,7 +105,8 @@ struct KernelSetMetadata {
 FailureOr<std::vector<KernelSetMetadata>> collectKernelSets(ModuleOp module);
 
 /// The version of docs/kernel-metadata.md this compiler writes. 3: the
-/// config's `sinks` and `lse`, and the kernels' `sinks` and `lse` parameters.
+/// config's `sinks`, `lse`, `varlen` and `packed_kv`, and the kernels'
+/// parameters for them.
 constexpr int64_t kKernelMetadataVersion = 3;
 
 /// Writes the metadata JSON of `set` compiled for `chip`, its PTX in the file

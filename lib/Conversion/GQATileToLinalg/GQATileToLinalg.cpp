@@ -146,6 +146,24 @@ struct LoadKVTileLowering : public TilePattern<LoadKVTileOp> {
   }
 };
 
+struct LoadSegmentLowering : public OpRewritePattern<LoadSegmentOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LoadSegmentOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    auto offset = [&](Value at) {
+      return arith::IndexCastOp::create(
+          b, b.getIndexType(),
+          memref::LoadOp::create(b, op.getOffsets(), ValueRange{at}));
+    };
+    Value start = offset(op.getSequence());
+    Value next = offset(arith::AddIOp::create(
+        b, op.getSequence(), arith::ConstantIndexOp::create(b, 1)));
+    rewriter.replaceOp(op, {start, arith::SubIOp::create(b, next, start)});
+    return success();
+  }
+};
+
 struct LoadSinkTileLowering : public TilePattern<LoadSinkTileOp> {
   using TilePattern::TilePattern;
   SmallVector<Value> build(TileBuilder &t, LoadSinkTileOp op) const override {
@@ -599,9 +617,11 @@ struct ConvertGQATilesToLinalgPass
 } // namespace
 
 void mlir::gqa::populateGQATileToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LoadQueryTileLowering, LoadKVTileLowering, LoadSinkTileLowering,
-               StoreOutputTileLowering, StorePartialTileLowering,
-               StoreLseTileLowering, MaskScoresLowering, OnlineSoftmaxLowering,
-               FinalizeLowering, CombineSplitsLowering>(patterns.getContext());
+  patterns
+      .add<LoadQueryTileLowering, LoadKVTileLowering, LoadSegmentLowering,
+           LoadSinkTileLowering, StoreOutputTileLowering,
+           StorePartialTileLowering, StoreLseTileLowering, MaskScoresLowering,
+           OnlineSoftmaxLowering, FinalizeLowering, CombineSplitsLowering>(
+          patterns.getContext());
   populateContractionPatterns(patterns);
 }

@@ -50,9 +50,12 @@ LogicalResult mlir::gqa::gpu_kernel::lowerCombineSplits(BlockLowering &block,
   Value seqQ = partialLse.sizes[3];
   Value rowsPerBatch = k.mul(seqQ, partialLse.sizes[2]);
   Value valid = k.cmp(CmpIPredicate::slt, row, rowsPerBatch);
-  Value clamped = k.mins(row, k.sub(rowsPerBatch, 1));
-  Value head = k.divu(clamped, seqQ);
-  Value position = k.remu(clamped, seqQ);
+  // An invalid row reads row 0 (an address even when a sequence of a
+  // ragged batch has no queries: the divisor is then 1, not 0).
+  Value clamped = k.select(valid, row, k.index(0));
+  Value positions = k.maxs(seqQ, 1);
+  Value head = k.divu(clamped, positions);
+  Value position = k.remu(clamped, positions);
   SmallVector<Value> at = {k.index(0), batch, head, position};
   Value lseBase = partialLse.offset(k, at);
   Value outBase = k.add(partialOut.offset(k, at), column);

@@ -104,11 +104,12 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
           "for sm_80 or sm_90 (gqa-select-schedule target=sm_90)";
     return reason;
   }
-  // Issue 12: ragged batches need the kernels' views of packed sequences
-  // (offsets from cu_seqlens) lowered; the CPU lowering runs them today.
-  if (op.isVarlen()) {
-    os << "ragged batches (cu_seqlens_q) are not supported by the GPU kernels "
-          "yet (the CPU path, gqa-lower-to-cpu, runs them)";
+  // Issue 12: the split partition of packed K/V needs the longest key
+  // segment (max_seqlen_k) as a launch size; the CPU lowering runs them.
+  if (op.hasPackedKV()) {
+    os << "packed K/V (cu_seqlens_k) are not supported by the GPU kernels "
+          "yet (a KV cache with kv_lens is; the CPU path, gqa-lower-to-cpu, "
+          "runs packed K/V)";
     return reason;
   }
   const GQAToGPUOptions options = getEffectiveGPUOptions(op, given);
@@ -142,6 +143,8 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
     operands.push_back({"sinks", op.getSinks()});
   if (op.getLseInit())
     operands.push_back({"lse", op.getLseInit()});
+  if (op.getCuSeqlensQ())
+    operands.push_back({"cu_seqlens_q", op.getCuSeqlensQ()});
   for (auto [name, value] : operands) {
     auto type = cast<MemRefType>(value.getType());
     if (!type.getLayout().isIdentity()) {
@@ -163,11 +166,14 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
     }
   }
   LayoutDims dims = op.getLayoutDims();
-  for (auto [name, type, dim, what] :
-       {std::tuple<StringRef, ShapedType, unsigned, StringRef>{
-            "query", op.getQueryType(), dims.batch, "batch size"},
-        {"query", op.getQueryType(), dims.seq, "sequence length"},
-        {"key", op.getKeyType(), dims.seq, "sequence length"}}) {
+  SmallVector<std::tuple<StringRef, ShapedType, unsigned, StringRef>> sizes;
+  if (!op.isVarlen()) {
+    sizes.push_back({"query", op.getQueryType(), dims.batch, "batch size"});
+    sizes.push_back({"query", op.getQueryType(), dims.seq, "sequence length"});
+  }
+  if (!op.isPaged())
+    sizes.push_back({"key", op.getKeyType(), dims.seq, "sequence length"});
+  for (auto [name, type, dim, what] : sizes) {
     if (type.getDimSize(dim) == 0) {
       os << "'" << name << "' has a static " << what
          << " of 0; the GPU kernels need at least 1";

@@ -36,7 +36,7 @@ using namespace mlir::gqa::gpu_kernel;
 TileTarget::~TileTarget() = default;
 
 Value KernelTensor::offset(KernelBuilder &k, ArrayRef<Value> indices) const {
-  Value total;
+  Value total = base;
   for (auto [index, stride] : llvm::zip_equal(indices, strides)) {
     Value term = k.mul(index, stride);
     total = total ? k.add(total, term) : term;
@@ -69,15 +69,19 @@ Value mlir::gqa::gpu_kernel::emitKVRowOffset(BlockLowering &block,
     return source.offset(k, {page, k.remu(key, pageSize), kvHead});
   }
   LayoutDims dims = getLayoutDims(load.getLayout());
-  Value base = block.hoisted({batch, kvHead},
-                             llvm::hash_combine(llvm::StringRef("kv-base"),
-                                                source.flat, batch, kvHead),
-                             [&] {
-                               SmallVector<Value, 4> at = dims.order(
-                                   batch, kvHead, k.index(0), Value());
-                               at.resize(3);
-                               return source.offset(k, at);
-                             });
+  SmallVector<Value, 3> operands = {batch, kvHead};
+  if (source.base)
+    operands.push_back(source.base);
+  Value base =
+      block.hoisted(operands,
+                    llvm::hash_combine(llvm::StringRef("kv-base"), source.flat,
+                                       source.base, batch, kvHead),
+                    [&] {
+                      SmallVector<Value, 4> at =
+                          dims.order(batch, kvHead, k.index(0), Value());
+                      at.resize(3);
+                      return source.offset(k, at);
+                    });
   return k.add(base, k.mul(key, source.strides[dims.seq]));
 }
 
@@ -368,6 +372,8 @@ LogicalResult BlockLowering::lowerOp(Operation *op) {
     scalars.map(dim.getResult(), it->second.sizes[*index]);
     return success();
   }
+  if (isa<memref::SubViewOp, memref::ExpandShapeOp>(op))
+    return lowerView(op);
   if (auto load = dyn_cast<memref::LoadOp>(op)) {
     auto it = tensors.find(load.getMemRef());
     if (it == tensors.end())
@@ -419,6 +425,55 @@ LogicalResult BlockLowering::lowerOp(Operation *op) {
   return success();
 }
 
+LogicalResult BlockLowering::lowerView(Operation *op) {
+  Value source = op->getOperand(0);
+  auto it = tensors.find(source);
+  if (it == tensors.end())
+    return op->emitOpError() << "views a memref the kernel has no view of";
+  KernelTensor view = it->second;
+  if (auto subview = dyn_cast<memref::SubViewOp>(op)) {
+    // A unit-stride window: the base moves by the offsets, the sizes are
+    // the window's.
+    if (!llvm::all_of(subview.getMixedStrides(), isOneInteger))
+      return op->emitOpError() << "has a stride other than 1";
+    SmallVector<Value> offsets, sizes;
+    for (OpFoldResult offset : subview.getMixedOffsets())
+      offsets.push_back(kernelValue(offset));
+    for (OpFoldResult size : subview.getMixedSizes())
+      sizes.push_back(kernelValue(size));
+    view.base = it->second.offset(k, offsets);
+    view.sizes = sizes;
+    if (!subview.getDroppedDims().none())
+      return op->emitOpError() << "drops a dimension";
+  } else {
+    // Each group of the expansion splits one dimension: its innermost
+    // keeps the stride, the outer ones step over the inner sizes.
+    auto expand = cast<memref::ExpandShapeOp>(op);
+    SmallVector<Value> sizes, strides;
+    for (OpFoldResult size : expand.getMixedOutputShape())
+      sizes.push_back(kernelValue(size));
+    strides.resize(sizes.size());
+    for (auto [dim, group] :
+         llvm::enumerate(expand.getReassociationIndices())) {
+      Value stride = it->second.strides[dim];
+      for (int64_t expanded : llvm::reverse(group)) {
+        strides[expanded] = stride;
+        stride = k.mul(stride, sizes[expanded]);
+      }
+    }
+    view.sizes = sizes;
+    view.strides = strides;
+  }
+  tensors[op->getResult(0)] = std::move(view);
+  return success();
+}
+
+Value BlockLowering::kernelValue(OpFoldResult value) {
+  if (auto attr = dyn_cast<Attribute>(value))
+    return k.index(cast<IntegerAttr>(attr).getInt());
+  return scalar(cast<Value>(value));
+}
+
 LogicalResult BlockLowering::lowerTileOp(Operation *op) {
   auto bindOne = [&](FailureOr<Fragment> result) -> LogicalResult {
     if (failed(result))
@@ -445,6 +500,18 @@ LogicalResult BlockLowering::lowerTileOp(Operation *op) {
       })
       .Case([&](LoadSinkTileOp load) {
         return bindOne(target.loadSinks(*this, load));
+      })
+      .Case([&](LoadSegmentOp segment) {
+        const KernelTensor &offsets = tensor(segment.getOffsets());
+        Value sequence = scalar(segment.getSequence());
+        auto at = [&](Value index) {
+          return k.cast(k.load(offsets.flat, offsets.offset(k, {index})),
+                        k.b.getIndexType());
+        };
+        Value start = at(sequence);
+        scalars.map(segment.getStart(), start);
+        scalars.map(segment.getLength(), k.sub(at(k.add(sequence, 1)), start));
+        return success();
       })
       .Case([&](ScoresOp scores) {
         return bindOne(target.scores(*this, scores));

@@ -63,6 +63,9 @@ struct Fragment {
 struct KernelTensor {
   Value flat;
   SmallVector<Value> sizes, strides;
+  /// Where a view of a parameter (a ragged batch's sequence) starts in
+  /// `flat`, in elements; null for the parameter itself.
+  Value base;
 
   /// The element offset of `indices` (index values, one per dimension).
   Value offset(KernelBuilder &k, ArrayRef<Value> indices) const;
@@ -264,6 +267,11 @@ public:
 private:
   LogicalResult lowerBlock(Block &block);
   LogicalResult lowerTileOp(Operation *op);
+  /// A view (memref.subview, memref.expand_shape) of a memref the kernel
+  /// has: the same flat memory, its base, sizes and strides.
+  LogicalResult lowerView(Operation *op);
+  /// The kernel value of an index, constant or a block scalar.
+  Value kernelValue(OpFoldResult value);
   LogicalResult lowerFor(scf::ForOp op);
   LogicalResult lowerIf(scf::IfOp op);
   /// The kernel values of `values` (fragments flattened) and their forms.

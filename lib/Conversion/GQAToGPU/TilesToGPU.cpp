@@ -40,20 +40,33 @@ namespace {
 
 /// The pointer parameters in the order of docs/kernel-metadata.md, of the
 /// attention kernels and of the combine kernel.
-constexpr StringLiteral kAttentionPointers[] = {
-    "q",           "k",           "v",           "out",   "kv_lens",
-    "block_table", "partial_out", "partial_lse", "sinks", "lse"};
-constexpr StringLiteral kCombinePointers[] = {"partial_out", "partial_lse",
-                                              "out", "sinks", "lse"};
+constexpr StringLiteral kAttentionPointers[] = {"q",
+                                                "k",
+                                                "v",
+                                                "out",
+                                                "kv_lens",
+                                                "block_table",
+                                                "cu_seqlens_q",
+                                                "cu_seqlens_k",
+                                                "partial_out",
+                                                "partial_lse",
+                                                "sinks",
+                                                "lse"};
+constexpr StringLiteral kCombinePointers[] = {
+    "partial_out", "partial_lse", "out", "cu_seqlens_q", "sinks", "lse"};
 
-/// How the block uses a captured memref: its parameter names (K and V may
-/// be one memref); none when no use tells (only its sizes are read).
-SmallVector<StringRef> namesOf(Value memref, Region &body) {
-  llvm::SetVector<StringRef> names;
+/// Adds to `names` how the block uses `memref` or a view of it (a ragged
+/// batch's sequence).
+void collectNames(Value memref, Region &body,
+                  llvm::SetVector<StringRef> &names) {
   for (OpOperand &use : memref.getUses()) {
     Operation *user = use.getOwner();
     if (!body.isAncestor(user->getParentRegion()))
       continue;
+    if (isa<memref::SubViewOp, memref::ExpandShapeOp>(user)) {
+      collectNames(user->getResult(0), body, names);
+      continue;
+    }
     StringRef role =
         llvm::TypeSwitch<Operation *, StringRef>(user)
             .Case([&](LoadQueryTileOp) { return "q"; })
@@ -78,49 +91,84 @@ SmallVector<StringRef> namesOf(Value memref, Region &body) {
               return use.get() == combine.getSinks() ? "sinks" : "lse";
             })
             .Case([&](LoadSinkTileOp) { return "sinks"; })
+            .Case([&](LoadSegmentOp segment) {
+              return segment.getKeys() ? "cu_seqlens_k" : "cu_seqlens_q";
+            })
             .Case([&](StoreLseTileOp) { return "lse"; })
             .Case([&](memref::LoadOp) { return "kv_lens"; })
             .Default([&](Operation *) { return ""; });
     if (!role.empty())
       names.insert(role);
   }
+}
+
+/// How the block uses a captured memref: its parameter names (K and V may
+/// be one memref); none when no use tells (only its sizes are read).
+SmallVector<StringRef> namesOf(Value memref, Region &body) {
+  llvm::SetVector<StringRef> names;
+  collectNames(memref, body, names);
   return names.takeVector();
 }
 
-/// The launch size that dimension `dim` of parameter `name` has, and what
-/// it is divided by (a block table row has seq_kv / page_size pages).
-std::optional<std::pair<StringRef, int64_t>>
-sizeOfDim(StringRef name, unsigned dim, Layout layout, int64_t pageSize) {
-  LayoutDims dims = getLayoutDims(layout);
-  using Size = std::pair<StringRef, int64_t>;
+/// A launch size as a parameter's dimension: `size / divisor + plus` (a
+/// block table row has seq_kv / page_size pages, the cu_seqlens batch + 1
+/// offsets).
+struct LaunchDim {
+  StringRef size;
+  int64_t divisor = 1;
+  int64_t plus = 0;
+};
+
+/// What the kernels of an op take: the forms of its tensors.
+struct TensorForms {
+  Layout layout;
+  /// Tokens per page of a paged KV cache, or 0.
+  int64_t pageSize = 0;
+  /// Q, the output and the LSE are packed tokens (cu_seqlens_q); K and V
+  /// too with packedKV (cu_seqlens_k).
+  bool varlen = false, packedKV = false;
+};
+
+/// The launch size that dimension `dim` of parameter `name` has.
+std::optional<LaunchDim> sizeOfDim(StringRef name, unsigned dim,
+                                   const TensorForms &forms) {
+  LayoutDims dims = getLayoutDims(forms.layout);
   if (name == "q" || name == "out") {
+    if (forms.varlen)
+      return dim == 0 ? std::optional(LaunchDim{"total_q"}) : std::nullopt;
     if (dim == dims.batch)
-      return Size{"batch", 1};
+      return LaunchDim{"batch"};
     if (dim == dims.seq)
-      return Size{"seq_q", 1};
+      return LaunchDim{"seq_q"};
   } else if (name == "k" || name == "v") {
-    if (pageSize)
-      return dim == 0 ? std::optional(Size{"num_pages", 1}) : std::nullopt;
+    if (forms.pageSize)
+      return dim == 0 ? std::optional(LaunchDim{"num_pages"}) : std::nullopt;
+    if (forms.packedKV)
+      return dim == 0 ? std::optional(LaunchDim{"total_kv"}) : std::nullopt;
     if (dim == dims.batch)
-      return Size{"batch", 1};
+      return LaunchDim{"batch"};
     if (dim == dims.seq)
-      return Size{"seq_kv", 1};
+      return LaunchDim{"seq_kv"};
   } else if (name == "kv_lens") {
-    return Size{"batch", 1};
+    return LaunchDim{"batch"};
+  } else if (name == "cu_seqlens_q" || name == "cu_seqlens_k") {
+    return LaunchDim{"batch", 1, 1};
   } else if (name == "block_table") {
-    return dim == 0 ? Size{"batch", 1} : Size{"seq_kv", pageSize};
+    return dim == 0 ? LaunchDim{"batch"} : LaunchDim{"seq_kv", forms.pageSize};
   } else if (name == "partial_out" || name == "partial_lse") {
     if (dim == 0)
-      return Size{"num_splits", 1};
+      return LaunchDim{"num_splits"};
     if (dim == 1)
-      return Size{"batch", 1};
+      return LaunchDim{"batch"};
     if (dim == 3)
-      return Size{"seq_q", 1};
+      return LaunchDim{"seq_q"};
   } else if (name == "lse") {
+    if (forms.varlen)
+      return dim == 1 ? std::optional(LaunchDim{"total_q"}) : std::nullopt;
     if (dim == 0)
-      return Size{"batch", 1};
+      return LaunchDim{"batch"};
     if (dim == 2)
-      return Size{"seq_q", 1};
+      return LaunchDim{"seq_q"};
   }
   return std::nullopt;
 }
@@ -148,13 +196,15 @@ struct Blocks {
   ScheduleAttr schedule;
   DictionaryAttr config;
   StringRef role;
-  Layout layout;
-  int64_t pageSize;
+  TensorForms forms;
   /// The captured memrefs with their parameter names, and the captured
   /// scalars.
   SmallVector<std::pair<Value, StringRef>> memrefs;
   SmallVector<Value> scalars;
 
+  bool configBool(StringRef key) const {
+    return cast<BoolAttr>(config.get(key)).getValue();
+  }
   int64_t configInt(StringRef key) const {
     return cast<IntegerAttr>(config.get(key)).getInt();
   }
@@ -177,8 +227,10 @@ FailureOr<Blocks> analyze(scf::ForallOp forall) {
       layoutName ? symbolizeLayout(layoutName.getValue()) : std::nullopt;
   if (!layout)
     return forall.emitOpError() << "has a config without a layout";
-  blocks.layout = *layout;
-  blocks.pageSize = blocks.configInt("page_size");
+  blocks.forms.layout = *layout;
+  blocks.forms.pageSize = blocks.configInt("page_size");
+  blocks.forms.varlen = blocks.configBool("varlen");
+  blocks.forms.packedKV = blocks.configBool("packed_kv");
   // Each K/V tile has one role (and a buffer of its own).
   WalkResult roles = forall.getBody()->walk([&](LoadKVTileOp load) {
     if (isKeyTile(load))
@@ -230,9 +282,15 @@ getParameters(const Blocks &blocks) {
   SmallVector<StringRef> sizes;
   if (combine) {
     sizes = {"batch", "seq_q", "num_splits"};
+    if (blocks.forms.varlen)
+      sizes.push_back("total_q");
   } else {
     sizes = {"batch", "seq_q", "seq_kv"};
-    if (blocks.pageSize)
+    if (blocks.forms.varlen)
+      sizes.push_back("total_q");
+    if (blocks.forms.packedKV)
+      sizes.push_back("total_kv");
+    if (blocks.forms.pageSize)
       sizes.push_back("num_pages");
     if (blocks.role == "split")
       sizes.push_back("num_splits");
@@ -384,14 +442,15 @@ private:
           view.sizes.push_back(k.index(type.getDimSize(dim)));
           continue;
         }
-        auto size = sizeOfDim(name, dim, blocks.layout, blocks.pageSize);
-        if (!size || !sizes.count(size->first))
+        std::optional<LaunchDim> size = sizeOfDim(name, dim, blocks.forms);
+        if (!size || !sizes.count(size->size))
           return blocks.forall.emitOpError()
                  << "uses '" << name << "' with a dynamic dimension " << dim
                  << " that no launch size gives";
-        Value value = sizes[size->first];
-        view.sizes.push_back(size->second == 1 ? value
-                                               : k.divu(value, size->second));
+        Value value = sizes[size->size];
+        if (size->divisor != 1)
+          value = k.divu(value, size->divisor);
+        view.sizes.push_back(size->plus ? k.add(value, size->plus) : value);
       }
       view.strides.assign(type.getRank(), k.index(1));
       for (int dim = type.getRank() - 2; dim >= 0; --dim)
@@ -539,13 +598,16 @@ private:
     for (auto [name, memref] : pointers) {
       auto type = cast<MemRefType>(memref.getType());
       for (unsigned dim = 0; dim < type.getRank(); ++dim) {
-        auto found = sizeOfDim(name, dim, blocks.layout, blocks.pageSize);
-        if (!found || found->first != size)
+        std::optional<LaunchDim> found = sizeOfDim(name, dim, blocks.forms);
+        if (!found || found->size != size)
           continue;
         Value value = memref::DimOp::create(b, memref, dim);
-        if (found->second != 1)
+        if (found->plus)
+          value = arith::SubIOp::create(
+              b, value, arith::ConstantIndexOp::create(b, found->plus));
+        if (found->divisor != 1)
           value = arith::MulIOp::create(
-              b, value, arith::ConstantIndexOp::create(b, found->second));
+              b, value, arith::ConstantIndexOp::create(b, found->divisor));
         return value;
       }
     }

@@ -24,7 +24,7 @@ static const char kMetadata[] =
     "  \"layout\": \"bshd\", \"mask\": \"causal\", \"window_left\": -1,"
     "  \"window_right\": -1, \"scale\": 0.08838834764831845, \"softcap\": 0.0,"
     "  \"kv_lens\": \"none\", \"page_size\": 0, \"sinks\": false, \"lse\": "
-    "false, \"batch\": null,"
+    "false, \"varlen\": false, \"packed_kv\": false, \"batch\": null,"
     "  \"seq_q\": null,"
     "  \"seq_kv\": null},"
     " \"tile\": {\"block_m\": 64, \"block_n\": 64, \"warps\": 4, \"stages\": 2,"

@@ -134,9 +134,9 @@ func.func @lse_in_shared_memory(%q: memref<?x4x?x64xbf16>, %k: memref<?x2x?x64xb
 
 // -----
 
-func.func @varlen(%q: memref<?x4x64xbf16>, %k: memref<?x?x2x64xbf16>, %cu: memref<?xi32>, %o: memref<?x4x64xbf16>) {
-  // expected-error @+1 {{'gqa.attention' op ragged batches (cu_seqlens_q) are not supported by the GPU kernels yet (the CPU path, gqa-lower-to-cpu, runs them)}}
-  gqa.attention ins(%q, %k, %k : memref<?x4x64xbf16>, memref<?x?x2x64xbf16>, memref<?x?x2x64xbf16>)
-    cu_seqlens_q(%cu : memref<?xi32>) outs(%o : memref<?x4x64xbf16>) heads(4, 2) layout<bshd> mask<causal>
+func.func @packed_kv(%q: memref<?x4x64xbf16>, %k: memref<?x2x64xbf16>, %cq: memref<?xi32>, %ck: memref<?xi32>, %o: memref<?x4x64xbf16>) {
+  // expected-error @+1 {{'gqa.attention' op packed K/V (cu_seqlens_k) are not supported by the GPU kernels yet (a KV cache with kv_lens is; the CPU path, gqa-lower-to-cpu, runs packed K/V)}}
+  gqa.attention ins(%q, %k, %k : memref<?x4x64xbf16>, memref<?x2x64xbf16>, memref<?x2x64xbf16>)
+    cu_seqlens_q(%cq : memref<?xi32>) cu_seqlens_k(%ck : memref<?xi32>) outs(%o : memref<?x4x64xbf16>) heads(4, 2) layout<bshd> mask<causal>
   return
 }

@@ -28,7 +28,7 @@
 // CHECK:         gpu.wait [%[[DONE]]]
 
 // The kernel set describes itself for the metadata writer.
-// CHECK:       gpu.module @gqa_kernels attributes {gqa.config = {dtype = "bf16", group_size = 8 : i64, head_dim = 128 : i64, head_dim_v = 128 : i64, kv_heads = 8 : i64, kv_lens = "none", layout = "bshd", lse = false, mask = "causal", page_size = 0 : i64, q_heads = 64 : i64, scale = 0.088388347648318433 : f64, sinks = false, softcap = 0.000000e+00 : f64, window_left = -1 : i64, window_right = 0 : i64}, gqa.split_kv = {max_splits = 0 : i64}}
+// CHECK:       gpu.module @gqa_kernels attributes {gqa.config = {dtype = "bf16", group_size = 8 : i64, head_dim = 128 : i64, head_dim_v = 128 : i64, kv_heads = 8 : i64, kv_lens = "none", layout = "bshd", lse = false, mask = "causal", packed_kv = false, page_size = 0 : i64, q_heads = 64 : i64, scale = 0.088388347648318433 : f64, sinks = false, softcap = 0.000000e+00 : f64, varlen = false, window_left = -1 : i64, window_right = 0 : i64}, gqa.split_kv = {max_splits = 0 : i64}}
 // CHECK:       memref.global "public" @gqa_smem : memref<0xi8, 3> {alignment = 16 : i64}
 // CHECK:       gpu.func @gqa_attention_fwd(%[[GQP:.*]]: memref<1xbf16>, %[[GKP:.*]]: memref<1xbf16>, %[[GVP:.*]]: memref<1xbf16>, %[[GOP:.*]]: memref<1xbf16>, %{{.*}}: i64, %{{.*}}: i64, %[[GSKV:.*]]: i64) kernel
 // CHECK-SAME:    gqa.dynamic_shared_memory_bytes = 49152 : i64

@@ -11,7 +11,7 @@
 // The static batch is a constant grid dimension.
 // CHECK:       gpu.launch_func async [%{{.*}}] @gqa_kernels::@gqa_attention_fwd blocks in (%{{.*}}, %c1, %c2) threads in (%c128, %c1, %c1) dynamic_shared_memory_size %c40960_i32 args({{.*}} : memref<1xindex>, %c2_i64 : i64, %{{.*}} : i64, %c4096_i64 : i64)
 
-// CHECK:       gpu.module @gqa_kernels attributes {gqa.config = {batch = 2 : i64, dtype = "f16", group_size = 8 : i64, head_dim = 128 : i64, head_dim_v = 64 : i64, kv_heads = 1 : i64, kv_lens = "i64", layout = "bhsd", lse = false, mask = "window", page_size = 0 : i64, q_heads = 8 : i64, scale = 1.250000e-01 : f64, seq_kv = 4096 : i64, sinks = false, softcap = 3.000000e+01 : f64, window_left = 256 : i64, window_right = 0 : i64}
+// CHECK:       gpu.module @gqa_kernels attributes {gqa.config = {batch = 2 : i64, dtype = "f16", group_size = 8 : i64, head_dim = 128 : i64, head_dim_v = 64 : i64, kv_heads = 1 : i64, kv_lens = "i64", layout = "bhsd", lse = false, mask = "window", packed_kv = false, page_size = 0 : i64, q_heads = 8 : i64, scale = 1.250000e-01 : f64, seq_kv = 4096 : i64, sinks = false, softcap = 3.000000e+01 : f64, varlen = false, window_left = 256 : i64, window_right = 0 : i64}
 // CHECK:       gpu.func @gqa_attention_fwd(%{{.*}}: memref<1xf16>, %{{.*}}: memref<1xf16>, %{{.*}}: memref<1xf16>, %{{.*}}: memref<1xf16>, %[[KL:.*]]: memref<1xindex>, %{{.*}}: i64, %[[SQP:.*]]: i64, %{{.*}}: i64) kernel
 // CHECK-SAME:    gqa.dynamic_shared_memory_bytes = 40960 : i64
 // CHECK-SAME:    gqa.params = ["q", "k", "v", "out", "kv_lens", "batch", "seq_q", "seq_kv"]

@@ -289,3 +289,19 @@ func.func @f(%wo: memref<?x?x32x?x64xf32>, %wl: memref<?x?x32x?xf32>, %out: memr
   gqa.combine_splits %wo, %wl, %out[%i, %i] splits(%i) rows(8) layout<bshd> lse(%lse : memref<?x?x32xf32>) : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
   return
 }
+
+// -----
+
+func.func @f(%cq: memref<?xf32>, %i: index) {
+  // expected-error @+1 {{expects 'offsets' to be a rank-1 memref of i32 or i64 (the B+1 cu_seqlens), got 'memref<?xf32>'}}
+  %s, %l = gqa.load_segment %cq[%i] : memref<?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%cq: memref<?x2xi32>, %i: index) {
+  // expected-error @+1 {{expects 'offsets' to be a rank-1 memref of i32 or i64 (the B+1 cu_seqlens), got 'memref<?x2xi32>'}}
+  %s, %l = gqa.load_segment %cq[%i] : memref<?x2xi32>
+  return
+}

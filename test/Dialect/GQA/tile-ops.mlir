@@ -76,3 +76,14 @@ func.func @sinks_lse(%sinks: memref<32xf32>, %lse_out: memref<?x32x?xf32>, %out:
     : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
   return
 }
+
+// A ragged batch: where sequence %b's queries and keys lie in the packed
+// tokens.
+// CHECK-LABEL: func.func @segments
+// CHECK: %{{.*}}, %{{.*}} = gqa.load_segment %{{.*}}[%{{.*}}] : memref<?xi32>
+// CHECK: %{{.*}}, %{{.*}} = gqa.load_segment %{{.*}}[%{{.*}}] keys : memref<?xi64>
+func.func @segments(%cq: memref<?xi32>, %ck: memref<?xi64>, %b: index) -> (index, index) {
+  %start, %length = gqa.load_segment %cq[%b] : memref<?xi32>
+  %kstart, %klength = gqa.load_segment %ck[%b] keys : memref<?xi64>
+  return %length, %klength : index, index
+}

@@ -63,7 +63,9 @@ DictionaryAttr AttentionOp::getKernelConfig() {
       b.getNamedAttr("kv_lens", b.getStringAttr(kvLens)),
       b.getNamedAttr("page_size", b.getI64IntegerAttr(getPageSize())),
       b.getNamedAttr("sinks", b.getBoolAttr(static_cast<bool>(getSinks()))),
-      b.getNamedAttr("lse", b.getBoolAttr(static_cast<bool>(getLseInit())))};
+      b.getNamedAttr("lse", b.getBoolAttr(static_cast<bool>(getLseInit()))),
+      b.getNamedAttr("varlen", b.getBoolAttr(isVarlen())),
+      b.getNamedAttr("packed_kv", b.getBoolAttr(hasPackedKV()))};
   // Sizes fixed by static shapes (a paged Skv is the block table's pages
   // times the page size).
   LayoutDims dims = getLayoutDims();
@@ -71,11 +73,22 @@ DictionaryAttr AttentionOp::getKernelConfig() {
       isPaged() ? std::tuple(cast<ShapedType>(getBlockTable().getType()), 1u,
                              getPageSize())
                 : std::tuple(getKeyType(), dims.seq, int64_t{1});
-  for (auto [name, type, dim, scale] :
-       {std::tuple<StringRef, ShapedType, unsigned, int64_t>{
-            "batch", getQueryType(), dims.batch, 1},
-        {"seq_q", getQueryType(), dims.seq, 1},
-        {"seq_kv", kvType, kvDim, kvScale}}) {
+  SmallVector<std::tuple<StringRef, ShapedType, unsigned, int64_t>> fixed = {
+      {"seq_kv", kvType, kvDim, kvScale}};
+  // A ragged batch has B+1 offsets and queries of many lengths; K/V packed
+  // by cu_seqlens_k have none of their own either.
+  if (isVarlen()) {
+    auto offsets = cast<ShapedType>(getCuSeqlensQ().getType());
+    if (!offsets.isDynamicDim(0))
+      entries.push_back(b.getNamedAttr(
+          "batch", b.getI64IntegerAttr(offsets.getDimSize(0) - 1)));
+    if (hasPackedKV())
+      fixed.clear();
+  } else {
+    fixed.push_back({"batch", getQueryType(), dims.batch, 1});
+    fixed.push_back({"seq_q", getQueryType(), dims.seq, 1});
+  }
+  for (auto [name, type, dim, scale] : fixed) {
     if (!type.isDynamicDim(dim))
       entries.push_back(b.getNamedAttr(
           name, b.getI64IntegerAttr(type.getDimSize(dim) * scale)));

@@ -144,6 +144,16 @@ LogicalResult LoadQueryTileOp::verify() {
   return verifyRowsOperand(op, getTile(), getRows());
 }
 
+LogicalResult LoadSegmentOp::verify() {
+  auto type = cast<MemRefType>(getOffsets().getType());
+  if (type.getRank() != 1 || !type.getElementType().isSignlessInteger() ||
+      !llvm::is_contained({32u, 64u}, type.getElementTypeBitWidth()))
+    return emitOpError() << "expects 'offsets' to be a rank-1 memref of i32 "
+                            "or i64 (the B+1 cu_seqlens), got "
+                         << type;
+  return success();
+}
+
 LogicalResult LoadSinkTileOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyF32MemRef(op, getSinks(), "sinks", 1, 0, "[Hq]")) ||

@@ -144,12 +144,12 @@ private:
                  seqKV,         partialOut,   partialLse};
     if (!op.isVarlen())
       return seq;
-    auto segment = [&](Value offsets) {
-      Value start = loadIndex(offsets, batchIndex);
-      return std::pair(
-          start, sub(loadIndex(offsets, apply(d0 + 1, {batchIndex})), start));
+    auto segment = [&](Value offsets, bool keys) {
+      auto bounds = LoadSegmentOp::create(b, b.getIndexType(), b.getIndexType(),
+                                          offsets, batchIndex, keys);
+      return std::pair(bounds.getStart(), bounds.getLength());
     };
-    auto [qStart, qLength] = segment(op.getCuSeqlensQ());
+    auto [qStart, qLength] = segment(op.getCuSeqlensQ(), /*keys=*/false);
     seq.query = emitTokens(op.getQuery(), qStart, qLength);
     seq.init = emitTokens(op.getInit(), qStart, qLength);
     if (Value lse = op.getLseInit())
@@ -176,7 +176,7 @@ private:
       seq.partialLse = rows(partialLse);
     }
     if (op.hasPackedKV()) {
-      auto [kStart, kLength] = segment(op.getCuSeqlensK());
+      auto [kStart, kLength] = segment(op.getCuSeqlensK(), /*keys=*/true);
       seq.key = emitTokens(op.getKey(), kStart, kLength);
       seq.value = emitTokens(op.getValue(), kStart, kLength);
       seq.kvBatch = index(0);

@@ -115,6 +115,30 @@ def GQA_LoadSinkTileOp : GQA_TileOp<"load_sink_tile"> {
   }];
 }
 
+def GQA_LoadSegmentOp : GQA_TileOp<"load_segment"> {
+  let summary = "Where one sequence of a ragged batch lies in its packed tokens";
+  let description = [{
+    Reads the `B+1` integer offsets (cu_seqlens) of a ragged batch at
+    sequence `sequence`: its tokens are `[start, start + length)` of the
+    packed tensor, `start = offsets[sequence]` and `length =
+    offsets[sequence + 1] - start`. `keys` marks the offsets of packed K/V
+    (cu_seqlens_k) rather than of the queries (cu_seqlens_q); a target
+    passes the two as different kernel parameters.
+
+    ```mlir
+    %start, %length = gqa.load_segment %cu_seqlens_q[%b] : memref<?xi32>
+    %kstart, %klength = gqa.load_segment %cu_seqlens_k[%b] keys
+      : memref<?xi32>
+    ```
+  }];
+  let arguments = (ins Arg<AnyMemRef, "the offsets", [MemRead]>:$offsets,
+                       Index:$sequence, UnitAttr:$keys);
+  let results = (outs Index:$start, Index:$length);
+  let assemblyFormat = [{
+    $offsets `[` $sequence `]` (`keys` $keys^)? attr-dict `:` type($offsets)
+  }];
+}
+
 def GQA_StoreOutputTileOp : GQA_TileOp<"store_output_tile"> {
   let summary = "Writes a block's normalised rows to the output";
   let description = [{
