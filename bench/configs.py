@@ -6,11 +6,12 @@ Two lists:
   compile-time attributes) run at several runtime sizes (:class:`Shape`), compared with a float64
   reference.  They cover MHA / GQA / MQA (g = 1, 2, 4, 8, 64), decode, prefill, Sq < Skv and
   Sq > Skv, every mask kind, kv_lens, softcap, explicit scale, both layouts, head dims 64/128/256,
-  Dv != D, paged KV caches, attention sinks and the log-sum-exp (LSE, checked row by row), bf16
-  and f16 (f32 is ``optional``: kept only where it compiles) and lengths that are no tile multiple.
+  Dv != D, paged KV caches, attention sinks and the log-sum-exp (LSE, checked row by row), ragged
+  batches (varlen: prefill chunks, decode rows and empty sequences packed together), bf16 and f16
+  (f32 is ``optional``: kept only where it compiles) and lengths that are no tile multiple.
 * :data:`BENCHMARK`: :class:`BenchCase` s, the Llama-3-70B attention layer (64 Q / 8 KV heads,
-  D 128, bf16) timed against PyTorch's attention backends (paged and sinks+LSE rows: ours only,
-  next to the plain row of the same size).
+  D 128, bf16) timed against PyTorch's attention backends (paged, sinks+LSE and varlen rows: ours
+  only, next to the plain row of the same size).
 
 Batch and sequence lengths are runtime values, so one kernel serves every size of a case, and the
 benchmark kernels are among the correctness kernels (:func:`distinct_kernels` counts them).
@@ -18,6 +19,7 @@ benchmark kernels are among the correctness kernels (:func:`distinct_kernels` co
 
 from __future__ import annotations
 
+import itertools
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -63,6 +65,10 @@ class Attrs:
     sinks: bool = False
     #: The kernel also writes each row's log-sum-exp (float32 [B, Hq, Sq]), checked row by row.
     lse: bool = False
+    #: A ragged batch (flash_attn's varlen, bshd only): q and out are packed tokens [T, Hq, D] split by
+    #: cu_seqlens_q (the shapes give ``q_lens``), K/V a cache [B, Skv, Hkv, D] (or page pools); the LSE is
+    #: [Hq, T].
+    varlen: bool = False
 
     @property
     def dv(self) -> int:
@@ -79,12 +85,12 @@ class Attrs:
         return dict(
             head_dim_v=self.head_dim_v, dtype=self.dtype, layout=self.layout, causal=self.causal,
             window=self.window, softcap=self.softcap, scale=self.scale, kv_lens=self.kv_lens,
-            page_size=self.page_size, sinks=self.sinks, lse=self.lse,
+            page_size=self.page_size, sinks=self.sinks, lse=self.lse, varlen=self.varlen,
         )
 
     def attention_kwargs(self) -> dict[str, Any]:
-        """The mask/scale options of :func:`gqa.attention` and :func:`gqa.reference.attention` (the sinks
-        and the LSE are tensors, passed by the caller)."""
+        """The mask/scale options of :func:`gqa.attention` and :func:`gqa.reference.attention` (the sinks,
+        the LSE and a ragged batch's offsets are tensors, passed by the caller)."""
         return dict(layout=self.layout, causal=self.causal, window=self.window,
                     softcap=self.softcap, scale=self.scale)
 
@@ -121,30 +127,59 @@ class Attrs:
             parts.append("sinks")
         if self.lse:
             parts.append("lse")
+        if self.varlen:
+            parts.append("varlen")
         return " ".join(parts)
 
 
 @dataclass(frozen=True)
 class Shape:
-    """Runtime sizes of one launch; ``kv_lens`` (one length per batch) iff the kernel takes them."""
+    """Runtime sizes of one launch; ``kv_lens`` (one length per batch) iff the kernel takes them.
+
+    ``q_lens`` (one query count per sequence, 0 for an empty one) iff the kernel is varlen: a ragged
+    batch of ``sum(q_lens)`` packed tokens whose longest sequence is ``seq_q`` (max_seqlen_q), against
+    a KV cache of ``seq_kv`` keys per sequence.
+    """
 
     batch: int
     seq_q: int
     seq_kv: int
     kv_lens: Optional[tuple[int, ...]] = None
+    q_lens: Optional[tuple[int, ...]] = None
+
+    @property
+    def tokens(self) -> int:
+        """Query rows in all: the packed tokens of a ragged batch, else batch x seq_q."""
+        return sum(self.q_lens) if self.q_lens is not None else self.batch * self.seq_q
+
+    def sequences(self) -> list[tuple[int, int]]:
+        """(queries, keys) of each sequence: ``q_lens`` and ``kv_lens`` where given, else seq_q and seq_kv."""
+        queries = self.q_lens if self.q_lens is not None else (self.seq_q,) * self.batch
+        keys = self.kv_lens if self.kv_lens is not None else (self.seq_kv,) * self.batch
+        return list(zip(queries, keys))
 
     def label(self) -> str:
-        """E.g. ``B2 Sq17 Skv1000`` (plus the kv_lens)."""
+        """E.g. ``B2 Sq17 Skv1000`` (plus the q_lens and the kv_lens, runs of 3 or more written ``1*31``)."""
         text = f"B{self.batch} Sq{self.seq_q} Skv{self.seq_kv}"
-        return text + (f" lens{list(self.kv_lens)}" if self.kv_lens is not None else "")
+        text += f" q_lens{_runs(self.q_lens)}" if self.q_lens is not None else ""
+        return text + (f" lens{_runs(self.kv_lens)}" if self.kv_lens is not None else "")
+
+
+def _runs(values: tuple[int, ...]) -> str:
+    """``[512, 1*31]`` for (512, 1, ..., 1): a run of 3 or more equal values as value*count."""
+    parts = []
+    for value, run in itertools.groupby(values):
+        count = len(list(run))
+        parts += [f"{value}*{count}"] if count >= 3 else [str(value)] * count
+    return "[" + ", ".join(parts) + "]"
 
 
 def tensor_bytes(attrs: Attrs, shape: Shape) -> int:
-    """Bytes of q, k, v and out together (one input set plus its output)."""
-    q = shape.batch * attrs.q_heads * shape.seq_q * attrs.head_dim
+    """Bytes of q, k, v and out together (one input set plus its output; K/V: the whole cache)."""
+    q = shape.tokens * attrs.q_heads * attrs.head_dim
     k = shape.batch * attrs.kv_heads * shape.seq_kv * attrs.head_dim
     v = shape.batch * attrs.kv_heads * shape.seq_kv * attrs.dv
-    out = shape.batch * attrs.q_heads * shape.seq_q * attrs.dv
+    out = shape.tokens * attrs.q_heads * attrs.dv
     return (q + k + v + out) * itemsize(attrs.dtype)
 
 
@@ -176,16 +211,19 @@ class BenchCase:
 
     @property
     def flops(self) -> int:
-        """REFERENCE §1 FLOPs (causal counted per the formula), via :func:`gqa.attention_flops`."""
-        a, s = self.attrs, self.shape
-        return gqa.attention_flops(s.batch, a.q_heads, s.seq_q, s.seq_kv, a.head_dim, a.dv,
-                                   causal=a.is_causal)
+        """REFERENCE §1 FLOPs (causal counted per the formula), via :func:`gqa.attention_flops`, summed
+        over the sequences (a ragged batch's each have their own query and key counts)."""
+        a = self.attrs
+        return sum(gqa.attention_flops(1, a.q_heads, queries, keys, a.head_dim, a.dv, causal=a.is_causal)
+                   for queries, keys in self.shape.sequences() if queries and keys)
 
     @property
     def min_bytes(self) -> int:
-        """The decode floor: every KV head read once (:func:`gqa.decode_min_bytes`)."""
-        a, s = self.attrs, self.shape
-        return gqa.decode_min_bytes(s.batch, a.kv_heads, s.seq_kv, a.head_dim, a.dv, a.dtype)
+        """The decode floor: every KV head of each sequence with queries read once
+        (:func:`gqa.decode_min_bytes`)."""
+        a = self.attrs
+        return sum(gqa.decode_min_bytes(1, a.kv_heads, keys, a.head_dim, a.dv, a.dtype)
+                   for queries, keys in self.shape.sequences() if queries and keys)
 
     @property
     def io_bytes(self) -> int:
@@ -216,6 +254,24 @@ KV_LENS_SIZES = (
 )
 #: The Llama-3-70B kernels also run one long prefill (the benchmark's kernels).
 L70B_EXTRA = (Shape(1, 4097, 4097),)
+#: Ragged batches (varlen) against a KV cache: a prefill chunk against a long cache, decode rows
+#: (q_len 1), an empty sequence (q_len 0) whose cache holds keys, a decode row with no key (O = 0, LSE
+#: the sink or -inf), a whole prefill, a chunk longer than its keys (causal rows with no key), an empty
+#: first sequence, and decodes against 4K keys (split-KV).
+VARLEN_SIZES = (
+    Shape(5, 129, 1000, (1000, 517, 300, 129, 0), q_lens=(17, 1, 0, 129, 1)),
+    Shape(4, 64, 4097, (4097, 2000, 4097, 3), q_lens=(1, 64, 0, 1)),
+    Shape(3, 40, 50, (50, 17, 3), q_lens=(0, 40, 3)),
+)
+#: The varlen benchmark row's step, (sequences, keys cached each, queries of the prefill chunk): see
+#: :func:`varlen_mix`; its kernel is checked at this size too.
+VARLEN_MIX = (32, 8192, 512)
+
+
+def varlen_mix(batch: int, seq_kv: int, chunk: int) -> Shape:
+    """A vLLM-like step as one ragged batch: a prefill chunk of ``chunk`` queries and ``batch - 1`` decode
+    rows, every sequence with ``seq_kv`` keys cached (its new tokens among them)."""
+    return Shape(batch, chunk, seq_kv, (seq_kv,) * batch, q_lens=(chunk,) + (1,) * (batch - 1))
 
 
 def l70b(layout: str = "bshd", causal: bool = False) -> Attrs:
@@ -283,6 +339,20 @@ def _feature_cases() -> list[CorrectnessCase]:
                         KV_LENS_SIZES[:2]),
         CorrectnessCase("f16-softcap30-sinks-lse-causal",
                         Attrs(8, 2, 128, dtype="f16", causal=True, softcap=30.0, sinks=True, lse=True), f, q_std=8.0),
+        # Ragged batches (varlen: prefill chunks, decode rows and empty sequences in one launch) against
+        # a KV cache read through kv_lens and against vLLM's 16-token pages, for the Llama layer and a
+        # small f16 one, each once with sinks+LSE (LSE [Hq, T]). The paged Llama kernel is the varlen
+        # benchmark row's, checked at its size too.
+        CorrectnessCase("l70b-varlen-kvlens-sinks-lse-causal",
+                        Attrs(64, 8, 128, causal=True, kv_lens=True, sinks=True, lse=True, varlen=True), VARLEN_SIZES),
+        CorrectnessCase("l70b-varlen-paged16-causal", Attrs(64, 8, 128, causal=True, kv_lens=True, page_size=16,
+                                                             varlen=True),
+                        VARLEN_SIZES + (varlen_mix(8, 2048, 512), varlen_mix(*VARLEN_MIX))),
+        CorrectnessCase("f16-d64-varlen-kvlens-causal",
+                        Attrs(8, 2, 64, dtype="f16", causal=True, kv_lens=True, varlen=True), VARLEN_SIZES),
+        CorrectnessCase("f16-d64-varlen-paged16-sinks-lse-causal",
+                        Attrs(8, 2, 64, dtype="f16", causal=True, kv_lens=True, page_size=16, sinks=True, lse=True,
+                              varlen=True), VARLEN_SIZES),
         CorrectnessCase("f32-d64-bhsd-causal", Attrs(8, 2, 64, dtype="f32", layout="bhsd", causal=True), f,
                         optional=True),
         CorrectnessCase("f32-mha", Attrs(8, 8, 128, dtype="f32"), f, optional=True),
@@ -299,12 +369,18 @@ CORRECTNESS: tuple[CorrectnessCase, ...] = tuple(_head_group_cases() + _feature_
 #: whole causal rows, and the kv_lens include 0 and lengths below Sq.
 REFERENCE_CHECK_SIZES = (Shape(2, 17, 200), Shape(1, 40, 17))
 REFERENCE_CHECK_SIZES_KV_LENS = (Shape(4, 17, 200, (200, 0, 5, 150)), Shape(1, 40, 17, (9,)))
+#: Ragged batches (against gqa.reference.attention_varlen): an empty sequence, decode rows (one with
+#: no key), a chunk longer than its keys (without kv_lens each sequence sees the whole cache).
+REFERENCE_CHECK_SIZES_VARLEN = (Shape(5, 17, 200, (200, 0, 5, 150, 30), q_lens=(17, 1, 0, 3, 1)),
+                                Shape(2, 40, 17, (9, 17), q_lens=(40, 0)))
 #: The largest relative L2 difference allowed between the two float64 references.
 REFERENCE_CHECK_TOLERANCE = 1e-10
 
 
 def reference_check_shapes(attrs: Attrs) -> tuple[Shape, ...]:
     """The sizes at which the torch reference is compared with the numpy one for ``attrs``."""
+    if attrs.varlen:
+        return tuple(s if attrs.kv_lens else replace(s, kv_lens=None) for s in REFERENCE_CHECK_SIZES_VARLEN)
     return REFERENCE_CHECK_SIZES_KV_LENS if attrs.kv_lens else REFERENCE_CHECK_SIZES
 
 
@@ -325,10 +401,26 @@ PAGE_SIZE = 16
 #: :data:`SINKS_LSE_SUFFIX`: compared with the plain row (the peers have neither).
 SINKS_LSE_ROWS = ("decode bshd B8 Skv32K", "prefill bshd B1 S4K causal")
 SINKS_LSE_SUFFIX = " sinks+lse"
+#: The varlen row (:data:`VARLEN_MIX`: one prefill chunk of 512 and 31 decode rows, 8K keys cached each,
+#: vLLM's 16-token pages, causal) is named after the plain decode row of the same batch and cache with
+#: this suffix: compared with it (the peers take no ragged batches).
+VARLEN_MIX_SUFFIX = " varlen mix"
 
 
 def _kilo(n: int) -> str:
     return f"{n // 1024}K" if n % 1024 == 0 else str(n)
+
+
+def _decode_name(layout: str, batch: int, seq_kv: int) -> str:
+    return f"decode {layout} B{batch} Skv{_kilo(seq_kv)}"
+
+
+def plain_row_name(name: str) -> str:
+    """The plain row a sinks+LSE or varlen row is named after (``name`` itself for any other row)."""
+    for suffix in (SINKS_LSE_SUFFIX, VARLEN_MIX_SUFFIX):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
 
 
 def prefill_cases(layout: str = "bshd", sizes: Optional[Iterable[tuple[int, int]]] = None) -> list[BenchCase]:
@@ -352,7 +444,7 @@ def decode_cases(layout: str = "bshd", sizes: Optional[Iterable[tuple[int, int]]
     pairs = list(sizes) if sizes is not None else [(b, s) for b in DECODE_BATCHES for s in DECODE_SEQS]
     out = []
     for b, s in pairs:
-        case = BenchCase(f"decode {layout} B{b} Skv{_kilo(s)}", "decode", l70b(layout), Shape(b, 1, s))
+        case = BenchCase(_decode_name(layout, b, s), "decode", l70b(layout), Shape(b, 1, s))
         if case.min_bytes <= memory_cap:
             out.append(case)
     return out
@@ -372,11 +464,26 @@ def sinks_lse_cases(plain: Iterable[BenchCase], names: Iterable[str] = SINKS_LSE
             for n in names if n in by_name]
 
 
+def varlen_mix_cases(plain: Iterable[BenchCase], mixes: Iterable[tuple[int, int, int]] = (VARLEN_MIX,)
+                     ) -> list[BenchCase]:
+    """vLLM-like steps (:func:`varlen_mix`) as one ragged batch each, causal, on vLLM's 16-token pages read
+    through kv_lens: timed as decode (GB/s of the KV floor; the chunk's FLOPs count in the floor), named
+    after the plain decode row of ``plain`` with the same batch and cache (those the memory cap kept)."""
+    by_name = {b.name: b for b in plain}
+    out = []
+    for batch, seq_kv, chunk in mixes:
+        name = _decode_name("bshd", batch, seq_kv)
+        if name in by_name:
+            attrs = replace(by_name[name].attrs, causal=True, kv_lens=True, page_size=PAGE_SIZE, varlen=True)
+            out.append(BenchCase(name + VARLEN_MIX_SUFFIX, "decode", attrs, varlen_mix(batch, seq_kv, chunk)))
+    return out
+
+
 def benchmark_cases(memory_cap: int = DECODE_MEMORY_CAP) -> list[BenchCase]:
-    """The whole benchmark, in the order it runs: decode (cheap) first, paged and sinks+LSE next
-    (two cheap rows), then prefill, then bhsd."""
+    """The whole benchmark, in the order it runs: decode (cheap) first, paged, sinks+LSE and varlen
+    next (four cheap rows), then prefill, then bhsd."""
     decode, prefill = decode_cases(memory_cap=memory_cap), prefill_cases()
-    return (decode + paged_decode_cases() + sinks_lse_cases(decode + prefill) + prefill
+    return (decode + paged_decode_cases() + sinks_lse_cases(decode + prefill) + varlen_mix_cases(decode) + prefill
             + decode_cases("bhsd", BHSD_DECODE, memory_cap) + prefill_cases("bhsd", BHSD_PREFILL))
 
 
@@ -451,8 +558,12 @@ def validate() -> list[str]:
             problems += [f"{case.name} reference check {s.label()}: {p}" for p in _shape_problems(case.attrs, s)]
     for bench in BENCHMARK:
         problems += [f"{bench.name}: {p}" for p in _shape_problems(bench.attrs, bench.shape)]
-        plain = bench.name.removesuffix(SINKS_LSE_SUFFIX)
-        if (bench.attrs.sinks or bench.attrs.lse) and (plain == bench.name or plain not in bench_names):
+        plain = plain_row_name(bench.name)
+        if plain != bench.name and plain in bench_names:
+            continue
+        if bench.attrs.varlen:
+            problems.append(f"{bench.name}: no plain row to compare with (the peers take no ragged batches)")
+        elif bench.attrs.sinks or bench.attrs.lse:
             problems.append(f"{bench.name}: no plain row to compare with (the peers have no sinks or LSE)")
     problems += [f"FLEX_ROWS: no benchmark row {name!r}" for name in FLEX_ROWS if name not in bench_names]
     return problems
@@ -469,4 +580,11 @@ def _shape_problems(attrs: Attrs, shape: Shape) -> list[str]:
             out.append("one kv_len per batch")
         if any(not 0 <= n <= shape.seq_kv for n in shape.kv_lens):
             out.append("kv_lens must lie in [0, seq_kv]")
+    if attrs.varlen != (shape.q_lens is not None):
+        out.append("q_lens given iff the kernel is varlen")
+    if shape.q_lens is not None:
+        if len(shape.q_lens) != shape.batch:
+            out.append("one q_len per sequence")
+        if min(shape.q_lens, default=0) < 0 or max(shape.q_lens, default=0) != shape.seq_q:
+            out.append("q_lens must lie in [0, seq_q], the longest equal to seq_q (max_seqlen_q)")
     return out

@@ -1,4 +1,4 @@
-"""Fixtures shared by bench/'s tests (test_bench.py, test_bench_sinks.py): bench/ on sys.path, a
+"""Fixtures shared by bench/'s tests (test_bench*.py): bench/ on sys.path, a
 fresh kernel memo per test, and ``cpu_measure``, measure.py with CUDA simulated on the CPU."""
 
 from __future__ import annotations
@@ -39,10 +39,21 @@ class _CpuEvent:
         return (other.t - self.t) * 1e3
 
 
+def _unpaged(measure, pool, table, lens, layout):
+    """The contiguous cache, in ``layout``, that measure.page_cache scattered into ``pool``: each sequence's
+    pages in table order, up to its longest kv_len where given (beyond lie a last page's NaN slots)."""
+    from gqa.shapes import from_bhsd_axes
+    batch, pages = table.shape
+    cache = pool[table.long()].reshape(batch, pages * pool.shape[1], *pool.shape[2:])  # bshd
+    if lens is not None:
+        cache = cache[:, :max(1, int(lens.max()))]
+    return measure.as_bhsd(cache, "bshd").permute(*from_bhsd_axes(layout))
+
+
 @pytest.fixture
 def cpu_measure(monkeypatch):
     """measure.py with CUDA replaced by the CPU, and "ours" = the reference rounded to the dtype (the
-    output, and the LSE in float32 when the kernel writes one; contiguous K/V only, not page pools)."""
+    output, and the LSE in float32 when the kernel writes one; page pools are read back into a cache)."""
     torch = pytest.importorskip("torch")
     import measure
     monkeypatch.setattr(measure, "DEVICE", "cpu")
@@ -52,8 +63,12 @@ def cpu_measure(monkeypatch):
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     monkeypatch.setattr(measure, "cuda_healthy", lambda: True)
 
-    def ours(q, k, v, lens, out, attrs, kernel, block_table=None, sinks=None, lse=None):
-        ref = measure.reference(q, k, v, attrs, lens, sinks=sinks, return_lse=lse is not None)
+    def ours(q, k, v, lens, out, attrs, kernel, block_table=None, sinks=None, lse=None, cu_seqlens_q=None,
+             max_seqlen_q=None):
+        if block_table is not None:
+            k, v = (_unpaged(measure, pool, block_table, lens, attrs.layout) for pool in (k, v))
+        ref = measure.reference(q, k, v, attrs, lens, sinks=sinks, return_lse=lse is not None,
+                                cu_seqlens_q=cu_seqlens_q)
         if lse is None:
             return out.copy_(ref.to(out.dtype))
         out.copy_(ref[0].to(out.dtype))

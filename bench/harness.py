@@ -10,7 +10,8 @@ timings.  Results are plain JSON-ready dicts:
   (plus ``"lse_diff", "lse_mismatched"`` for LSE kernels);
 * a benchmark row: ``{"name", "phase", "layout", "label", "shape", "flops", "min_bytes", "io_bytes",
   "input_sets", "peer_layout", "impls": {impl: {"ms", "min_ms", "max_ms", "calls", "groups",
-  "host_us", "rel_err_vs_ours", "nonfinite", "lse_nonfinite"} | {"skipped": why} | {"error": what}}}``.
+  "host_us", "rel_err_vs_ours", "nonfinite", "lse_nonfinite"} | {"skipped": why} | {"error": what}}}``
+  (``shape``: batch, seq_q, seq_kv, and the q_lens and kv_lens where the row has them).
 """
 
 from __future__ import annotations
@@ -121,9 +122,11 @@ def gbps(nbytes: float, ms: float) -> float:
 def bench_row(case: BenchCase, sets: int) -> dict[str, Any]:
     """The static part of a benchmark row (sizes, FLOPs, bytes); ``impls`` filled by the timing."""
     s = case.shape
+    shape = {"batch": s.batch, "seq_q": s.seq_q, "seq_kv": s.seq_kv}
+    shape.update({name: list(lens) for name, lens in (("q_lens", s.q_lens), ("kv_lens", s.kv_lens)) if lens})
     return {
         "name": case.name, "phase": case.phase, "layout": case.attrs.layout, "label": case.attrs.label(),
-        "shape": {"batch": s.batch, "seq_q": s.seq_q, "seq_kv": s.seq_kv},
+        "shape": shape,
         "flops": case.flops, "min_bytes": case.min_bytes, "io_bytes": case.io_bytes, "input_sets": sets,
         "peer_layout": peer_layout(case.attrs.layout), "impls": {},
     }

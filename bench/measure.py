@@ -8,11 +8,12 @@ task functions at the bottom turn that into a record, so one bad configuration n
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 import traceback
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ContextManager, Optional, Sequence
 
 import numpy as np
@@ -41,7 +42,8 @@ class Refused(Exception):
 
 def make_inputs(attrs: Attrs, shape: Shape, gen: torch.Generator, device: Optional[str] = None,
                 q_std: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-    """Fresh random q, k, v (normal, never zeros) in the kernel's layout, and the kv_lens tensor."""
+    """Fresh random q, k, v (normal, never zeros) in the kernel's layout, and the kv_lens tensor; q is
+    packed tokens [T, Hq, D] for a ragged batch (``shape.q_lens``), k and v its cache [B, Skv, Hkv, D]."""
     dtype = TORCH_DTYPES[attrs.dtype]
     device = device or DEVICE
 
@@ -49,7 +51,11 @@ def make_inputs(attrs: Attrs, shape: Shape, gen: torch.Generator, device: Option
         t = torch.empty(make_shape(attrs.layout, shape.batch, heads, seq, dim), device=device, dtype=dtype)
         return randn_into(t, gen, std)
 
-    q = randn(attrs.q_heads, shape.seq_q, attrs.head_dim, q_std)
+    if shape.q_lens is not None:
+        packed = torch.empty((shape.tokens, attrs.q_heads, attrs.head_dim), device=device, dtype=dtype)
+        q = randn_into(packed, gen, q_std)
+    else:
+        q = randn(attrs.q_heads, shape.seq_q, attrs.head_dim, q_std)
     k = randn(attrs.kv_heads, shape.seq_kv, attrs.head_dim)
     v = randn(attrs.kv_heads, shape.seq_kv, attrs.dv)
     lens = None if shape.kv_lens is None else torch.tensor(shape.kv_lens, dtype=torch.int32, device=device)
@@ -69,6 +75,18 @@ def randn_into(t: torch.Tensor, gen: torch.Generator, std: float = 1.0, chunk_el
     return t
 
 
+def make_cu_seqlens_q(shape: Shape, device: Optional[str] = None) -> Optional[torch.Tensor]:
+    """A ragged batch's int32 offsets [B+1] (sequence b is q rows cu[b] to cu[b+1]), else None."""
+    if shape.q_lens is None:
+        return None
+    return torch.tensor([0, *itertools.accumulate(shape.q_lens)], dtype=torch.int32, device=device or DEVICE)
+
+
+def varlen_options(cu_seqlens_q: Optional[torch.Tensor], shape: Shape) -> dict[str, Any]:
+    """:func:`run_ours`'s ragged-batch keywords (the offsets, max_seqlen_q), none for a padded batch."""
+    return {} if cu_seqlens_q is None else {"cu_seqlens_q": cu_seqlens_q, "max_seqlen_q": shape.seq_q}
+
+
 def make_sinks(attrs: Attrs, gen: torch.Generator, device: Optional[str] = None) -> Optional[torch.Tensor]:
     """Random float32 sink logits [Hq] (N(SINK_MEAN, SINK_STD²)) if the kernel takes sinks, else None."""
     if not attrs.sinks:
@@ -78,19 +96,20 @@ def make_sinks(attrs: Attrs, gen: torch.Generator, device: Optional[str] = None)
 
 
 def out_like(attrs: Attrs, shape: Shape, device: Optional[str] = None) -> torch.Tensor:
-    """An output tensor (B, Hq, Sq, Dv) in the layout, poisoned with NaN."""
-    out = torch.empty(make_shape(attrs.layout, shape.batch, attrs.q_heads, shape.seq_q, attrs.dv),
-                      dtype=TORCH_DTYPES[attrs.dtype], device=device or DEVICE)
+    """An output tensor (B, Hq, Sq, Dv) in the layout ([T, Hq, Dv] for a ragged batch), poisoned with NaN."""
+    dims = ((shape.tokens, attrs.q_heads, attrs.dv) if shape.q_lens is not None
+            else make_shape(attrs.layout, shape.batch, attrs.q_heads, shape.seq_q, attrs.dv))
+    out = torch.empty(dims, dtype=TORCH_DTYPES[attrs.dtype], device=device or DEVICE)
     return out.fill_(float("nan"))
 
 
 def lse_like(attrs: Attrs, shape: Shape, device: Optional[str] = None) -> Optional[torch.Tensor]:
-    """The float32 LSE output [B, Hq, Sq] poisoned with NaN (an unwritten row shows) if the kernel
-    writes one, else None."""
+    """The float32 LSE output [B, Hq, Sq] ([Hq, T] for a ragged batch) poisoned with NaN (an unwritten
+    row shows) if the kernel writes one, else None."""
     if not attrs.lse:
         return None
-    return torch.full((shape.batch, attrs.q_heads, shape.seq_q), float("nan"), dtype=torch.float32,
-                      device=device or DEVICE)
+    dims = (attrs.q_heads, shape.tokens) if shape.q_lens is not None else (shape.batch, attrs.q_heads, shape.seq_q)
+    return torch.full(dims, float("nan"), dtype=torch.float32, device=device or DEVICE)
 
 
 def as_bhsd(x: torch.Tensor, layout: str) -> torch.Tensor:
@@ -102,7 +121,8 @@ def as_bhsd(x: torch.Tensor, layout: str) -> torch.Tensor:
 
 def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
               kv_lens: Optional[torch.Tensor] = None, *, sinks: Optional[torch.Tensor] = None,
-              return_lse: bool = False, max_chunk_bytes: int = 1 << 30) -> Any:
+              return_lse: bool = False, max_chunk_bytes: int = 1 << 30,
+              cu_seqlens_q: Optional[torch.Tensor] = None) -> Any:
     """REFERENCE §1 in float64 with PyTorch, on the inputs' device, in the inputs' layout.
 
     Query head h reads KV head h // g (q is viewed as (B, Hkv, g, Sq, D): no repeat of K/V);
@@ -114,7 +134,12 @@ def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
     lse [B, Hq, Sq] the natural-log logsumexp of each row's visible scores and its sink (-inf for a
     row with neither), as gqa.reference.attention.
     Query rows are processed in chunks so that the scores stay under ``max_chunk_bytes``.
+    A varlen kernel's ragged batch (q packed [T, Hq, D], ``cu_seqlens_q`` its offsets, k/v a cache
+    [B, Skv, Hkv, D]) is :func:`reference_varlen`.
     """
+    if attrs.varlen:
+        return reference_varlen(q, k, v, attrs, cu_seqlens_q, kv_lens, sinks=sinks, return_lse=return_lse,
+                                max_chunk_bytes=max_chunk_bytes)
     cfg = attrs.kernel_config()
     left, right = cfg.window
     qb, kb, vb = (as_bhsd(x, attrs.layout).to(torch.float64) for x in (q, k, v))
@@ -162,6 +187,34 @@ def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
     return out if lse is None else (out, lse.reshape(batch, q_heads, seq_q))
 
 
+def reference_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
+                     cu_seqlens_q: Optional[torch.Tensor], kv_lens: Optional[torch.Tensor] = None, *,
+                     sinks: Optional[torch.Tensor] = None, return_lse: bool = False,
+                     max_chunk_bytes: int = 1 << 30) -> Any:
+    """A ragged batch, one sequence at a time through :func:`reference` (as gqa.reference.attention_varlen):
+    sequence b's rows ``cu_seqlens_q[b]`` to ``cu_seqlens_q[b+1]`` of q (packed [T, Hq, D]) against row b
+    of the bshd cache k/v (and ``kv_lens[b]``), each bottom-right aligned on its own.  Returns the
+    float64 output [T, Hq, Dv], or ``(out, lse)`` with the LSE [Hq, T]."""
+    if cu_seqlens_q is None:
+        raise ValueError("a varlen kernel's reference needs cu_seqlens_q (the offsets of the packed sequences)")
+    per_sequence = replace(attrs, varlen=False)
+    offsets = [int(x) for x in cu_seqlens_q.tolist()]
+    tokens, q_heads = q.shape[0], q.shape[1]
+    out = torch.empty(tokens, q_heads, v.shape[-1], dtype=torch.float64, device=q.device)
+    lse = torch.empty(q_heads, tokens, dtype=torch.float64, device=q.device) if return_lse else None
+    for b, (start, stop) in enumerate(zip(offsets, offsets[1:])):
+        if stop == start:
+            continue  # an empty sequence: no row
+        lens = None if kv_lens is None else kv_lens[b:b + 1]
+        ref = reference(q[None, start:stop], k[b:b + 1], v[b:b + 1], per_sequence, lens, sinks=sinks,
+                        return_lse=return_lse, max_chunk_bytes=max_chunk_bytes)
+        if lse is not None:
+            ref, ref_lse = ref
+            lse[:, start:stop] = ref_lse[0]
+        out[start:stop] = ref[0]
+    return out if lse is None else (out, lse)
+
+
 def rel_l2(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
     """(‖out − ref‖₂ / ‖ref‖₂, max |out − ref|) in float64; the absolute norm when ref is all zero."""
     diff = out.to(torch.float64) - ref.to(torch.float64)
@@ -172,13 +225,19 @@ def rel_l2(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
 
 def numpy_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
                     kv_lens: Optional[torch.Tensor], *, sinks: Optional[torch.Tensor] = None,
-                    return_lse: bool = False) -> Any:
+                    return_lse: bool = False, cu_seqlens_q: Optional[torch.Tensor] = None) -> Any:
     """gqa.reference.attention (numpy, float64, CPU) on the same inputs, as CPU tensors: the output,
-    or ``(out, lse)`` with ``return_lse``."""
+    or ``(out, lse)`` with ``return_lse``; for a varlen kernel gqa.reference.attention_varlen with the
+    offsets ``cu_seqlens_q``."""
     to_np = lambda t: None if t is None else t.detach().to(torch.float64).cpu().numpy()  # noqa: E731
     lens = None if kv_lens is None else kv_lens.cpu().numpy()
-    ref = gqa.reference.attention(to_np(q), to_np(k), to_np(v), kv_lens=lens, sinks=to_np(sinks),
-                                  return_lse=return_lse, **attrs.attention_kwargs())
+    if attrs.varlen:
+        options = {name: x for name, x in attrs.attention_kwargs().items() if name != "layout"}  # packed bshd
+        ref = gqa.reference.attention_varlen(to_np(q), to_np(k), to_np(v), cu_seqlens_q.cpu().numpy(),
+                                             kv_lens=lens, sinks=to_np(sinks), return_lse=return_lse, **options)
+    else:
+        ref = gqa.reference.attention(to_np(q), to_np(k), to_np(v), kv_lens=lens, sinks=to_np(sinks),
+                                      return_lse=return_lse, **attrs.attention_kwargs())
     as_tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in (ref if return_lse else (ref,))]
     return tuple(as_tensors) if return_lse else as_tensors[0]
 
@@ -345,8 +404,9 @@ def reference_checks(case: CorrectnessCase, base_seed: int, device: Optional[str
             gen = _generator(base_seed, "ref", case.name, shape, device=device)
             q, k, v, lens = make_inputs(attrs, shape, gen, device=device, q_std=case.q_std)
             sinks = make_sinks(attrs, gen, device=device)
-            ours = reference(q, k, v, attrs, lens, sinks=sinks, return_lse=attrs.lse)
-            theirs = numpy_reference(q, k, v, attrs, lens, sinks=sinks, return_lse=attrs.lse)
+            cu = make_cu_seqlens_q(shape, device=device)
+            ours = reference(q, k, v, attrs, lens, sinks=sinks, return_lse=attrs.lse, cu_seqlens_q=cu)
+            theirs = numpy_reference(q, k, v, attrs, lens, sinks=sinks, return_lse=attrs.lse, cu_seqlens_q=cu)
             (ours, ours_lse), (theirs, theirs_lse) = (ours, theirs) if attrs.lse else ((ours, None), (theirs, None))
             diff, _ = rel_l2(ours.cpu(), theirs)
             agree = diff <= REFERENCE_CHECK_TOLERANCE
@@ -390,21 +450,26 @@ def page_cache(attrs: Attrs, k: torch.Tensor, v: torch.Tensor, gen: torch.Genera
 
 def run_ours(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lens: Optional[torch.Tensor], out: torch.Tensor,
              attrs: Attrs, kernel: gqa.Kernel, block_table: Optional[torch.Tensor] = None,
-             sinks: Optional[torch.Tensor] = None, lse: Optional[torch.Tensor] = None) -> Any:
-    """One launch of our kernel (already loaded) on the current stream (k, v: pools when paged); it
-    writes ``out`` (and ``lse`` when given) and returns what gqa.attention returns."""
+             sinks: Optional[torch.Tensor] = None, lse: Optional[torch.Tensor] = None,
+             cu_seqlens_q: Optional[torch.Tensor] = None, max_seqlen_q: Optional[int] = None) -> Any:
+    """One launch of our kernel (already loaded) on the current stream (k, v: pools when paged; q and
+    out packed tokens of a ragged batch with ``cu_seqlens_q`` and ``max_seqlen_q``); it writes ``out``
+    (and ``lse`` when given) and returns what gqa.attention returns."""
     extra: dict[str, Any] = {} if block_table is None else {"block_table": block_table}
     if lse is not None:
         extra.update(return_lse=True, lse=lse)
-    return gqa.attention(q, k, v, kv_lens=lens, out=out, kernel=kernel, chip=CHIP, sinks=sinks, **extra,
-                         **attrs.attention_kwargs())
+    return gqa.attention(q, k, v, kv_lens=lens, out=out, kernel=kernel, chip=CHIP, sinks=sinks,
+                         cu_seqlens_q=cu_seqlens_q, max_seqlen_q=max_seqlen_q, **extra, **attrs.attention_kwargs())
 
 
-def run_ours_on_set(sets: dict[str, list[torch.Tensor]], i: int, attrs: Attrs, kernel: gqa.Kernel) -> torch.Tensor:
-    """:func:`run_ours` on input set ``i`` of a benchmark row (with its page table, sinks and LSE
-    output where the row has them); returns the set's output."""
+def run_ours_on_set(sets: dict[str, list[torch.Tensor]], i: int, case: BenchCase, kernel: gqa.Kernel) -> torch.Tensor:
+    """:func:`run_ours` on input set ``i`` of a benchmark row (with its kv_lens, page table, sinks, LSE
+    output and ragged batch's offsets where the row has them); returns the set's output."""
     extra = {name: sets[name][i] for name in ("block_table", "sinks", "lse") if name in sets}
-    run_ours(sets["q"][i], sets["k"][i], sets["v"][i], None, sets["out"][i], attrs, kernel, **extra)
+    lens = sets["kv_lens"][i] if "kv_lens" in sets else None
+    cu = sets["cu_seqlens_q"][i] if "cu_seqlens_q" in sets else None
+    run_ours(sets["q"][i], sets["k"][i], sets["v"][i], lens, sets["out"][i], case.attrs, kernel, **extra,
+             **varlen_options(cu, case.shape))
     return sets["out"][i]
 
 
@@ -421,8 +486,9 @@ def check_lse(lse: torch.Tensor, expected: torch.Tensor) -> tuple[dict[str, Any]
 
 
 def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: str = "") -> list[dict[str, Any]]:
-    """Run every size of a case with fresh inputs (and sinks) and a NaN-poisoned output (and LSE); compare
-    with :func:`reference`: the output by its relative L2 error, the LSE row by row (:func:`check_lse`)."""
+    """Run every size of a case with fresh inputs (and sinks, and a ragged batch's offsets) and a
+    NaN-poisoned output (and LSE); compare with :func:`reference`: the output by its relative L2 error,
+    the LSE row by row (:func:`check_lse`)."""
     try:
         kernel = load_kernel(case.attrs, cache_dir)
     except gqa.CompilerNotFoundError as e:
@@ -439,17 +505,18 @@ def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: s
         try:
             gen = _generator(base_seed, case.name, shape)
             q, k, v, lens = make_inputs(case.attrs, shape, gen, q_std=case.q_std)
-            sinks = make_sinks(case.attrs, gen)
+            sinks, cu = make_sinks(case.attrs, gen), make_cu_seqlens_q(shape)
             out, lse = out_like(case.attrs, shape), lse_like(case.attrs, shape)
             if case.attrs.page_size:
                 k_pool, v_pool, table = page_cache(case.attrs, k, v, gen)
-                run_ours(q, k_pool, v_pool, lens, out, case.attrs, kernel, table, sinks, lse)
+                run_ours(q, k_pool, v_pool, lens, out, case.attrs, kernel, table, sinks, lse,
+                         **varlen_options(cu, shape))
                 k_pool = v_pool = table = None  # noqa: F841 - the reference reads the contiguous k, v
             else:
-                run_ours(q, k, v, lens, out, case.attrs, kernel, sinks=sinks, lse=lse)
+                run_ours(q, k, v, lens, out, case.attrs, kernel, sinks=sinks, lse=lse, **varlen_options(cu, shape))
             torch.cuda.synchronize()
             nonfinite = int((~torch.isfinite(out)).sum())
-            ref = reference(q, k, v, case.attrs, lens, sinks=sinks, return_lse=lse is not None)
+            ref = reference(q, k, v, case.attrs, lens, sinks=sinks, return_lse=lse is not None, cu_seqlens_q=cu)
             ref, ref_lse = ref if lse is not None else (ref, None)
             err, max_abs = rel_l2(out, ref)
             status = judge(err, nonfinite, case.tolerance)
@@ -469,7 +536,7 @@ def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: s
             if not cuda_healthy():
                 break
         finally:
-            q = k = v = lens = out = sinks = lse = ref = ref_lse = None  # noqa: F841 - free before the next size
+            q = k = v = lens = cu = out = sinks = lse = ref = ref_lse = None  # noqa: F841 - free before the next size
     return records
 
 
@@ -517,16 +584,24 @@ class Flex:
         return self._masks[key]
 
 
-def peer_callable(impl: str, attrs: Attrs, qs: Sequence[torch.Tensor], ks: Sequence[torch.Tensor],
-                  vs: Sequence[torch.Tensor], flex: Optional[Flex]) -> tuple[Callable[[int], Any], ContextManager]:
-    """``fn(i)`` running a peer on input set ``i`` (bhsd views), and the context to run it in."""
+def refuse_for_peers(attrs: Attrs) -> None:
+    """Raise :class:`Refused` for what no peer runs: ragged batches, paged K/V, sinks or the LSE, other masks."""
     cfg = attrs.kernel_config()
+    if attrs.varlen:
+        raise Refused("the peers take no ragged batches (varlen): compare with the plain row this one is named after")
     if attrs.page_size:
         raise Refused("the peers read contiguous K/V: compare with the contiguous row of this size")
     if attrs.sinks or attrs.lse:
         raise Refused("the peers take no attention sinks and return no LSE: compare with the plain row of this size")
     if cfg.mask not in ("none", "causal") or cfg.softcap or attrs.kv_lens:
         raise Refused("the peers are set up for none/causal masks only")
+
+
+def peer_callable(impl: str, attrs: Attrs, qs: Sequence[torch.Tensor], ks: Sequence[torch.Tensor],
+                  vs: Sequence[torch.Tensor], flex: Optional[Flex]) -> tuple[Callable[[int], Any], ContextManager]:
+    """``fn(i)`` running a peer on input set ``i`` (bhsd views), and the context to run it in."""
+    refuse_for_peers(attrs)
+    cfg = attrs.kernel_config()
     causal = cfg.mask == "causal"
     if impl == "flex":
         if flex is None or flex.spent_s >= flex.budget_s:
@@ -571,9 +646,10 @@ def time_impl(impl: str, case: BenchCase, timer: Timer, sets: dict[str, list[tor
     if impl == "ours":
         if kernel is None:
             raise Refused("no kernel")
-        fn = lambda i: run_ours_on_set(sets, i, attrs, kernel)  # noqa: E731
+        fn = lambda i: run_ours_on_set(sets, i, case, kernel)  # noqa: E731
         ctx: ContextManager = nullcontext()
     else:
+        refuse_for_peers(attrs)  # before the bhsd views (a ragged batch's packed q has none)
         views = {x: [as_bhsd(t, attrs.layout) for t in sets[x]] for x in ("q", "k", "v")}
         fn, ctx = peer_callable(impl, attrs, views["q"], views["k"], views["v"], flex)
     with ctx:
@@ -612,18 +688,19 @@ def bench_case(case: BenchCase, cache_dir: str, timer: Timer, flex: Optional[Fle
     try:
         for i in range(n):
             gen = _generator(base_seed, "bench", case.name, i)
-            q, k, v, _ = make_inputs(case.attrs, case.shape, gen)
+            q, k, v, lens = make_inputs(case.attrs, case.shape, gen)
             sinks, table = make_sinks(case.attrs, gen), None
             if case.attrs.page_size:
                 k, v, table = page_cache(case.attrs, k, v, gen)
             for name, t in (("q", q), ("k", k), ("v", v), ("out", out_like(case.attrs, case.shape)),
+                            ("kv_lens", lens), ("cu_seqlens_q", make_cu_seqlens_q(case.shape)),
                             ("block_table", table), ("sinks", sinks), ("lse", lse_like(case.attrs, case.shape))):
-                if t is not None:  # the last three: only rows that have them
+                if t is not None:  # from kv_lens on: only rows that have them
                     sets.setdefault(name, []).append(t)
-            q = k = v = sinks = table = None  # noqa: F841 - the contiguous K/V of a paged row are freed here
+            q = k = v = lens = sinks = table = None  # noqa: F841 - the contiguous K/V of a paged row are freed here
         if "ours" not in impls and kernel is not None:
             try:
-                ours_out = run_ours_on_set(sets, 0, case.attrs, kernel)
+                ours_out = run_ours_on_set(sets, 0, case, kernel)
                 torch.cuda.synchronize()
             except Exception:  # noqa: BLE001 - only a comparison is lost
                 ours_out = None
@@ -668,4 +745,5 @@ def describe_exception(e: BaseException) -> str:
 
 
 __all__ = ["Flex", "Refused", "Timer", "bench_case", "check_case", "compare_lse", "cuda_healthy", "environment",
-           "lse_like", "make_inputs", "make_sinks", "measure_ceilings", "reference", "reference_checks", "rel_l2"]
+           "lse_like", "make_cu_seqlens_q", "make_inputs", "make_sinks", "measure_ceilings", "reference",
+           "reference_checks", "reference_varlen", "rel_l2"]

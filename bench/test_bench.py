@@ -1,7 +1,7 @@
 """Tests of bench/ that need no GPU: the matrix, the accounting and writers, the supervisor (with a
 fake worker), prepare_kernels.py (with a fake gqa-compile), and, where PyTorch is installed, the
 float64 torch reference against gqa.reference on the CPU (sinks and the LSE: test_bench_sinks.py;
-shared fixtures: conftest.py).
+ragged batches: test_bench_varlen.py; shared fixtures: conftest.py).
 
     python3 -m pytest bench -q
 """
@@ -38,12 +38,13 @@ def test_configs_are_well_formed():
 
 def test_distinct_kernel_count():
     kernels = configs.distinct_kernels()
-    assert len(kernels) == 41
-    assert len({c.attrs.key() for c in configs.CORRECTNESS}) == len(configs.CORRECTNESS) == 41
+    assert len(kernels) == 45
+    assert len({c.attrs.key() for c in configs.CORRECTNESS}) == len(configs.CORRECTNESS) == 45
     optional = [u for u in kernels.values() if u.optional]
     assert sorted(u.attrs.dtype for u in optional) == ["f32", "f32", "f32"]
     bench_keys = {b.attrs.key() for b in configs.BENCHMARK}
-    assert len(bench_keys) == 7  # bshd/bhsd x causal/none, paged, sinks+lse x causal/none: all correctness kernels
+    assert len(bench_keys) == 8  # bshd/bhsd x causal/none, paged, sinks+lse x causal/none, varlen paged: all
+    # correctness kernels
     assert bench_keys <= {c.attrs.key() for c in configs.CORRECTNESS}
     for key in bench_keys:
         assert not kernels[key].optional
@@ -108,10 +109,10 @@ def test_tolerances():
 
 def test_benchmark_matrix():
     rows = configs.BENCHMARK
-    plain = [b for b in rows if not b.attrs.sinks]
+    plain = [b for b in rows if not b.attrs.sinks and not b.attrs.varlen]
     prefill = [b for b in plain if b.phase == "prefill" and b.attrs.layout == "bshd"]
     decode = [b for b in plain if b.phase == "decode" and b.attrs.layout == "bshd" and not b.attrs.page_size]
-    paged = [b for b in rows if b.attrs.page_size]
+    paged = [b for b in plain if b.attrs.page_size]
     assert len(prefill) == 3 * 5 * 2 and len(decode) == 4 * 4 and len(paged) == 3
     # Each paged row has a contiguous row of the same size to compare with.
     assert {(b.shape.batch, b.shape.seq_kv) for b in paged} <= {(b.shape.batch, b.shape.seq_kv) for b in decode}
@@ -357,7 +358,7 @@ def test_nvidia_smi_missing(monkeypatch, tmp_path):
 def test_plan_mode_needs_no_gpu(capsys):
     assert device_check.main(["--plan"]) == 0
     out = capsys.readouterr().out
-    assert "distinct kernels 41" in out and "total" in out
+    assert "distinct kernels 45" in out and "total" in out
 
 
 FAKE_WORKER = textwrap.dedent('''
@@ -529,25 +530,26 @@ def _prepare(tmp_path, *extra: str) -> int:
 def test_prepare_kernels_carries_the_python_gpu_tests(tmp_path, fake_compiler, capsys):
     """The kernels of python/tests/test_gpu.py go into the cache too (the fake compiler refuses f32)."""
     assert prepare_kernels.prepare_python_gpu_tests(tmp_path / "cache", "sm_90").startswith(
-        "python/tests/test_gpu.py kernels: 14 of 15 in the cache\n  failed: hq4-hkv4-d64-dv32-f32")
-    assert len(list((tmp_path / "cache").glob("*/kernel.json"))) == 14
+        "python/tests/test_gpu.py kernels: 16 of 17 in the cache\n  failed: hq4-hkv4-d64-dv32-f32")
+    assert len(list((tmp_path / "cache").glob("*/kernel.json"))) == 16
 
 
 def test_prepare_kernels_with_a_fake_compiler(tmp_path, fake_compiler, capsys, monkeypatch):
     assert _prepare(tmp_path) == 0
     out = capsys.readouterr().out
-    assert "kernels: 41 distinct, 38 ok (38 compiled now, 0 from the cache), 0 failed, 3 optional left out" in out
+    assert "kernels: 45 distinct, 42 ok (42 compiled now, 0 from the cache), 0 failed, 3 optional left out" in out
     assert "f32 is not supported" in out
     manifest = json.loads((tmp_path / "carry" / "manifest.json").read_text())
-    assert len(manifest["kernels"]) == 41 and manifest["commit"]
+    assert len(manifest["kernels"]) == 45 and manifest["commit"]
     failed = [k for k, v in manifest["kernels"].items() if v["status"] != "ok"]
     assert len(failed) == 3 and all("-f32-" in k for k in failed)
     cache = tmp_path / "carry" / "kernels"
     assert sorted(p.name for p in cache.iterdir()) == sorted(k for k, v in manifest["kernels"].items()
                                                              if v["status"] == "ok")
     calls = fake_compiler.read_text().splitlines()
-    assert len(calls) == 38  # the failing f32 calls stop in the wrapper, before the fake's log
-    assert sum("--sinks" in c for c in calls) == 5 and sum("--return-lse" in c for c in calls) == 5
+    assert len(calls) == 42  # the failing f32 calls stop in the wrapper, before the fake's log
+    assert sum("--sinks" in c for c in calls) == 7 and sum("--return-lse" in c for c in calls) == 7
+    assert sum("--varlen" in c for c in calls) == 4
     # every kernel the matrix needs is found in the cache without a compiler (as on the device: no
     # gqa-compile, no libgqa_compiler.so, which would also stay loaded for later tests)
     os.environ.pop("GQA_COMPILE")
@@ -565,8 +567,8 @@ def test_prepare_kernels_reuses_the_cache(tmp_path, fake_compiler, capsys):
     assert _prepare(tmp_path) == 0
     capsys.readouterr()
     assert _prepare(tmp_path) == 0
-    assert "38 ok (0 compiled now, 38 from the cache)" in capsys.readouterr().out
-    assert len(fake_compiler.read_text().splitlines()) == 38
+    assert "42 ok (0 compiled now, 42 from the cache)" in capsys.readouterr().out
+    assert len(fake_compiler.read_text().splitlines()) == 42
 
 
 def test_prepare_kernels_fails_loudly(tmp_path, fake_compiler, monkeypatch, capsys):

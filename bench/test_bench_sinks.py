@@ -134,8 +134,8 @@ def test_reference_checks_compare_sinks_and_lse(monkeypatch):
                            for r in records), records
     honest = measure.numpy_reference
 
-    def without_sinks(q, k, v, attrs, kv_lens, *, sinks=None, return_lse=False):
-        return honest(q, k, v, attrs, kv_lens, return_lse=return_lse)
+    def without_sinks(q, k, v, attrs, kv_lens, *, sinks=None, **options):
+        return honest(q, k, v, attrs, kv_lens, **options)
 
     def lse_shifted(*args, **kwargs):
         out, lse = honest(*args, **kwargs)

@@ -150,6 +150,7 @@ def compile(  # noqa: A001 - the public name mirrors the CLI tool
     page_size: int = 0,
     sinks: bool = False,
     lse: bool = False,
+    varlen: bool = False,
     cache_dir: Optional[PathLike] = None,
     recompile: bool = False,
 ) -> Kernel:
@@ -169,11 +170,14 @@ def compile(  # noqa: A001 - the public name mirrors the CLI tool
     read through a block table (see :func:`gqa.attention`).  ``sinks`` compiles
     a kernel that takes one attention-sink logit per query head (``--sinks``),
     ``lse`` one that also writes the rows' log-sum-exps (``--return-lse``).
+    ``varlen`` compiles one for a ragged batch (``--varlen``, layout ``bshd``):
+    q and out packed tokens split by ``cu_seqlens_q``, K/V a cache or page
+    pools (see :func:`gqa.attention`'s ``cu_seqlens_q``/``max_seqlen_q``).
     """
     config = KernelConfig.create(
         q_heads, kv_heads, head_dim, head_dim_v=head_dim_v, dtype=dtype, layout=layout,
         causal=causal, window=window, softcap=softcap, scale=scale, kv_lens=kv_lens, chip=chip,
-        page_size=page_size, sinks=sinks, lse=lse,
+        page_size=page_size, sinks=sinks, lse=lse, varlen=varlen,
     )
     return compile_config(config, cache_dir=cache_dir, recompile=recompile)
 

@@ -11,14 +11,18 @@ that ``torch.compile(fullgraph=True)`` traces them.  What differs:
 * ``return_attn_probs=True`` returns ``(out, softmax_lse, None)``: the
   probabilities themselves are never materialised.
 * ``deterministic`` is accepted and has no effect (gqa's kernels are
-  deterministic); so are ``max_seqlen_q``/``max_seqlen_k`` (gqa finds the
-  longest sequence itself).
+  deterministic); so is ``max_seqlen_k``.  ``max_seqlen_q`` sizes the GPU
+  kernels' grid, as in flash_attn (rows of a longer sequence are not
+  computed); CPU tensors find the longest sequence themselves.
 * ``flash_attn_varlen_func`` also takes vLLM's ``seqused_k`` (the valid keys
   of each sequence, with ``block_table`` or within each ``cu_seqlens_k``
-  segment).
+  segment), and K/V as a cache ``(batch, seqlen_k, nheads_k, headdim)`` read
+  through ``seqused_k``.
 * Extra keyword arguments: ``sinks`` (float32 ``[nheads]`` attention-sink
   logits, GPT-OSS) and ``out`` (written in place).
-* Sinks and the LSE run on CPU tensors only for now (see issue 12).
+* Packed K/V (``(total_k, nheads_k, headdim)`` split by ``cu_seqlens_k``) run
+  on CPU tensors only for now (see issue 12); on CUDA tensors pass a cache or
+  paged pools with ``seqused_k``.
 """
 
 from __future__ import annotations
@@ -50,12 +54,13 @@ def _window(causal: bool, window_size: Sequence[int]) -> tuple[int, int]:
 
 
 def _call(q, k, v, *, kv_lens=None, block_table=None, sinks=None, softmax_scale=None, causal=False,
-          window_size=(-1, -1), softcap=0.0, return_lse=False, out=None, cu_seqlens_q=None, cu_seqlens_k=None):
+          window_size=(-1, -1), softcap=0.0, return_lse=False, out=None, cu_seqlens_q=None, cu_seqlens_k=None,
+          max_seqlen_q=None):
     left, right = _window(causal, window_size)
     cap = float(softcap) if softcap else None
     options = dict(kv_lens=kv_lens, block_table=block_table, sinks=sinks, causal=False, window_left=left,
                    window_right=right, softcap=cap, scale=softmax_scale, layout="bshd", cu_seqlens_q=cu_seqlens_q,
-                   cu_seqlens_k=cu_seqlens_k)
+                   cu_seqlens_k=cu_seqlens_k, max_seqlen_q=max_seqlen_q)
     if out is not None:
         lse = q.new_empty(torch_ops.lse_shape(q, "bshd", True), dtype=torch.float32) if return_lse else None
         torch.ops.gqa.attention_out(q, k, v, out, lse, **options)
@@ -116,11 +121,12 @@ def flash_attn_varlen_func(
     """flash_attn's ``flash_attn_varlen_func``: a ragged batch of packed tokens.
 
     q is ``(total_q, nheads, headdim)``, sequence b being rows ``cu_seqlens_q[b]`` to
-    ``cu_seqlens_q[b+1]`` (int32, ``(batch + 1,)``).  k/v are ``(total_k, nheads_k, headdim)`` split
-    the same way by ``cu_seqlens_k``, or, with ``block_table`` ``(batch, max_blocks)``, page pools
-    ``(num_blocks, page_block_size, nheads_k, headdim)`` whose keys per sequence are ``seqused_k``
-    (or the ``cu_seqlens_k`` differences).  Causal and windows align bottom-right per sequence, so
-    prefill chunks and decode rows mix in one batch.
+    ``cu_seqlens_q[b+1]`` (int32, ``(batch + 1,)``), the longest ``max_seqlen_q`` rows.  k/v are
+    ``(total_k, nheads_k, headdim)`` split the same way by ``cu_seqlens_k`` (CPU tensors only for now),
+    or a KV cache: with ``block_table`` ``(batch, max_blocks)``, page pools
+    ``(num_blocks, page_block_size, nheads_k, headdim)``, else ``(batch, seqlen_k, nheads_k, headdim)``;
+    a cache's keys per sequence are ``seqused_k`` (or the ``cu_seqlens_k`` differences).  Causal and
+    windows align bottom-right per sequence, so prefill chunks and decode rows mix in one batch.
 
     Returns ``out`` ``(total_q, nheads, headdim_v)``, or with ``return_attn_probs``
     ``(out, softmax_lse, None)``, softmax_lse float32 ``(nheads, total_q)``.
@@ -128,18 +134,19 @@ def flash_attn_varlen_func(
     _no_dropout_or_alibi(dropout_p, alibi_slopes)
     lens = seqused_k
     packed_k = cu_seqlens_k
-    if block_table is not None:
-        packed_k = None  # the pools are a paged cache: its lengths come from seqused_k or cu_seqlens_k
+    if block_table is not None or k.dim() == 4:
+        packed_k = None  # a KV cache (paged or not): its lengths come from seqused_k or cu_seqlens_k
         if lens is None:
             if cu_seqlens_k is None:
-                raise ValueError("a paged varlen call needs seqused_k or cu_seqlens_k for the keys of each sequence")
+                raise ValueError("a KV cache (block_table, or k of shape (batch, seqlen_k, nheads_k, headdim)) needs "
+                                 "seqused_k or cu_seqlens_k for the keys of each sequence")
             lens = cu_seqlens_k[1:] - cu_seqlens_k[:-1]
     elif cu_seqlens_k is None:
-        raise ValueError("packed k/v need cu_seqlens_k (or pass block_table for a paged cache)")
+        raise ValueError("packed k/v need cu_seqlens_k (or pass a KV cache: block_table, or 4-D k/v, with seqused_k)")
     o, lse = _call(q, k, v, kv_lens=None if lens is None else lens.to(torch.int32), block_table=block_table,
                    sinks=sinks, softmax_scale=softmax_scale, causal=causal, window_size=window_size,
                    softcap=softcap, return_lse=return_attn_probs, out=out, cu_seqlens_q=cu_seqlens_q,
-                   cu_seqlens_k=packed_k)
+                   cu_seqlens_k=packed_k, max_seqlen_q=max_seqlen_q)
     return (o, lse, None) if return_attn_probs else o
 
 

@@ -1,8 +1,9 @@
-"""Shared fixtures: an isolated environment, a fake gqa-compile, fake CUDA tensors."""
+"""Shared fixtures: an isolated environment, a fake gqa-compile, fake CUDA tensors, a stub runtime."""
 
 from __future__ import annotations
 
 import copy
+import ctypes
 import json
 import os
 import shutil
@@ -305,6 +306,24 @@ def build_shared_lib(source: Path, out: Path) -> Path:
     if proc.returncode != 0:
         pytest.fail(f"cannot build {source.name}: {' '.join(cmd)}\n{proc.stderr.strip()}")
     return out
+
+
+@pytest.fixture
+def stub_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ctypes.CDLL:
+    """Build stub_runtime.c (against Runtime.h) into a fresh libgqa_runtime.so; GQA_RUNTIME_LIB points at it.
+
+    The stub records what the launcher passes (:func:`last_args`) and launches nothing.
+    """
+    lib = build_shared_lib(Path(__file__).resolve().parent / "stub_runtime.c", tmp_path / "stub" / "libgqa_runtime.so")
+    monkeypatch.setenv("GQA_RUNTIME_LIB", str(lib))
+    return ctypes.CDLL(str(lib))
+
+
+def last_args(stub: ctypes.CDLL) -> dict:
+    """The launch arguments of the stub runtime's last launch, by field name."""
+    args = _runtime.LaunchArgs()
+    stub.stub_last_args(ctypes.byref(args))
+    return {name: getattr(args, name) for name, _ in _runtime.LaunchArgs._fields_}
 
 
 def _real_runtime_lib() -> Optional[Path]:

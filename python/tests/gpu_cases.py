@@ -3,7 +3,8 @@ cache carried to the GPU machine (which has no compiler).
 
 ``sinks=True``: the case passes random attention-sink logits; ``lse=True``: it asks for the
 log-sum-exp (``return_lse``); both are checked against gqa.reference.attention(..., sinks=,
-return_lse=True).
+return_lse=True).  :data:`VARLEN_CASES` are ragged batches (``q_lens`` queries per sequence, packed),
+checked against gqa.reference.attention_varlen.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ PAGED_CASES = [
          kv_lens=[128, 3, 0], sinks=True, lse=True),
 ]
 
+#: Ragged batches (varlen, bshd): packed queries of prefill chunks, decode rows and an empty sequence
+#: against a KV cache [B, Skv, Hkv, D] read through kv_lens, or vLLM's 16-token pages (with sinks and
+#: the LSE [Hq, T]: decodes against 4K keys go through split-KV; a decode row with no key).
+VARLEN_CASES = [
+    dict(q_lens=[5, 1, 0, 17], kv_lens=[40, 7, 30, 17], Skv=40, Hq=8, Hkv=2, D=64, dtype="bf16", layout="bshd",
+         causal=True),
+    dict(q_lens=[1, 9, 0, 1], kv_lens=[4097, 100, 50, 0], Skv=4097, page_size=16, Hq=64, Hkv=8, D=128,
+         dtype="bf16", layout="bshd", causal=True, sinks=True, lse=True),
+]
+
 #: Decode through split-KV, captured in a CUDA graph.
 GRAPH_CASE = dict(B=2, Hq=64, Hkv=8, Sq=1, Skv=4097, D=128, dtype="bf16", layout="bshd")
 
@@ -50,11 +61,12 @@ def options(case: dict) -> dict[str, Any]:
 def kernel_configs(chip: str = "sm_90") -> list[KernelConfig]:
     """What gqa.attention compiles for every case (distinct, in order)."""
     configs = []
-    for case in CASES + PAGED_CASES + [GRAPH_CASE]:
+    for case in CASES + PAGED_CASES + VARLEN_CASES + [GRAPH_CASE]:
         config = KernelConfig.create(case["Hq"], case["Hkv"], case["D"], head_dim_v=case.get("Dv"),
                                      dtype=case["dtype"], kv_lens="kv_lens" in case,
                                      page_size=case.get("page_size", 0), sinks=case.get("sinks", False),
-                                     lse=case.get("lse", False), chip=chip, **options(case))
+                                     lse=case.get("lse", False), varlen="q_lens" in case, chip=chip,
+                                     **options(case))
         if config not in configs:
             configs.append(config)
     return configs

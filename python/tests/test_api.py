@@ -18,7 +18,7 @@ import pytest
 
 import gqa
 from gqa import _runtime
-from conftest import FakeCudaArray, FakeTensor, build_shared_lib
+from conftest import FakeCudaArray, FakeTensor, build_shared_lib, last_args
 
 HERE = Path(__file__).resolve().parent
 
@@ -259,18 +259,7 @@ def test_torch_is_not_imported(tmp_path):
 # ----------------------------------------------------------------------------- stub runtime
 
 
-@pytest.fixture
-def stub_runtime(tmp_path, monkeypatch):
-    """Build stub_runtime.c (against Runtime.h) into a fresh libgqa_runtime.so; GQA_RUNTIME_LIB points at it."""
-    lib = build_shared_lib(HERE / "stub_runtime.c", tmp_path / "stub" / "libgqa_runtime.so")
-    monkeypatch.setenv("GQA_RUNTIME_LIB", str(lib))
-    return ctypes.CDLL(str(lib))
-
-
-def last_args(stub) -> dict:
-    args = _runtime.LaunchArgs()
-    stub.stub_last_args(ctypes.byref(args))
-    return {name: getattr(args, name) for name, _ in _runtime.LaunchArgs._fields_}
+# The stub_runtime fixture and last_args() are in conftest.py (test_torch_op_cuda.py uses them too).
 
 
 def test_launch_passes_pointers_shapes_stream(fake_compiler, stub_runtime):

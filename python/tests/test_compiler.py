@@ -275,6 +275,19 @@ def test_compile_paged(fake_compiler, isolated_env):
     assert gqa.compile(**L70B, kv_lens=True, page_size=16).page_size == 16
 
 
+def test_compile_varlen(fake_compiler, isolated_env):
+    """A ragged batch's kernel: --varlen, the offsets and token count among its parameters, its own entry."""
+    k = gqa.compile(**L70B, kv_lens=True, page_size=16, varlen=True)
+    [call] = fake_compiler.calls
+    assert "--varlen" in call and k.config.varlen and k.metadata["config"]["varlen"]
+    [main] = k.metadata["kernels"]
+    assert {"cu_seqlens_q", "total_q"} <= {p["name"] for p in main["params"]}
+    assert k.ptx_path.parent.name == KernelConfig.create(**L70B, kv_lens=True, page_size=16, varlen=True).key()
+    assert not gqa.compile(**L70B, kv_lens=True, page_size=16).config.varlen and len(fake_compiler.calls) == 2
+    with pytest.raises(ValueError, match="layout must be 'bshd'"):
+        gqa.compile(**dict(L70B, layout="bhsd"), varlen=True)
+
+
 def test_paged_metadata_page_size_mismatch(fake_compiler):
     fake_compiler.set_mode("ignore-page-size")
     with pytest.raises(gqa.ConfigMismatchError, match="page_size: requested 16, kernel has 0"):

@@ -1,4 +1,4 @@
-"""gqa.attention on a CUDA GPU against the float64 reference (attention sinks and the LSE too).
+"""gqa.attention on a CUDA GPU against the float64 reference (attention sinks, the LSE, ragged batches too).
 
 Needs PyTorch with CUDA, libgqa_runtime.so, and either gqa-compile or the
 kernels in the cache ($GQA_KERNEL_CACHE, e.g. carried from a machine with the
@@ -12,7 +12,7 @@ import pytest
 
 import gqa
 from conftest import REAL_RUNTIME_LIB
-from gpu_cases import CASES, GRAPH_CASE, PAGED_CASES, options
+from gpu_cases import CASES, GRAPH_CASE, PAGED_CASES, VARLEN_CASES, options
 
 torch = pytest.importorskip("torch")
 
@@ -132,6 +132,74 @@ def test_paged_matches_reference(case, real_env):
     assert torch.isfinite(out).all(), "a NaN slot (spare page or unused tail) was read"
     _check(case, result, gqa.reference.attention(_np(q), _np(k_pool), _np(v_pool), block_table=table.numpy(),
                                                  kv_lens=case.get("kv_lens"), **ref_sink_opts, **opts))
+
+
+def _varlen_inputs(case):
+    """On the GPU: packed q [T, Hq, D], the KV cache [B, Skv, Hkv, D] (with ``page_size``: page pools in a
+    shuffled int32 table, spare pages and a last page's unused slots NaN), the offsets, the kv_lens, the
+    table (or None)."""
+    g = torch.Generator(device="cpu").manual_seed(3)
+    B, Skv, Hkv, D = len(case["q_lens"]), case["Skv"], case["Hkv"], case["D"]
+    q = torch.randn(sum(case["q_lens"]), case["Hq"], D, generator=g)
+    k, v = (torch.randn(B, Skv, Hkv, D, generator=g) for _ in range(2))
+    cu = torch.tensor(np.concatenate([[0], np.cumsum(case["q_lens"])]), dtype=torch.int32)
+    table = None
+    if "page_size" in case:
+        P = case["page_size"]
+        pages = -(-Skv // P)
+        num_pages = B * pages + 3
+        table = torch.randperm(num_pages, generator=g)[: B * pages].reshape(B, pages).to(torch.int32)
+        slots = (table.long()[:, :, None] * P + torch.arange(P)).reshape(B, -1)[:, :Skv].reshape(-1)
+        pools = [torch.full((num_pages * P, Hkv, D), float("nan")) for _ in range(2)]
+        for pool, cache in zip(pools, (k, v)):
+            pool[slots] = cache.reshape(B * Skv, Hkv, D)
+        k, v = (pool.reshape(num_pages, P, Hkv, D) for pool in pools)
+    dtype = TORCH_DTYPES[case["dtype"]]
+    lens = torch.tensor(case["kv_lens"], dtype=torch.int32)
+    return (*(x.to(device="cuda", dtype=dtype) for x in (q, k, v)), cu.cuda(), lens.cuda(),
+            None if table is None else table.cuda())
+
+
+def _varlen_reference(case, q, k, v, cu, table, ref_sink_opts):
+    opts = {name: x for name, x in options(case).items() if name != "layout"}  # packed bshd tokens
+    return gqa.reference.attention_varlen(_np(q), _np(k), _np(v), cu.cpu().numpy(), kv_lens=case["kv_lens"],
+                                          block_table=None if table is None else table.cpu().numpy(),
+                                          **ref_sink_opts, **opts)
+
+
+@pytest.mark.parametrize("case", VARLEN_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_varlen_matches_reference(case, real_env):
+    """A ragged batch: out [T, Hq, D] (every row written: poisoned with NaN first), the LSE [Hq, T]."""
+    q, k, v, cu, lens, table = _varlen_inputs(case)
+    sink_opts, ref_sink_opts = _sink_options(case)
+    out = torch.full((q.shape[0], case["Hq"], case["D"]), float("nan"), dtype=q.dtype, device="cuda")
+    result = gqa.attention(q, k, v, kv_lens=lens, block_table=table, cu_seqlens_q=cu, out=out,
+                           max_seqlen_q=max(case["q_lens"]), **sink_opts, **options(case))
+    torch.cuda.synchronize()
+    assert (result[0] if case.get("lse") else result) is out and torch.isfinite(out).all()
+    _check(case, result, _varlen_reference(case, q, k, v, cu, table, ref_sink_opts))
+
+
+def test_flash_attn_varlen_func_on_the_gpu(real_env):
+    """vLLM's call (paged cache, seqused_k, max_seqlen_q) through torch.ops.gqa.attention on CUDA tensors, eager
+    and under torch.compile(fullgraph=True): the kernel of the paged varlen case."""
+    from gqa.flash_attn import flash_attn_varlen_func
+
+    case = VARLEN_CASES[1]
+    q, k, v, cu, lens, table = _varlen_inputs(case)
+    sink_opts, ref_sink_opts = _sink_options(case)
+
+    def call(q, k, v):
+        out, lse, _ = flash_attn_varlen_func(q, k, v, cu, None, max(case["q_lens"]), case["Skv"], causal=True,
+                                             block_table=table, seqused_k=lens, return_attn_probs=True,
+                                             sinks=sink_opts["sinks"])
+        return out, lse
+
+    expected = _varlen_reference(case, q, k, v, cu, table, ref_sink_opts)
+    for fn in (call, torch.compile(call, fullgraph=True)):
+        result = fn(q, k, v)
+        torch.cuda.synchronize()
+        _check(case, result, expected)
 
 
 def test_split_kv_decode_captures_in_a_cuda_graph(real_env):

@@ -94,6 +94,37 @@ def test_torch_compile_fullgraph_matches_eager_sdpa():
     assert explanation.graph_break_count == 0
 
 
+def test_torch_compile_traces_a_ragged_batch_with_max_seqlen_q():
+    """The ops with cu_seqlens_q and max_seqlen_q (ignored on the CPU) trace whole, max_seqlen_q a dynamic int too."""
+    torch.manual_seed(6)
+    lengths, keys = [5, 1, 0, 12], [9, 30, 2, 12]  # chunked prefill, decode, an empty sequence
+    cu = torch.tensor([0, 5, 6, 6, 18], dtype=torch.int32)
+    q, k, v = torch.randn(18, 8, 32), torch.randn(4, 30, 2, 32), torch.randn(4, 30, 2, 16)  # a KV cache
+    lens = torch.tensor(keys, dtype=torch.int32)
+
+    def step(q, k, v, out, max_seqlen_q):
+        o, lse = torch.ops.gqa.attention(q, k, v, kv_lens=lens, causal=True, layout="bshd", return_lse=True,
+                                         cu_seqlens_q=cu, max_seqlen_q=max_seqlen_q)
+        torch.ops.gqa.attention_out(q, k, v, out, kv_lens=lens, window_left=4, window_right=0, layout="bshd",
+                                    cu_seqlens_q=cu, max_seqlen_q=max_seqlen_q)
+        return o, lse
+
+    want, want_lse = reference.attention_varlen(q.numpy(), k.numpy(), v.numpy(), cu.numpy(), kv_lens=keys,
+                                                causal=True, return_lse=True)
+    windowed = reference.attention_varlen(q.numpy(), k.numpy(), v.numpy(), cu.numpy(), kv_lens=keys, window=(4, 0))
+    finite = np.isfinite(want_lse)
+    for dynamic in (False, True):
+        compiled = torch.compile(step, fullgraph=True, dynamic=dynamic)  # a graph break would raise
+        for max_seqlen_q in (12, 13):
+            out = torch.full((18, 8, 16), float("nan"))
+            o, lse = compiled(q, k, v, out, max_seqlen_q)
+            assert o.shape == (18, 8, 16) and lse.shape == (8, 18)
+            np.testing.assert_allclose(o.numpy(), want, atol=1e-5)
+            np.testing.assert_allclose(lse.numpy()[finite], want_lse[finite], atol=1e-5)
+            np.testing.assert_allclose(out.numpy(), windowed, atol=1e-5)
+    assert torch._dynamo.explain(step)(q, k, v, torch.empty(18, 8, 16), 12).graph_break_count == 0
+
+
 def test_flash_attn_func_signature_and_defaults():
     params = inspect.signature(flash_attn_func).parameters
     assert list(params)[:11] == ["q", "k", "v", "dropout_p", "softmax_scale", "causal", "window_size", "softcap",

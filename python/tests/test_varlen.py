@@ -121,8 +121,6 @@ def test_host_varlen_errors():
         gqa.attention(q[None], k[None], k[None], layout="bshd", cu_seqlens_k=[0, 6])
 
 
-
-
 @needs_compiler
 @pytest.mark.usefixtures("real_env")
 def test_flash_attn_varlen_func():
@@ -150,6 +148,13 @@ def test_flash_attn_varlen_func():
                                  seqused_k=used)
     want = reference.attention_varlen(q.numpy(), pools[0].numpy(), pools[1].numpy(), cq.numpy(), kv_lens=used.numpy(),
                                       block_table=table.numpy(), causal=True)
+    np.testing.assert_allclose(out.numpy(), want, atol=1e-5)
+
+    # A contiguous KV cache (batch, seqlen_k, nheads_k, headdim) read through seqused_k.
+    caches, cached = torch.randn(2, 4, 30, 2, 32), torch.tensor([9, 30, 2, 12], dtype=torch.int32)
+    out = flash_attn_varlen_func(q, caches[0], caches[1], cq, None, max(ql), 30, causal=True, seqused_k=cached)
+    want = reference.attention_varlen(q.numpy(), caches[0].numpy(), caches[1].numpy(), cq.numpy(),
+                                      kv_lens=cached.numpy(), causal=True)
     np.testing.assert_allclose(out.numpy(), want, atol=1e-5)
 
     # torch.compile traces it whole.
