@@ -17,21 +17,37 @@ using namespace gqa::runtime::test;
 
 namespace {
 
+/// The contract's example with the config flags `flags` set and the kernel
+/// taking `pointers` after `out` and `sizes` after seq_kv (each "name:type").
+JsonValue exampleWith(std::initializer_list<const char *> flags,
+                      std::initializer_list<const char *> pointers,
+                      std::initializer_list<const char *> sizes = {}) {
+  JsonValue document = parseDocument(kContractExample);
+  for (const char *flag : flags)
+    replaceValue(document, std::string("config.") + flag, "true");
+  std::string params;
+  auto add = [&](std::string_view nameAndType) {
+    size_t colon = nameAndType.find(':');
+    params += std::string(params.empty() ? "" : ", ") + "{\"name\": \"" +
+              std::string(nameAndType.substr(0, colon)) + "\", \"type\": \"" +
+              std::string(nameAndType.substr(colon + 1)) + "\"}";
+  };
+  for (const char *param : {"q:ptr", "k:ptr", "v:ptr", "out:ptr"})
+    add(param);
+  for (const char *param : pointers)
+    add(param);
+  for (const char *param : {"batch:i64", "seq_q:i64", "seq_kv:i64"})
+    add(param);
+  for (const char *param : sizes)
+    add(param);
+  replaceValue(document, "kernels[0].params", "[" + params + "]");
+  return document;
+}
+
 /// The contract's example with sinks and the LSE: the kernel takes both
 /// after `out`.
 JsonValue sinksLseDocument() {
-  JsonValue document = parseDocument(kContractExample);
-  replaceValue(document, "config.sinks", "true");
-  replaceValue(document, "config.lse", "true");
-  replaceValue(document, "kernels[0].params",
-               R"([{"name": "q", "type": "ptr"}, {"name": "k", "type": "ptr"},
-                   {"name": "v", "type": "ptr"}, {"name": "out", "type": "ptr"},
-                   {"name": "sinks", "type": "ptr"},
-                   {"name": "lse", "type": "ptr"},
-                   {"name": "batch", "type": "i64"},
-                   {"name": "seq_q", "type": "i64"},
-                   {"name": "seq_kv", "type": "i64"}])");
-  return document;
+  return exampleWith({"sinks", "lse"}, {"sinks:ptr", "lse:ptr"});
 }
 
 KernelMetadata sinksLseMetadata() {
@@ -125,17 +141,7 @@ TEST(SinksLseLaunchTest, BindsThePointersByName) {
 /// The contract's example as a ragged batch: the offsets after `out`, the
 /// packed tokens after the sizes.
 JsonValue varlenDocument() {
-  JsonValue document = parseDocument(kContractExample);
-  replaceValue(document, "config.varlen", "true");
-  replaceValue(document, "kernels[0].params",
-               R"([{"name": "q", "type": "ptr"}, {"name": "k", "type": "ptr"},
-                   {"name": "v", "type": "ptr"}, {"name": "out", "type": "ptr"},
-                   {"name": "cu_seqlens_q", "type": "ptr"},
-                   {"name": "batch", "type": "i64"},
-                   {"name": "seq_q", "type": "i64"},
-                   {"name": "seq_kv", "type": "i64"},
-                   {"name": "total_q", "type": "i32"}])");
-  return document;
+  return exampleWith({"varlen"}, {"cu_seqlens_q:ptr"}, {"total_q:i32"});
 }
 
 TEST(VarlenTest, ChecksBindsAndRefuses) {
