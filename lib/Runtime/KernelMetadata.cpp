@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <tuple>
 #include <utility>
@@ -58,6 +59,11 @@ const EnumSpelling<PointerParam> kPointerParams[] = {
     {"lse", PointerParam::Lse},
     {"cu_seqlens_q", PointerParam::CuSeqlensQ},
     {"cu_seqlens_k", PointerParam::CuSeqlensK}};
+// decodeKernel takes each name at most once, so that many parameters fit in
+// the launch's arrays (KernelParamValues).
+static_assert(std::size(kPointerParams) + std::size(kLaunchSizes) ==
+                  kMaxKernelParams,
+              "kMaxKernelParams must count the contract's parameter names");
 const EnumSpelling<ParamType> kParamTypes[] = {
     {"ptr", ParamType::Ptr}, {"i32", ParamType::I32}, {"i64", ParamType::I64}};
 
@@ -348,6 +354,9 @@ Status decodeConfig(const JsonValue &object, gqa_kernel_config &config) {
                    "(packed tokens [T, H, D])");
   if (config.packed_kv && !config.varlen)
     return invalid("config.packed_kv is true, but config.varlen is false");
+  if (config.packed_kv && config.page_size)
+    return invalid("config.packed_kv is true, so config.page_size must be 0 "
+                   "(K/V are packed tokens, not page pools)");
   if (config.q_heads % config.kv_heads != 0)
     return invalid("config.q_heads (" + std::to_string(config.q_heads) +
                    ") must be a multiple of config.kv_heads (" +

@@ -25,8 +25,9 @@ namespace gqa::runtime {
 constexpr int64_t kMetadataVersion = 3;
 
 /// The most parameters a kernel can take: each name of the contract's
-/// vocabulary at most once.
-constexpr size_t kMaxKernelParams = 13;
+/// vocabulary (12 pointers, 7 sizes) at most once; KernelMetadata.cpp
+/// asserts that it matches the vocabulary.
+constexpr size_t kMaxKernelParams = 19;
 
 /// A size known at launch: a grid symbol, or an integer kernel parameter.
 enum class LaunchSize {

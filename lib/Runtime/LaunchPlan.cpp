@@ -146,6 +146,11 @@ Status validateLaunchShape(const KernelMetadata &metadata,
                              " is false: leave it 0");
     }
   }
+  if (config.varlen && args.seq_q > args.total_q)
+    return invalidArgument("args.seq_q (the longest sequence's queries) is " +
+                           std::to_string(args.seq_q) +
+                           ", more than all the queries, args.total_q = " +
+                           std::to_string(args.total_q));
   if (!config.page_size) {
     if (args.num_pages != 0)
       return invalidArgument("args.num_pages is " +

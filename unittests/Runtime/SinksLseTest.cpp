@@ -163,6 +163,10 @@ TEST(VarlenTest, ChecksBindsAndRefuses) {
   args.total_q = 0;
   EXPECT_EQ(planLaunch(metadata, args, 132, plan).getMessage(),
             "args.total_q must be >= 1, not 0");
+  args.total_q = 16;
+  EXPECT_EQ(planLaunch(metadata, args, 132, plan).getMessage(),
+            "args.seq_q (the longest sequence's queries) is 17, more than all "
+            "the queries, args.total_q = 16");
   args.total_q = 23;
   args.cu_seqlens_q = nullptr;
   EXPECT_EQ(pointerError(metadata, args),

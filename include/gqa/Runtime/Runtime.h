@@ -252,7 +252,10 @@ typedef struct gqa_launch_args {
   /// batch + 1 int32 offsets of each sequence's queries in q and out (packed
   /// [total_q, q_heads, head_dim(_v)]), and total_q. seq_q is then the
   /// longest sequence's query count (flash_attn's max_seqlen_q): it sizes
-  /// the grid and the workspace, and rows past it are not computed.
+  /// the grid and the workspace. It must be at least every sequence's query
+  /// count, as flash_attn requires of max_seqlen_q: the rows of a longer
+  /// sequence past it may be left unwritten (never written outside out or
+  /// the workspace).
   const void *cu_seqlens_q;
   int64_t total_q;
   /// With config.packed_kv, else NULL and 0: the offsets of each sequence's

@@ -167,7 +167,13 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
   }
   LayoutDims dims = op.getLayoutDims();
   SmallVector<std::tuple<StringRef, ShapedType, unsigned, StringRef>> sizes;
-  if (!op.isVarlen()) {
+  if (op.isVarlen()) {
+    if (cast<ShapedType>(op.getCuSeqlensQ().getType()).getDimSize(0) == 1) {
+      os << "'cu_seqlens_q' has a static size of 1 (a batch of 0); the GPU "
+            "kernels need at least 1 sequence";
+      return reason;
+    }
+  } else {
     sizes.push_back({"query", op.getQueryType(), dims.batch, "batch size"});
     sizes.push_back({"query", op.getQueryType(), dims.seq, "sequence length"});
   }

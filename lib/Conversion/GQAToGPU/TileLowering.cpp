@@ -98,11 +98,15 @@ FinalRow mlir::gqa::gpu_kernel::emitFinalRow(KernelBuilder &k, Value total,
   Value weight;
   if (sink) {
     // The sink joins the denominator as one more key without a value.
+    // A row with no key and a sink of -inf shifts by 0, not by -inf (whose
+    // exp2(-inf - -inf) would be NaN): it is then empty.
     Value logit = k.fmul(sink, kLog2E);
     Value joined = k.fmax(max, logit);
-    weight = k.exp2(k.fsub(max, joined));
-    total = k.fma(total, weight, k.exp2(k.fsub(logit, joined)));
-    max = joined;
+    Value shift = k.fselect(
+        k.fcmp(arith::CmpFPredicate::OEQ, joined, -INFINITY), 0.0, joined);
+    weight = k.exp2(k.fsub(max, shift));
+    total = k.fma(total, weight, k.exp2(k.fsub(logit, shift)));
+    max = shift;
   }
   Value empty = k.fcmp(arith::CmpFPredicate::OEQ, total, 0.0);
   Value factor = k.fselect(empty, 0.0, k.fdiv(k.f32(1.0), total));

@@ -227,6 +227,14 @@ FailureOr<Blocks> analyze(scf::ForallOp forall) {
       layoutName ? symbolizeLayout(layoutName.getValue()) : std::nullopt;
   if (!layout)
     return forall.emitOpError() << "has a config without a layout";
+  Attribute pageSize = blocks.config.get("page_size");
+  if (!isa_and_nonnull<IntegerAttr>(pageSize))
+    return forall.emitOpError() << "has a config without an integer "
+                                   "'page_size'";
+  for (StringRef key : {"varlen", "packed_kv"})
+    if (!isa_and_nonnull<BoolAttr>(blocks.config.get(key)))
+      return forall.emitOpError()
+             << "has a config without a boolean '" << key << "'";
   blocks.forms.layout = *layout;
   blocks.forms.pageSize = blocks.configInt("page_size");
   blocks.forms.varlen = blocks.configBool("varlen");

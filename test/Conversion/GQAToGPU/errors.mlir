@@ -140,3 +140,12 @@ func.func @packed_kv(%q: memref<?x4x64xbf16>, %k: memref<?x2x64xbf16>, %cq: memr
     cu_seqlens_q(%cq : memref<?xi32>) cu_seqlens_k(%ck : memref<?xi32>) outs(%o : memref<?x4x64xbf16>) heads(4, 2) layout<bshd> mask<causal>
   return
 }
+
+// -----
+
+func.func @varlen_empty_batch(%q: memref<?x4x64xbf16>, %k: memref<?x?x2x64xbf16>, %cq: memref<1xi32>, %o: memref<?x4x64xbf16>) {
+  // expected-error @+1 {{'gqa.attention' op 'cu_seqlens_q' has a static size of 1 (a batch of 0); the GPU kernels need at least 1 sequence}}
+  gqa.attention ins(%q, %k, %k : memref<?x4x64xbf16>, memref<?x?x2x64xbf16>, memref<?x?x2x64xbf16>)
+    cu_seqlens_q(%cq : memref<1xi32>) outs(%o : memref<?x4x64xbf16>) heads(4, 2) layout<bshd> mask<causal>
+  return
+}

@@ -508,7 +508,7 @@ private:
     if (!type.getElementType().isF32())
       return op.emitOpError() << "'sinks' element type must be f32, got "
                               << type.getElementType();
-    if (type.getDimSize(0) != op.getQHeads())
+    if (type.getDimSize(0) != static_cast<int64_t>(op.getQHeads()))
       return op.emitOpError()
              << "'sinks' dim 0 must be q_heads (" << op.getQHeads() << "), got "
              << printSize(type.getDimSize(0));
@@ -531,7 +531,7 @@ private:
       return op.emitOpError() << "'lse_init' element type must be f32, got "
                               << type.getElementType();
     unsigned headsDim = varlen ? 0 : 1;
-    if (type.getDimSize(headsDim) != op.getQHeads())
+    if (type.getDimSize(headsDim) != static_cast<int64_t>(op.getQHeads()))
       return op.emitOpError()
              << "'lse_init' dim " << headsDim << " must be q_heads ("
              << op.getQHeads() << "), got "

@@ -158,14 +158,18 @@ private:
     seq.queryBatch = index(0);
     seq.seqQ = qLength;
     if (numSplits) {
-      // [splits, 1, Hq, q_len(, Dv)] at the sequence.
+      // [splits, 1, Hq, q_len(, Dv)] at the sequence, within the workspace's
+      // Sq (the longest sequence, or the launch's max_seqlen_q on the GPU:
+      // a caller's understatement leaves rows unwritten, never writes past
+      // the workspace).
+      Value workspaceRows = mins(qLength, seqQ);
       auto rows = [&](Value workspace) {
         auto type = cast<MemRefType>(workspace.getType());
         SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
         offsets[1] = batchIndex;
         SmallVector<OpFoldResult> sizes = {numSplits, b.getIndexAttr(1),
                                            b.getIndexAttr(op.getQHeads()),
-                                           qLength};
+                                           workspaceRows};
         if (type.getRank() == 5)
           sizes.push_back(b.getIndexAttr(op.getHeadDimV()));
         SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
