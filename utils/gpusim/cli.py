@@ -78,10 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="paged KV cache: tokens per page (K/V scattered into page pools through a shuffled "
                             "block table; lengths default to Skv each)")
     shape.add_argument("--q-lens", type=_int_list,
-                       help="ragged queries (varlen): each sequence's query count L0,L1,... (the batch; seq-q is "
-                            "their maximum, max_seqlen_q): q and out are packed bshd tokens split by cu_seqlens_q")
+                       help="ragged queries (varlen): each sequence's query count L0,L1,... (the batch): q and out "
+                            "are packed bshd tokens split by cu_seqlens_q; seq-q (max_seqlen_q) defaults to the "
+                            "longest, a smaller one understates it (only the rows below it are compared)")
     shape.add_argument("--sinks", action="store_true",
                        help="attention sinks: one seeded random logit per query head joins each row's softmax")
+    shape.add_argument("--sink-value", type=float,
+                       help="with --sinks: every sink this logit instead of a random one (-inf: never weighs)")
     shape.add_argument("--return-lse", action="store_true",
                        help="the kernels also write each row's log-sum-exp (checked against the reference)")
     shape.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
@@ -118,7 +121,7 @@ def _config(args: argparse.Namespace) -> KernelConfig:
                                    dtype=args.dtype, layout=args.layout, causal=args.causal, window=args.window,
                                    softcap=args.softcap, scale=args.scale,
                                    kv_lens=args.kv_lens is not None or args.page_size > 0,
-                                   page_size=args.page_size, sinks=args.sinks, lse=args.return_lse,
+                                   page_size=args.page_size, sinks=args.sinks or args.sink_value is not None, lse=args.return_lse,
                                    varlen=args.q_lens is not None)
     except (TypeError, ValueError) as error:
         _fail(str(error), 2)
@@ -166,7 +169,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         kv_lens = (args.seq_kv,) * args.batch
     batch, seq_q = args.batch, args.seq_q
     if args.q_lens is not None:
-        batch, seq_q = len(args.q_lens), max(args.q_lens, default=0)
+        # seq-q below the longest: a launch that understates max_seqlen_q.
+        batch, seq_q = len(args.q_lens), args.seq_q or max(*args.q_lens, 1)
     elif seq_q is None:
         _fail("--seq-q is required (or --q-lens for a ragged batch)", 2)
     sizes = Sizes(batch, seq_q, args.seq_kv, kv_lens, args.num_splits, args.page_size, args.q_lens)
@@ -179,7 +183,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     gqa_opt = _gqa_opt(args.gqa_opt)
     try:
         ir_text = lower_to_gpu(config, options, gqa_opt)
-        report = check(ir_text, config, sizes, args.precision, args.seed, args.allow_bank_conflicts)
+        report = check(ir_text, config, sizes, args.precision, args.seed, args.allow_bank_conflicts,
+                       args.sink_value)
     except CompileError as error:
         _fail(f"gqa-opt failed: {error}", 1)
     except LaunchError as error:

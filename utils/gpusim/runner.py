@@ -78,6 +78,12 @@ class Sizes:
         """The query rows of all sequences: T when ragged, else batch * seq_q."""
         return sum(self.q_lens) if self.q_lens is not None else self.batch * self.seq_q
 
+    def computed_tokens(self) -> Any:
+        """The packed tokens the kernels must write: those at a position below seq_q in their sequence
+        (a launch may understate max_seqlen_q; the rows past it may stay unwritten)."""
+        positions = np.concatenate([np.arange(n) for n in self.q_lens]) if self.total_q else np.zeros(0, int)
+        return positions < self.seq_q
+
     @property
     def cu_seqlens_q(self) -> np.ndarray:
         """The B+1 offsets of the ragged queries."""
@@ -112,9 +118,9 @@ class Sizes:
                 if not 0 <= length <= self.seq_kv:
                     raise LaunchError(f"kv-lens[{b}] = {length} is outside [0, seq-kv = {self.seq_kv}]")
         if self.q_lens is not None:
-            if len(self.q_lens) != self.batch or min(self.q_lens) < 0 or max(self.q_lens) != self.seq_q:
-                raise LaunchError(f"q-lens {list(self.q_lens)} must hold batch = {self.batch} lengths >= 0 "
-                                  f"with the longest = seq-q = {self.seq_q}")
+            if len(self.q_lens) != self.batch or min(self.q_lens) < 0 or self.seq_q > max(*self.q_lens, 1):
+                raise LaunchError(f"q-lens {list(self.q_lens)} must hold batch = {self.batch} lengths >= 0, "
+                                  f"seq-q = {self.seq_q} (max_seqlen_q) at most the longest")
         if self.num_splits > max(options.max_splits, 1):
             raise LaunchError(f"num-splits = {self.num_splits} needs --max-splits >= {self.num_splits}")
 
@@ -207,11 +213,13 @@ class Outcome:
     violation: Optional[dict[str, Any]] = None
 
 
-def make_inputs(config: KernelConfig, sizes: Sizes, seed: int) -> dict[str, np.ndarray]:
+def make_inputs(config: KernelConfig, sizes: Sizes, seed: int,
+                sink_value: Optional[float] = None) -> dict[str, np.ndarray]:
     """Seeded standard-normal q, k, v in ``config.layout``, rounded to the dtype, as float64.
 
     With ``config.sinks``, also ``sinks``: one f32 logit per query head, spread
-    (N(1, 2)) so that some sinks outweigh the row's keys and some do not.
+    (N(1, 2)) so that some sinks outweigh the row's keys and some do not, or
+    all ``sink_value`` when given (``-inf``: a sink that never weighs).
     """
     rng = np.random.default_rng(seed)
     shapes = {
@@ -224,7 +232,8 @@ def make_inputs(config: KernelConfig, sizes: Sizes, seed: int) -> dict[str, np.n
                                   config.dtype).astype(np.float64)
               for name, shape in shapes.items()}
     if config.sinks:
-        inputs["sinks"] = rng.normal(1.0, 2.0, config.q_heads).astype(np.float32).astype(np.float64)
+        inputs["sinks"] = (np.full(config.q_heads, sink_value) if sink_value is not None else
+                           rng.normal(1.0, 2.0, config.q_heads).astype(np.float32).astype(np.float64))
     return inputs
 
 
@@ -355,7 +364,7 @@ def compare_lse(lse: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
 
 
 def check(ir_text: str, config: KernelConfig, sizes: Sizes, precision: str = "device", seed: int = 0,
-          allow_bank_conflicts: bool = False) -> dict:
+          allow_bank_conflicts: bool = False, sink_value: Optional[float] = None) -> dict:
     """Simulate the kernels of ``ir_text`` on one problem; the report :mod:`gpusim.cli` prints.
 
     The kernels are designed free of shared-memory bank conflicts (swizzled or
@@ -370,7 +379,7 @@ def check(ir_text: str, config: KernelConfig, sizes: Sizes, precision: str = "de
     for kernel in kernels:
         if kernel.role == "split":
             sizes.validate_splits(kernel.block_n)
-    inputs = make_inputs(config, sizes, seed)
+    inputs = make_inputs(config, sizes, seed, sink_value)
     outcome = simulate(kernels, config, sizes, inputs, Numerics(exact=precision == "exact"), seed)
     options = dict(window=config.window, kv_lens=sizes.kv_lens, softcap=config.softcap or None, scale=config.scale,
                    sinks=inputs.get("sinks"), return_lse=config.lse)
@@ -381,12 +390,18 @@ def check(ir_text: str, config: KernelConfig, sizes: Sizes, precision: str = "de
         out_shape = make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim_v)
         expected = reference.attention(inputs["q"], inputs["k"], inputs["v"], layout=config.layout, **options)
     expected, expected_lse = expected if config.lse else (expected, None)
-    errors = compare(outcome.output.reshape(out_shape), expected)
+    output, lse = outcome.output.reshape(out_shape), outcome.lse
+    if config.varlen:  # only the rows the launch's max_seqlen_q covers
+        kept = sizes.computed_tokens()
+        output, expected = output[kept], expected[kept]
+        if config.lse:
+            lse, expected_lse = lse.reshape(expected_lse.shape)[:, kept], expected_lse[:, kept]
+    errors = compare(output, expected)
     tolerance = EXACT_TOLERANCE if precision == "exact" else DEVICE_TOLERANCE[config.dtype]
     ok = (outcome.violation is None and (allow_bank_conflicts or outcome.stats["bank_conflicts"] == 0)
           and errors["non_finite"] == 0 and errors["rel_l2_err"] <= tolerance)
     if config.lse:
-        errors.update(compare_lse(outcome.lse.reshape(expected_lse.shape), expected_lse))
+        errors.update(compare_lse(lse.reshape(expected_lse.shape), expected_lse))
         ok = ok and errors["lse_mismatched"] == 0 and errors["lse_max_abs_err"] <= LSE_TOLERANCE[precision]
     return {
         **errors, "tolerance": tolerance, "ok": ok, "violation": outcome.violation,
