@@ -72,6 +72,11 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
     argumentTypes.push_back(offsetsType);
   if (spec.packedKV)
     argumentTypes.push_back(offsetsType);
+  // The longest sequences (flash_attn's max_seqlen_q/k): the GPU's grid.
+  if (spec.varlen)
+    argumentTypes.push_back(builder.getIndexType());
+  if (spec.packedKV)
+    argumentTypes.push_back(builder.getIndexType());
   argumentTypes.push_back(queryType(spec.valueHeadDim()));
   if (spec.returnLse)
     argumentTypes.push_back(
@@ -84,7 +89,7 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
   Block *body = function.addEntryBlock();
   builder.setInsertionPointToStart(body);
   // q, k, v, [kv_lens], [block_table], [sinks], [cu_seqlens_q],
-  // [cu_seqlens_k], out, [lse].
+  // [cu_seqlens_k], [max_seqlen_q], [max_seqlen_k], out, [lse].
   ValueRange arguments = body->getArguments();
   unsigned next = 3;
   auto optional = [&](bool present) {
@@ -95,6 +100,8 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
   Value sinks = optional(spec.hasSinks);
   Value cuSeqlensQ = optional(spec.varlen);
   Value cuSeqlensK = optional(spec.packedKV);
+  Value maxSeqlenQ = optional(spec.varlen);
+  Value maxSeqlenK = optional(spec.packedKV);
   Value output = arguments[next++];
   Value lse = optional(spec.returnLse);
   FloatAttr scale =
@@ -103,8 +110,8 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
       spec.softcap ? builder.getF32FloatAttr(*spec.softcap) : FloatAttr();
   AttentionOp::create(
       builder, loc, TypeRange(), arguments[0], arguments[1], arguments[2],
-      kvLens, blockTable, sinks, cuSeqlensQ, cuSeqlensK, output, lse,
-      builder.getI64IntegerAttr(spec.qHeads),
+      kvLens, blockTable, sinks, cuSeqlensQ, cuSeqlensK, maxSeqlenQ, maxSeqlenK,
+      output, lse, builder.getI64IntegerAttr(spec.qHeads),
       builder.getI64IntegerAttr(spec.kvHeads),
       LayoutAttr::get(&context, layout),
       MaskAttr::get(&context, spec.causal, spec.windowLeft, spec.windowRight),

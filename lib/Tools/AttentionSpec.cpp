@@ -92,7 +92,8 @@ std::string AttentionSpec::validate() const {
     error << "ragged queries are packed tokens [T, H, D]: the layout must be "
              "bshd";
   else if (packedKV && !varlen)
-    error << "packed K/V come with ragged queries (q-lens)";
+    error << "packed K/V (cu_seqlens_k) come with ragged queries "
+             "(cu_seqlens_q: q-lens, --varlen)";
   else if (packedKV && isPaged())
     error << "packed K/V and a paged cache exclude each other";
   return error.str();

@@ -271,11 +271,21 @@ void CPUKernel::run(const AttentionSizes &sizes,
     descriptors.push_back(&cuQ);
   if (spec.packedKV)
     descriptors.push_back(&cuK);
-  descriptors.push_back(spec.varlen ? static_cast<void *>(&oTokens) : &o);
-  if (spec.returnLse)
-    descriptors.push_back(spec.varlen ? static_cast<void *>(&lseTokens) : &lse);
-  SmallVector<void *, 10> packed;
+  SmallVector<void *, 12> packed;
   for (void *&descriptor : descriptors)
+    packed.push_back(&descriptor);
+  // max_seqlen_q/k: index arguments, which the C interface takes by value
+  // (so the packed wrapper points at the values themselves).
+  int64_t longestQueries = sizes.seqQ, longestKeys = sizes.seqKV;
+  if (spec.varlen)
+    packed.push_back(&longestQueries);
+  if (spec.packedKV)
+    packed.push_back(&longestKeys);
+  SmallVector<void *, 2> outputs = {spec.varlen ? static_cast<void *>(&oTokens)
+                                                : &o};
+  if (spec.returnLse)
+    outputs.push_back(spec.varlen ? static_cast<void *>(&lseTokens) : &lse);
+  for (void *&descriptor : outputs)
     packed.push_back(&descriptor);
   entry(packed.data());
 }

@@ -142,6 +142,8 @@ def launch_args(
     lse: Optional[int] = None,
     cu_seqlens_q: Optional[int] = None,
     total_q: int = 0,
+    cu_seqlens_k: Optional[int] = None,
+    total_kv: int = 0,
 ) -> LaunchArgs:
     """Fill a ``gqa_launch_args`` (no split-KV workspace: the runtime provides its own).
 
@@ -150,7 +152,9 @@ def launch_args(
     ``dims.seq_kv`` is then ``max_pages * page_size``.  ``sinks`` and
     ``lse`` are the f32 sink logits and LSE output of kernels compiled with
     them.  ``cu_seqlens_q`` and ``total_q`` describe a ragged batch
-    (``dims.seq_q`` is then the longest sequence's query count).
+    (``dims.seq_q`` is then the longest sequence's query count);
+    ``cu_seqlens_k`` and ``total_kv`` packed K/V (``dims.seq_kv`` the longest
+    sequence's key count).
     """
     return LaunchArgs(
         q=q, k=k, v=v, out=out, kv_lens=kv_lens or None, block_table=block_table or None, num_pages=num_pages,
@@ -158,6 +162,7 @@ def launch_args(
         q_heads=dims.q_heads, kv_heads=dims.kv_heads, head_dim=dims.head_dim, head_dim_v=dims.head_dim_v,
         dtype=DTYPE[dtype], layout=LAYOUT[layout], stream=stream or None, workspace=None, workspace_bytes=0,
         sinks=sinks or None, lse=lse or None, cu_seqlens_q=cu_seqlens_q or None, total_q=total_q,
+        cu_seqlens_k=cu_seqlens_k or None, total_kv=total_kv,
     )
 
 

@@ -176,21 +176,46 @@ def _block_table_int32(t: _Tensor) -> _Tensor:
     return _wrap("block_table", t.obj.to(_torch_module().int32))
 
 
+def _check_offsets(name: str, offsets: Any, longest_name: str, longest: Any, packed: _Tensor,
+                   batch: Optional[int] = None) -> _Tensor:
+    """Offsets of packed tokens on the GPU: int32 [B+1] on ``packed``'s device, ``packed`` being (T, H, D)
+    tokens, with the longest segment ``longest`` given (reading the offsets would synchronise the device)."""
+    if len(packed.shape) != 3:
+        raise ValueError(f"with {name}, {packed.name} must be packed tokens (T, H, D), got shape {packed.shape}")
+    t = _wrap(name, offsets)
+    _check_same_device([packed, t])
+    if t.dtype != "int32" or len(t.shape) != 1 or t.shape[0] < 2:
+        raise TypeError(f"{name} must be int32 of shape (B+1,) with B >= 1, got {t.dtype} {t.shape}")
+    if batch is not None and t.shape[0] != batch + 1:
+        raise ValueError(f"{name} has {t.shape[0]} offsets, but cu_seqlens_q has {batch + 1} (B+1 each)")
+    _check_contiguous(t, "", "1-D")
+    least = 1 if batch is None else 0  # a query-less launch returns early; keys may all be empty
+    if isinstance(longest, bool) or not isinstance(longest, int) or longest < least:
+        raise ValueError(f"with {name} on the GPU, {longest_name} (the longest sequence's token count, an int "
+                         f">= {least}) is required: reading the offsets would synchronise the device; "
+                         f"got {longest!r}")
+    return t
+
+
 def _check_varlen(cu_seqlens_q: Any, max_seqlen_q: Any, q: _Tensor, layout: str) -> _Tensor:
     """The offsets of a ragged batch on the GPU: int32 [B+1] on q's device, with q packed bshd tokens."""
     if layout != "bshd":
         raise ValueError(f"a ragged batch (cu_seqlens_q) has packed bshd tokens; layout must be 'bshd', got {layout!r}")
-    if len(q.shape) != 3:
-        raise ValueError(f"with cu_seqlens_q, q must be packed tokens (T, Hq, D), got shape {q.shape}")
-    t = _wrap("cu_seqlens_q", cu_seqlens_q)
-    _check_same_device([q, t])
-    if t.dtype != "int32" or len(t.shape) != 1 or t.shape[0] < 2:
-        raise TypeError(f"cu_seqlens_q must be int32 of shape (B+1,) with B >= 1, got {t.dtype} {t.shape}")
-    _check_contiguous(t, "", "1-D")
-    if isinstance(max_seqlen_q, bool) or not isinstance(max_seqlen_q, int) or max_seqlen_q < 1:
-        raise ValueError("with cu_seqlens_q on the GPU, max_seqlen_q (the longest sequence's query count, an int "
-                         f">= 1) is required: reading the offsets would synchronise the device; got {max_seqlen_q!r}")
-    return t
+    return _check_offsets("cu_seqlens_q", cu_seqlens_q, "max_seqlen_q", max_seqlen_q, q)
+
+
+def _check_packed_kv(cu_seqlens_k: Any, max_seqlen_k: Any, k: _Tensor, v: _Tensor, cu_q: Optional[_Tensor],
+                     block_table: Any) -> _Tensor:
+    """The offsets of packed K/V on the GPU: int32 [B+1] beside cu_seqlens_q, k and v (Tk, Hkv, D) tokens."""
+    if cu_q is None:
+        raise ValueError("cu_seqlens_k needs cu_seqlens_q: packed keys come with packed queries")
+    if block_table is not None:
+        raise ValueError("cu_seqlens_k packs K/V by sequence; it cannot be combined with a block_table")
+    cu_k = _check_offsets("cu_seqlens_k", cu_seqlens_k, "max_seqlen_k", max_seqlen_k, k, cu_q.shape[0] - 1)
+    if len(v.shape) != 3 or v.shape[0] != k.shape[0]:
+        raise ValueError(f"with cu_seqlens_k, v must be packed tokens (Tk, Hkv, Dv) beside k {k.shape}, "
+                         f"got shape {v.shape}")
+    return cu_k
 
 
 def _check_out(out: Any, q: _Tensor, want: tuple[int, ...], layout: str) -> _Tensor:
@@ -332,6 +357,7 @@ def attention(
     cu_seqlens_k: Any = None,
     lse: Any = None,
     max_seqlen_q: Optional[int] = None,
+    max_seqlen_k: Optional[int] = None,
 ) -> Any:
     """Grouped-query attention on CUDA tensors (semantics of :func:`gqa.reference.attention`).
 
@@ -380,13 +406,18 @@ def attention(
         cu_seqlens_q, cu_seqlens_k: a ragged batch of packed tokens (see
             :func:`gqa.host.attention_host`). On CUDA tensors: ``cu_seqlens_q``
             (int32 ``[B+1]`` on q's device) with q/out packed ``[T, Hq, D]``
-            (bshd) and K/V a cache ``[B, Skv, Hkv, D]`` or paged pools, read
-            through ``kv_lens`` (flash_attn's ``seqused_k``); packed K/V
-            (``cu_seqlens_k``) run on the CPU only for now.
+            (bshd), and K/V a cache ``[B, Skv, Hkv, D]`` or paged pools read
+            through ``kv_lens`` (flash_attn's ``seqused_k``), or packed
+            ``[Tk, Hkv, D]`` tokens split by ``cu_seqlens_k`` (int32
+            ``[B+1]``, with ``max_seqlen_k``).
         max_seqlen_q: with ``cu_seqlens_q`` on CUDA tensors, the longest
             sequence's query count (flash_attn's ``max_seqlen_q``): it sizes
             the grid (reading the offsets would synchronise the device); rows
             past it are not computed.
+        max_seqlen_k: with ``cu_seqlens_k`` on CUDA tensors, the longest
+            sequence's key count (flash_attn's ``max_seqlen_k``): it sizes the
+            split-KV partition; it must not be less than any sequence's keys
+            (the kernels would miss the keys past it).
 
     Returns:
         ``out``, or ``(out, lse)`` with ``return_lse``.
@@ -396,9 +427,6 @@ def attention(
                               scale=scale, layout=layout, out=out, block_table=block_table, sinks=sinks,
                               return_lse=return_lse, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k,
                               lse=lse)
-    if cu_seqlens_k is not None:
-        raise NotImplementedError("packed K/V (cu_seqlens_k) run on the CPU only for now: on the GPU pass a KV cache "
-                                  "[B, Skv, Hkv, D] (or paged pools) with kv_lens (issue 12)")
     if lse is not None and not return_lse:
         raise ValueError("lse= is an output of return_lse=True; pass both or neither")
     layout = normalize_layout(layout)
@@ -408,8 +436,14 @@ def attention(
     cu = _check_varlen(cu_seqlens_q, max_seqlen_q, qt, layout) if varlen else None
     if not varlen and max_seqlen_q is not None:
         raise ValueError("max_seqlen_q= describes a ragged batch: pass it with cu_seqlens_q")
+    packed_kv = cu_seqlens_k is not None
+    cu_k = _check_packed_kv(cu_seqlens_k, max_seqlen_k, kt, vt, cu, block_table) if packed_kv else None
+    if not packed_kv and max_seqlen_k is not None:
+        raise ValueError("max_seqlen_k= describes packed K/V: pass it with cu_seqlens_k")
     # Shapes are checked as a batch padded to the longest sequence.
     q_shape = (cu.shape[0] - 1, max_seqlen_q) + qt.shape[1:] if varlen else qt.shape
+    k_shape, v_shape = ((cu_k.shape[0] - 1, max_seqlen_k) + t.shape[1:] for t in (kt, vt)) if packed_kv else (
+        kt.shape, vt.shape)
     dtype = qt.float_dtype()
     for t in (kt, vt):
         if t.dtype != qt.dtype:
@@ -417,7 +451,7 @@ def attention(
     table = None if block_table is None else _wrap_block_table(block_table, qt)
     page_size = 0
     if table is None:
-        dims = attention_dims(q_shape, kt.shape, vt.shape, layout)
+        dims = attention_dims(q_shape, k_shape, v_shape, layout)
         for t in (qt, kt, vt):
             _check_contiguous(t, layout)
     else:
@@ -440,11 +474,11 @@ def attention(
         dims.q_heads, dims.kv_heads, dims.head_dim, head_dim_v=dims.head_dim_v, dtype=dtype,
         layout=layout, causal=causal, window=window, softcap=softcap, scale=scale,
         kv_lens=lens is not None, chip=chip or _detect_chip(qt), page_size=page_size,
-        sinks=sink is not None, lse=lt is not None, varlen=varlen,
+        sinks=sink is not None, lse=lt is not None, varlen=varlen, packed_kv=packed_kv,
     )
     if dims.batch == 0 or dims.seq_q == 0 or (varlen and tokens == 0):
         return result  # nothing to compute
-    if dims.seq_kv == 0:  # every row fully masked: the output is 0 (REFERENCE.md §1), the LSE the sink or -inf
+    if dims.seq_kv == 0 or (packed_kv and kt.shape[0] == 0):  # every row fully masked: the output is 0 (REFERENCE.md §1), the LSE the sink or -inf
         if not all(hasattr(t.obj, "zero_") for t in (ot, lt) if t is not None):
             raise ValueError("seq_kv is 0: the output is all zeros, but gqa cannot zero a non-torch out= or lse=")
         ot.obj.zero_()
@@ -468,6 +502,7 @@ def attention(
         num_pages=kt.shape[0] if table is not None else 0,
         sinks=sink.ptr if sink is not None else None, lse=lt.ptr if lt is not None else None,
         cu_seqlens_q=cu.ptr if cu is not None else None, total_q=tokens,
+        cu_seqlens_k=cu_k.ptr if cu_k is not None else None, total_kv=kt.shape[0] if packed_kv else 0,
     )
     with _on_device(qt):
         device = lib.device(qt.device_index or 0)

@@ -151,6 +151,7 @@ def compile(  # noqa: A001 - the public name mirrors the CLI tool
     sinks: bool = False,
     lse: bool = False,
     varlen: bool = False,
+    packed_kv: bool = False,
     cache_dir: Optional[PathLike] = None,
     recompile: bool = False,
 ) -> Kernel:
@@ -172,12 +173,14 @@ def compile(  # noqa: A001 - the public name mirrors the CLI tool
     ``lse`` one that also writes the rows' log-sum-exps (``--return-lse``).
     ``varlen`` compiles one for a ragged batch (``--varlen``, layout ``bshd``):
     q and out packed tokens split by ``cu_seqlens_q``, K/V a cache or page
-    pools (see :func:`gqa.attention`'s ``cu_seqlens_q``/``max_seqlen_q``).
+    pools (see :func:`gqa.attention`'s ``cu_seqlens_q``/``max_seqlen_q``);
+    with ``packed_kv`` also K/V packed tokens split by ``cu_seqlens_k``
+    (``--packed-kv``, see ``cu_seqlens_k``/``max_seqlen_k``).
     """
     config = KernelConfig.create(
         q_heads, kv_heads, head_dim, head_dim_v=head_dim_v, dtype=dtype, layout=layout,
         causal=causal, window=window, softcap=softcap, scale=scale, kv_lens=kv_lens, chip=chip,
-        page_size=page_size, sinks=sinks, lse=lse, varlen=varlen,
+        page_size=page_size, sinks=sinks, lse=lse, varlen=varlen, packed_kv=packed_kv,
     )
     return compile_config(config, cache_dir=cache_dir, recompile=recompile)
 

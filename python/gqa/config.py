@@ -211,6 +211,8 @@ class KernelConfig:
             args.append("--return-lse")
         if self.varlen:
             args.append("--varlen")
+        if self.packed_kv:
+            args.append("--packed-kv")
         args += ["--chip", self.chip]
         return args
 

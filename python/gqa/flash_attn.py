@@ -11,18 +11,16 @@ that ``torch.compile(fullgraph=True)`` traces them.  What differs:
 * ``return_attn_probs=True`` returns ``(out, softmax_lse, None)``: the
   probabilities themselves are never materialised.
 * ``deterministic`` is accepted and has no effect (gqa's kernels are
-  deterministic); so is ``max_seqlen_k``.  ``max_seqlen_q`` sizes the GPU
-  kernels' grid, as in flash_attn (rows of a longer sequence are not
-  computed); CPU tensors find the longest sequence themselves.
+  deterministic).  ``max_seqlen_q`` sizes the GPU kernels' grid, as in
+  flash_attn (rows of a longer sequence are not computed), and with packed
+  K/V ``max_seqlen_k`` their split-KV partition (it must not understate any
+  sequence's keys); CPU tensors find the longest sequences themselves.
 * ``flash_attn_varlen_func`` also takes vLLM's ``seqused_k`` (the valid keys
   of each sequence, with ``block_table`` or within each ``cu_seqlens_k``
   segment), and K/V as a cache ``(batch, seqlen_k, nheads_k, headdim)`` read
   through ``seqused_k``.
 * Extra keyword arguments: ``sinks`` (float32 ``[nheads]`` attention-sink
   logits, GPT-OSS) and ``out`` (written in place).
-* Packed K/V (``(total_k, nheads_k, headdim)`` split by ``cu_seqlens_k``) run
-  on CPU tensors only for now (see issue 12); on CUDA tensors pass a cache or
-  paged pools with ``seqused_k``.
 """
 
 from __future__ import annotations
@@ -55,12 +53,12 @@ def _window(causal: bool, window_size: Sequence[int]) -> tuple[int, int]:
 
 def _call(q, k, v, *, kv_lens=None, block_table=None, sinks=None, softmax_scale=None, causal=False,
           window_size=(-1, -1), softcap=0.0, return_lse=False, out=None, cu_seqlens_q=None, cu_seqlens_k=None,
-          max_seqlen_q=None):
+          max_seqlen_q=None, max_seqlen_k=None):
     left, right = _window(causal, window_size)
     cap = float(softcap) if softcap else None
     options = dict(kv_lens=kv_lens, block_table=block_table, sinks=sinks, causal=False, window_left=left,
                    window_right=right, softcap=cap, scale=softmax_scale, layout="bshd", cu_seqlens_q=cu_seqlens_q,
-                   cu_seqlens_k=cu_seqlens_k, max_seqlen_q=max_seqlen_q)
+                   cu_seqlens_k=cu_seqlens_k, max_seqlen_q=max_seqlen_q, max_seqlen_k=max_seqlen_k)
     if out is not None:
         lse = q.new_empty(torch_ops.lse_shape(q, "bshd", True), dtype=torch.float32) if return_lse else None
         torch.ops.gqa.attention_out(q, k, v, out, lse, **options)
@@ -122,7 +120,7 @@ def flash_attn_varlen_func(
 
     q is ``(total_q, nheads, headdim)``, sequence b being rows ``cu_seqlens_q[b]`` to
     ``cu_seqlens_q[b+1]`` (int32, ``(batch + 1,)``), the longest ``max_seqlen_q`` rows.  k/v are
-    ``(total_k, nheads_k, headdim)`` split the same way by ``cu_seqlens_k`` (CPU tensors only for now),
+    ``(total_k, nheads_k, headdim)`` split the same way by ``cu_seqlens_k`` (the longest ``max_seqlen_k``),
     or a KV cache: with ``block_table`` ``(batch, max_blocks)``, page pools
     ``(num_blocks, page_block_size, nheads_k, headdim)``, else ``(batch, seqlen_k, nheads_k, headdim)``;
     a cache's keys per sequence are ``seqused_k`` (or the ``cu_seqlens_k`` differences).  Causal and
@@ -146,7 +144,8 @@ def flash_attn_varlen_func(
     o, lse = _call(q, k, v, kv_lens=None if lens is None else lens.to(torch.int32), block_table=block_table,
                    sinks=sinks, softmax_scale=softmax_scale, causal=causal, window_size=window_size,
                    softcap=softcap, return_lse=return_attn_probs, out=out, cu_seqlens_q=cu_seqlens_q,
-                   cu_seqlens_k=packed_k, max_seqlen_q=max_seqlen_q)
+                   cu_seqlens_k=packed_k, max_seqlen_q=max_seqlen_q,
+                   max_seqlen_k=None if packed_k is None else int(max_seqlen_k))
     return (o, lse, None) if return_attn_probs else o
 
 

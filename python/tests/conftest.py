@@ -101,6 +101,7 @@ p.add_argument("--page-size", type=int, default=0)
 p.add_argument("--sinks", action="store_true")
 p.add_argument("--return-lse", action="store_true")
 p.add_argument("--varlen", action="store_true")
+p.add_argument("--packed-kv", action="store_true")
 p.add_argument("--chip", default="sm_90")
 p.add_argument("-o", dest="out", required=True)
 a = p.parse_args()
@@ -128,11 +129,13 @@ if a.kv_lens:
     params.append({"name": "kv_lens", "type": "ptr"})
 if page_size:
     params.append({"name": "block_table", "type": "ptr"})
-params += [{"name": n, "type": "ptr"} for n, on in (("cu_seqlens_q", a.varlen), ("sinks", a.sinks),
-                                                    ("lse", a.return_lse)) if on]
+params += [{"name": n, "type": "ptr"} for n, on in (("cu_seqlens_q", a.varlen), ("cu_seqlens_k", a.packed_kv),
+                                                    ("sinks", a.sinks), ("lse", a.return_lse)) if on]
 params += [{"name": n, "type": "i64"} for n in ("batch", "seq_q", "seq_kv")]
 if a.varlen:
     params.append({"name": "total_q", "type": "i64"})
+if a.packed_kv:
+    params.append({"name": "total_kv", "type": "i64"})
 if page_size:
     params.append({"name": "num_pages", "type": "i64"})
 meta = {
@@ -143,7 +146,7 @@ meta = {
         "mask": mask, "window_left": left, "window_right": right,
         "scale": a.scale if a.scale is not None else 1 / math.sqrt(a.head_dim),
         "softcap": a.softcap, "kv_lens": "i32" if a.kv_lens else "none",
-        "page_size": page_size, "sinks": a.sinks, "lse": a.return_lse, "varlen": a.varlen, "packed_kv": False,
+        "page_size": page_size, "sinks": a.sinks, "lse": a.return_lse, "varlen": a.varlen, "packed_kv": a.packed_kv,
         "batch": None, "seq_q": None, "seq_kv": None,
     },
     "tile": {"block_m": 64, "block_n": 64, "warps": 4, "stages": 2, "pack_gqa": True},

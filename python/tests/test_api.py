@@ -580,13 +580,45 @@ def test_launch_varlen(fake_compiler, stub_runtime):
     (dict(max_seqlen_q=0), ValueError, "max_seqlen_q .* is required"),
     (dict(max_seqlen_q=4, layout="bhsd"), ValueError, "layout must be 'bshd'"),
     (dict(max_seqlen_q=4, cu=FakeTensor((4,), "int64")), TypeError, "cu_seqlens_q must be int32"),
-    (dict(max_seqlen_q=4, cu_seqlens_k=FakeTensor((4,), "int32")), NotImplementedError, "packed K/V"),
+    (dict(max_seqlen_q=4, cu_seqlens_k=FakeTensor((4,), "int32")), ValueError, "must be packed tokens"),
+    (dict(max_seqlen_q=4, max_seqlen_k=9), ValueError, "max_seqlen_k= describes packed K/V"),
 ])
 def test_varlen_arguments_are_checked(fake_compiler, stub_runtime, kwargs, error, match):
     q, cache = FakeTensor((23, 8, 64), "bfloat16"), FakeTensor((3, 100, 2, 64), "bfloat16")
     cu = kwargs.pop("cu", FakeTensor((4,), "int32"))
     with pytest.raises(error, match=match):
         gqa.attention(q, cache, cache, **{"layout": "bshd", **kwargs}, cu_seqlens_q=cu)
+    assert not fake_compiler.calls
+
+
+def test_launch_packed_kv(fake_compiler, stub_runtime):
+    """Packed K/V on the GPU: the key offsets and the packed key count reach the kernel, seq_kv is
+    max_seqlen_k, and the kernel is compiled with --packed-kv."""
+    q, k, v = FakeTensor((23, 8, 64), "bfloat16"), FakeTensor((90, 2, 64), "bfloat16"), FakeTensor((90, 2, 32), "bfloat16")
+    cu_q, cu_k = FakeTensor((4,), "int32"), FakeTensor((4,), "int32")
+    out = gqa.attention(q, k, v, layout="bshd", cu_seqlens_q=cu_q, max_seqlen_q=17, cu_seqlens_k=cu_k,
+                        max_seqlen_k=50)
+    assert out.shape == (23, 8, 32)
+    args = last_args(stub_runtime)
+    assert (args["cu_seqlens_k"], args["total_kv"], args["kv_lens"]) == (cu_k.data_ptr(), 90, None)
+    assert (args["batch"], args["seq_q"], args["seq_kv"], args["head_dim_v"]) == (3, 17, 50, 32)
+    assert "--packed-kv" in fake_compiler.calls[-1]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(), ValueError, "max_seqlen_k .* is required"),
+    (dict(max_seqlen_k=-1), ValueError, "max_seqlen_k .* is required"),
+    (dict(max_seqlen_k=8, cu_k=FakeTensor((3,), "int32")), ValueError, "cu_seqlens_k has 3 offsets, but cu_seqlens_q has 4"),
+    (dict(max_seqlen_k=8, cu_k=FakeTensor((4,), "int64")), TypeError, "cu_seqlens_k must be int32"),
+    (dict(max_seqlen_k=8, v=FakeTensor((91, 2, 64), "bfloat16")), ValueError, "v must be packed tokens"),
+    (dict(max_seqlen_k=8, block_table=FakeTensor((3, 2), "int32")), ValueError, "cannot be combined with a block_table"),
+])
+def test_packed_kv_arguments_are_checked(fake_compiler, stub_runtime, kwargs, error, match):
+    q, k = FakeTensor((23, 8, 64), "bfloat16"), FakeTensor((90, 2, 64), "bfloat16")
+    v, cu_k = kwargs.pop("v", k), kwargs.pop("cu_k", FakeTensor((4,), "int32"))
+    with pytest.raises(error, match=match):
+        gqa.attention(q, k, v, layout="bshd", cu_seqlens_q=FakeTensor((4,), "int32"), max_seqlen_q=17,
+                      cu_seqlens_k=cu_k, **kwargs)
     assert not fake_compiler.calls
 
 

@@ -81,15 +81,31 @@ def test_out_variant_passes_the_ragged_batch(cuda_branch, stub_runtime):
     assert (last_args(stub_runtime)["seq_q"], last_args(stub_runtime)["out"]) == (17, call["out"].data_ptr())
 
 
-def test_max_seqlen_q_is_required_and_packed_kv_refused_on_cuda(cuda_branch, fake_compiler):
+def test_max_seqlen_q_and_k_are_required_on_cuda(cuda_branch, fake_compiler):
     q, cache, cu, lens = _ragged_batch()
     with pytest.raises(ValueError, match="max_seqlen_q .* is required"):
         torch.ops.gqa.attention(q, cache, cache, kv_lens=lens, layout="bshd", cu_seqlens_q=cu)
     packed, cu_k = torch.randn(147, 2, 64).bfloat16(), torch.tensor([0, 40, 47, 147], dtype=torch.int32)
-    with pytest.raises(NotImplementedError, match=r"packed K/V \(cu_seqlens_k\) run on the CPU only"):
-        torch.ops.gqa.attention(packed, packed, packed, layout="bshd", cu_seqlens_q=cu, cu_seqlens_k=cu_k,
+    with pytest.raises(ValueError, match="max_seqlen_k .* is required"):
+        torch.ops.gqa.attention(q, packed, packed, layout="bshd", cu_seqlens_q=cu, cu_seqlens_k=cu_k,
                                 max_seqlen_q=17)
-    assert len(cuda_branch) == 1 and not fake_compiler.calls  # the refusal comes before gqa.attention
+    assert len(cuda_branch) == 2 and not fake_compiler.calls  # refused before any compile
+
+
+def test_op_passes_packed_kv_to_the_gpu_kernel(cuda_branch, fake_compiler, stub_runtime):
+    """Packed K/V on CUDA: the key offsets and the packed key count reach the kernel, seq_kv is
+    max_seqlen_k, and the kernel is compiled with --packed-kv."""
+    q, _, cu, _ = _ragged_batch()
+    packed, cu_k = torch.randn(147, 2, 64).bfloat16(), torch.tensor([0, 40, 47, 147], dtype=torch.int32)
+    out, _ = torch.ops.gqa.attention(q, packed, packed, causal=True, layout="bshd", cu_seqlens_q=cu,
+                                     cu_seqlens_k=cu_k, max_seqlen_q=17, max_seqlen_k=100)
+    assert out.shape == (23, 8, 64)
+    [call] = cuda_branch
+    assert (call["max_seqlen_q"], call["max_seqlen_k"]) == (17, 100)
+    args = last_args(stub_runtime)
+    assert (args["cu_seqlens_k"], args["total_kv"]) == (call["cu_seqlens_k"].data_ptr(), 147)
+    assert (args["batch"], args["seq_q"], args["seq_kv"], args["kv_lens"]) == (3, 17, 100, None)
+    assert "--varlen" in fake_compiler.calls[-1] and "--packed-kv" in fake_compiler.calls[-1]
 
 
 def test_flash_attn_varlen_func_runs_the_gpu_kernel_on_a_paged_cache(cuda_branch, fake_compiler, stub_runtime):
@@ -102,7 +118,7 @@ def test_flash_attn_varlen_func_runs_the_gpu_kernel_on_a_paged_cache(cuda_branch
     assert out.shape == (23, 8, 64) and lse.shape == (8, 23) and probs is None
     [call] = cuda_branch
     assert call["max_seqlen_q"] == 17 and call["window"] == (-1, 0) and call["layout"] == "bshd"
-    assert "cu_seqlens_k" not in call and call["kv_lens"].dtype == "torch.int32"  # packed K/V never reach the GPU
+    assert call["cu_seqlens_k"] is None and call["kv_lens"].dtype == "torch.int32"  # packed K/V never reach the GPU
     args = last_args(stub_runtime)
     assert (args["block_table"], args["num_pages"], args["kv_lens"]) == (
         call["block_table"].data_ptr(), 30, call["kv_lens"].data_ptr())
@@ -118,9 +134,11 @@ def test_flash_attn_varlen_func_on_a_contiguous_cache_and_packed_kv(cuda_branch,
     assert (last_args(stub_runtime)["seq_q"], last_args(stub_runtime)["seq_kv"]) == (17, 100)
     # Without seqused_k, the cu_seqlens_k differences are each cached sequence's keys.
     flash_attn_varlen_func(q, cache, cache, cu, torch.tensor([0, 40, 47, 147], dtype=torch.int32), 17, 100)
-    assert "cu_seqlens_k" not in cuda_branch[-1] and cuda_branch[-1]["kv_lens"].shape == (3,)
+    assert cuda_branch[-1]["cu_seqlens_k"] is None and cuda_branch[-1]["kv_lens"].shape == (3,)
+    # Packed K/V: max_seqlen_k reaches the kernel as seq_kv.
     packed = torch.randn(147, 2, 64).bfloat16()
-    with pytest.raises(NotImplementedError, match="packed K/V"):
-        flash_attn_varlen_func(q, packed, packed, cu, torch.tensor([0, 40, 47, 147], dtype=torch.int32), 17, 40)
+    flash_attn_varlen_func(q, packed, packed, cu, torch.tensor([0, 40, 47, 147], dtype=torch.int32), 17, 100)
+    assert cuda_branch[-1]["max_seqlen_k"] == 100 and cuda_branch[-1]["cu_seqlens_k"].shape == (4,)
+    assert (last_args(stub_runtime)["seq_kv"], last_args(stub_runtime)["total_kv"]) == (100, 147)
     with pytest.raises(ValueError, match="needs seqused_k or cu_seqlens_k"):
         flash_attn_varlen_func(q, cache, cache, cu, None, 17, 100)

@@ -182,17 +182,19 @@ func.func @varlen_packed(%q: memref<?x8x64xf32>, %k: memref<?x2x64xf32>, %v: mem
 
 // Ragged queries against a cache with lengths and split-KV: K/V keep their
 // batch index (the sequence), the workspaces are viewed at the sequence.
+// The workspace's rows are the launch's max_seqlen_q, named as seq_q.
 // CHECK-LABEL: func.func @varlen_cache_split
-// CHECK: %[[WO:.*]] = memref.alloc(%{{.*}}) : memref<?x?x8x?x64xf32>
+// CHECK: %[[SQ:.*]] = gqa.launch_size "seq_q" %arg4
+// CHECK: %[[WO:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %[[SQ]]) : memref<?x?x8x?x64xf32>
 // CHECK: scf.forall (%{{.*}}, %{{.*}}, %[[S:.*]]) in
 // CHECK:   memref.subview %[[WO]][0, %[[S]], 0, 0, 0] [%{{.*}}, 1, 8, %{{.*}}, 64] [1, 1, 1, 1, 1]
 // CHECK:     gqa.load_kv_tile %{{.*}}[%[[S]], %{{.*}}, %{{.*}}] kv_len
 // CHECK:       gqa.store_partial_tile {{.*}}[%{{.*}}, %c0, %{{.*}}, %{{.*}}] group(4)
 // CHECK: scf.forall (%{{.*}}, %[[CS:.*]]) in
 // CHECK:   gqa.combine_splits {{.*}}[%c0, %{{.*}}] splits
-func.func @varlen_cache_split(%q: memref<?x8x64xf32>, %k: memref<?x?x2x64xf32>, %lens: memref<?xi32>, %cq: memref<?xi32>, %o: memref<?x8x64xf32>) {
+func.func @varlen_cache_split(%q: memref<?x8x64xf32>, %k: memref<?x?x2x64xf32>, %lens: memref<?xi32>, %cq: memref<?xi32>, %mq: index, %o: memref<?x8x64xf32>) {
   gqa.attention ins(%q, %k, %k : memref<?x8x64xf32>, memref<?x?x2x64xf32>, memref<?x?x2x64xf32>)
-    kv_lens(%lens : memref<?xi32>) cu_seqlens_q(%cq : memref<?xi32>) outs(%o : memref<?x8x64xf32>)
+    kv_lens(%lens : memref<?xi32>) cu_seqlens_q(%cq : memref<?xi32>) max_seqlen_q(%mq) outs(%o : memref<?x8x64xf32>)
     heads(8, 2) layout<bshd> mask<none>
     {schedule = #gqa.schedule<target = "sm_80", block_m = 64, block_n = 64, max_splits = 16, warps = 4, stages = 1, q_in_registers = true, min_ctas_per_sm = 2, max_registers = 0>}
   return

@@ -56,11 +56,17 @@ cl::opt<bool> kvLens("kv-lens",
                      cl::desc("The kernel takes per-sequence KV lengths "
                               "(int32, device memory)"),
                      cl::init(false), cl::cat(compileCategory));
-cl::opt<bool> varlen("varlen",
-                     cl::desc("A ragged batch: Q and the output are packed "
-                              "tokens [T, Hq, D] split by cu_seqlens_q "
-                              "(int32 [B+1]; layout bshd); K/V a cache"),
-                     cl::init(false), cl::cat(compileCategory));
+cl::opt<bool>
+    varlen("varlen",
+           cl::desc("A ragged batch: Q and the output are packed "
+                    "tokens [T, Hq, D] split by cu_seqlens_q "
+                    "(int32 [B+1]; layout bshd); K/V a cache (or --packed-kv)"),
+           cl::init(false), cl::cat(compileCategory));
+cl::opt<bool> packedKV("packed-kv",
+                       cl::desc("With --varlen: K/V are packed tokens "
+                                "[Tk, Hkv, D] split by cu_seqlens_k (int32 "
+                                "[B+1]), the launch giving max_seqlen_k"),
+                       cl::init(false), cl::cat(compileCategory));
 cl::opt<std::string> chip("chip", cl::desc("Target GPU: sm_80 or sm_90"),
                           cl::init("sm_90"), cl::cat(compileCategory));
 cl::opt<std::string>
@@ -254,8 +260,9 @@ int main(int argc, char **argv) {
     });
     std::string error;
     AttentionSpec spec = specOptions.toSpec(kvLens, error);
-    if (error.empty() && varlen) {
-      spec.varlen = true;
+    if (error.empty() && (varlen || packedKV)) {
+      spec.varlen = varlen;
+      spec.packedKV = packedKV;
       error = spec.validate();
     }
     if (!error.empty())

@@ -1,7 +1,8 @@
 //===- SinksLseTest.cpp - Sinks, the LSE and ragged batches ---------------===//
 //
-// Metadata version 3: config.sinks, config.lse and config.varlen, and the
-// `sinks`, `lse`, `cu_seqlens_q` and `total_q` parameters every kernel of
+// Metadata version 3: config.sinks, config.lse, config.varlen and
+// config.packed_kv, and the `sinks`, `lse`, `cu_seqlens_q`, `total_q`,
+// `cu_seqlens_k` and `total_kv` parameters every kernel of
 // such a set takes; the launch arguments that carry them, checked and bound
 // by name.
 //
@@ -67,6 +68,18 @@ std::string pointerError(const KernelMetadata &metadata,
   return status.getMessage();
 }
 
+/// Binds the parameters of the first kernel for a launch of `args` that
+/// plans and passes the pointer checks.
+void bindParams(const KernelMetadata &metadata, const gqa_launch_args &args,
+                KernelParamValues &params) {
+  gqa_launch_plan plan;
+  Status status = planLaunch(metadata, args, 132, plan);
+  EXPECT_TRUE(status.ok()) << status.getMessage();
+  status = validateLaunchPointers(metadata, args, plan);
+  EXPECT_TRUE(status.ok()) << status.getMessage();
+  bindKernelParams(metadata.kernels[0], args, plan, 0, params);
+}
+
 TEST(SinksLseMetadataTest, DecodesTheFlagsAndTheParameters) {
   KernelMetadata metadata = sinksLseMetadata();
   EXPECT_EQ(metadata.config.sinks, 1);
@@ -126,11 +139,8 @@ TEST(SinksLseLaunchTest, ChecksTheArguments) {
 
 TEST(SinksLseLaunchTest, BindsThePointersByName) {
   KernelMetadata metadata = sinksLseMetadata();
-  gqa_launch_args args = makeArgs(metadata, 2, 100, 100);
-  gqa_launch_plan plan;
-  ASSERT_TRUE(planLaunch(metadata, args, 132, plan).ok());
   KernelParamValues params;
-  bindKernelParams(metadata.kernels[0], args, plan, 0, params);
+  bindParams(metadata, makeArgs(metadata, 2, 100, 100), params);
   ASSERT_EQ(params.count, 9u);
   EXPECT_EQ(params.values[3].pointer, 0x40000u); // out
   EXPECT_EQ(params.values[4].pointer, 0x70000u); // sinks
@@ -150,11 +160,9 @@ TEST(VarlenTest, ChecksBindsAndRefuses) {
   gqa_launch_args args = makeArgs(metadata, 3, 17, 100);
   args.cu_seqlens_q = reinterpret_cast<const void *>(uintptr_t{0x90000});
   args.total_q = 23;
-  gqa_launch_plan plan;
-  ASSERT_TRUE(planLaunch(metadata, args, 132, plan).ok());
-  EXPECT_TRUE(validateLaunchPointers(metadata, args, plan).ok());
   KernelParamValues params;
-  bindKernelParams(metadata.kernels[0], args, plan, 0, params);
+  bindParams(metadata, args, params);
+  gqa_launch_plan plan;
   ASSERT_EQ(params.count, 9u);
   EXPECT_EQ(params.values[4].pointer, 0x90000u); // cu_seqlens_q
   EXPECT_EQ(params.values[6].i64, 17);           // seq_q: the longest
@@ -187,6 +195,63 @@ TEST(VarlenTest, ChecksBindsAndRefuses) {
   EXPECT_EQ(decodeError(document),
             "kernel 'gqa_attention_fwd' (kernels[0]) must take parameter "
             "'cu_seqlens_q' (config.varlen is true)");
+}
+
+/// The contract's example with packed K/V: both offsets after `out`, both
+/// token counts after the sizes.
+JsonValue packedKVDocument() {
+  return exampleWith({"varlen", "packed_kv"},
+                     {"cu_seqlens_q:ptr", "cu_seqlens_k:ptr"},
+                     {"total_q:i64", "total_kv:i64"});
+}
+
+TEST(PackedKVTest, ChecksBindsAndRefuses) {
+  KernelMetadata metadata;
+  ASSERT_TRUE(decodeKernelMetadata(packedKVDocument(), metadata).ok());
+  gqa_launch_args args = makeArgs(metadata, 3, 17, 100);
+  args.cu_seqlens_q = reinterpret_cast<const void *>(uintptr_t{0x90000});
+  args.cu_seqlens_k = reinterpret_cast<const void *>(uintptr_t{0xA0000});
+  args.total_q = 23;
+  args.total_kv = 147;
+  KernelParamValues params;
+  bindParams(metadata, args, params);
+  gqa_launch_plan plan;
+  ASSERT_EQ(params.count, 11u);
+  EXPECT_EQ(params.values[4].pointer, 0x90000u); // cu_seqlens_q
+  EXPECT_EQ(params.values[5].pointer, 0xA0000u); // cu_seqlens_k
+  EXPECT_EQ(params.values[8].i64, 100);          // seq_kv: max_seqlen_k
+  EXPECT_EQ(params.values[9].i64, 23);           // total_q
+  EXPECT_EQ(params.values[10].i64, 147);         // total_kv
+
+  args.total_kv = 0;
+  EXPECT_EQ(planLaunch(metadata, args, 132, plan).getMessage(),
+            "args.total_kv must be >= 1, not 0");
+  args.total_kv = 99;
+  EXPECT_EQ(planLaunch(metadata, args, 132, plan).getMessage(),
+            "args.seq_kv (the longest sequence's keys) is 100, more than all "
+            "the keys, args.total_kv = 99");
+  args.total_kv = 147;
+  args.cu_seqlens_k = nullptr;
+  EXPECT_EQ(pointerError(metadata, args),
+            "args.cu_seqlens_k is NULL, but the kernel was compiled with it "
+            "(config.packed_kv = true)");
+  KernelMetadata cache;
+  ASSERT_TRUE(decodeKernelMetadata(varlenDocument(), cache).ok());
+  gqa_launch_args cached = makeArgs(cache, 3, 17, 100);
+  cached.total_q = 23;
+  cached.total_kv = 147;
+  EXPECT_EQ(planLaunch(cache, cached, 132, plan).getMessage(),
+            "args.total_kv is 147, but config.packed_kv is false: leave it 0");
+
+  JsonValue document = packedKVDocument();
+  replaceValue(document, "config.varlen", "false");
+  EXPECT_EQ(decodeError(document),
+            "config.packed_kv is true, but config.varlen is false");
+  document = varlenDocument();
+  replaceValue(document, "config.packed_kv", "true");
+  EXPECT_EQ(decodeError(document),
+            "kernel 'gqa_attention_fwd' (kernels[0]) must take parameter "
+            "'cu_seqlens_k' (config.packed_kv is true)");
 }
 
 } // namespace

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ragged queries (varlen): each sequence's query count L0,L1,... (the batch): q and out "
                             "are packed bshd tokens split by cu_seqlens_q; seq-q (max_seqlen_q) defaults to the "
                             "longest, a smaller one understates it (only the rows below it are compared)")
+    shape.add_argument("--packed-kv", action="store_true",
+                       help="with --q-lens: k and v are packed tokens split by cu_seqlens_k, sequence b holding "
+                            "kv-lens[b] keys (default seq-kv each); seq-kv is max_seqlen_k")
     shape.add_argument("--sinks", action="store_true",
                        help="attention sinks: one seeded random logit per query head joins each row's softmax")
     shape.add_argument("--sink-value", type=float,
@@ -120,9 +123,9 @@ def _config(args: argparse.Namespace) -> KernelConfig:
         return KernelConfig.create(args.q_heads, args.kv_heads, args.head_dim, head_dim_v=args.head_dim_v,
                                    dtype=args.dtype, layout=args.layout, causal=args.causal, window=args.window,
                                    softcap=args.softcap, scale=args.scale,
-                                   kv_lens=args.kv_lens is not None or args.page_size > 0,
+                                   kv_lens=(args.kv_lens is not None or args.page_size > 0) and not args.packed_kv,
                                    page_size=args.page_size, sinks=args.sinks or args.sink_value is not None, lse=args.return_lse,
-                                   varlen=args.q_lens is not None)
+                                   varlen=args.q_lens is not None, packed_kv=args.packed_kv)
     except (TypeError, ValueError) as error:
         _fail(str(error), 2)
 
@@ -141,6 +144,8 @@ def _describe(config: KernelConfig, sizes: Sizes, options: CompileOptions, args:
         out["page_size"] = sizes.page_size
     if sizes.q_lens is not None:
         out["q_lens"] = list(sizes.q_lens)
+    if sizes.packed_kv:
+        out["packed_kv"] = True
     if config.sinks:
         out["sinks"] = True
     if config.lse:
@@ -173,7 +178,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         batch, seq_q = len(args.q_lens), args.seq_q or max(*args.q_lens, 1)
     elif seq_q is None:
         _fail("--seq-q is required (or --q-lens for a ragged batch)", 2)
-    sizes = Sizes(batch, seq_q, args.seq_kv, kv_lens, args.num_splits, args.page_size, args.q_lens)
+    if args.packed_kv and kv_lens is None:
+        kv_lens = (args.seq_kv,) * batch
+    sizes = Sizes(batch, seq_q, args.seq_kv, kv_lens, args.num_splits, args.page_size, args.q_lens, args.packed_kv)
     if min(options.max_splits, options.block_m, options.block_n) < 0:
         _fail("max-splits, block-m and block-n must be >= 0", 2)
     try:

@@ -72,6 +72,9 @@ class Sizes:
     #: A ragged batch: each sequence's query count (``batch`` entries; ``seq_q`` is their maximum,
     #: flash_attn's ``max_seqlen_q``); q and out are then packed tokens.
     q_lens: Optional[tuple[int, ...]] = None
+    #: With ``q_lens``: K/V are packed tokens split by cu_seqlens_k, sequence b holding ``kv_lens[b]``
+    #: keys (``seq_kv`` is max_seqlen_k, at least the longest).
+    packed_kv: bool = False
 
     @property
     def total_q(self) -> int:
@@ -88,6 +91,16 @@ class Sizes:
     def cu_seqlens_q(self) -> np.ndarray:
         """The B+1 offsets of the ragged queries."""
         return np.concatenate([[0], np.cumsum(self.q_lens)]).astype(np.int64)
+
+    @property
+    def cu_seqlens_k(self) -> np.ndarray:
+        """The B+1 offsets of the packed keys (``packed_kv``)."""
+        return np.concatenate([[0], np.cumsum(self.kv_lens)]).astype(np.int64)
+
+    @property
+    def total_kv(self) -> int:
+        """The packed keys of all sequences (``packed_kv``)."""
+        return int(sum(self.kv_lens))
 
     @property
     def pages_per_sequence(self) -> int:
@@ -121,6 +134,8 @@ class Sizes:
             if len(self.q_lens) != self.batch or min(self.q_lens) < 0 or self.seq_q > max(*self.q_lens, 1):
                 raise LaunchError(f"q-lens {list(self.q_lens)} must hold batch = {self.batch} lengths >= 0, "
                                   f"seq-q = {self.seq_q} (max_seqlen_q) at most the longest")
+        if self.packed_kv and (self.q_lens is None or self.kv_lens is None or self.page_size):
+            raise LaunchError("packed K/V needs q-lens (a ragged batch) and kv-lens (its segments), and no pages")
         if self.num_splits > max(options.max_splits, 1):
             raise LaunchError(f"num-splits = {self.num_splits} needs --max-splits >= {self.num_splits}")
 
@@ -140,6 +155,8 @@ class Sizes:
             symbols["num_pages"] = self.num_pages
         if self.q_lens is not None:
             symbols["total_q"] = self.total_q
+        if self.packed_kv:
+            symbols["total_kv"] = self.total_kv
         return symbols
 
 
@@ -151,15 +168,16 @@ def attention_module(config: KernelConfig) -> str:
         return f"memref<{shape}x{dim}x{config.dtype}>"
 
     def cache(dim: int) -> str:
-        """K or V: in the layout, or a pool of pages [pages, P, Hkv, D] when paged."""
+        """K or V: in the layout (packed tokens with cu_seqlens_k), or a pool of pages [pages, P, Hkv, D]."""
         if not config.page_size:
-            return tensor(config.kv_heads, dim)
+            return tensor(config.kv_heads, dim, config.packed_kv)
         return f"memref<?x{config.page_size}x{config.kv_heads}x{dim}x{config.dtype}>"
 
     q, k = tensor(config.q_heads, config.head_dim, config.varlen), cache(config.head_dim)
     v, o = cache(config.head_dim_v), tensor(config.q_heads, config.head_dim_v, config.varlen)
     mask = {"none": "none", "causal": "causal"}.get(config.mask, f"window = [{config.window[0]}, {config.window[1]}]")
     lens_arg = ", %lens: memref<?xi32>" if config.kv_lens else ""
+    sizes_arg, sizes = "", ""
     lens = " kv_lens(%lens : memref<?xi32>)" if config.kv_lens else ""
     if config.page_size:
         lens_arg += ", %pages: memref<?x?xi32>"
@@ -170,6 +188,12 @@ def attention_module(config: KernelConfig) -> str:
     if config.varlen:
         lens_arg += ", %cu_q: memref<?xi32>"
         lens += " cu_seqlens_q(%cu_q : memref<?xi32>)"
+        sizes_arg, sizes = ", %max_q: index", " max_seqlen_q(%max_q)"
+    if config.packed_kv:
+        lens_arg += ", %cu_k: memref<?xi32>"
+        lens += " cu_seqlens_k(%cu_k : memref<?xi32>)"
+        sizes_arg, sizes = sizes_arg + ", %max_k: index", sizes + " max_seqlen_k(%max_k)"
+    lens_arg, lens = lens_arg + sizes_arg, lens + sizes
     lse_type = f"memref<{config.q_heads}x?xf32>" if config.varlen else f"memref<?x{config.q_heads}x?xf32>"
     lse_arg = f", %lse: {lse_type}" if config.lse else ""
     lse = f", %lse : {lse_type}" if config.lse else ""
@@ -225,8 +249,10 @@ def make_inputs(config: KernelConfig, sizes: Sizes, seed: int,
     shapes = {
         "q": ((sizes.total_q, config.q_heads, config.head_dim) if config.varlen else
               make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim)),
-        "k": make_shape(config.layout, sizes.batch, config.kv_heads, sizes.seq_kv, config.head_dim),
-        "v": make_shape(config.layout, sizes.batch, config.kv_heads, sizes.seq_kv, config.head_dim_v),
+        "k": ((sizes.total_kv, config.kv_heads, config.head_dim) if config.packed_kv else
+              make_shape(config.layout, sizes.batch, config.kv_heads, sizes.seq_kv, config.head_dim)),
+        "v": ((sizes.total_kv, config.kv_heads, config.head_dim_v) if config.packed_kv else
+              make_shape(config.layout, sizes.batch, config.kv_heads, sizes.seq_kv, config.head_dim_v)),
     }
     inputs = {name: dtypes.decode(dtypes.encode(rng.standard_normal(shape).astype(np.float32), config.dtype),
                                   config.dtype).astype(np.float64)
@@ -278,10 +304,12 @@ def _buffers(config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray], 
     args["partial_out"] = GlobalBuffer("partial_out", "f32", np.full(splits * padded * config.head_dim_v, np.nan),
                                        absent)
     args["partial_lse"] = GlobalBuffer("partial_lse", "f32", np.full(splits * padded, np.nan), absent)
-    if sizes.kv_lens is not None:
+    if sizes.kv_lens is not None and config.kv_lens:
         args["kv_lens"] = GlobalBuffer("kv_lens", "i32", np.asarray(sizes.kv_lens, dtype=np.int64))
     if config.varlen:
         args["cu_seqlens_q"] = GlobalBuffer("cu_seqlens_q", "i32", sizes.cu_seqlens_q)
+    if config.packed_kv:
+        args["cu_seqlens_k"] = GlobalBuffer("cu_seqlens_k", "i32", sizes.cu_seqlens_k)
     args.update(sizes.symbols())
     return args
 
@@ -381,11 +409,13 @@ def check(ir_text: str, config: KernelConfig, sizes: Sizes, precision: str = "de
             sizes.validate_splits(kernel.block_n)
     inputs = make_inputs(config, sizes, seed, sink_value)
     outcome = simulate(kernels, config, sizes, inputs, Numerics(exact=precision == "exact"), seed)
-    options = dict(window=config.window, kv_lens=sizes.kv_lens, softcap=config.softcap or None, scale=config.scale,
+    options = dict(window=config.window, kv_lens=sizes.kv_lens if config.kv_lens else None, softcap=config.softcap or None, scale=config.scale,
                    sinks=inputs.get("sinks"), return_lse=config.lse)
     if config.varlen:
         out_shape = (sizes.total_q, config.q_heads, config.head_dim_v)
-        expected = reference.attention_varlen(inputs["q"], inputs["k"], inputs["v"], sizes.cu_seqlens_q, **options)
+        packed = dict(cu_seqlens_k=sizes.cu_seqlens_k) if config.packed_kv else {}
+        expected = reference.attention_varlen(inputs["q"], inputs["k"], inputs["v"], sizes.cu_seqlens_q,
+                                              **packed, **options)
     else:
         out_shape = make_shape(config.layout, sizes.batch, config.q_heads, sizes.seq_q, config.head_dim_v)
         expected = reference.attention(inputs["q"], inputs["k"], inputs["v"], layout=config.layout, **options)

@@ -164,6 +164,16 @@ struct LoadSegmentLowering : public OpRewritePattern<LoadSegmentOp> {
   }
 };
 
+/// On the CPU a launch size is just its value.
+struct LaunchSizeLowering : public OpRewritePattern<LaunchSizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LaunchSizeOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, op.getValue());
+    return success();
+  }
+};
+
 struct LoadSinkTileLowering : public TilePattern<LoadSinkTileOp> {
   using TilePattern::TilePattern;
   SmallVector<Value> build(TileBuilder &t, LoadSinkTileOp op) const override {
@@ -619,7 +629,7 @@ struct ConvertGQATilesToLinalgPass
 void mlir::gqa::populateGQATileToLinalgPatterns(RewritePatternSet &patterns) {
   patterns
       .add<LoadQueryTileLowering, LoadKVTileLowering, LoadSegmentLowering,
-           LoadSinkTileLowering, StoreOutputTileLowering,
+           LaunchSizeLowering, LoadSinkTileLowering, StoreOutputTileLowering,
            StorePartialTileLowering, StoreLseTileLowering, MaskScoresLowering,
            OnlineSoftmaxLowering, FinalizeLowering, CombineSplitsLowering>(
           patterns.getContext());

@@ -104,13 +104,21 @@ std::string mlir::gqa::getGPUUnsupportedReason(AttentionOp op,
           "for sm_80 or sm_90 (gqa-select-schedule target=sm_90)";
     return reason;
   }
-  // Issue 12: the split partition of packed K/V needs the longest key
-  // segment (max_seqlen_k) as a launch size; the CPU lowering runs them.
-  if (op.hasPackedKV()) {
-    os << "packed K/V (cu_seqlens_k) are not supported by the GPU kernels "
-          "yet (a KV cache with kv_lens is; the CPU path, gqa-lower-to-cpu, "
-          "runs packed K/V)";
-    return reason;
+  // The longest sequences of a ragged batch size the grid and the split
+  // partition: the host cannot read them from offsets in device memory.
+  for (auto [offsets, longest, offsetsName, longestName] :
+       {std::tuple<Value, Value, StringRef, StringRef>{
+            op.getCuSeqlensQ(), op.getMaxSeqlenQ(), "cu_seqlens_q",
+            "max_seqlen_q"},
+        {op.getCuSeqlensK(), op.getMaxSeqlenK(), "cu_seqlens_k",
+         "max_seqlen_k"}}) {
+    if (offsets && !longest) {
+      os << "a ragged batch on the GPU needs '" << longestName << "' with '"
+         << offsetsName
+         << "': the longest sequence sizes the grid and the split partition, "
+            "and the host cannot read it from offsets in device memory";
+      return reason;
+    }
   }
   const GQAToGPUOptions options = getEffectiveGPUOptions(op, given);
   bool f32 = op.getElementType().isF32();

@@ -9,13 +9,15 @@
 // sizes (batch, seq_q, seq_kv, num_pages, num_splits) of
 // docs/kernel-metadata.md; inside, each memref is a flat view with its
 // sizes (static, or a size parameter) and row-major strides, and each host
-// scalar the block uses is recomputed from those sizes. The body is lowered
+// scalar the block uses is recomputed from those sizes (a gqa.launch_size
+// is the size parameter it names). The body is lowered
 // by BlockLowering and the target of the tiles' element type.
 //
 //===----------------------------------------------------------------------===//
 
 #include "TileLowering.h"
 #include "gqa/Conversion/Passes.h"
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -201,6 +203,8 @@ struct Blocks {
   /// scalars.
   SmallVector<std::pair<Value, StringRef>> memrefs;
   SmallVector<Value> scalars;
+  /// The host values of the launch sizes that gqa.launch_size ops name.
+  llvm::StringMap<Value> namedSizes;
 
   bool configBool(StringRef key) const {
     return cast<BoolAttr>(config.get(key)).getValue();
@@ -273,6 +277,20 @@ FailureOr<Blocks> analyze(scf::ForallOp forall) {
              << "'; the kernels take contiguous tensors";
     for (StringRef name : names)
       blocks.memrefs.push_back({value, name});
+  }
+  // The named launch sizes the blocks (or their grid) are computed from.
+  SmallVector<Value> roots(blocks.scalars);
+  for (OpFoldResult bound : forall.getMixedUpperBound())
+    if (auto value = dyn_cast<Value>(bound))
+      roots.push_back(value);
+  for (Value root : roots) {
+    llvm::SetVector<Operation *> slice;
+    if (Operation *def = root.getDefiningOp())
+      slice.insert(def);
+    (void)getBackwardSlice(root, &slice);
+    for (Operation *op : slice)
+      if (auto size = dyn_cast<LaunchSizeOp>(op))
+        blocks.namedSizes[size.getName()] = size.getValue();
   }
   return blocks;
 }
@@ -481,14 +499,15 @@ private:
       lowering.tensors[memref] = std::move(view);
     }
     for (Value scalar : blocks.scalars)
-      if (failed(rematerialize(lowering, scalar, blocks)))
+      if (failed(rematerialize(lowering, scalar, blocks, sizes)))
         return failure();
     return success();
   }
 
   /// Recomputes host scalar `value` in the kernel from the sizes.
   LogicalResult rematerialize(BlockLowering &lowering, Value value,
-                              const Blocks &blocks) {
+                              const Blocks &blocks,
+                              const llvm::StringMap<Value> &sizes) {
     if (lowering.scalars.contains(value))
       return success();
     Operation *def = value.getDefiningOp();
@@ -504,6 +523,15 @@ private:
     };
     if (!def)
       return fail();
+    if (auto size = dyn_cast<LaunchSizeOp>(def)) {
+      auto it = sizes.find(size.getName());
+      if (it == sizes.end())
+        return blocks.forall.emitOpError()
+               << "uses launch size '" << size.getName()
+               << "', which its kernel does not take";
+      lowering.scalars.map(value, it->second);
+      return success();
+    }
     if (auto dim = dyn_cast<memref::DimOp>(def)) {
       std::optional<int64_t> index = getConstantIntValue(dim.getIndex());
       auto it = lowering.tensors.find(dim.getSource());
@@ -515,7 +543,7 @@ private:
     if (def->getNumRegions() || !isMemoryEffectFree(def))
       return fail();
     for (Value operand : def->getOperands())
-      if (failed(rematerialize(lowering, operand, blocks)))
+      if (failed(rematerialize(lowering, operand, blocks, sizes)))
         return failure();
     lowering.k.b.clone(*def, lowering.scalars);
     return success();
@@ -599,10 +627,13 @@ private:
     forall.erase();
   }
 
-  /// The host value of launch size `size`: a dimension of a parameter.
+  /// The host value of launch size `size`: the value a gqa.launch_size
+  /// names, or a dimension of a parameter.
   Value hostSize(ImplicitLocOpBuilder &b, const Blocks &blocks,
                  ArrayRef<std::pair<StringRef, Value>> pointers,
                  StringRef size) {
+    if (Value named = blocks.namedSizes.lookup(size))
+      return named;
     for (auto [name, memref] : pointers) {
       auto type = cast<MemRefType>(memref.getType());
       for (unsigned dim = 0; dim < type.getRank(); ++dim) {

@@ -134,18 +134,27 @@ func.func @lse_in_shared_memory(%q: memref<?x4x?x64xbf16>, %k: memref<?x2x?x64xb
 
 // -----
 
-func.func @packed_kv(%q: memref<?x4x64xbf16>, %k: memref<?x2x64xbf16>, %cq: memref<?xi32>, %ck: memref<?xi32>, %o: memref<?x4x64xbf16>) {
-  // expected-error @+1 {{'gqa.attention' op packed K/V (cu_seqlens_k) are not supported by the GPU kernels yet (a KV cache with kv_lens is; the CPU path, gqa-lower-to-cpu, runs packed K/V)}}
-  gqa.attention ins(%q, %k, %k : memref<?x4x64xbf16>, memref<?x2x64xbf16>, memref<?x2x64xbf16>)
-    cu_seqlens_q(%cq : memref<?xi32>) cu_seqlens_k(%ck : memref<?xi32>) outs(%o : memref<?x4x64xbf16>) heads(4, 2) layout<bshd> mask<causal>
+func.func @varlen_without_longest(%q: memref<?x4x64xbf16>, %k: memref<?x?x2x64xbf16>, %cq: memref<?xi32>, %o: memref<?x4x64xbf16>) {
+  // expected-error @+1 {{'gqa.attention' op a ragged batch on the GPU needs 'max_seqlen_q' with 'cu_seqlens_q': the longest sequence sizes the grid and the split partition, and the host cannot read it from offsets in device memory}}
+  gqa.attention ins(%q, %k, %k : memref<?x4x64xbf16>, memref<?x?x2x64xbf16>, memref<?x?x2x64xbf16>)
+    cu_seqlens_q(%cq : memref<?xi32>) outs(%o : memref<?x4x64xbf16>) heads(4, 2) layout<bshd> mask<causal>
   return
 }
 
 // -----
 
-func.func @varlen_empty_batch(%q: memref<?x4x64xbf16>, %k: memref<?x?x2x64xbf16>, %cq: memref<1xi32>, %o: memref<?x4x64xbf16>) {
+func.func @packed_kv_without_longest(%q: memref<?x4x64xbf16>, %k: memref<?x2x64xbf16>, %cq: memref<?xi32>, %ck: memref<?xi32>, %mq: index, %o: memref<?x4x64xbf16>) {
+  // expected-error @+1 {{'gqa.attention' op a ragged batch on the GPU needs 'max_seqlen_k' with 'cu_seqlens_k'}}
+  gqa.attention ins(%q, %k, %k : memref<?x4x64xbf16>, memref<?x2x64xbf16>, memref<?x2x64xbf16>)
+    cu_seqlens_q(%cq : memref<?xi32>) cu_seqlens_k(%ck : memref<?xi32>) max_seqlen_q(%mq) outs(%o : memref<?x4x64xbf16>) heads(4, 2) layout<bshd> mask<causal>
+  return
+}
+
+// -----
+
+func.func @varlen_empty_batch(%q: memref<?x4x64xbf16>, %k: memref<?x?x2x64xbf16>, %cq: memref<1xi32>, %mq: index, %o: memref<?x4x64xbf16>) {
   // expected-error @+1 {{'gqa.attention' op 'cu_seqlens_q' has a static size of 1 (a batch of 0); the GPU kernels need at least 1 sequence}}
   gqa.attention ins(%q, %k, %k : memref<?x4x64xbf16>, memref<?x?x2x64xbf16>, memref<?x?x2x64xbf16>)
-    cu_seqlens_q(%cq : memref<1xi32>) outs(%o : memref<?x4x64xbf16>) heads(4, 2) layout<bshd> mask<causal>
+    cu_seqlens_q(%cq : memref<1xi32>) max_seqlen_q(%mq) outs(%o : memref<?x4x64xbf16>) heads(4, 2) layout<bshd> mask<causal>
   return
 }

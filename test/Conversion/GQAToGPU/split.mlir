@@ -64,8 +64,10 @@
 // CHECK:         %[[TPS:.*]] = arith.ceildivui %[[TILES]], %[[NSI]] : index
 // CHECK:         %[[LO:.*]] = arith.muli %[[SPLIT]], %[[TPS]] : index
 // CHECK:         %[[HI0:.*]] = arith.addi %[[LO]], %[[TPS]] : index
-// CHECK:         %[[HI:.*]] = arith.minsi %{{.*}}, %[[HI0]] : index
-// CHECK:         scf.for %{{.*}} = %{{.*}} to %[[HI]] step %c1
+// CHECK:         %[[HI:.*]] = arith.minsi %[[VISIBLE:.*]], %[[HI0]] : index
+// The last split also takes the tiles past the partition.
+// CHECK:         %[[END:.*]] = arith.select %{{.*}}, %[[VISIBLE]], %[[HI]] : index
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %[[END]] step %c1
 // Epilogue: lse = (m + log2 l) ln 2, -inf for rows without keys; with one
 // split, the bf16 output; else normalised f32 partials and the LSE, written
 // by one lane per row.

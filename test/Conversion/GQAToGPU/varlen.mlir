@@ -8,6 +8,10 @@
 // grid fits the longest sequence (seq_q = max_seqlen_q).
 
 // CHECK-LABEL: func.func @varlen_decode_mix(
+// The host passes max_seqlen_q as seq_q.
+// CHECK:       %[[SEQ_Q:.*]] = arith.index_cast %arg4 : index to i64
+// CHECK:       gpu.launch_func {{.*}}@gqa_attention_fwd
+// CHECK-SAME:    %[[SEQ_Q]] : i64
 // CHECK:       gpu.func @gqa_attention_fwd(
 // CHECK-SAME:    gqa.grid = [{div = 64 : i64, mul = 4 : i64, sym = "seq_q"}, {const = 2 : i64}, {sym = "batch"}]
 // CHECK-SAME:    gqa.params = ["q", "k", "v", "out", "kv_lens", "cu_seqlens_q", "batch", "seq_q", "seq_kv", "total_q"]
@@ -30,8 +34,8 @@
 // CHECK:         %[[ANY:.*]] = arith.cmpi slt, %[[ROW0]], %[[ROWS]] : index
 // CHECK:         scf.if %[[ANY]] {
 // CHECK:           arith.addi %[[BASE]],
-func.func @varlen_decode_mix(%q: memref<?x8x64xbf16>, %k: memref<?x?x2x64xbf16>, %lens: memref<?xi32>, %cu: memref<?xi32>, %o: memref<?x8x64xbf16>) {
+func.func @varlen_decode_mix(%q: memref<?x8x64xbf16>, %k: memref<?x?x2x64xbf16>, %lens: memref<?xi32>, %cu: memref<?xi32>, %longest: index, %o: memref<?x8x64xbf16>) {
   gqa.attention ins(%q, %k, %k : memref<?x8x64xbf16>, memref<?x?x2x64xbf16>, memref<?x?x2x64xbf16>)
-    kv_lens(%lens : memref<?xi32>) cu_seqlens_q(%cu : memref<?xi32>) outs(%o : memref<?x8x64xbf16>) heads(8, 2) layout<bshd> mask<causal>
+    kv_lens(%lens : memref<?xi32>) cu_seqlens_q(%cu : memref<?xi32>) max_seqlen_q(%longest) outs(%o : memref<?x8x64xbf16>) heads(8, 2) layout<bshd> mask<causal>
   return
 }

@@ -230,7 +230,7 @@ func.func @f(%q: tensor<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %v: memr
 // A memref op with a result (generic form).
 func.func @f(%q: memref<2x64x17x128xbf16>, %k: memref<2x8x33x128xbf16>, %v: memref<2x8x33x128xbf16>, %init: memref<2x64x17x128xbf16>) {
   // expected-error @+1 {{on memrefs the op writes 'init' and has no result, got 1}}
-  %o = "gqa.attention"(%q, %k, %v, %init) <{q_heads = 64 : i64, kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<none>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 1, 0>}> : (memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>, memref<2x64x17x128xbf16>) -> tensor<2x64x17x128xbf16>
+  %o = "gqa.attention"(%q, %k, %v, %init) <{q_heads = 64 : i64, kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<none>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0>}> : (memref<2x64x17x128xbf16>, memref<2x8x33x128xbf16>, memref<2x8x33x128xbf16>, memref<2x64x17x128xbf16>) -> tensor<2x64x17x128xbf16>
   return
 }
 
@@ -557,5 +557,33 @@ func.func @f(%q: memref<10x8x64xf16>, %k: memref<?x2x64xf16>, %cq: memref<5xi32>
 func.func @f(%q: memref<10x8x64xf16>, %k: memref<?x2x64xf16>, %cq: memref<5xi32>, %o: memref<10x8x64xf16>, %lens: memref<3xi32>) {
   // expected-error @+1 {{'kv_lens' dim 0 is 3, but the batch (the size of 'cu_seqlens_q' - 1) is 4}}
   gqa.attention ins(%q, %k, %k : memref<10x8x64xf16>, memref<?x2x64xf16>, memref<?x2x64xf16>) kv_lens(%lens : memref<3xi32>) cu_seqlens_q(%cq : memref<5xi32>) cu_seqlens_k(%cq : memref<5xi32>) outs(%o : memref<10x8x64xf16>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @max_seqlen_without_offsets(%q: memref<2x17x8x64xf32>, %k: memref<2x33x2x64xf32>, %o: memref<2x17x8x64xf32>, %m: index) {
+  // expected-error @+1 {{'max_seqlen_q' is the longest sequence of a ragged batch; it needs 'cu_seqlens_q'}}
+  gqa.attention ins(%q, %k, %k : memref<2x17x8x64xf32>, memref<2x33x2x64xf32>, memref<2x33x2x64xf32>)
+    max_seqlen_q(%m) outs(%o : memref<2x17x8x64xf32>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @max_seqlen_k_without_packed_kv(%q: memref<?x8x64xf32>, %k: memref<2x33x2x64xf32>, %cq: memref<?xi32>, %o: memref<?x8x64xf32>, %m: index) {
+  // expected-error @+1 {{'max_seqlen_k' is the longest sequence of a ragged batch; it needs 'cu_seqlens_k'}}
+  gqa.attention ins(%q, %k, %k : memref<?x8x64xf32>, memref<2x33x2x64xf32>, memref<2x33x2x64xf32>)
+    cu_seqlens_q(%cq : memref<?xi32>) max_seqlen_k(%m) outs(%o : memref<?x8x64xf32>) heads(8, 2) layout<bshd> mask<none>
+  return
+}
+
+// -----
+
+func.func @negative_max_seqlen(%q: memref<?x8x64xf32>, %k: memref<2x33x2x64xf32>, %cq: memref<?xi32>, %o: memref<?x8x64xf32>) {
+  %m = arith.constant -1 : index
+  // expected-error @+1 {{'max_seqlen_q' must be >= 0, got -1}}
+  gqa.attention ins(%q, %k, %k : memref<?x8x64xf32>, memref<2x33x2x64xf32>, memref<2x33x2x64xf32>)
+    cu_seqlens_q(%cq : memref<?xi32>) max_seqlen_q(%m) outs(%o : memref<?x8x64xf32>) heads(8, 2) layout<bshd> mask<none>
   return
 }

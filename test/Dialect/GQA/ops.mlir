@@ -9,7 +9,7 @@
 // CHECK: %[[O:.*]] = gqa.attention ins(%[[Q]], %[[K]], %[[V]] : tensor<1x64x512x128xbf16>, tensor<1x8x512x128xbf16>, tensor<1x8x512x128xbf16>) outs(%[[INIT]] : tensor<1x64x512x128xbf16>) heads(64, 8) layout<bhsd> mask<causal> -> tensor<1x64x512x128xbf16>
 // CHECK: return %[[O]]
 // GENERIC-LABEL: sym_name = "llama3_70b_prefill"
-// GENERIC: "gqa.attention"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) <{kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<causal>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 1, 0>, q_heads = 64 : i64}>
+// GENERIC: "gqa.attention"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) <{kv_heads = 8 : i64, layout = #gqa.layout<bhsd>, mask = #gqa.mask<causal>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0>, q_heads = 64 : i64}>
 func.func @llama3_70b_prefill(%q: tensor<1x64x512x128xbf16>, %k: tensor<1x8x512x128xbf16>,
                               %v: tensor<1x8x512x128xbf16>, %init: tensor<1x64x512x128xbf16>)
     -> tensor<1x64x512x128xbf16> {
@@ -24,7 +24,7 @@ func.func @llama3_70b_prefill(%q: tensor<1x64x512x128xbf16>, %k: tensor<1x8x512x
 // CHECK-LABEL: func.func @decode_bshd
 // CHECK: gqa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x1x32x128xf16>, tensor<?x?x4x128xf16>, tensor<?x?x4x128xf16>) kv_lens(%{{.*}} : tensor<?xi32>) outs(%{{.*}} : tensor<?x1x32x128xf16>) heads(32, 4) layout<bshd> mask<causal, window = [4096, 0]> scale(1.250000e-01) softcap(3.000000e+01) -> tensor<?x1x32x128xf16>
 // GENERIC-LABEL: sym_name = "decode_bshd"
-// GENERIC: kv_heads = 4 : i64, layout = #gqa.layout<bshd>, mask = #gqa.mask<causal, window = [4096, 0]>, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 1, 0>, q_heads = 32 : i64, scale = 1.250000e-01 : f32, softcap = 3.000000e+01 : f32
+// GENERIC: kv_heads = 4 : i64, layout = #gqa.layout<bshd>, mask = #gqa.mask<causal, window = [4096, 0]>, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0>, q_heads = 32 : i64, scale = 1.250000e-01 : f32, softcap = 3.000000e+01 : f32
 func.func @decode_bshd(%q: tensor<?x1x32x128xf16>, %k: tensor<?x?x4x128xf16>, %v: tensor<?x?x4x128xf16>,
                        %lens: tensor<?xi32>, %init: tensor<?x1x32x128xf16>) -> tensor<?x1x32x128xf16> {
   %o = gqa.attention ins(%q, %k, %v : tensor<?x1x32x128xf16>, tensor<?x?x4x128xf16>, tensor<?x?x4x128xf16>)
@@ -61,7 +61,7 @@ func.func @mqa_memref(%q: memref<4x100x16x64xbf16>, %k: memref<4x100x1x64xbf16>,
 // CHECK-LABEL: func.func @paged_decode
 // CHECK: gqa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x1x64x128xbf16>, memref<?x16x8x128xbf16>, memref<?x16x8x128xbf16>) kv_lens(%{{.*}} : memref<?xi32>) block_table(%{{.*}} : memref<?x?xi32>) outs(%{{.*}} : memref<?x1x64x128xbf16>) heads(64, 8) layout<bshd> mask<none>{{$}}
 // GENERIC-LABEL: sym_name = "paged_decode"
-// GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 1, 0>
+// GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0>
 func.func @paged_decode(%q: memref<?x1x64x128xbf16>, %kc: memref<?x16x8x128xbf16>, %vc: memref<?x16x8x128xbf16>,
                         %lens: memref<?xi32>, %pages: memref<?x?xi32>, %o: memref<?x1x64x128xbf16>) {
   gqa.attention ins(%q, %kc, %vc : memref<?x1x64x128xbf16>, memref<?x16x8x128xbf16>, memref<?x16x8x128xbf16>)
@@ -86,7 +86,7 @@ func.func @paged_bhsd_tensors(%q: tensor<2x4x3x64xf16>, %kc: tensor<9x32x2x64xf1
 // CHECK-LABEL: func.func @sinks_and_lse
 // CHECK: %{{.*}}:2 = gqa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x1x64x64xbf16>, tensor<?x?x8x64xbf16>, tensor<?x?x8x64xbf16>) sinks(%{{.*}} : tensor<64xf32>) outs(%{{.*}} : tensor<?x1x64x64xbf16>, %{{.*}} : tensor<?x64x1xf32>) heads(64, 8) layout<bshd> mask<causal> -> tensor<?x1x64x64xbf16>, tensor<?x64x1xf32>
 // GENERIC-LABEL: sym_name = "sinks_and_lse"
-// GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 1, 0, 0, 1, 1>
+// GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 1>
 func.func @sinks_and_lse(%q: tensor<?x1x64x64xbf16>, %k: tensor<?x?x8x64xbf16>, %v: tensor<?x?x8x64xbf16>,
                          %s: tensor<64xf32>, %init: tensor<?x1x64x64xbf16>, %lse0: tensor<?x64x1xf32>)
     -> (tensor<?x1x64x64xbf16>, tensor<?x64x1xf32>) {
@@ -103,8 +103,8 @@ func.func @sinks_and_lse(%q: tensor<?x1x64x64xbf16>, %k: tensor<?x?x8x64xbf16>, 
 // CHECK: gqa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x32x128xbf16>, memref<?x16x8x128xbf16>, memref<?x16x8x128xbf16>) kv_lens(%{{.*}} : memref<?xi32>) block_table(%{{.*}} : memref<?x?xi32>) cu_seqlens_q(%{{.*}} : memref<?xi32>) outs(%{{.*}} : memref<?x32x128xbf16>) heads(32, 8) layout<bshd> mask<causal>{{$}}
 // CHECK: gqa.attention ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x32x128xbf16>, memref<?x8x128xbf16>, memref<?x8x128xbf16>) cu_seqlens_q(%{{.*}} : memref<5xi32>) cu_seqlens_k(%{{.*}} : memref<5xi32>) outs(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<32x?xf32>) heads(32, 8) layout<bshd> mask<causal>{{$}}
 // GENERIC-LABEL: sym_name = "varlen"
-// GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 1, 0, 1, 0>
-// GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 1, 1, 1>
+// GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 1, 0>
+// GENERIC: operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 1, 1>
 func.func @varlen(%q: memref<?x32x128xbf16>, %kc: memref<?x16x8x128xbf16>, %lens: memref<?xi32>, %pages: memref<?x?xi32>,
                   %cu: memref<?xi32>, %o: memref<?x32x128xbf16>, %k: memref<?x8x128xbf16>, %cq: memref<5xi32>,
                   %ck: memref<5xi32>, %lse: memref<32x?xf32>) {

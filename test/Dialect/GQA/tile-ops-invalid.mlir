@@ -305,3 +305,11 @@ func.func @f(%cq: memref<?x2xi32>, %i: index) {
   %s, %l = gqa.load_segment %cq[%i] : memref<?x2xi32>
   return
 }
+
+// -----
+
+func.func @f(%n: index) {
+  // expected-error @+1 {{names launch size 'batch'; only 'seq_q' and 'seq_kv' are given this way (the others are dimensions of the parameters)}}
+  %s = gqa.launch_size "batch" %n
+  return
+}

@@ -87,3 +87,11 @@ func.func @segments(%cq: memref<?xi32>, %ck: memref<?xi64>, %b: index) -> (index
   %kstart, %klength = gqa.load_segment %ck[%b] keys : memref<?xi64>
   return %length, %klength : index, index
 }
+
+// A ragged batch's longest sequence, named as the launch's seq_q.
+// CHECK-LABEL: func.func @launch_size
+// CHECK: gqa.launch_size "seq_q" %{{.*}}
+func.func @launch_size(%max_seqlen_q: index) -> index {
+  %longest = gqa.launch_size "seq_q" %max_seqlen_q
+  return %longest : index
+}

@@ -404,6 +404,21 @@ private:
   /// offsets into packed bshd tokens.
   LogicalResult verifyVarlen() {
     Value cuQ = op.getCuSeqlensQ(), cuK = op.getCuSeqlensK();
+    for (auto [name, longest, offsets, offsetsName] :
+         {std::tuple<StringRef, Value, Value, StringRef>{
+              "max_seqlen_q", op.getMaxSeqlenQ(), cuQ, "cu_seqlens_q"},
+          {"max_seqlen_k", op.getMaxSeqlenK(), cuK, "cu_seqlens_k"}}) {
+      if (!longest)
+        continue;
+      if (!offsets)
+        return op.emitOpError()
+               << "'" << name << "' is the longest sequence of a ragged "
+               << "batch; it needs '" << offsetsName << "'";
+      std::optional<int64_t> known = getConstantIntValue(longest);
+      if (known && *known < 0)
+        return op.emitOpError()
+               << "'" << name << "' must be >= 0, got " << *known;
+    }
     if (!cuQ) {
       if (cuK)
         return op.emitOpError()

@@ -154,6 +154,14 @@ LogicalResult LoadSegmentOp::verify() {
   return success();
 }
 
+LogicalResult LaunchSizeOp::verify() {
+  if (!llvm::is_contained({"seq_q", "seq_kv"}, getName()))
+    return emitOpError() << "names launch size '" << getName()
+                         << "'; only 'seq_q' and 'seq_kv' are given this way "
+                            "(the others are dimensions of the parameters)";
+  return success();
+}
+
 LogicalResult LoadSinkTileOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyF32MemRef(op, getSinks(), "sinks", 1, 0, "[Hq]")) ||

@@ -50,8 +50,9 @@ struct AttentionOpInterface
       return failure();
     rewriter.setInsertionPoint(op);
     AttentionOp::create(rewriter, op->getLoc(), TypeRange(), *query, *key,
-                        *value, *kvLens, *blockTable, *sinks, *cuSeqlensQ, *cuSeqlensK, *init,
-                        *lseInit,
+                        *value, *kvLens, *blockTable, *sinks, *cuSeqlensQ,
+                        *cuSeqlensK, attention.getMaxSeqlenQ(),
+                        attention.getMaxSeqlenK(), *init, *lseInit,
                         attention.getQHeadsAttr(), attention.getKvHeadsAttr(),
                         attention.getLayoutAttr(), attention.getMaskAttr(),
                         attention.getScaleAttr(), attention.getSoftcapAttr(),

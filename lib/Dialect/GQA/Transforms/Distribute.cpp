@@ -52,7 +52,7 @@ public:
       batch =
           apply(d0 - 1,
                 {memref::DimOp::create(b, op.getCuSeqlensQ(), 0).getResult()});
-      seqQ = emitLongestSegment(op.getCuSeqlensQ());
+      seqQ = emitLongest(op.getMaxSeqlenQ(), op.getCuSeqlensQ(), "seq_q");
     } else {
       batch = memref::DimOp::create(b, op.getQuery(), dims.batch);
       seqQ = memref::DimOp::create(b, op.getQuery(), dims.seq);
@@ -63,7 +63,7 @@ public:
           apply(d0 * op.getPageSize(),
                 {memref::DimOp::create(b, op.getBlockTable(), 1).getResult()});
     else if (op.hasPackedKV())
-      seqKV = emitLongestSegment(op.getCuSeqlensK());
+      seqKV = emitLongest(op.getMaxSeqlenK(), op.getCuSeqlensK(), "seq_kv");
     else
       seqKV = memref::DimOp::create(b, op.getKey(), dims.seq);
     Value rowBlocks = apply((d0 * groupSize).ceilDiv(blockM), {seqQ});
@@ -104,6 +104,14 @@ private:
     OpBuilder::InsertionGuard guard(b);
     b.restoreInsertionPoint(nested.saveInsertionPoint());
     body();
+  }
+  /// The longest sequence of a ragged batch: `given` (max_seqlen_q/k) as
+  /// launch size `name`, or, without it, read from the offsets (on the
+  /// host, which only the CPU can).
+  Value emitLongest(Value given, Value offsets, StringRef name) {
+    if (given)
+      return LaunchSizeOp::create(b, b.getIndexType(), name, given);
+    return emitLongestSegment(offsets);
   }
   /// The longest of the segments that the B+1 i32 `offsets` delimit.
   Value emitLongestSegment(Value offsets) {
@@ -293,8 +301,8 @@ private:
     MaskAttr mask = op.getMask();
     BlockWork work = emitBlockWork(
         b, mask, groupSize, blockM, blockN, firstRow, seqQ, offset, kvLen,
-        split,
-        split ? emitTilesPerSplit(b, seqKV, blockN, numSplits) : Value());
+        split, split ? emitTilesPerSplit(b, seqKV, blockN, numSplits) : Value(),
+        numSplits);
     Value tileBegin = work.tileBegin, tileEnd = work.tileEnd;
     Value fullBegin = work.fullBegin, fullEnd = work.fullEnd;
 

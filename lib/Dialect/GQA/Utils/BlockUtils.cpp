@@ -7,6 +7,7 @@
 
 #include "gqa/Dialect/GQA/Utils/BlockUtils.h"
 #include "gqa/Dialect/GQA/Utils/IndexUtils.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 
 using namespace mlir;
 using namespace mlir::gqa;
@@ -15,7 +16,7 @@ BlockWork mlir::gqa::emitBlockWork(ImplicitLocOpBuilder &b, MaskAttr mask,
                                    int64_t groupSize, int64_t blockM,
                                    int64_t blockN, Value firstRow, Value seqQ,
                                    Value offset, Value kvLen, Value split,
-                                   Value tilesPerSplit) {
+                                   Value tilesPerSplit, Value numSplits) {
   IndexBuilder m(b);
   BlockWork work;
   Value g = m.index(groupSize);
@@ -33,7 +34,11 @@ BlockWork mlir::gqa::emitBlockWork(ImplicitLocOpBuilder &b, MaskAttr mask,
   if (split) {
     Value splitBegin = m.mul(split, tilesPerSplit);
     work.tileBegin = m.maxs(work.tileBegin, splitBegin);
-    work.tileEnd = m.mins(work.tileEnd, m.add(splitBegin, tilesPerSplit));
+    Value last = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, split,
+                                       m.sub(numSplits, m.index(1)));
+    work.tileEnd = arith::SelectOp::create(
+        b, last, work.tileEnd,
+        m.mins(work.tileEnd, m.add(splitBegin, tilesPerSplit)));
   }
   work.fullBegin = work.lastKeys.begin;
   work.fullEnd = work.firstKeys.end;

@@ -80,7 +80,13 @@ def GQA_AttentionOp : GQA_Op<"attention", [
       `cu_seqlens_k` (`[B+1]`, `i32`), packed `[Tk, Hkv, D]` the same way
       (and `kv_lens`, if given, clamped to each segment). Causal and windows
       align bottom-right per sequence, at `kv_len_b - q_len_b`; a batch may
-      mix prefill chunks and decode rows.
+      mix prefill chunks and decode rows. `max_seqlen_q` (and, with
+      `cu_seqlens_k`, `max_seqlen_k`), optional `index` operands, are the
+      longest sequence's query (key) count, as flash_attn takes them: they
+      size the GPU grid and the split partition, which the host cannot read
+      from offsets in device memory (the GPU lowering needs them). A
+      sequence longer than them is computed only in part, as in flash_attn.
+      Without them the CPU lowering reads the offsets.
 
     On tensors the op implements `TilingInterface` over (batch, KV head):
     a tile of KV heads carries exactly the query heads of their groups (a
@@ -134,6 +140,8 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     Optional<GQA_TensorOrMemRef>:$sinks,
     Optional<GQA_TensorOrMemRef>:$cu_seqlens_q,
     Optional<GQA_TensorOrMemRef>:$cu_seqlens_k,
+    Optional<Index>:$max_seqlen_q,
+    Optional<Index>:$max_seqlen_k,
     GQA_TensorOrMemRef:$init,
     Optional<GQA_TensorOrMemRef>:$lse_init,
     I64Attr:$q_heads,
@@ -154,6 +162,8 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     (`sinks` `(` $sinks^ `:` type($sinks) `)`)?
     (`cu_seqlens_q` `(` $cu_seqlens_q^ `:` type($cu_seqlens_q) `)`)?
     (`cu_seqlens_k` `(` $cu_seqlens_k^ `:` type($cu_seqlens_k) `)`)?
+    (`max_seqlen_q` `(` $max_seqlen_q^ `)`)?
+    (`max_seqlen_k` `(` $max_seqlen_k^ `)`)?
     `outs` `(` $init `:` type($init)
                (`,` $lse_init^ `:` type($lse_init))? `)`
     `heads` `(` $q_heads `,` $kv_heads `)`

@@ -139,6 +139,25 @@ def GQA_LoadSegmentOp : GQA_TileOp<"load_segment"> {
   }];
 }
 
+def GQA_LaunchSizeOp : GQA_TileOp<"launch_size", [Pure]> {
+  let summary = "A size of the launch that no tensor's shape gives";
+  let description = [{
+    Names `value` as launch size `name` of the kernel contract
+    (docs/kernel-metadata.md): `seq_q` or `seq_kv`. A ragged batch's longest
+    sequence (flash_attn's `max_seqlen_q`, `max_seqlen_k`) sizes the grid and
+    the split partition, yet no dimension of a packed tensor is it: the GPU
+    lowering makes `value` the kernel's size parameter of that name (the
+    host passes `value`), and the CPU lowering uses `value` itself.
+
+    ```mlir
+    %longest = gqa.launch_size "seq_q" %max_seqlen_q
+    ```
+  }];
+  let arguments = (ins StrAttr:$name, Index:$value);
+  let results = (outs Index:$result);
+  let assemblyFormat = "$name $value attr-dict";
+}
+
 def GQA_StoreOutputTileOp : GQA_TileOp<"store_output_tile"> {
   let summary = "Writes a block's normalised rows to the output";
   let description = [{

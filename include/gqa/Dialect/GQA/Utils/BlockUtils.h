@@ -30,12 +30,16 @@ struct BlockWork {
 
 /// Emits the work of the block whose first packed row is `firstRow` (of `Sq *
 /// groupSize`; the block has at least one), with the bottom-right alignment
-/// `offset` = kvLen - Sq and `kvLen` valid keys. With split-KV, `split` and
-/// `tilesPerSplit` (emitTilesPerSplit) cut the tiles to split `split`'s.
+/// `offset` = kvLen - Sq and `kvLen` valid keys. With split-KV, `split`,
+/// `tilesPerSplit` (emitTilesPerSplit) and `numSplits` cut the tiles to split
+/// `split`'s; the last split also takes any tiles past the partition (a
+/// packed sequence longer than the max_seqlen_k that sized it is still read
+/// whole).
 BlockWork emitBlockWork(ImplicitLocOpBuilder &b, MaskAttr mask,
                         int64_t groupSize, int64_t blockM, int64_t blockN,
                         Value firstRow, Value seqQ, Value offset, Value kvLen,
-                        Value split = Value(), Value tilesPerSplit = Value());
+                        Value split = Value(), Value tilesPerSplit = Value(),
+                        Value numSplits = Value());
 
 /// The rows of a block of at most `rows` rows starting at row `firstRow` of
 /// `total` that exist: min(rows, total - firstRow), at least 0.
