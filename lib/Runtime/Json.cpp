@@ -1,9 +1,17 @@
-//===- Json.cpp - A small strict JSON parser ------------------------------===//
+//===- Json.cpp - Strict JSON documents through nlohmann-json -------------===//
+//
+// nlohmann-json's SAX parser (RFC 8259, UTF-8 checked) builds the JsonValue
+// tree; this file adds what the kernel metadata needs beyond it: no
+// duplicate keys, a nesting limit, finite numbers, exact integers.
+//
+//===----------------------------------------------------------------------===//
 
 #include "Json.h"
 
-#include <charconv>
+#include <nlohmann/json.hpp>
+
 #include <cmath>
+#include <unordered_set>
 
 namespace gqa::runtime {
 
@@ -74,383 +82,155 @@ const char *describeJsonKind(JsonValue::Kind kind) {
 
 namespace {
 
-/// A recursive-descent parser over one JSON text. The first error wins:
-/// every parse function returns false once `error` is set.
-class JsonParser {
-public:
-  explicit JsonParser(std::string_view text) : text(text) {}
+using nlohmann::json;
 
-  Status parseDocument(JsonValue &value) {
-    skipWhitespace();
-    if (parseValue(value, /*depth=*/0)) {
-      skipWhitespace();
-      if (position != text.size())
-        fail("unexpected content after the JSON value");
+/// Builds a JsonValue from nlohmann-json's SAX events. The first error
+/// stops the parse: every handler returns false once `error` is set.
+class DocumentBuilder : public nlohmann::json_sax<json> {
+public:
+  explicit DocumentBuilder(JsonValue &root) : root(root) {}
+
+  std::string error;
+
+  bool null() override { return add(JsonValue()); }
+  bool boolean(bool value) override { return add(JsonValue::boolean(value)); }
+  bool number_integer(number_integer_t value) override {
+    return add(JsonValue::number(static_cast<double>(value), value));
+  }
+  bool number_unsigned(number_unsigned_t value) override {
+    std::optional<int64_t> integer;
+    if (value <= static_cast<number_unsigned_t>(INT64_MAX))
+      integer = static_cast<int64_t>(value);
+    return add(JsonValue::number(static_cast<double>(value), integer));
+  }
+  bool number_float(number_float_t value, const string_t &text) override {
+    if (!std::isfinite(value))
+      return fail("number out of range: " + text);
+    return add(JsonValue::number(value));
+  }
+  bool string(string_t &value) override {
+    return add(JsonValue::string(std::move(value)));
+  }
+  bool binary(binary_t &) override {
+    return fail("binary values are not JSON");
+  }
+
+  bool start_object(std::size_t) override {
+    return open(JsonValue::object({}));
+  }
+  bool key(string_t &name) override {
+    if (!keys.back().insert(name).second)
+      return fail("duplicate key '" + name + "' in " + describeOpenPath());
+    pendingKey = std::move(name);
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(JsonValue::array({})); }
+  bool end_array() override { return close(); }
+
+  bool parse_error(std::size_t, const std::string &,
+                   const nlohmann::detail::exception &exception) override {
+    // "[json.exception.parse_error.101] parse error at line 1, column 2:
+    // ..." becomes "line 1, column 2: ...".
+    std::string message = exception.what();
+    if (message.rfind("[json.exception.", 0) == 0 &&
+        message.find("] ") != std::string::npos)
+      message = message.substr(message.find("] ") + 2);
+    for (std::string_view marker : {"parse error at ", "parse error: "}) {
+      size_t at = message.find(marker);
+      if (at != std::string::npos) {
+        message = message.substr(at + marker.size());
+        break;
+      }
     }
-    if (error.empty())
-      return Status::success();
-    return Status::failure(GQA_ERROR_INVALID_METADATA, describeErrorPosition());
+    return fail(std::move(message));
   }
 
 private:
   bool fail(std::string message) {
-    if (error.empty()) {
+    if (error.empty())
       error = std::move(message);
-      errorPosition = position;
-    }
     return false;
   }
 
-  std::string describeErrorPosition() const {
-    size_t line = 1, column = 1;
-    for (size_t i = 0; i < errorPosition && i < text.size(); ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        column = 1;
-      } else {
-        ++column;
-      }
+  /// Places `value` in the open container (or as the document), and
+  /// returns where it now lives.
+  JsonValue *place(JsonValue value) {
+    if (openValues.empty()) {
+      root = std::move(value);
+      return &root;
     }
-    return "line " + std::to_string(line) + ", column " +
-           std::to_string(column) + ": " + error;
+    JsonValue &parent = *openValues.back();
+    if (parent.getKind() == JsonValue::Kind::Array) {
+      parent.getArray().push_back(std::move(value));
+      return &parent.getArray().back();
+    }
+    parent.getObject().emplace_back(std::move(pendingKey), std::move(value));
+    return &parent.getObject().back().second;
   }
 
-  bool atEnd() const { return position >= text.size(); }
-  char peek() const { return atEnd() ? '\0' : text[position]; }
-
-  void skipWhitespace() {
-    while (!atEnd() && (peek() == ' ' || peek() == '\t' || peek() == '\n' ||
-                        peek() == '\r'))
-      ++position;
-  }
-
-  bool parseValue(JsonValue &value, int depth) {
-    if (atEnd())
-      return fail("expected a value, found the end of the text");
-    switch (peek()) {
-    case '{':
-      return parseObject(value, depth + 1);
-    case '[':
-      return parseArray(value, depth + 1);
-    case '"': {
-      std::string string;
-      if (!parseString(string))
-        return false;
-      value = JsonValue::string(std::move(string));
-      return true;
-    }
-    case 't':
-      return parseLiteral("true", JsonValue::boolean(true), value);
-    case 'f':
-      return parseLiteral("false", JsonValue::boolean(false), value);
-    case 'n':
-      return parseLiteral("null", JsonValue(), value);
-    default:
-      if (peek() == '-' || (peek() >= '0' && peek() <= '9'))
-        return parseNumber(value);
-      return fail(std::string("unexpected character '") + peek() + "'");
-    }
-  }
-
-  bool parseLiteral(std::string_view literal, JsonValue literalValue,
-                    JsonValue &value) {
-    if (text.substr(position, literal.size()) != literal)
-      return fail("invalid literal (expected '" + std::string(literal) + "')");
-    position += literal.size();
-    value = std::move(literalValue);
-    return true;
-  }
-
-  bool parseObject(JsonValue &value, int depth) {
-    if (depth > kMaxJsonDepth)
-      return fail("nesting deeper than " + std::to_string(kMaxJsonDepth));
-    ++position; // '{'
-    JsonValue::Object members;
-    skipWhitespace();
-    if (peek() == '}') {
-      ++position;
-      value = JsonValue::object(std::move(members));
-      return true;
-    }
-    while (true) {
-      skipWhitespace();
-      if (peek() != '"')
-        return fail("expected a string key in the object");
-      size_t keyPosition = position;
-      std::string key;
-      if (!parseString(key))
-        return false;
-      for (const JsonValue::Member &member : members) {
-        if (member.first == key) {
-          position = keyPosition;
-          return fail("duplicate key '" + key + "'");
-        }
-      }
-      skipWhitespace();
-      if (peek() != ':')
-        return fail("expected ':' after the key '" + key + "'");
-      ++position;
-      skipWhitespace();
-      JsonValue member;
-      if (!parseValue(member, depth))
-        return false;
-      members.emplace_back(std::move(key), std::move(member));
-      skipWhitespace();
-      if (peek() == ',') {
-        ++position;
-        continue;
-      }
-      if (peek() == '}') {
-        ++position;
-        value = JsonValue::object(std::move(members));
-        return true;
-      }
-      return fail("expected ',' or '}' after an object member");
-    }
-  }
-
-  bool parseArray(JsonValue &value, int depth) {
-    if (depth > kMaxJsonDepth)
-      return fail("nesting deeper than " + std::to_string(kMaxJsonDepth));
-    ++position; // '['
-    JsonValue::Array elements;
-    skipWhitespace();
-    if (peek() == ']') {
-      ++position;
-      value = JsonValue::array(std::move(elements));
-      return true;
-    }
-    while (true) {
-      skipWhitespace();
-      JsonValue element;
-      if (!parseValue(element, depth))
-        return false;
-      elements.push_back(std::move(element));
-      skipWhitespace();
-      if (peek() == ',') {
-        ++position;
-        continue;
-      }
-      if (peek() == ']') {
-        ++position;
-        value = JsonValue::array(std::move(elements));
-        return true;
-      }
-      return fail("expected ',' or ']' after an array element");
-    }
-  }
-
-  /// Reads four hex digits of a \u escape.
-  bool parseHex4(uint32_t &codeUnit) {
-    if (text.size() - position < 4)
-      return fail("truncated \\u escape");
-    codeUnit = 0;
-    for (int i = 0; i < 4; ++i) {
-      char c = text[position++];
-      codeUnit <<= 4;
-      if (c >= '0' && c <= '9')
-        codeUnit |= c - '0';
-      else if (c >= 'a' && c <= 'f')
-        codeUnit |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F')
-        codeUnit |= c - 'A' + 10;
-      else
-        return fail("invalid hex digit in a \\u escape");
-    }
-    return true;
-  }
-
-  static void appendUtf8(uint32_t codePoint, std::string &out) {
-    if (codePoint < 0x80) {
-      out += static_cast<char>(codePoint);
-    } else if (codePoint < 0x800) {
-      out += static_cast<char>(0xC0 | (codePoint >> 6));
-      out += static_cast<char>(0x80 | (codePoint & 0x3F));
-    } else if (codePoint < 0x10000) {
-      out += static_cast<char>(0xE0 | (codePoint >> 12));
-      out += static_cast<char>(0x80 | ((codePoint >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (codePoint & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (codePoint >> 18));
-      out += static_cast<char>(0x80 | ((codePoint >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((codePoint >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (codePoint & 0x3F));
-    }
-  }
-
-  /// Decodes the escape after a backslash.
-  bool parseEscape(std::string &out) {
-    if (atEnd())
-      return fail("unterminated string");
-    char c = text[position++];
-    switch (c) {
-    case '"':
-    case '\\':
-    case '/':
-      out += c;
-      return true;
-    case 'b':
-      out += '\b';
-      return true;
-    case 'f':
-      out += '\f';
-      return true;
-    case 'n':
-      out += '\n';
-      return true;
-    case 'r':
-      out += '\r';
-      return true;
-    case 't':
-      out += '\t';
-      return true;
-    case 'u':
-      break;
-    default:
-      --position;
-      return fail(std::string("invalid escape '\\") + c + "'");
-    }
-    uint32_t codePoint;
-    if (!parseHex4(codePoint))
+  bool add(JsonValue value) {
+    if (!error.empty())
       return false;
-    if (codePoint >= 0xDC00 && codePoint <= 0xDFFF)
-      return fail("unpaired low surrogate in a \\u escape");
-    if (codePoint >= 0xD800 && codePoint <= 0xDBFF) {
-      if (text.substr(position, 2) != "\\u")
-        return fail("high surrogate not followed by a low surrogate");
-      position += 2;
-      uint32_t low;
-      if (!parseHex4(low))
-        return false;
-      if (low < 0xDC00 || low > 0xDFFF)
-        return fail("high surrogate not followed by a low surrogate");
-      codePoint = 0x10000 + ((codePoint - 0xD800) << 10) + (low - 0xDC00);
-    }
-    appendUtf8(codePoint, out);
+    place(std::move(value));
     return true;
   }
 
-  /// Copies one UTF-8 encoded character (first byte >= 0x80), rejecting
-  /// overlong forms, surrogates and code points above U+10FFFF.
-  bool copyUtf8Sequence(std::string &out) {
-    auto lead = static_cast<unsigned char>(text[position]);
-    int length;
-    uint32_t codePoint, minimum;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2, codePoint = lead & 0x1F, minimum = 0x80;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3, codePoint = lead & 0x0F, minimum = 0x800;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4, codePoint = lead & 0x07, minimum = 0x10000;
-    } else {
-      return fail("invalid UTF-8 in a string");
-    }
-    if (text.size() - position < static_cast<size_t>(length))
-      return fail("invalid UTF-8 in a string");
-    for (int i = 1; i < length; ++i) {
-      auto next = static_cast<unsigned char>(text[position + i]);
-      if ((next & 0xC0) != 0x80)
-        return fail("invalid UTF-8 in a string");
-      codePoint = (codePoint << 6) | (next & 0x3F);
-    }
-    if (codePoint < minimum || codePoint > 0x10FFFF ||
-        (codePoint >= 0xD800 && codePoint <= 0xDFFF))
-      return fail("invalid UTF-8 in a string");
-    out.append(text.substr(position, length));
-    position += length;
+  /// Opens an array or object. A parent's elements never move while a child
+  /// is open (only a closed child is followed by a sibling), so the pointers
+  /// in `openValues` stay valid.
+  bool open(JsonValue container) {
+    if (!error.empty())
+      return false;
+    if (static_cast<int>(openValues.size()) >= kMaxJsonDepth)
+      return fail("nesting deeper than " + std::to_string(kMaxJsonDepth) +
+                  " levels of arrays and objects");
+    openValues.push_back(place(std::move(container)));
+    keys.emplace_back();
     return true;
   }
 
-  bool parseString(std::string &out) {
-    ++position; // '"'
-    while (true) {
-      if (atEnd())
-        return fail("unterminated string");
-      auto c = static_cast<unsigned char>(text[position]);
-      if (c == '"') {
-        ++position;
-        return true;
-      }
-      if (c < 0x20)
-        return fail("unescaped control character in a string");
-      if (c == '\\') {
-        ++position;
-        if (!parseEscape(out))
-          return false;
-      } else if (c >= 0x80) {
-        if (!copyUtf8Sequence(out))
-          return false;
+  bool close() {
+    openValues.pop_back();
+    keys.pop_back();
+    return error.empty();
+  }
+
+  /// Where the open object sits: "the top-level object", or a path such as
+  /// "kernels[0].grid" of the keys and indices leading to it.
+  std::string describeOpenPath() const {
+    std::string path;
+    for (size_t i = 1; i < openValues.size(); ++i) {
+      const JsonValue &parent = *openValues[i - 1];
+      if (parent.getKind() == JsonValue::Kind::Array) {
+        path += "[" + std::to_string(parent.getArray().size() - 1) + "]";
       } else {
-        out += static_cast<char>(c);
-        ++position;
+        path += (path.empty() ? "" : ".") + parent.getObject().back().first;
       }
     }
+    return path.empty() ? "the top-level object" : "'" + path + "'";
   }
 
-  /// Skips one or more digits; false if there is none.
-  bool skipDigits() {
-    size_t start = position;
-    while (!atEnd() && peek() >= '0' && peek() <= '9')
-      ++position;
-    return position > start;
-  }
-
-  bool parseNumber(JsonValue &value) {
-    size_t start = position;
-    if (peek() == '-')
-      ++position;
-    if (peek() == '0') {
-      ++position;
-      if (peek() >= '0' && peek() <= '9')
-        return fail("leading zeros are not allowed in a number");
-    } else if (!skipDigits()) {
-      return fail("expected a digit in a number");
-    }
-    bool isIntegerLiteral = true;
-    if (peek() == '.') {
-      isIntegerLiteral = false;
-      ++position;
-      if (!skipDigits())
-        return fail("expected a digit after the decimal point");
-    }
-    if (peek() == 'e' || peek() == 'E') {
-      isIntegerLiteral = false;
-      ++position;
-      if (peek() == '+' || peek() == '-')
-        ++position;
-      if (!skipDigits())
-        return fail("expected a digit in the exponent");
-    }
-    const char *first = text.data() + start;
-    const char *last = text.data() + position;
-    double number = 0;
-    auto [end, errc] = std::from_chars(first, last, number);
-    if (errc != std::errc() || end != last || !std::isfinite(number)) {
-      position = start;
-      return fail("number out of range");
-    }
-    std::optional<int64_t> integer;
-    int64_t parsedInteger = 0;
-    if (isIntegerLiteral) {
-      auto [integerEnd, integerErrc] =
-          std::from_chars(first, last, parsedInteger);
-      if (integerErrc == std::errc() && integerEnd == last)
-        integer = parsedInteger;
-    }
-    value = JsonValue::number(number, integer);
-    return true;
-  }
-
-  std::string_view text;
-  size_t position = 0;
-  std::string error;
-  size_t errorPosition = 0;
+  JsonValue &root;
+  std::vector<JsonValue *> openValues;
+  /// The keys seen in each open container (empty for arrays).
+  std::vector<std::unordered_set<std::string>> keys;
+  std::string pendingKey;
 };
 
 } // namespace
 
 Status parseJson(std::string_view text, JsonValue &value) {
-  return JsonParser(text).parseDocument(value);
+  value = JsonValue();
+  DocumentBuilder builder(value);
+  bool parsed = json::sax_parse(text, &builder, json::input_format_t::json,
+                                /*strict=*/true, /*ignore_comments=*/false);
+  if (parsed && builder.error.empty())
+    return Status::success();
+  value = JsonValue();
+  return Status::failure(GQA_ERROR_INVALID_METADATA, builder.error.empty()
+                                                         ? "invalid JSON"
+                                                         : builder.error);
 }
 
 } // namespace gqa::runtime

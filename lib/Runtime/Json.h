@@ -1,8 +1,9 @@
-//===- Json.h - A small strict JSON parser ----------------------*- C++ -*-===//
+//===- Json.h - Strict JSON documents ---------------------------*- C++ -*-===//
 //
 // RFC 8259 JSON, strictly: no comments, no trailing commas, no NaN, no
-// duplicate object keys, UTF-8 only. Enough for the kernel metadata; the
-// runtime takes no third-party dependency for it.
+// duplicate object keys, UTF-8 only, parsed by nlohmann-json (header-only,
+// so the runtime stays free of LLVM) into a small document tree that the
+// kernel-metadata decoder walks.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,7 +73,10 @@ const char *describeJsonKind(JsonValue::Kind kind);
 constexpr int kMaxJsonDepth = 64;
 
 /// Parses one JSON text (surrounding whitespace allowed). Failures are
-/// GQA_ERROR_INVALID_METADATA with "line L, column C: <what is wrong>".
+/// GQA_ERROR_INVALID_METADATA with "line L, column C: <what is wrong>"
+/// (nlohmann-json's account of a syntax error), or a message naming the
+/// duplicate key and its object, the nesting limit or the number out of
+/// range.
 Status parseJson(std::string_view text, JsonValue &value);
 
 } // namespace gqa::runtime

@@ -94,45 +94,49 @@ TEST(JsonTest, RejectsMalformedText) {
     const char *message;
   };
   const Case cases[] = {
-      {"", "expected a value, found the end of the text"},
-      {"   ", "expected a value"},
-      {"{", "expected a string key"},
-      {"{\"a\" 1}", "expected ':' after the key 'a'"},
-      {"{\"a\": 1,}", "expected a string key"},
-      {"{\"a\": 1 \"b\": 2}", "expected ',' or '}'"},
-      {"[1, 2,]", "unexpected character ']'"},
-      {"[1 2]", "expected ',' or ']'"},
-      {"[1", "expected ',' or ']'"},
-      {"{'a': 1}", "expected a string key"},
-      {"{a: 1}", "expected a string key"},
-      {"tru", "invalid literal (expected 'true')"},
-      {"nul", "invalid literal (expected 'null')"},
-      {"True", "unexpected character 'T'"},
-      {"NaN", "unexpected character 'N'"},
-      {"Infinity", "unexpected character 'I'"},
-      {"01", "leading zeros"},
-      {"-", "expected a digit in a number"},
-      {"+1", "unexpected character '+'"},
-      {"1.", "expected a digit after the decimal point"},
-      {".5", "unexpected character '.'"},
-      {"1e", "expected a digit in the exponent"},
-      {"1e999", "number out of range"},
-      {"\"abc", "unterminated string"},
-      {"\"a\nb\"", "unescaped control character"},
-      {"\"\\x\"", "invalid escape '\\x'"},
-      {"\"\\u12zz\"", "invalid hex digit"},
-      {"\"\\u12", "truncated \\u escape"},
-      {"\"\\ud83d\"", "high surrogate not followed by a low surrogate"},
-      {"\"\\ud83d\\u0041\"", "high surrogate not followed by a low surrogate"},
-      {"\"\\ude00\"", "unpaired low surrogate"},
-      {"\"\xC3\"", "invalid UTF-8"},
-      {"\"\xC0\xAF\"", "invalid UTF-8"},         // Overlong '/'.
-      {"\"\xED\xA0\x80\"", "invalid UTF-8"},     // An encoded surrogate.
-      {"\"\xF4\x90\x80\x80\"", "invalid UTF-8"}, // Above U+10FFFF.
-      {"\"\xFF\"", "invalid UTF-8"},
-      {"{\"a\": 1, \"a\": 2}", "duplicate key 'a'"},
-      {"{} {}", "unexpected content after the JSON value"},
-      {"1 // comment", "unexpected content after the JSON value"},
+      {"", "line 1, column 1: syntax error while parsing value - unexpected "
+           "end of input"},
+      {"   ", "unexpected end of input"},
+      {"{", "while parsing object key - unexpected end of input; expected "
+            "string literal"},
+      {"{\"a\" 1}", "expected ':'"},
+      {"{\"a\": 1,}", "unexpected '}'; expected string literal"},
+      {"{\"a\": 1 \"b\": 2}", "expected '}'"},
+      {"[1, 2,]", "unexpected ']'"},
+      {"[1 2]", "expected ']'"},
+      {"[1", "unexpected end of input; expected ']'"},
+      {"{'a': 1}", "expected string literal"},
+      {"{a: 1}", "expected string literal"},
+      {"tru", "invalid literal; last read: 'tru'"},
+      {"nul", "invalid literal; last read: 'nul'"},
+      {"True", "invalid literal; last read: 'T'"},
+      {"NaN", "invalid literal; last read: 'N'"},
+      {"Infinity", "invalid literal; last read: 'I'"},
+      {"01", "unexpected number literal; expected end of input"},
+      {"-", "expected digit after '-'"},
+      {"+1", "invalid literal; last read: '+'"},
+      {"1.", "expected digit after '.'"},
+      {".5", "invalid literal; last read: '.'"},
+      {"1e", "digit after exponent"},
+      {"1e999", "number overflow parsing '1e999'"},
+      {"\"abc", "missing closing quote"},
+      {"\"a\nb\"", "control character U+000A (LF) must be escaped"},
+      {"\"\\x\"", "forbidden character after backslash"},
+      {"\"\\u12zz\"", "'\\u' must be followed by 4 hex digits"},
+      {"\"\\u12", "'\\u' must be followed by 4 hex digits"},
+      {"\"\\ud83d\"", "surrogate U+D800..U+DBFF must be followed by "
+                      "U+DC00..U+DFFF"},
+      {"\"\\ud83d\\u0041\"", "must be followed by U+DC00..U+DFFF"},
+      {"\"\\ude00\"", "surrogate U+DC00..U+DFFF must follow U+D800..U+DBFF"},
+      {"\"\xC3\"", "ill-formed UTF-8 byte"},
+      {"\"\xC0\xAF\"", "ill-formed UTF-8 byte"},     // Overlong '/'.
+      {"\"\xED\xA0\x80\"", "ill-formed UTF-8 byte"}, // An encoded surrogate.
+      {"\"\xF4\x90\x80\x80\"", "ill-formed UTF-8 byte"}, // Above U+10FFFF.
+      {"\"\xFF\"", "ill-formed UTF-8 byte"},
+      {"{\"a\": 1, \"a\": 2}", "duplicate key 'a' in the top-level object"},
+      {"{\"k\": [{\"a\": 1, \"a\": 2}]}", "duplicate key 'a' in 'k[0]'"},
+      {"{} {}", "unexpected '{'; expected end of input"},
+      {"1 // comment", "expected end of input"},
   };
   for (const Case &c : cases) {
     std::string message = parseError(c.text);
@@ -142,10 +146,11 @@ TEST(JsonTest, RejectsMalformedText) {
 }
 
 TEST(JsonTest, ErrorsNameLineAndColumn) {
-  EXPECT_EQ(parseError("{\n  \"a\": 1,\n  \"a\": 2\n}"),
-            "line 3, column 3: duplicate key 'a'");
   EXPECT_EQ(parseError("[1,\n 2,\n x]"),
-            "line 3, column 2: unexpected character 'x'");
+            "line 3, column 2: syntax error while parsing value - invalid "
+            "literal; last read: '2,<U+000A> x'");
+  EXPECT_EQ(parseError("{\n  \"a\": 1,\n  \"b\": {\"c\": 1, \"c\": 2}\n}"),
+            "duplicate key 'c' in 'b'");
 }
 
 TEST(JsonTest, LimitsNesting) {

@@ -157,7 +157,8 @@ TEST(KernelMetadataTest, ReportsJsonErrorsWithPosition) {
       parseKernelMetadata("{\"format\": \"gqa.kernel\",}", metadata);
   EXPECT_EQ(status.getCode(), GQA_ERROR_INVALID_METADATA);
   EXPECT_EQ(status.getMessage(),
-            "metadata: line 1, column 25: expected a string key in the object");
+            "metadata: line 1, column 25: syntax error while parsing object "
+            "key - unexpected '}'; expected string literal");
   status = parseKernelMetadata("[]", metadata);
   EXPECT_EQ(status.getMessage(),
             "metadata: the document must be an object, not an array");
