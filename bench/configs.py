@@ -7,11 +7,12 @@ Two lists:
   reference.  They cover MHA / GQA / MQA (g = 1, 2, 4, 8, 64), decode, prefill, Sq < Skv and
   Sq > Skv, every mask kind, kv_lens, softcap, explicit scale, both layouts, head dims 64/128/256,
   Dv != D, paged KV caches, attention sinks and the log-sum-exp (LSE, checked row by row), ragged
-  batches (varlen: prefill chunks, decode rows and empty sequences packed together), bf16 and f16
+  batches (varlen: prefill chunks, decode rows and empty sequences packed together, against a KV
+  cache, pages, or packed K/V split by cu_seqlens_k), bf16 and f16
   (f32 is ``optional``: kept only where it compiles) and lengths that are no tile multiple.
 * :data:`BENCHMARK`: :class:`BenchCase` s, the Llama-3-70B attention layer (64 Q / 8 KV heads,
-  D 128, bf16) timed against PyTorch's attention backends (paged, sinks+LSE and varlen rows: ours
-  only, next to the plain row of the same size).
+  D 128, bf16) timed against PyTorch's attention backends (paged, sinks+LSE and varlen rows, paged or
+  packed: ours only, next to the plain row of the same size).
 
 Batch and sequence lengths are runtime values, so one kernel serves every size of a case, and the
 benchmark kernels are among the correctness kernels (:func:`distinct_kernels` counts them).
@@ -69,6 +70,11 @@ class Attrs:
     #: cu_seqlens_q (the shapes give ``q_lens``), K/V a cache [B, Skv, Hkv, D] (or page pools); the LSE is
     #: [Hq, T].
     varlen: bool = False
+    #: With varlen: K/V are packed tokens [Tk, Hkv, D] too, sequence b's keys rows cu_seqlens_k[b] to
+    #: cu_seqlens_k[b+1] (flash_attn_varlen_func); the shapes' ``kv_lens`` give each sequence's key count
+    #: (the segments: Tk = their sum, ``seq_kv`` = max_seqlen_k the longest).  No kv_lens (seqused_k) and
+    #: no pages with it.
+    packed_kv: bool = False
 
     @property
     def dv(self) -> int:
@@ -85,7 +91,7 @@ class Attrs:
         return dict(
             head_dim_v=self.head_dim_v, dtype=self.dtype, layout=self.layout, causal=self.causal,
             window=self.window, softcap=self.softcap, scale=self.scale, kv_lens=self.kv_lens,
-            page_size=self.page_size, sinks=self.sinks, lse=self.lse, varlen=self.varlen,
+            page_size=self.page_size, sinks=self.sinks, lse=self.lse, varlen=self.varlen, packed_kv=self.packed_kv,
         )
 
     def attention_kwargs(self) -> dict[str, Any]:
@@ -129,6 +135,8 @@ class Attrs:
             parts.append("lse")
         if self.varlen:
             parts.append("varlen")
+        if self.packed_kv:
+            parts.append("packedkv")
         return " ".join(parts)
 
 
@@ -138,7 +146,8 @@ class Shape:
 
     ``q_lens`` (one query count per sequence, 0 for an empty one) iff the kernel is varlen: a ragged
     batch of ``sum(q_lens)`` packed tokens whose longest sequence is ``seq_q`` (max_seqlen_q), against
-    a KV cache of ``seq_kv`` keys per sequence.
+    a KV cache of ``seq_kv`` keys per sequence, or, with packed K/V, against ``sum(kv_lens)`` packed
+    keys, ``kv_lens`` each sequence's segment and ``seq_kv`` the longest (max_seqlen_k).
     """
 
     batch: int
@@ -174,11 +183,17 @@ def _runs(values: tuple[int, ...]) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
+def kv_tokens(attrs: Attrs, shape: Shape) -> int:
+    """Rows of K (and of V): packed K/V's ``sum(kv_lens)``, else the whole cache, batch x seq_kv."""
+    return sum(shape.kv_lens) if attrs.packed_kv else shape.batch * shape.seq_kv
+
+
 def tensor_bytes(attrs: Attrs, shape: Shape) -> int:
-    """Bytes of q, k, v and out together (one input set plus its output; K/V: the whole cache)."""
+    """Bytes of q, k, v and out together (one input set plus its output; K/V: the whole cache, or the
+    packed keys)."""
     q = shape.tokens * attrs.q_heads * attrs.head_dim
-    k = shape.batch * attrs.kv_heads * shape.seq_kv * attrs.head_dim
-    v = shape.batch * attrs.kv_heads * shape.seq_kv * attrs.dv
+    k = kv_tokens(attrs, shape) * attrs.kv_heads * attrs.head_dim
+    v = kv_tokens(attrs, shape) * attrs.kv_heads * attrs.dv
     out = shape.tokens * attrs.q_heads * attrs.dv
     return (q + k + v + out) * itemsize(attrs.dtype)
 
@@ -263,7 +278,11 @@ VARLEN_SIZES = (
     Shape(4, 64, 4097, (4097, 2000, 4097, 3), q_lens=(1, 64, 0, 1)),
     Shape(3, 40, 50, (50, 17, 3), q_lens=(0, 40, 3)),
 )
-#: The varlen benchmark row's step, (sequences, keys cached each, queries of the prefill chunk): see
+#: Ragged batches with packed K/V (cu_seqlens_k; the kv_lens are the segments): the sizes above, and a
+#: first sequence's decode row with no key (an empty first segment), an empty sequence with no key
+#: either, a split-KV decode, a chunk and a decode of one key.
+VARLEN_PACKED_SIZES = VARLEN_SIZES + (Shape(5, 33, 4097, (0, 4097, 0, 65, 1), q_lens=(1, 1, 0, 33, 1)),)
+#: The varlen benchmark rows' step, (sequences, keys cached each, queries of the prefill chunk): see
 #: :func:`varlen_mix`; its kernel is checked at this size too.
 VARLEN_MIX = (32, 8192, 512)
 
@@ -353,6 +372,17 @@ def _feature_cases() -> list[CorrectnessCase]:
         CorrectnessCase("f16-d64-varlen-paged16-sinks-lse-causal",
                         Attrs(8, 2, 64, dtype="f16", causal=True, kv_lens=True, page_size=16, sinks=True, lse=True,
                               varlen=True), VARLEN_SIZES),
+        # Ragged batches with packed K/V (flash_attn_varlen_func's cu_seqlens_k, no kv_lens): the Llama layer
+        # with sinks+LSE and without (the packed varlen benchmark row's kernel, checked at its size too),
+        # and a small f16 one with the LSE alone (-inf for a row with no key).
+        CorrectnessCase("l70b-varlen-packedkv-sinks-lse-causal",
+                        Attrs(64, 8, 128, causal=True, sinks=True, lse=True, varlen=True, packed_kv=True),
+                        VARLEN_PACKED_SIZES),
+        CorrectnessCase("l70b-varlen-packedkv-causal", Attrs(64, 8, 128, causal=True, varlen=True, packed_kv=True),
+                        VARLEN_PACKED_SIZES + (varlen_mix(8, 2048, 512), varlen_mix(*VARLEN_MIX))),
+        CorrectnessCase("f16-d64-varlen-packedkv-lse-causal",
+                        Attrs(8, 2, 64, dtype="f16", causal=True, lse=True, varlen=True, packed_kv=True),
+                        VARLEN_PACKED_SIZES),
         CorrectnessCase("f32-d64-bhsd-causal", Attrs(8, 2, 64, dtype="f32", layout="bhsd", causal=True), f,
                         optional=True),
         CorrectnessCase("f32-mha", Attrs(8, 8, 128, dtype="f32"), f, optional=True),
@@ -379,8 +409,9 @@ REFERENCE_CHECK_TOLERANCE = 1e-10
 
 def reference_check_shapes(attrs: Attrs) -> tuple[Shape, ...]:
     """The sizes at which the torch reference is compared with the numpy one for ``attrs``."""
-    if attrs.varlen:
-        return tuple(s if attrs.kv_lens else replace(s, kv_lens=None) for s in REFERENCE_CHECK_SIZES_VARLEN)
+    if attrs.varlen:  # packed K/V: the kv_lens are the segments (each the longest, seq_kv, at most)
+        keep = attrs.kv_lens or attrs.packed_kv
+        return tuple(s if keep else replace(s, kv_lens=None) for s in REFERENCE_CHECK_SIZES_VARLEN)
     return REFERENCE_CHECK_SIZES_KV_LENS if attrs.kv_lens else REFERENCE_CHECK_SIZES
 
 
@@ -401,10 +432,12 @@ PAGE_SIZE = 16
 #: :data:`SINKS_LSE_SUFFIX`: compared with the plain row (the peers have neither).
 SINKS_LSE_ROWS = ("decode bshd B8 Skv32K", "prefill bshd B1 S4K causal")
 SINKS_LSE_SUFFIX = " sinks+lse"
-#: The varlen row (:data:`VARLEN_MIX`: one prefill chunk of 512 and 31 decode rows, 8K keys cached each,
-#: vLLM's 16-token pages, causal) is named after the plain decode row of the same batch and cache with
-#: this suffix: compared with it (the peers take no ragged batches).
+#: The varlen rows (:data:`VARLEN_MIX`: one prefill chunk of 512 and 31 decode rows, 8K keys each, causal),
+#: on vLLM's 16-token pages or with K/V packed by sequence (cu_seqlens_k), are named after the plain
+#: decode row of the same batch and cache with these suffixes: compared with it (the peers take no
+#: ragged batches).
 VARLEN_MIX_SUFFIX = " varlen mix"
+VARLEN_PACKED_SUFFIX = " varlen mix packedkv"
 
 
 def _kilo(n: int) -> str:
@@ -417,7 +450,7 @@ def _decode_name(layout: str, batch: int, seq_kv: int) -> str:
 
 def plain_row_name(name: str) -> str:
     """The plain row a sinks+LSE or varlen row is named after (``name`` itself for any other row)."""
-    for suffix in (SINKS_LSE_SUFFIX, VARLEN_MIX_SUFFIX):
+    for suffix in (SINKS_LSE_SUFFIX, VARLEN_MIX_SUFFIX, VARLEN_PACKED_SUFFIX):
         if name.endswith(suffix):
             return name.removesuffix(suffix)
     return name
@@ -464,26 +497,31 @@ def sinks_lse_cases(plain: Iterable[BenchCase], names: Iterable[str] = SINKS_LSE
             for n in names if n in by_name]
 
 
-def varlen_mix_cases(plain: Iterable[BenchCase], mixes: Iterable[tuple[int, int, int]] = (VARLEN_MIX,)
-                     ) -> list[BenchCase]:
+def varlen_mix_cases(plain: Iterable[BenchCase], mixes: Iterable[tuple[int, int, int]] = (VARLEN_MIX,),
+                     packed_kv: bool = False) -> list[BenchCase]:
     """vLLM-like steps (:func:`varlen_mix`) as one ragged batch each, causal, on vLLM's 16-token pages read
-    through kv_lens: timed as decode (GB/s of the KV floor; the chunk's FLOPs count in the floor), named
-    after the plain decode row of ``plain`` with the same batch and cache (those the memory cap kept)."""
+    through kv_lens, or with ``packed_kv`` K/V packed by sequence (cu_seqlens_k): timed as decode (GB/s of
+    the KV floor; the chunk's FLOPs count in the floor), named after the plain decode row of ``plain``
+    with the same batch and cache (those the memory cap kept) and :data:`VARLEN_MIX_SUFFIX` or
+    :data:`VARLEN_PACKED_SUFFIX`."""
     by_name = {b.name: b for b in plain}
+    kv = dict(packed_kv=True) if packed_kv else dict(kv_lens=True, page_size=PAGE_SIZE)
+    suffix = VARLEN_PACKED_SUFFIX if packed_kv else VARLEN_MIX_SUFFIX
     out = []
     for batch, seq_kv, chunk in mixes:
         name = _decode_name("bshd", batch, seq_kv)
         if name in by_name:
-            attrs = replace(by_name[name].attrs, causal=True, kv_lens=True, page_size=PAGE_SIZE, varlen=True)
-            out.append(BenchCase(name + VARLEN_MIX_SUFFIX, "decode", attrs, varlen_mix(batch, seq_kv, chunk)))
+            attrs = replace(by_name[name].attrs, causal=True, varlen=True, **kv)
+            out.append(BenchCase(name + suffix, "decode", attrs, varlen_mix(batch, seq_kv, chunk)))
     return out
 
 
 def benchmark_cases(memory_cap: int = DECODE_MEMORY_CAP) -> list[BenchCase]:
-    """The whole benchmark, in the order it runs: decode (cheap) first, paged, sinks+LSE and varlen
-    next (four cheap rows), then prefill, then bhsd."""
+    """The whole benchmark, in the order it runs: decode (cheap) first, paged, sinks+LSE and varlen (paged,
+    packed) next (cheap rows), then prefill, then bhsd."""
     decode, prefill = decode_cases(memory_cap=memory_cap), prefill_cases()
-    return (decode + paged_decode_cases() + sinks_lse_cases(decode + prefill) + varlen_mix_cases(decode) + prefill
+    varlen = varlen_mix_cases(decode) + varlen_mix_cases(decode, packed_kv=True)
+    return (decode + paged_decode_cases() + sinks_lse_cases(decode + prefill) + varlen + prefill
             + decode_cases("bhsd", BHSD_DECODE, memory_cap) + prefill_cases("bhsd", BHSD_PREFILL))
 
 
@@ -573,8 +611,13 @@ def _shape_problems(attrs: Attrs, shape: Shape) -> list[str]:
     out = []
     if min(shape.batch, shape.seq_q, shape.seq_kv) < 1:
         out.append("sizes must be >= 1")
-    if attrs.kv_lens != (shape.kv_lens is not None):
-        out.append("kv_lens given iff the kernel takes them")
+    if (attrs.kv_lens or attrs.packed_kv) != (shape.kv_lens is not None):
+        out.append("kv_lens given iff the kernel takes them (or packed K/V's segments)")
+    if attrs.packed_kv:
+        if attrs.kv_lens or attrs.page_size:
+            out.append("packed K/V take neither kv_lens (seqused_k) nor pages")
+        if shape.kv_lens is not None and max(shape.kv_lens, default=0) != shape.seq_kv:
+            out.append("packed K/V: seq_kv must be the longest segment (max_seqlen_k)")
     if shape.kv_lens is not None:
         if len(shape.kv_lens) != shape.batch:
             out.append("one kv_len per batch")

@@ -53,7 +53,8 @@ def _unpaged(measure, pool, table, lens, layout):
 @pytest.fixture
 def cpu_measure(monkeypatch):
     """measure.py with CUDA replaced by the CPU, and "ours" = the reference rounded to the dtype (the
-    output, and the LSE in float32 when the kernel writes one; page pools are read back into a cache)."""
+    output, and the LSE in float32 when the kernel writes one; page pools are read back into a cache;
+    packed K/V go to the reference with their offsets)."""
     torch = pytest.importorskip("torch")
     import measure
     monkeypatch.setattr(measure, "DEVICE", "cpu")
@@ -64,11 +65,11 @@ def cpu_measure(monkeypatch):
     monkeypatch.setattr(measure, "cuda_healthy", lambda: True)
 
     def ours(q, k, v, lens, out, attrs, kernel, block_table=None, sinks=None, lse=None, cu_seqlens_q=None,
-             max_seqlen_q=None):
+             max_seqlen_q=None, cu_seqlens_k=None, max_seqlen_k=None):
         if block_table is not None:
             k, v = (_unpaged(measure, pool, block_table, lens, attrs.layout) for pool in (k, v))
         ref = measure.reference(q, k, v, attrs, lens, sinks=sinks, return_lse=lse is not None,
-                                cu_seqlens_q=cu_seqlens_q)
+                                cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k)
         if lse is None:
             return out.copy_(ref.to(out.dtype))
         out.copy_(ref[0].to(out.dtype))

@@ -1,19 +1,19 @@
 """The PyTorch half of the device check: inputs, the float64 reference, the timer, the peers.
 
 Imported only by the worker process of device_check.py (and by tests that have torch); nothing
-else in bench/ imports torch.  Every function that can fail on one configuration raises, and the
-task functions at the bottom turn that into a record, so one bad configuration never stops a run.
+else in bench/ imports torch but varlen.py (the ragged-batch helpers, imported from here).  Every
+function that can fail on one configuration raises, and the task functions at the bottom turn that
+into a record, so one bad configuration never stops a run.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import time
 import traceback
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Optional, Sequence
 
 import numpy as np
@@ -22,9 +22,11 @@ import torch
 import gqa
 from gqa.shapes import from_bhsd_axes, make_shape, to_bhsd_axes
 
+import configs
 from configs import (CHIP, LSE_TOLERANCE, REFERENCE_CHECK_TOLERANCE, Attrs, BenchCase, CorrectnessCase, Shape,
                      reference_check_shapes)
 from harness import DEFAULT_L2_BYTES, bench_row, correctness_run, input_sets, judge, median, plan_timing
+from varlen import launch_options, make_cu_seqlens, reference_varlen
 
 #: Where inputs live (the tests set "cpu" to run the glue code without a GPU).
 DEVICE = "cuda"
@@ -42,23 +44,24 @@ class Refused(Exception):
 
 def make_inputs(attrs: Attrs, shape: Shape, gen: torch.Generator, device: Optional[str] = None,
                 q_std: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-    """Fresh random q, k, v (normal, never zeros) in the kernel's layout, and the kv_lens tensor; q is
-    packed tokens [T, Hq, D] for a ragged batch (``shape.q_lens``), k and v its cache [B, Skv, Hkv, D]."""
+    """Fresh random q, k, v (normal, never zeros) in the kernel's layout, and the kv_lens tensor (None for
+    packed K/V, whose ``shape.kv_lens`` are the segments); q is packed tokens [T, Hq, D] for a ragged batch
+    (``shape.q_lens``), k and v its cache [B, Skv, Hkv, D], or packed [Tk, Hkv, D] (``attrs.packed_kv``)."""
     dtype = TORCH_DTYPES[attrs.dtype]
     device = device or DEVICE
 
-    def randn(heads: int, seq: int, dim: int, std: float = 1.0) -> torch.Tensor:
-        t = torch.empty(make_shape(attrs.layout, shape.batch, heads, seq, dim), device=device, dtype=dtype)
-        return randn_into(t, gen, std)
+    def randn(tokens: Optional[int], heads: int, seq: int, dim: int, std: float = 1.0) -> torch.Tensor:
+        """Packed [tokens, heads, dim] where ``tokens`` is given, else (B, heads, seq, dim) in the layout."""
+        dims = (tokens, heads, dim) if tokens is not None else make_shape(attrs.layout, shape.batch, heads, seq, dim)
+        return randn_into(torch.empty(dims, device=device, dtype=dtype), gen, std)
 
-    if shape.q_lens is not None:
-        packed = torch.empty((shape.tokens, attrs.q_heads, attrs.head_dim), device=device, dtype=dtype)
-        q = randn_into(packed, gen, q_std)
-    else:
-        q = randn(attrs.q_heads, shape.seq_q, attrs.head_dim, q_std)
-    k = randn(attrs.kv_heads, shape.seq_kv, attrs.head_dim)
-    v = randn(attrs.kv_heads, shape.seq_kv, attrs.dv)
-    lens = None if shape.kv_lens is None else torch.tensor(shape.kv_lens, dtype=torch.int32, device=device)
+    q_tokens = shape.tokens if shape.q_lens is not None else None
+    kv_tokens = configs.kv_tokens(attrs, shape) if attrs.packed_kv else None
+    q = randn(q_tokens, attrs.q_heads, shape.seq_q, attrs.head_dim, q_std)
+    k = randn(kv_tokens, attrs.kv_heads, shape.seq_kv, attrs.head_dim)
+    v = randn(kv_tokens, attrs.kv_heads, shape.seq_kv, attrs.dv)
+    lens = None if shape.kv_lens is None or attrs.packed_kv else torch.tensor(shape.kv_lens, dtype=torch.int32,
+                                                                                device=device)
     return q, k, v, lens
 
 
@@ -66,25 +69,13 @@ def randn_into(t: torch.Tensor, gen: torch.Generator, std: float = 1.0, chunk_el
     """Fill ``t`` with N(0, std²) drawn in float32, then rounded to ``t``'s dtype, one batch slice at a
     time (no float32 copy of a whole 17 GB cache).  Drawing in bf16/f16 directly gives exact zeros
     (about 0.6% of the values on the CPU), which the checks must never see."""
-    per_batch = max(1, t[0].numel())
+    per_batch = max(1, t.numel() // max(1, t.shape[0]))
     step = max(1, chunk_elems // per_batch)
     for b0 in range(0, t.shape[0], step):
         part = t[b0:b0 + step]
         draw = torch.randn(part.shape, generator=gen, device=t.device, dtype=torch.float32)
         part.copy_(draw.mul_(std) if std != 1.0 else draw)
     return t
-
-
-def make_cu_seqlens_q(shape: Shape, device: Optional[str] = None) -> Optional[torch.Tensor]:
-    """A ragged batch's int32 offsets [B+1] (sequence b is q rows cu[b] to cu[b+1]), else None."""
-    if shape.q_lens is None:
-        return None
-    return torch.tensor([0, *itertools.accumulate(shape.q_lens)], dtype=torch.int32, device=device or DEVICE)
-
-
-def varlen_options(cu_seqlens_q: Optional[torch.Tensor], shape: Shape) -> dict[str, Any]:
-    """:func:`run_ours`'s ragged-batch keywords (the offsets, max_seqlen_q), none for a padded batch."""
-    return {} if cu_seqlens_q is None else {"cu_seqlens_q": cu_seqlens_q, "max_seqlen_q": shape.seq_q}
 
 
 def make_sinks(attrs: Attrs, gen: torch.Generator, device: Optional[str] = None) -> Optional[torch.Tensor]:
@@ -122,7 +113,7 @@ def as_bhsd(x: torch.Tensor, layout: str) -> torch.Tensor:
 def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
               kv_lens: Optional[torch.Tensor] = None, *, sinks: Optional[torch.Tensor] = None,
               return_lse: bool = False, max_chunk_bytes: int = 1 << 30,
-              cu_seqlens_q: Optional[torch.Tensor] = None) -> Any:
+              cu_seqlens_q: Optional[torch.Tensor] = None, cu_seqlens_k: Optional[torch.Tensor] = None) -> Any:
     """REFERENCE §1 in float64 with PyTorch, on the inputs' device, in the inputs' layout.
 
     Query head h reads KV head h // g (q is viewed as (B, Hkv, g, Sq, D): no repeat of K/V);
@@ -132,14 +123,15 @@ def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
     ``sinks`` ([Hq]): head h's sink joins its rows' maximum and denominator as a logit without a
     value (compared with the scaled, softcapped scores).  ``return_lse``: returns ``(out, lse)``,
     lse [B, Hq, Sq] the natural-log logsumexp of each row's visible scores and its sink (-inf for a
-    row with neither), as gqa.reference.attention.
+    row with neither), as gqa.reference.attention; Skv may be 0 (every row with no key).
     Query rows are processed in chunks so that the scores stay under ``max_chunk_bytes``.
     A varlen kernel's ragged batch (q packed [T, Hq, D], ``cu_seqlens_q`` its offsets, k/v a cache
-    [B, Skv, Hkv, D]) is :func:`reference_varlen`.
+    [B, Skv, Hkv, D], or packed [Tk, Hkv, D] split by ``cu_seqlens_k``) is varlen.reference_varlen,
+    sequence by sequence through this function.
     """
     if attrs.varlen:
-        return reference_varlen(q, k, v, attrs, cu_seqlens_q, kv_lens, sinks=sinks, return_lse=return_lse,
-                                max_chunk_bytes=max_chunk_bytes)
+        return reference_varlen(reference, q, k, v, attrs, cu_seqlens_q, kv_lens, cu_seqlens_k=cu_seqlens_k,
+                                sinks=sinks, return_lse=return_lse, max_chunk_bytes=max_chunk_bytes)
     cfg = attrs.kernel_config()
     left, right = cfg.window
     qb, kb, vb = (as_bhsd(x, attrs.layout).to(torch.float64) for x in (q, k, v))
@@ -171,7 +163,8 @@ def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
             scores = cfg.softcap * torch.tanh(scores / cfg.softcap)
         visible = ok.view(batch, 1, 1, i1 - i0, seq_kv)
         scores = scores.masked_fill(~visible, float("-inf"))
-        row_max = scores.amax(dim=-1, keepdim=True)
+        row_max = (scores.amax(dim=-1, keepdim=True) if seq_kv  # no key at all: amax has nothing to reduce
+                   else scores.new_full(scores.shape[:-1] + (1,), float("-inf")))
         if sink is not None:
             row_max = torch.maximum(row_max, sink)
         row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
@@ -187,34 +180,6 @@ def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
     return out if lse is None else (out, lse.reshape(batch, q_heads, seq_q))
 
 
-def reference_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
-                     cu_seqlens_q: Optional[torch.Tensor], kv_lens: Optional[torch.Tensor] = None, *,
-                     sinks: Optional[torch.Tensor] = None, return_lse: bool = False,
-                     max_chunk_bytes: int = 1 << 30) -> Any:
-    """A ragged batch, one sequence at a time through :func:`reference` (as gqa.reference.attention_varlen):
-    sequence b's rows ``cu_seqlens_q[b]`` to ``cu_seqlens_q[b+1]`` of q (packed [T, Hq, D]) against row b
-    of the bshd cache k/v (and ``kv_lens[b]``), each bottom-right aligned on its own.  Returns the
-    float64 output [T, Hq, Dv], or ``(out, lse)`` with the LSE [Hq, T]."""
-    if cu_seqlens_q is None:
-        raise ValueError("a varlen kernel's reference needs cu_seqlens_q (the offsets of the packed sequences)")
-    per_sequence = replace(attrs, varlen=False)
-    offsets = [int(x) for x in cu_seqlens_q.tolist()]
-    tokens, q_heads = q.shape[0], q.shape[1]
-    out = torch.empty(tokens, q_heads, v.shape[-1], dtype=torch.float64, device=q.device)
-    lse = torch.empty(q_heads, tokens, dtype=torch.float64, device=q.device) if return_lse else None
-    for b, (start, stop) in enumerate(zip(offsets, offsets[1:])):
-        if stop == start:
-            continue  # an empty sequence: no row
-        lens = None if kv_lens is None else kv_lens[b:b + 1]
-        ref = reference(q[None, start:stop], k[b:b + 1], v[b:b + 1], per_sequence, lens, sinks=sinks,
-                        return_lse=return_lse, max_chunk_bytes=max_chunk_bytes)
-        if lse is not None:
-            ref, ref_lse = ref
-            lse[:, start:stop] = ref_lse[0]
-        out[start:stop] = ref[0]
-    return out if lse is None else (out, lse)
-
-
 def rel_l2(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
     """(‖out − ref‖₂ / ‖ref‖₂, max |out − ref|) in float64; the absolute norm when ref is all zero."""
     diff = out.to(torch.float64) - ref.to(torch.float64)
@@ -225,16 +190,19 @@ def rel_l2(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
 
 def numpy_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attrs: Attrs,
                     kv_lens: Optional[torch.Tensor], *, sinks: Optional[torch.Tensor] = None,
-                    return_lse: bool = False, cu_seqlens_q: Optional[torch.Tensor] = None) -> Any:
+                    return_lse: bool = False, cu_seqlens_q: Optional[torch.Tensor] = None,
+                    cu_seqlens_k: Optional[torch.Tensor] = None) -> Any:
     """gqa.reference.attention (numpy, float64, CPU) on the same inputs, as CPU tensors: the output,
     or ``(out, lse)`` with ``return_lse``; for a varlen kernel gqa.reference.attention_varlen with the
-    offsets ``cu_seqlens_q``."""
+    offsets ``cu_seqlens_q`` (and packed K/V's ``cu_seqlens_k``)."""
     to_np = lambda t: None if t is None else t.detach().to(torch.float64).cpu().numpy()  # noqa: E731
     lens = None if kv_lens is None else kv_lens.cpu().numpy()
     if attrs.varlen:
         options = {name: x for name, x in attrs.attention_kwargs().items() if name != "layout"}  # packed bshd
+        cu_k = None if cu_seqlens_k is None else cu_seqlens_k.cpu().numpy()
         ref = gqa.reference.attention_varlen(to_np(q), to_np(k), to_np(v), cu_seqlens_q.cpu().numpy(),
-                                             kv_lens=lens, sinks=to_np(sinks), return_lse=return_lse, **options)
+                                             cu_seqlens_k=cu_k, kv_lens=lens, sinks=to_np(sinks),
+                                             return_lse=return_lse, **options)
     else:
         ref = gqa.reference.attention(to_np(q), to_np(k), to_np(v), kv_lens=lens, sinks=to_np(sinks),
                                       return_lse=return_lse, **attrs.attention_kwargs())
@@ -404,9 +372,10 @@ def reference_checks(case: CorrectnessCase, base_seed: int, device: Optional[str
             gen = _generator(base_seed, "ref", case.name, shape, device=device)
             q, k, v, lens = make_inputs(attrs, shape, gen, device=device, q_std=case.q_std)
             sinks = make_sinks(attrs, gen, device=device)
-            cu = make_cu_seqlens_q(shape, device=device)
-            ours = reference(q, k, v, attrs, lens, sinks=sinks, return_lse=attrs.lse, cu_seqlens_q=cu)
-            theirs = numpy_reference(q, k, v, attrs, lens, sinks=sinks, return_lse=attrs.lse, cu_seqlens_q=cu)
+            cu_q, cu_k = make_cu_seqlens(attrs, shape, q.device)
+            offsets = dict(cu_seqlens_q=cu_q, cu_seqlens_k=cu_k)
+            ours = reference(q, k, v, attrs, lens, sinks=sinks, return_lse=attrs.lse, **offsets)
+            theirs = numpy_reference(q, k, v, attrs, lens, sinks=sinks, return_lse=attrs.lse, **offsets)
             (ours, ours_lse), (theirs, theirs_lse) = (ours, theirs) if attrs.lse else ((ours, None), (theirs, None))
             diff, _ = rel_l2(ours.cpu(), theirs)
             agree = diff <= REFERENCE_CHECK_TOLERANCE
@@ -451,15 +420,18 @@ def page_cache(attrs: Attrs, k: torch.Tensor, v: torch.Tensor, gen: torch.Genera
 def run_ours(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lens: Optional[torch.Tensor], out: torch.Tensor,
              attrs: Attrs, kernel: gqa.Kernel, block_table: Optional[torch.Tensor] = None,
              sinks: Optional[torch.Tensor] = None, lse: Optional[torch.Tensor] = None,
-             cu_seqlens_q: Optional[torch.Tensor] = None, max_seqlen_q: Optional[int] = None) -> Any:
+             cu_seqlens_q: Optional[torch.Tensor] = None, max_seqlen_q: Optional[int] = None,
+             cu_seqlens_k: Optional[torch.Tensor] = None, max_seqlen_k: Optional[int] = None) -> Any:
     """One launch of our kernel (already loaded) on the current stream (k, v: pools when paged; q and
-    out packed tokens of a ragged batch with ``cu_seqlens_q`` and ``max_seqlen_q``); it writes ``out``
-    (and ``lse`` when given) and returns what gqa.attention returns."""
+    out packed tokens of a ragged batch with ``cu_seqlens_q`` and ``max_seqlen_q``; k and v packed
+    tokens too with ``cu_seqlens_k`` and ``max_seqlen_k``); it writes ``out`` (and ``lse`` when given)
+    and returns what gqa.attention returns."""
     extra: dict[str, Any] = {} if block_table is None else {"block_table": block_table}
     if lse is not None:
         extra.update(return_lse=True, lse=lse)
     return gqa.attention(q, k, v, kv_lens=lens, out=out, kernel=kernel, chip=CHIP, sinks=sinks,
-                         cu_seqlens_q=cu_seqlens_q, max_seqlen_q=max_seqlen_q, **extra, **attrs.attention_kwargs())
+                         cu_seqlens_q=cu_seqlens_q, max_seqlen_q=max_seqlen_q, cu_seqlens_k=cu_seqlens_k,
+                         max_seqlen_k=max_seqlen_k, **extra, **attrs.attention_kwargs())
 
 
 def run_ours_on_set(sets: dict[str, list[torch.Tensor]], i: int, case: BenchCase, kernel: gqa.Kernel) -> torch.Tensor:
@@ -467,9 +439,9 @@ def run_ours_on_set(sets: dict[str, list[torch.Tensor]], i: int, case: BenchCase
     output and ragged batch's offsets where the row has them); returns the set's output."""
     extra = {name: sets[name][i] for name in ("block_table", "sinks", "lse") if name in sets}
     lens = sets["kv_lens"][i] if "kv_lens" in sets else None
-    cu = sets["cu_seqlens_q"][i] if "cu_seqlens_q" in sets else None
+    cu_q, cu_k = (sets[name][i] if name in sets else None for name in ("cu_seqlens_q", "cu_seqlens_k"))
     run_ours(sets["q"][i], sets["k"][i], sets["v"][i], lens, sets["out"][i], case.attrs, kernel, **extra,
-             **varlen_options(cu, case.shape))
+             **launch_options(case.shape, cu_q, cu_k))
     return sets["out"][i]
 
 
@@ -505,18 +477,20 @@ def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: s
         try:
             gen = _generator(base_seed, case.name, shape)
             q, k, v, lens = make_inputs(case.attrs, shape, gen, q_std=case.q_std)
-            sinks, cu = make_sinks(case.attrs, gen), make_cu_seqlens_q(shape)
+            sinks, (cu_q, cu_k) = make_sinks(case.attrs, gen), make_cu_seqlens(case.attrs, shape, q.device)
             out, lse = out_like(case.attrs, shape), lse_like(case.attrs, shape)
             if case.attrs.page_size:
                 k_pool, v_pool, table = page_cache(case.attrs, k, v, gen)
                 run_ours(q, k_pool, v_pool, lens, out, case.attrs, kernel, table, sinks, lse,
-                         **varlen_options(cu, shape))
+                         **launch_options(shape, cu_q, cu_k))
                 k_pool = v_pool = table = None  # noqa: F841 - the reference reads the contiguous k, v
             else:
-                run_ours(q, k, v, lens, out, case.attrs, kernel, sinks=sinks, lse=lse, **varlen_options(cu, shape))
+                run_ours(q, k, v, lens, out, case.attrs, kernel, sinks=sinks, lse=lse,
+                         **launch_options(shape, cu_q, cu_k))
             torch.cuda.synchronize()
             nonfinite = int((~torch.isfinite(out)).sum())
-            ref = reference(q, k, v, case.attrs, lens, sinks=sinks, return_lse=lse is not None, cu_seqlens_q=cu)
+            ref = reference(q, k, v, case.attrs, lens, sinks=sinks, return_lse=lse is not None, cu_seqlens_q=cu_q,
+                            cu_seqlens_k=cu_k)
             ref, ref_lse = ref if lse is not None else (ref, None)
             err, max_abs = rel_l2(out, ref)
             status = judge(err, nonfinite, case.tolerance)
@@ -536,7 +510,7 @@ def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: s
             if not cuda_healthy():
                 break
         finally:
-            q = k = v = lens = cu = out = sinks = lse = ref = ref_lse = None  # noqa: F841 - free before the next size
+            q = k = v = lens = cu_q = cu_k = out = sinks = lse = ref = ref_lse = None  # noqa: F841 - free first
     return records
 
 
@@ -690,14 +664,15 @@ def bench_case(case: BenchCase, cache_dir: str, timer: Timer, flex: Optional[Fle
             gen = _generator(base_seed, "bench", case.name, i)
             q, k, v, lens = make_inputs(case.attrs, case.shape, gen)
             sinks, table = make_sinks(case.attrs, gen), None
+            cu_q, cu_k = make_cu_seqlens(case.attrs, case.shape, q.device)
             if case.attrs.page_size:
                 k, v, table = page_cache(case.attrs, k, v, gen)
             for name, t in (("q", q), ("k", k), ("v", v), ("out", out_like(case.attrs, case.shape)),
-                            ("kv_lens", lens), ("cu_seqlens_q", make_cu_seqlens_q(case.shape)),
-                            ("block_table", table), ("sinks", sinks), ("lse", lse_like(case.attrs, case.shape))):
+                            ("kv_lens", lens), ("cu_seqlens_q", cu_q), ("cu_seqlens_k", cu_k), ("block_table", table),
+                            ("sinks", sinks), ("lse", lse_like(case.attrs, case.shape))):
                 if t is not None:  # from kv_lens on: only rows that have them
                     sets.setdefault(name, []).append(t)
-            q = k = v = lens = sinks = table = None  # noqa: F841 - the contiguous K/V of a paged row are freed here
+            q = k = v = lens = cu_q = cu_k = sinks = table = None  # noqa: F841 - a paged row's contiguous K/V freed
         if "ours" not in impls and kernel is not None:
             try:
                 ours_out = run_ours_on_set(sets, 0, case, kernel)
@@ -745,5 +720,4 @@ def describe_exception(e: BaseException) -> str:
 
 
 __all__ = ["Flex", "Refused", "Timer", "bench_case", "check_case", "compare_lse", "cuda_healthy", "environment",
-           "lse_like", "make_cu_seqlens_q", "make_inputs", "make_sinks", "measure_ceilings", "reference",
-           "reference_checks", "reference_varlen", "rel_l2"]
+           "lse_like", "make_inputs", "make_sinks", "measure_ceilings", "reference", "reference_checks", "rel_l2"]

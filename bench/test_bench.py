@@ -38,12 +38,12 @@ def test_configs_are_well_formed():
 
 def test_distinct_kernel_count():
     kernels = configs.distinct_kernels()
-    assert len(kernels) == 45
-    assert len({c.attrs.key() for c in configs.CORRECTNESS}) == len(configs.CORRECTNESS) == 45
+    assert len(kernels) == 48
+    assert len({c.attrs.key() for c in configs.CORRECTNESS}) == len(configs.CORRECTNESS) == 48
     optional = [u for u in kernels.values() if u.optional]
     assert sorted(u.attrs.dtype for u in optional) == ["f32", "f32", "f32"]
     bench_keys = {b.attrs.key() for b in configs.BENCHMARK}
-    assert len(bench_keys) == 8  # bshd/bhsd x causal/none, paged, sinks+lse x causal/none, varlen paged: all
+    assert len(bench_keys) == 9  # bshd/bhsd x causal/none, paged, sinks+lse x causal/none, varlen paged/packed: all
     # correctness kernels
     assert bench_keys <= {c.attrs.key() for c in configs.CORRECTNESS}
     for key in bench_keys:
@@ -358,7 +358,7 @@ def test_nvidia_smi_missing(monkeypatch, tmp_path):
 def test_plan_mode_needs_no_gpu(capsys):
     assert device_check.main(["--plan"]) == 0
     out = capsys.readouterr().out
-    assert "distinct kernels 45" in out and "total" in out
+    assert "distinct kernels 48" in out and "total" in out
 
 
 FAKE_WORKER = textwrap.dedent('''
@@ -537,19 +537,19 @@ def test_prepare_kernels_carries_the_python_gpu_tests(tmp_path, fake_compiler, c
 def test_prepare_kernels_with_a_fake_compiler(tmp_path, fake_compiler, capsys, monkeypatch):
     assert _prepare(tmp_path) == 0
     out = capsys.readouterr().out
-    assert "kernels: 45 distinct, 42 ok (42 compiled now, 0 from the cache), 0 failed, 3 optional left out" in out
+    assert "kernels: 48 distinct, 45 ok (45 compiled now, 0 from the cache), 0 failed, 3 optional left out" in out
     assert "f32 is not supported" in out
     manifest = json.loads((tmp_path / "carry" / "manifest.json").read_text())
-    assert len(manifest["kernels"]) == 45 and manifest["commit"]
+    assert len(manifest["kernels"]) == 48 and manifest["commit"]
     failed = [k for k, v in manifest["kernels"].items() if v["status"] != "ok"]
     assert len(failed) == 3 and all("-f32-" in k for k in failed)
     cache = tmp_path / "carry" / "kernels"
     assert sorted(p.name for p in cache.iterdir()) == sorted(k for k, v in manifest["kernels"].items()
                                                              if v["status"] == "ok")
     calls = fake_compiler.read_text().splitlines()
-    assert len(calls) == 42  # the failing f32 calls stop in the wrapper, before the fake's log
-    assert sum("--sinks" in c for c in calls) == 7 and sum("--return-lse" in c for c in calls) == 7
-    assert sum("--varlen" in c for c in calls) == 4
+    assert len(calls) == 45  # the failing f32 calls stop in the wrapper, before the fake's log
+    assert sum("--sinks" in c for c in calls) == 8 and sum("--return-lse" in c for c in calls) == 9
+    assert sum("--varlen" in c for c in calls) == 7 and sum("--packed-kv" in c for c in calls) == 3
     # every kernel the matrix needs is found in the cache without a compiler (as on the device: no
     # gqa-compile, no libgqa_compiler.so, which would also stay loaded for later tests)
     os.environ.pop("GQA_COMPILE")
@@ -567,8 +567,8 @@ def test_prepare_kernels_reuses_the_cache(tmp_path, fake_compiler, capsys):
     assert _prepare(tmp_path) == 0
     capsys.readouterr()
     assert _prepare(tmp_path) == 0
-    assert "42 ok (0 compiled now, 42 from the cache)" in capsys.readouterr().out
-    assert len(fake_compiler.read_text().splitlines()) == 42
+    assert "45 ok (0 compiled now, 45 from the cache)" in capsys.readouterr().out
+    assert len(fake_compiler.read_text().splitlines()) == 45
 
 
 def test_prepare_kernels_fails_loudly(tmp_path, fake_compiler, monkeypatch, capsys):
