@@ -14,7 +14,8 @@ as_root() {
 
 missing_packages=()
 for package in llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools \
-               cmake ninja-build g++ libgtest-dev nlohmann-json3-dev; do
+               cmake ninja-build g++ libgtest-dev nlohmann-json3-dev \
+               clang-22 libclang-rt-22-dev; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing_packages+=("$package")
 done

@@ -42,3 +42,12 @@ for candidate in ("lib/libgqa_runtime.so", "lib/Runtime/libgqa_runtime.so"):
         config.available_features.add("gqa-runtime")
         config.substitutions.append(("%gqa_runtime_lib", runtime_lib))
         break
+
+# The fake CUDA driver and the launch tests that use it (unittests/Runtime/
+# FakeDriver): tests that run them say `REQUIRES: fake-cuda`.
+fake_cuda = os.path.join(config.gqa_obj_root, "lib", "libgqa-fake-cuda.so")
+fake_tests = os.path.join(config.gqa_tools_dir, "gqa-runtime-fake-driver-tests")
+if os.path.exists(fake_cuda) and os.path.exists(fake_tests):
+    config.available_features.add("fake-cuda")
+    config.substitutions.append(("%gqa_fake_cuda", fake_cuda))
+    config.substitutions.append(("%gqa_fake_driver_tests", fake_tests))

@@ -1,0 +1,112 @@
+//===- FuzzLaunch.h - A launch of fuzzed sizes, checked as launches are ---===//
+//
+// Shared by the runtime's fuzz targets: the arguments of a launch whose
+// sizes come from fuzzer bytes, and the checks gqa_kernel_launch makes
+// before it calls the driver (plan, pointers, parameter binding), with the
+// invariants a plan must keep.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GQA_FUZZ_RUNTIME_FUZZLAUNCH_H
+#define GQA_FUZZ_RUNTIME_FUZZLAUNCH_H
+
+#include "KernelMetadata.h"
+#include "LaunchPlan.h"
+
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include <cstdint>
+#include <cstdlib>
+
+namespace gqa::runtime::fuzz {
+
+/// A fake device address, 1 MiB aligned, distinct per tensor.
+template <typename T> T *fakeAddress(uintptr_t index) {
+  return reinterpret_cast<T *>(uintptr_t{0x100000} * (index + 1));
+}
+
+/// The arguments of a launch of `metadata`: every pointer it needs set, and
+/// each size, unless the bytes of `sizes` say otherwise, a value that fits
+/// the document (2 sequences of 17 queries against 100 keys, or 7 pages, the
+/// config's heads and types). A size's first byte picks: keep that value, a
+/// small one (-1 to 2^18, where launches are planned) or any 64-bit one; with
+/// no bytes left every size keeps its value.
+inline gqa_launch_args makeFuzzedArgs(const KernelMetadata &metadata,
+                                      FuzzedDataProvider &sizes) {
+  const gqa_kernel_config &config = metadata.config;
+  auto size = [&](int64_t fallback) -> int64_t {
+    uint8_t choice = sizes.ConsumeIntegral<uint8_t>();
+    if (choice < 96)
+      return fallback;
+    if (choice < 224)
+      return sizes.ConsumeIntegralInRange<int64_t>(-1, int64_t{1} << 18);
+    return sizes.ConsumeIntegral<int64_t>();
+  };
+  gqa_launch_args args = {};
+  args.q = fakeAddress<const void>(0);
+  args.k = fakeAddress<const void>(1);
+  args.v = fakeAddress<const void>(2);
+  args.out = fakeAddress<void>(3);
+  if (config.kv_lens != GQA_KV_LENS_NONE)
+    args.kv_lens = fakeAddress<const void>(4);
+  if (config.page_size)
+    args.block_table = fakeAddress<const void>(5);
+  if (config.sinks)
+    args.sinks = fakeAddress<const void>(6);
+  if (config.lse)
+    args.lse = fakeAddress<void>(7);
+  if (config.varlen)
+    args.cu_seqlens_q = fakeAddress<const void>(8);
+  if (config.packed_kv)
+    args.cu_seqlens_k = fakeAddress<const void>(9);
+  args.batch = size(2);
+  args.seq_q = size(17);
+  args.seq_kv = size(config.page_size ? 7 * config.page_size : 100);
+  args.num_pages = size(config.page_size ? 64 : 0);
+  args.total_q = size(config.varlen ? 30 : 0);
+  args.total_kv = size(config.packed_kv ? 150 : 0);
+  args.q_heads = size(config.q_heads);
+  args.kv_heads = size(config.kv_heads);
+  args.head_dim = size(config.head_dim);
+  args.head_dim_v = size(config.head_dim_v);
+  args.dtype = static_cast<gqa_dtype>(size(config.dtype));
+  args.layout = static_cast<gqa_layout>(size(config.layout));
+  if (sizes.ConsumeIntegral<uint8_t>() >= 128) {
+    args.workspace = fakeAddress<void>(10);
+    args.workspace_bytes = sizes.ConsumeIntegral<uint64_t>();
+  }
+  return args;
+}
+
+/// Plans a launch of `metadata` with sizes from `sizes`, checks its
+/// pointers and binds every kernel's parameters, as gqa_kernel_launch does;
+/// aborts where a plan breaks an invariant (a refusal is a status, fine).
+inline void planAndBind(const KernelMetadata &metadata,
+                        FuzzedDataProvider &sizes) {
+  int32_t smCount = sizes.ConsumeIntegral<uint8_t>() < 128
+                        ? 132
+                        : sizes.ConsumeIntegral<int32_t>();
+  gqa_launch_args args = makeFuzzedArgs(metadata, sizes);
+  gqa_launch_plan plan;
+  if (!planLaunch(metadata, args, smCount, plan).ok())
+    return;
+  if (plan.num_kernels < 1 ||
+      plan.num_kernels > static_cast<int32_t>(metadata.kernels.size()))
+    std::abort(); // A plan launches some of the document's kernels.
+  for (int32_t i = 0; i < plan.num_kernels; ++i)
+    for (uint32_t extent : plan.kernels[i].grid)
+      if (extent == 0)
+        std::abort(); // Nothing to launch is refused, not planned.
+  if (!validateLaunchPointers(metadata, args, plan).ok())
+    return;
+  for (int32_t i = 0; i < plan.num_kernels; ++i) {
+    KernelParamValues params;
+    bindKernelParams(metadata.kernels[i], args, plan, 0x200000, params);
+    if (params.count != metadata.kernels[i].params.size())
+      std::abort(); // One value per parameter of the entry.
+  }
+}
+
+} // namespace gqa::runtime::fuzz
+
+#endif // GQA_FUZZ_RUNTIME_FUZZLAUNCH_H
