@@ -43,13 +43,9 @@ public:
 
   LogicalResult prepare(BlockLowering &block, Operation *body) override {
     KernelBuilder &k = block.k;
-    FailureOr<BlockTiles> tiles = findBlockTiles(body);
+    FailureOr<BlockTiles> tiles = readBlockTiles(body);
     if (failed(tiles))
       return failure();
-    BM = tiles->blockM;
-    D = tiles->headDim;
-    BN = tiles->blockN;
-    Dv = tiles->headDimV;
     int64_t warps = schedule.getWarps();
     if (BN != 32 || BM % warps)
       return body->emitOpError()
@@ -338,7 +334,7 @@ private:
               });
   }
 
-  int64_t BM = 0, BN = 0, D = 0, Dv = 0, rowsPerWarp = 0;
+  int64_t rowsPerWarp = 0;
   Value sQ, sK, sV;
   Value tid, warp, lane;
   /// The lane's output columns, whether each exists, and the V column each

@@ -170,13 +170,9 @@ public:
 
   LogicalResult prepare(BlockLowering &block, Operation *body) override {
     KernelBuilder &k = block.k;
-    FailureOr<BlockTiles> tiles = findBlockTiles(body);
+    FailureOr<BlockTiles> tiles = readBlockTiles(body);
     if (failed(tiles))
       return failure();
-    BM = tiles->blockM;
-    D = tiles->headDim;
-    BN = tiles->blockN;
-    Dv = tiles->headDimV;
     elementType = tiles->elementType;
     int64_t T = threads();
     if (BM != 16 * schedule.getWarps() || BN % 16 || D % 16 || Dv % 16 ||
@@ -490,7 +486,6 @@ public:
   }
 
 private:
-  int64_t BM = 0, BN = 0, D = 0, Dv = 0;
   Type elementType;
   Value sQ, sK, sV;
   Value warp, groupId, threadInGroup;

@@ -146,6 +146,17 @@ FailureOr<BlockTiles> mlir::gqa::gpu_kernel::findBlockTiles(Operation *body) {
 // Rows between memory and registers
 //===----------------------------------------------------------------------===//
 
+FailureOr<BlockTiles> RowTileTarget::readBlockTiles(Operation *body) {
+  FailureOr<BlockTiles> tiles = findBlockTiles(body);
+  if (succeeded(tiles)) {
+    BM = tiles->blockM;
+    BN = tiles->blockN;
+    D = tiles->headDim;
+    Dv = tiles->headDimV;
+  }
+  return tiles;
+}
+
 PackedRow RowTileTarget::heldRow(BlockLowering &block, int64_t row,
                                  Value firstRow, Value kvHead,
                                  int64_t groupSize, Value seqQ) {

@@ -182,6 +182,9 @@ public:
   LogicalResult storeLse(BlockLowering &block, StoreLseTileOp op) override;
 
 protected:
+  /// findBlockTiles, keeping the block's tile sizes in BM, BN, D and Dv.
+  FailureOr<BlockTiles> readBlockTiles(Operation *body);
+
   /// Stores this lane's part of held row `row` of `tile` at `base` (the
   /// row's element 0) of `to` when `valid`.
   virtual void storeRow(KernelBuilder &k, const Fragment &tile, int64_t row,
@@ -190,6 +193,8 @@ protected:
   virtual Value leadsRow(KernelBuilder &k) = 0;
 
   ScheduleAttr schedule;
+  /// The block's packed rows, keys per KV tile, and head dims.
+  int64_t BM = 0, BN = 0, D = 0, Dv = 0;
   int64_t sharedBytes = 0;
   /// The rows of the block this lane holds, in fragment order.
   SmallVector<Value> heldRows;
