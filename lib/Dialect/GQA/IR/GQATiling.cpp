@@ -1,5 +1,6 @@
 //===- GQATiling.cpp - TilingInterface of gqa.attention -------------------===//
 //
+// (And ReifyRankedShapedTypeOpInterface: each result has its init's shape.)
 // The iteration domain is (batch, KV head), both parallel. A tile of KV
 // heads [h0, h0 + t) reads query heads [h0 * g, (h0 + t) * g): the grouping
 // never breaks, and each tile is again a gqa.attention, with heads(t * g, t),
@@ -59,6 +60,16 @@ Value slice(OpBuilder &b, Location loc, Value source, ArrayRef<unsigned> dims,
 }
 
 } // namespace
+
+LogicalResult
+AttentionOp::reifyResultShapes(OpBuilder &b,
+                               ReifiedRankedShapedTypeDims &reifiedShapes) {
+  // On tensors the results are the inits, written: the same shapes.
+  for (OpResult result : getOperation()->getResults())
+    reifiedShapes.push_back(
+        tensor::getMixedSizes(b, getLoc(), getTiedOpOperand(result)->get()));
+  return success();
+}
 
 SmallVector<utils::IteratorType> AttentionOp::getLoopIteratorTypes() {
   return {utils::IteratorType::parallel, utils::IteratorType::parallel};

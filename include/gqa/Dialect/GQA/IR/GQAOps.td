@@ -5,6 +5,7 @@
 
 include "gqa/Dialect/GQA/IR/GQAAttrs.td"
 include "mlir/Interfaces/DestinationStyleOpInterface.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/TilingInterface.td"
 include "mlir/IR/OpAsmInterface.td"
@@ -16,6 +17,8 @@ def GQA_AttentionOp : GQA_Op<"attention", [
     AttrSizedOperandSegments,
     DestinationStyleOpInterface,
     DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+        ["reifyResultShapes"]>,
     DeclareOpInterfaceMethods<TilingInterface, ["getIterationDomain",
         "getLoopIteratorTypes", "getTiledImplementation",
         "getResultTilePosition", "generateResultTileValue"]>
