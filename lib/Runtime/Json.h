@@ -1,7 +1,8 @@
 //===- Json.h - Strict JSON documents ---------------------------*- C++ -*-===//
 //
 // RFC 8259 JSON, strictly: no comments, no trailing commas, no NaN, no
-// duplicate object keys, UTF-8 only, parsed by nlohmann-json (header-only,
+// duplicate object keys, UTF-8 only (a leading byte order mark is skipped,
+// as RFC 8259 allows), parsed by nlohmann-json (header-only,
 // so the runtime stays free of LLVM) into a small document tree that the
 // kernel-metadata decoder walks.
 //
@@ -74,9 +75,9 @@ constexpr int kMaxJsonDepth = 64;
 
 /// Parses one JSON text (surrounding whitespace allowed). Failures are
 /// GQA_ERROR_INVALID_METADATA with "line L, column C: <what is wrong>"
-/// (nlohmann-json's account of a syntax error), or a message naming the
-/// duplicate key and its object, the nesting limit or the number out of
-/// range.
+/// (nlohmann-json's account of a syntax error; a number out of double's
+/// range is "number overflow parsing '1e999'"), or a message naming the
+/// duplicate key and its object, or the nesting limit.
 Status parseJson(std::string_view text, JsonValue &value);
 
 } // namespace gqa::runtime

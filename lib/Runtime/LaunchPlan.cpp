@@ -133,36 +133,26 @@ Status validateLaunchShape(const KernelMetadata &metadata,
         getLayoutName(config.layout));
   // A ragged batch has its packed tokens (seq_q and seq_kv are then the
   // longest sequence's); another kernel none.
-  struct PackedTokens {
-    const char *name;
-    int64_t total;
-    bool compiled;
-    const char *flag, *longestName;
-    int64_t longest;
-    const char *what;
-  };
-  for (const PackedTokens &tokens :
-       {PackedTokens{"total_q", args.total_q, config.varlen != 0, "varlen",
-                     "seq_q", args.seq_q, "queries"},
-        PackedTokens{"total_kv", args.total_kv, config.packed_kv != 0,
-                     "packed_kv", "seq_kv", args.seq_kv, "keys"}}) {
-    if (!tokens.compiled) {
-      if (tokens.total != 0)
-        return invalidArgument(std::string("args.") + tokens.name + " is " +
-                               std::to_string(tokens.total) + ", but config." +
-                               tokens.flag + " is false: leave it 0");
-      continue;
+  for (auto [name, total, compiled, flag] :
+       {std::tuple<const char *, int64_t, bool, const char *>{
+            "total_q", args.total_q, config.varlen != 0, "varlen"},
+        {"total_kv", args.total_kv, config.packed_kv != 0, "packed_kv"}}) {
+    if (compiled) {
+      if (Status status = checkPositive(name, total); !status.ok())
+        return status;
+    } else if (total != 0) {
+      return invalidArgument(std::string("args.") + name + " is " +
+                             std::to_string(total) + ", but config." + flag +
+                             " is false: leave it 0");
     }
-    if (Status status = checkPositive(tokens.name, tokens.total); !status.ok())
-      return status;
-    if (tokens.longest > tokens.total)
-      return invalidArgument(std::string("args.") + tokens.longestName +
-                             " (the longest sequence's " + tokens.what +
-                             ") is " + std::to_string(tokens.longest) +
-                             ", more than all the " + tokens.what + ", args." +
-                             tokens.name + " = " +
-                             std::to_string(tokens.total));
   }
+  // (seq_kv, max_seqlen_k, may exceed total_kv: a bucketed maximum only sizes
+  // the split partition.)
+  if (config.varlen && args.seq_q > args.total_q)
+    return invalidArgument("args.seq_q (the longest sequence's queries) is " +
+                           std::to_string(args.seq_q) +
+                           ", more than all the queries, args.total_q = " +
+                           std::to_string(args.total_q));
   if (!config.page_size) {
     if (args.num_pages != 0)
       return invalidArgument("args.num_pages is " +

@@ -189,10 +189,10 @@ def _check_offsets(name: str, offsets: Any, longest_name: str, longest: Any, pac
     if batch is not None and t.shape[0] != batch + 1:
         raise ValueError(f"{name} has {t.shape[0]} offsets, but cu_seqlens_q has {batch + 1} (B+1 each)")
     _check_contiguous(t, "", "1-D")
-    least = 1 if batch is None else 0  # a query-less launch returns early; keys may all be empty
+    least = 1 if packed.shape[0] else 0  # no tokens at all: nothing to compute (returns early)
     if isinstance(longest, bool) or not isinstance(longest, int) or longest < least:
-        raise ValueError(f"with {name} on the GPU, {longest_name} (the longest sequence's token count, an int "
-                         f">= {least}) is required: reading the offsets would synchronise the device; "
+        raise ValueError(f"with {name} on the GPU, {longest_name} is required: the longest sequence's token "
+                         f"count, an int >= {least} (reading the offsets would synchronise the device); "
                          f"got {longest!r}")
     return t
 
@@ -416,8 +416,9 @@ def attention(
             past it are not computed.
         max_seqlen_k: with ``cu_seqlens_k`` on CUDA tensors, the longest
             sequence's key count (flash_attn's ``max_seqlen_k``): it sizes the
-            split-KV partition; it must not be less than any sequence's keys
-            (the kernels would miss the keys past it).
+            split-KV partition (the keys per split). A smaller value than some
+            sequence's keys is still exact (the last split reads the rest),
+            only less balanced; a larger one (a bucketed maximum) is fine.
 
     Returns:
         ``out``, or ``(out, lse)`` with ``return_lse``.
@@ -478,7 +479,7 @@ def attention(
     )
     if dims.batch == 0 or dims.seq_q == 0 or (varlen and tokens == 0):
         return result  # nothing to compute
-    if dims.seq_kv == 0 or (packed_kv and kt.shape[0] == 0):  # every row fully masked: the output is 0 (REFERENCE.md §1), the LSE the sink or -inf
+    if (kt.shape[0] == 0) if packed_kv else dims.seq_kv == 0:  # every row fully masked: the output is 0 (REFERENCE.md §1), the LSE the sink or -inf
         if not all(hasattr(t.obj, "zero_") for t in (ot, lt) if t is not None):
             raise ValueError("seq_kv is 0: the output is all zeros, but gqa cannot zero a non-torch out= or lse=")
         ot.obj.zero_()

@@ -13,8 +13,8 @@ that ``torch.compile(fullgraph=True)`` traces them.  What differs:
 * ``deterministic`` is accepted and has no effect (gqa's kernels are
   deterministic).  ``max_seqlen_q`` sizes the GPU kernels' grid, as in
   flash_attn (rows of a longer sequence are not computed), and with packed
-  K/V ``max_seqlen_k`` their split-KV partition (it must not understate any
-  sequence's keys); CPU tensors find the longest sequences themselves.
+  K/V ``max_seqlen_k`` their split-KV partition (understating it is still
+  exact, only less balanced); CPU tensors find the longest sequences themselves.
 * ``flash_attn_varlen_func`` also takes vLLM's ``seqused_k`` (the valid keys
   of each sequence, with ``block_table`` or within each ``cu_seqlens_k``
   segment), and K/V as a cache ``(batch, seqlen_k, nheads_k, headdim)`` read

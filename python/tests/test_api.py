@@ -576,8 +576,8 @@ def test_launch_varlen(fake_compiler, stub_runtime):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(), ValueError, "max_seqlen_q .* is required"),
-    (dict(max_seqlen_q=0), ValueError, "max_seqlen_q .* is required"),
+    (dict(), ValueError, "max_seqlen_q is required"),
+    (dict(max_seqlen_q=0), ValueError, "max_seqlen_q is required"),
     (dict(max_seqlen_q=4, layout="bhsd"), ValueError, "layout must be 'bshd'"),
     (dict(max_seqlen_q=4, cu=FakeTensor((4,), "int64")), TypeError, "cu_seqlens_q must be int32"),
     (dict(max_seqlen_q=4, cu_seqlens_k=FakeTensor((4,), "int32")), ValueError, "must be packed tokens"),
@@ -606,8 +606,10 @@ def test_launch_packed_kv(fake_compiler, stub_runtime):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(), ValueError, "max_seqlen_k .* is required"),
-    (dict(max_seqlen_k=-1), ValueError, "max_seqlen_k .* is required"),
+    (dict(), ValueError, "max_seqlen_k is required"),
+    (dict(max_seqlen_k=-1), ValueError, "max_seqlen_k is required"),
+    # 90 keys: a launch that says none would skip them.
+    (dict(max_seqlen_k=0), ValueError, r"max_seqlen_k is required: .* an int >= 1 .* got 0"),
     (dict(max_seqlen_k=8, cu_k=FakeTensor((3,), "int32")), ValueError, "cu_seqlens_k has 3 offsets, but cu_seqlens_q has 4"),
     (dict(max_seqlen_k=8, cu_k=FakeTensor((4,), "int64")), TypeError, "cu_seqlens_k must be int32"),
     (dict(max_seqlen_k=8, v=FakeTensor((91, 2, 64), "bfloat16")), ValueError, "v must be packed tokens"),
@@ -619,6 +621,20 @@ def test_packed_kv_arguments_are_checked(fake_compiler, stub_runtime, kwargs, er
     with pytest.raises(error, match=match):
         gqa.attention(q, k, v, layout="bshd", cu_seqlens_q=FakeTensor((4,), "int32"), max_seqlen_q=17,
                       cu_seqlens_k=cu_k, **kwargs)
+    assert not fake_compiler.calls
+
+
+def test_packed_kv_with_no_keys_or_no_queries_launches_nothing(fake_compiler, stub_runtime):
+    """No packed key at all: every row sees none (O = 0, whatever max_seqlen_k says); no query token: nothing
+    to compute, max_seqlen_q 0 is then accepted."""
+    qt, kt = FakeTensor((5, 8, 16), "float32"), FakeTensor((0, 2, 16), "float32")
+    out = FakeTensor((5, 8, 16), "float32")
+    gqa.attention(qt, kt, kt, layout="bshd", cu_seqlens_q=FakeTensor((3,), "int32"), max_seqlen_q=3,
+                  cu_seqlens_k=FakeTensor((3,), "int32"), max_seqlen_k=4, out=out)
+    assert out.zeroed and not fake_compiler.calls
+    empty = FakeTensor((0, 8, 16), "float32")
+    gqa.attention(empty, kt, kt, layout="bshd", cu_seqlens_q=FakeTensor((3,), "int32"), max_seqlen_q=0,
+                  cu_seqlens_k=FakeTensor((3,), "int32"), max_seqlen_k=0)
     assert not fake_compiler.calls
 
 

@@ -83,10 +83,10 @@ def test_out_variant_passes_the_ragged_batch(cuda_branch, stub_runtime):
 
 def test_max_seqlen_q_and_k_are_required_on_cuda(cuda_branch, fake_compiler):
     q, cache, cu, lens = _ragged_batch()
-    with pytest.raises(ValueError, match="max_seqlen_q .* is required"):
+    with pytest.raises(ValueError, match="max_seqlen_q is required"):
         torch.ops.gqa.attention(q, cache, cache, kv_lens=lens, layout="bshd", cu_seqlens_q=cu)
     packed, cu_k = torch.randn(147, 2, 64).bfloat16(), torch.tensor([0, 40, 47, 147], dtype=torch.int32)
-    with pytest.raises(ValueError, match="max_seqlen_k .* is required"):
+    with pytest.raises(ValueError, match="max_seqlen_k is required"):
         torch.ops.gqa.attention(q, packed, packed, layout="bshd", cu_seqlens_q=cu, cu_seqlens_k=cu_k,
                                 max_seqlen_q=17)
     assert len(cuda_branch) == 2 and not fake_compiler.calls  # refused before any compile
@@ -118,7 +118,7 @@ def test_flash_attn_varlen_func_runs_the_gpu_kernel_on_a_paged_cache(cuda_branch
     assert out.shape == (23, 8, 64) and lse.shape == (8, 23) and probs is None
     [call] = cuda_branch
     assert call["max_seqlen_q"] == 17 and call["window"] == (-1, 0) and call["layout"] == "bshd"
-    assert call["cu_seqlens_k"] is None and call["kv_lens"].dtype == "torch.int32"  # packed K/V never reach the GPU
+    assert call["cu_seqlens_k"] is None and call["kv_lens"].dtype == "torch.int32"
     args = last_args(stub_runtime)
     assert (args["block_table"], args["num_pages"], args["kv_lens"]) == (
         call["block_table"].data_ptr(), 30, call["kv_lens"].data_ptr())

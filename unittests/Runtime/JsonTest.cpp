@@ -83,6 +83,11 @@ TEST(JsonTest, DecodesEscapes) {
   EXPECT_EQ(parseOk(R"("\ud83d\ude00")").getString(), "\xF0\x9F\x98\x80");
 }
 
+TEST(JsonTest, SkipsAByteOrderMark) {
+  // RFC 8259 lets a parser ignore one; nlohmann-json does.
+  EXPECT_TRUE(parseOk("\xEF\xBB\xBFnull").isNull());
+}
+
 TEST(JsonTest, AcceptsUtf8) {
   EXPECT_EQ(parseOk("\"gr\xC3\xBC\xC3\x9F \xF0\x9F\x98\x80\"").getString(),
             "gr\xC3\xBC\xC3\x9F \xF0\x9F\x98\x80");

@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "longest, a smaller one understates it (only the rows below it are compared)")
     shape.add_argument("--packed-kv", action="store_true",
                        help="with --q-lens: k and v are packed tokens split by cu_seqlens_k, sequence b holding "
-                            "kv-lens[b] keys (default seq-kv each); seq-kv is max_seqlen_k")
+                            "kv-lens[b] keys (default seq-kv each); seq-kv is max_seqlen_k (less than the "
+                            "longest: an understated one)")
     shape.add_argument("--sinks", action="store_true",
                        help="attention sinks: one seeded random logit per query head joins each row's softmax")
     shape.add_argument("--sink-value", type=float,

@@ -73,7 +73,7 @@ class Sizes:
     #: flash_attn's ``max_seqlen_q``); q and out are then packed tokens.
     q_lens: Optional[tuple[int, ...]] = None
     #: With ``q_lens``: K/V are packed tokens split by cu_seqlens_k, sequence b holding ``kv_lens[b]``
-    #: keys (``seq_kv`` is max_seqlen_k, at least the longest).
+    #: keys (``seq_kv`` is the launch's max_seqlen_k: the longest, or more, or less to understate it).
     packed_kv: bool = False
 
     @property
@@ -128,7 +128,8 @@ class Sizes:
             if len(self.kv_lens) != self.batch:
                 raise LaunchError(f"kv-lens has {len(self.kv_lens)} entries, but batch is {self.batch}")
             for b, length in enumerate(self.kv_lens):
-                if not 0 <= length <= self.seq_kv:
+                # Packed segments may exceed seq-kv: an understated max_seqlen_k, still read whole.
+                if length < 0 or (length > self.seq_kv and not self.packed_kv):
                     raise LaunchError(f"kv-lens[{b}] = {length} is outside [0, seq-kv = {self.seq_kv}]")
         if self.q_lens is not None:
             if len(self.q_lens) != self.batch or min(self.q_lens) < 0 or self.seq_q > max(*self.q_lens, 1):

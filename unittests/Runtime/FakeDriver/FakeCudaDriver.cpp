@@ -9,6 +9,8 @@
 
 #include "CudaDriver.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -16,6 +18,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using namespace gqa::runtime::cuda;
@@ -92,11 +95,22 @@ parseEntries(const std::string &ptx) {
     std::string list = ptx.substr(open + 1, close - open - 1);
     std::istringstream params(list);
     std::string param;
-    while (std::getline(params, param, ','))
-      if (param.find(".param") != std::string::npos)
-        function->params.push_back(
-            {param.find("64") != std::string::npos ? 8 : 4,
-             param.find(".ptr") != std::string::npos});
+    while (std::getline(params, param, ',')) {
+      if (param.find(".param") == std::string::npos)
+        continue;
+      // The width from the type token (.u64, .b32, ...); 0 for anything else
+      // (an array or struct parameter), which a launch refuses.
+      std::istringstream tokens(param);
+      std::string token;
+      int bytes = 0;
+      while (tokens >> token)
+        if (token.size() >= 3 && token[0] == '.' &&
+            std::string_view("usbf").find(token[1]) != std::string::npos &&
+            std::all_of(token.begin() + 2, token.end(), ::isdigit))
+          bytes = std::stoi(token.substr(2)) / 8;
+      function->params.push_back(
+          {bytes, param.find(".ptr") != std::string::npos});
+    }
     size_t body = ptx.find('{', close);
     size_t maxntid = ptx.find(".maxntid", close);
     if (maxntid != std::string::npos && maxntid < body) {
@@ -266,6 +280,15 @@ CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigned gridY,
     return refuse(s, where + "more than 32 parameters");
   gqa_fake_launch launch = {};
   for (size_t i = 0; i < f->params.size(); ++i) {
+    // The runtime's parameter array is NULL past what it bound: the entry
+    // takes more parameters than the launch gives.
+    if (!kernelParams[i])
+      return refuse(s, where + "kernelParams[" + std::to_string(i) +
+                           "] is NULL, but the entry takes " +
+                           std::to_string(f->params.size()) + " parameters");
+    if (f->params[i].bytes != 4 && f->params[i].bytes != 8)
+      return refuse(s, where + "parameter " + std::to_string(i) +
+                           " is neither 4 nor 8 bytes wide");
     uint64_t value = 0;
     std::memcpy(&value, kernelParams[i], f->params[i].bytes);
     if (f->params[i].pointer && value && !insideAllocation(s, value))

@@ -3,14 +3,14 @@
 // The runtime, loaded with libgqa-fake-cuda.so as its CUDA driver, launches
 // the PTX and metadata gqa-compile wrote into $GQA_FAKE_KERNELS_DIR
 // (test/Target/fake-driver.test): prefill, split decode with the runtime's
-// workspace, with the caller's and with one split, paged decode and the f32
-// kernel. The fake checks each cuLaunchKernel against the PTX's `.entry`
-// signature; these tests check what it recorded against the metadata (each
-// parameter's value by name at its PTX position, its width against its
-// type), the grids computed here from the configuration, and the order of
-// the stream's operations. Metadata that lies about the PTX (two parameters
-// swapped, a grid off by one tile, a workspace outside any allocation) must
-// be caught.
+// workspace, with the caller's and with one split, paged decode, a ragged
+// batch with packed K/V and the f32 kernel. The fake checks each cuLaunchKernel
+// against the PTX's `.entry` signature; these tests check what it recorded
+// against the metadata (each parameter's value by name at its PTX position, its
+// width against its type), the grids computed here from the configuration, and
+// the order of the stream's operations. Metadata that lies about the PTX (two
+// parameters swapped, a grid off by one tile, a workspace outside any
+// allocation) must be caught.
 //
 //===----------------------------------------------------------------------===//
 
@@ -214,7 +214,42 @@ protected:
             {"seq_q", uint64_t(args.seq_q)},
             {"seq_kv", uint64_t(args.seq_kv)},
             {"num_pages", uint64_t(args.num_pages)},
+            {"cu_seqlens_q", address(args.cu_seqlens_q)},
+            {"cu_seqlens_k", address(args.cu_seqlens_k)},
+            {"total_q", uint64_t(args.total_q)},
+            {"total_kv", uint64_t(args.total_kv)},
             {"num_splits", uint64_t(numSplits)}};
+  }
+
+  /// Checks the split and combine launches of a split-KV launch of `args`
+  /// planned as `plan` with the runtime's workspace: the partial arrays in
+  /// one allocation at the plan's offset, large enough for every split's
+  /// rows; each kernel's grid and parameters.
+  void expectSplitAndCombine(const KernelMetadata &m,
+                             const gqa_launch_args &args,
+                             const gqa_launch_plan &plan) {
+    ASSERT_EQ(fake.launchCount(), 2);
+    const KernelSpec &split = m.kernels[0];
+    std::map<std::string, uint64_t> values = valuesOf(args, plan.num_splits);
+    for (size_t i = 0; i < split.params.size(); ++i)
+      if (split.params[i].name.rfind("partial_", 0) == 0)
+        values[split.params[i].name] = fake.launch(0)->params[i];
+    uint64_t partialOut = values["partial_out"];
+    uint64_t partialLse = values["partial_lse"];
+    expectLaunch(0, split, attentionGrid(m, args, plan.num_splits), values);
+    const gqa_kernel_config &c = m.config;
+    uint64_t rows = uint64_t(plan.num_splits) * args.batch * c.q_heads;
+    EXPECT_EQ(partialLse, partialOut + plan.partial_lse_offset);
+    EXPECT_GE(fake.bytesFrom(partialOut), rows * c.head_dim_v * 4);
+    EXPECT_GE(fake.bytesFrom(partialLse), rows * 4);
+    // The combine: one thread per 4 values of a row, its rows over blocks,
+    // one block row per batch entry.
+    int64_t threads = m.kernels[1].block[0];
+    expectLaunch(
+        1, m.kernels[1],
+        {unsigned(ceilDiv(c.q_heads * args.seq_q * c.head_dim_v / 4, threads)),
+         unsigned(args.batch), 1},
+        values);
   }
 
   /// The main/split kernel's grid: packed rows over BM, KV heads (times the
@@ -256,28 +291,7 @@ TEST_F(FakeDriverTest, SplitDecodeWithTheRuntimesWorkspace) {
   ASSERT_GT(plan.num_splits, 1);
   ASSERT_EQ(gqa_kernel_launch(kernel, &args), GQA_SUCCESS)
       << gqa_last_error_message() << " / " << fake.violation();
-  ASSERT_EQ(fake.launchCount(), 2);
-  // The workspace: one allocation holding both partial arrays.
-  const gqa_fake_launch *split = fake.launch(0);
-  std::map<std::string, uint64_t> values = valuesOf(args, plan.num_splits);
-  uint64_t partialOut = split->params[5], partialLse = split->params[6];
-  values["partial_out"] = partialOut;
-  values["partial_lse"] = partialLse;
-  expectLaunch(0, m.kernels[0], attentionGrid(m, args, plan.num_splits),
-               values);
-  const gqa_kernel_config &c = m.config;
-  uint64_t rows = uint64_t(plan.num_splits) * args.batch * c.q_heads;
-  EXPECT_EQ(partialLse, partialOut + plan.partial_lse_offset);
-  EXPECT_GE(fake.bytesFrom(partialOut), rows * c.head_dim_v * 4);
-  EXPECT_GE(fake.bytesFrom(partialLse), rows * 4);
-  // The combine: one thread per 4 values of a row, its rows over blocks,
-  // one block row per batch entry.
-  int64_t threads = m.kernels[1].block[0];
-  expectLaunch(
-      1, m.kernels[1],
-      {unsigned(ceilDiv(c.q_heads * args.seq_q * c.head_dim_v / 4, threads)),
-       unsigned(args.batch), 1},
-      values);
+  expectSplitAndCombine(m, args, plan);
   // On the caller's stream, after the workspace's last use, in order.
   EXPECT_EQ(fake.streamLog(),
             std::string("wait event 1 on stream 1\n"
@@ -319,16 +333,38 @@ TEST_F(FakeDriverTest, SplitDecodeWithTheCallersWorkspaceAndOneSplit) {
 TEST_F(FakeDriverTest, PagedDecode) {
   KernelMetadata m;
   gqa_kernel kernel = load("paged", m);
-  gqa_launch_args args = makeArgs(m, 4, 1, 7 * m.config.page_size);
+  gqa_launch_args args = makeArgs(m, 4, 1, 70 * m.config.page_size);
   gqa_launch_plan plan;
   ASSERT_EQ(gqa_kernel_plan(kernel, &args, &plan), GQA_SUCCESS);
   ASSERT_EQ(gqa_kernel_launch(kernel, &args), GQA_SUCCESS)
       << gqa_last_error_message() << " / " << fake.violation();
-  std::map<std::string, uint64_t> values = valuesOf(args, plan.num_splits);
-  values["partial_out"] = fake.launch(0)->params[6];
-  values["partial_lse"] = fake.launch(0)->params[7];
-  expectLaunch(0, m.kernels[0], attentionGrid(m, args, plan.num_splits),
-               values);
+  ASSERT_GT(plan.num_splits, 1);
+  expectSplitAndCombine(m, args, plan);
+}
+
+TEST_F(FakeDriverTest, RaggedBatchWithPackedKV) {
+  // 3 sequences, 23 query tokens (the longest 17) against 9000 packed keys
+  // (the longest 5000): split-KV over max_seqlen_k, the workspace padded to
+  // max_seqlen_q per sequence.
+  KernelMetadata m;
+  gqa_kernel kernel = load("packed", m);
+  const gqa_kernel_config &c = m.config;
+  gqa_launch_args args = makeArgs(m, 3, 17, 5000);
+  args.total_q = 23;
+  args.total_kv = 9000;
+  args.q = pointer(fake.alloc(23 * c.q_heads * c.head_dim * 2));
+  args.out = pointer(fake.alloc(23 * c.q_heads * c.head_dim_v * 2));
+  args.k = pointer(fake.alloc(9000 * c.kv_heads * c.head_dim * 2));
+  args.v = pointer(fake.alloc(9000 * c.kv_heads * c.head_dim_v * 2));
+  args.cu_seqlens_q = pointer(fake.alloc(4 * 4));
+  args.cu_seqlens_k = pointer(fake.alloc(4 * 4));
+  gqa_launch_plan plan;
+  ASSERT_EQ(gqa_kernel_plan(kernel, &args, &plan), GQA_SUCCESS)
+      << gqa_last_error_message();
+  ASSERT_GT(plan.num_splits, 1);
+  ASSERT_EQ(gqa_kernel_launch(kernel, &args), GQA_SUCCESS)
+      << gqa_last_error_message() << " / " << fake.violation();
+  expectSplitAndCombine(m, args, plan);
 }
 
 TEST_F(FakeDriverTest, F32Kernel) {
@@ -364,6 +400,23 @@ TEST_F(FakeDriverTest, CatchesASwappedParameter) {
                              valuesOf(args, 1)),
             (std::vector<std::string>{"parameter 5 (seq_q) is 301, not 300",
                                       "parameter 6 (seq_kv) is 300, not 301"}));
+}
+
+TEST_F(FakeDriverTest, RefusesALaunchWithFewerParametersThanTheEntry) {
+  // Metadata that leaves out the entry's last parameter: the runtime binds
+  // one fewer, and the fake refuses the launch.
+  KernelMetadata m;
+  gqa_kernel kernel = load("prefill", m, [](std::string &json) {
+    replaceFirst(json,
+                 ",\n        {\n          \"name\": \"seq_kv\",\n          "
+                 "\"type\": \"i64\"\n        }",
+                 "");
+  });
+  gqa_launch_args args = makeArgs(m, 2, 300, 300);
+  EXPECT_EQ(gqa_kernel_launch(kernel, &args), GQA_ERROR_CUDA);
+  EXPECT_EQ(std::string(fake.violation()),
+            "cuLaunchKernel('gqa_attention_fwd'): kernelParams[6] is NULL, but "
+            "the entry takes 7 parameters");
 }
 
 TEST_F(FakeDriverTest, CatchesAWrongGridAndAWorkspaceOutsideAnyAllocation) {
