@@ -24,8 +24,7 @@ double AttentionOp::getScaleOrDefault() {
   return 1.0 / std::sqrt(static_cast<double>(getHeadDim()));
 }
 
-/// The name of a kernel element type in the metadata.
-static StringRef getElementTypeName(Type type) {
+StringRef mlir::gqa::getElementTypeName(Type type) {
   if (type.isF16())
     return "f16";
   if (type.isBF16())
@@ -99,18 +98,59 @@ DictionaryAttr AttentionOp::getKernelConfig() {
 void AttentionOp::getEffects(
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
         &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
+
+void mlir::gqa::getDestinationStyleEffects(
+    DestinationStyleOpInterface op,
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
   // On tensors the op is pure; on memrefs it reads its inputs and writes
-  // (never reads) its init.
-  for (OpOperand &operand : getOperation()->getOpOperands()) {
+  // (never reads) its inits.
+  for (OpOperand &operand : op->getOpOperands()) {
     if (!isa<MemRefType>(operand.get().getType()))
       continue;
-    if (isDpsInit(&operand))
+    if (op.isDpsInit(&operand))
       effects.emplace_back(MemoryEffects::Write::get(), &operand,
                            SideEffects::DefaultResource::get());
     else
       effects.emplace_back(MemoryEffects::Read::get(), &operand,
                            SideEffects::DefaultResource::get());
   }
+}
+
+LogicalResult mlir::gqa::verifyTensorsOrMemRefs(DestinationStyleOpInterface op,
+                                                ValueRange operands,
+                                                StringRef firstName,
+                                                ArrayRef<StringRef> initNames) {
+  Value first = operands.front();
+  bool onTensors = isa<RankedTensorType>(first.getType());
+  for (Value operand : operands) {
+    if (isa<RankedTensorType>(operand.getType()) != onTensors)
+      return op->emitOpError()
+             << "operands must be all tensors or all memrefs, but '"
+             << firstName << "' is " << first.getType() << " and an operand is "
+             << operand.getType();
+  }
+  ValueRange inits = op.getDpsInits();
+  if (!onTensors) {
+    if (op->getNumResults() != 0)
+      return op->emitOpError()
+             << "on memrefs the op writes '" << initNames[0]
+             << "' and has no result, got " << op->getNumResults();
+    return success();
+  }
+  if (op->getNumResults() != inits.size())
+    return op->emitOpError()
+           << "on tensors the op must have one result per init ("
+           << inits.size() << "), got " << op->getNumResults();
+  for (auto [index, result, init] : llvm::enumerate(op->getResults(), inits))
+    if (result.getType() != init.getType())
+      return op->emitOpError()
+             << (index == 0 ? "result" : "LSE result") << " type "
+             << result.getType() << " differs from '" << initNames[index]
+             << "' type " << init.getType();
+  return success();
 }
 
 namespace {
@@ -226,35 +266,12 @@ private:
                   : "the 'query' batch";
   }
 
-  /// Both operands are all tensors or all memrefs, and the results follow.
   LogicalResult verifyKinds() {
-    bool onTensors = isa<RankedTensorType>(op.getQuery().getType());
-    for (Value operand : op->getOperands()) {
-      if (isa<RankedTensorType>(operand.getType()) != onTensors)
-        return op.emitOpError()
-               << "operands must be all tensors or all memrefs, but 'query' is "
-               << op.getQuery().getType() << " and an operand is "
-               << operand.getType();
-    }
-    if (onTensors) {
-      ValueRange inits = op.getDpsInits();
-      if (op.getResult().size() != inits.size())
-        return op.emitOpError()
-               << "on tensors the op must have one result per init ("
-               << inits.size() << "), got " << op.getResult().size();
-      for (auto [index, result, init] : llvm::enumerate(op.getResult(), inits))
-        if (result.getType() != init.getType())
-          return op.emitOpError()
-                 << (index == 0 ? "result" : "LSE result") << " type "
-                 << result.getType() << " differs from '"
-                 << (index == 0 ? "init" : "lse_init") << "' type "
-                 << init.getType();
-    } else if (!op.getResult().empty()) {
-      return op.emitOpError()
-             << "on memrefs the op writes 'init' and has no result, got "
-             << op.getResult().size();
-    }
-    return success();
+    SmallVector<Value> shaped;
+    for (Value operand : op->getOperands())
+      if (!operand.getType().isIndex())
+        shaped.push_back(operand);
+    return verifyTensorsOrMemRefs(op, shaped, "query", {"init", "lse_init"});
   }
 
   LogicalResult verifyRanksAndElementTypes() {

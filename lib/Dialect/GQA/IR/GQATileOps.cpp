@@ -363,3 +363,19 @@ LogicalResult CombineSplitsOp::verify() {
       return failure();
   return success();
 }
+
+LogicalResult MergeRowsOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyAttentionMemRef(op, getOutput(), "output", getLayout())) ||
+      failed(verifyF32MemRef(op, getLse(), "lse", 3, 1, "[B, H, S]")))
+    return failure();
+  auto output = cast<MemRefType>(getOutput().getType());
+  int64_t headDimV = output.getDimSize(getLayoutDims(getLayout()).headDim);
+  if (headDimV % 4 != 0)
+    return emitOpError() << "expects a head dim that is a multiple of 4 (each "
+                            "thread merges 4 values), got "
+                         << headDimV;
+  if (getRows() < 1)
+    return emitOpError() << "expects rows >= 1, got " << getRows();
+  return success();
+}

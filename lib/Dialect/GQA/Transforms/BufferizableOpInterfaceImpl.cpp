@@ -65,11 +65,44 @@ struct AttentionOpInterface
   }
 };
 
+/// Bufferizes `gqa.merge_states` in destination-passing style: the results
+/// are written into the buffers of `outs`, which the op never reads.
+struct MergeStatesOpInterface
+    : public DstBufferizableOpInterfaceExternalModel<MergeStatesOpInterface,
+                                                     MergeStatesOp> {
+  bool bufferizesToMemoryRead(Operation *op, OpOperand &operand,
+                              const AnalysisState &) const {
+    return !cast<DestinationStyleOpInterface>(op).isDpsInit(&operand);
+  }
+
+  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    auto merge = cast<MergeStatesOp>(op);
+    if (merge.hasPureBufferSemantics())
+      return success();
+    SmallVector<Value, 6> buffers;
+    for (Value operand : op->getOperands()) {
+      FailureOr<Value> buffer = getBuffer(rewriter, operand, options, state);
+      if (failed(buffer))
+        return failure();
+      buffers.push_back(*buffer);
+    }
+    rewriter.setInsertionPoint(op);
+    MergeStatesOp::create(rewriter, op->getLoc(), TypeRange(), buffers[0],
+                          buffers[1], buffers[2], buffers[3], buffers[4],
+                          buffers[5], merge.getLayoutAttr());
+    replaceOpWithBufferizedValues(rewriter, op, {buffers[4], buffers[5]});
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::gqa::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *context, GQADialect *) {
     AttentionOp::attachInterface<AttentionOpInterface>(*context);
+    MergeStatesOp::attachInterface<MergeStatesOpInterface>(*context);
   });
 }

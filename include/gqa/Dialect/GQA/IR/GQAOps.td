@@ -256,6 +256,86 @@ def GQA_AttentionOp : GQA_Op<"attention", [
   }];
 }
 
+def GQA_MergeStatesOp : GQA_Op<"merge_states", [
+    DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>
+  ]> {
+  let summary = "Merges two partial attention results by their log-sum-exps";
+  let description = [{
+    Attention over keys split into two disjoint parts (cascade attention's
+    shared prefix and per-request suffix, context parallelism's shards) is
+    recovered exactly from each part's normalised output and natural-log
+    log-sum-exp (the `lse` of `gqa.attention`). For every row (batch `b`,
+    head `h`, position `i`):
+    ```
+    M   = max(lse_a, lse_b),  w_x = exp(lse_x - M)   (0 when lse_x = -inf)
+    out = (w_a out_a + w_b out_b) / (w_a + w_b)
+    lse = M + log(w_a + w_b)
+    ```
+    and a row neither part saw (both `-inf`) gets `out = 0`, `lse = -inf`.
+    Sinks belong to one part (compute the other without them).
+
+    The outputs are `[B, S, H, Dv]` or `[B, H, S, Dv]` as `layout` orders
+    them, with log-sum-exps `[B, H, S]` whatever the layout (flash_attn's
+    `softmax_lse`), or packed tokens `[T, H, Dv]` with `[H, T]` (the varlen
+    shapes; `layout` must be `bshd`). The three outputs share one type
+    (`f16`, `bf16` or `f32`; the arithmetic is `f32`), the three
+    log-sum-exps are `f32`; `H` and `Dv` are static.
+
+    On tensors the op is in destination-passing style (`outs`: the output's
+    init, then the LSE's; never read); on memrefs it has no result, and its
+    output may be `out_a` or `out_b` (each element is read before it is
+    written) but its LSE must be neither `lse_a` nor `lse_b`.
+    ```mlir
+    %o, %lse = gqa.merge_states
+        ins(%oa, %la, %ob, %lb : tensor<?x?x64x128xbf16>, tensor<?x64x?xf32>,
+                                 tensor<?x?x64x128xbf16>, tensor<?x64x?xf32>)
+        outs(%o0 : tensor<?x?x64x128xbf16>, %l0 : tensor<?x64x?xf32>)
+        layout<bshd> -> tensor<?x?x64x128xbf16>, tensor<?x64x?xf32>
+    ```
+  }];
+  let arguments = (ins
+    GQA_TensorOrMemRef:$out_a,
+    GQA_TensorOrMemRef:$lse_a,
+    GQA_TensorOrMemRef:$out_b,
+    GQA_TensorOrMemRef:$lse_b,
+    GQA_TensorOrMemRef:$init,
+    GQA_TensorOrMemRef:$lse_init,
+    GQA_LayoutAttr:$layout
+  );
+  let results = (outs Variadic<AnyRankedTensor>:$result);
+  let assemblyFormat = [{
+    `ins` `(` $out_a `,` $lse_a `,` $out_b `,` $lse_b `:`
+              type($out_a) `,` type($lse_a) `,` type($out_b) `,`
+              type($lse_b) `)`
+    `outs` `(` $init `:` type($init) `,` $lse_init `:` type($lse_init) `)`
+    `layout` `` $layout
+    attr-dict (`->` type($result)^)?
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ShapedType getOutputType() { return cast<ShapedType>(getInit().getType()); }
+    /// Whether the outputs are packed tokens [T, H, Dv].
+    bool isVarlen() { return getOutputType().getRank() == 3; }
+    /// H: the heads (the dimension before the last in every form).
+    int64_t getHeads() {
+      return getOutputType().getDimSize(getOutputType().getRank() - 2);
+    }
+    /// Dv: the outputs' head dim.
+    int64_t getHeadDimV() {
+      return getOutputType().getDimSize(getOutputType().getRank() - 1);
+    }
+    /// What the op computes, as the `config` of a gqa.merge_states kernel
+    /// set (docs/kernel-metadata.md): heads, head dim, dtype, layout,
+    /// varlen and the sizes its static shapes fix.
+    DictionaryAttr getKernelConfig();
+    MutableOperandRange getDpsInitsMutable() {
+      return MutableOperandRange(getOperation(),
+                                 getInitMutable().getOperandNumber(), 2);
+    }
+  }];
+}
+
 include "gqa/Dialect/GQA/IR/GQATileOps.td"
 
 #endif // GQA_DIALECT_GQA_IR_GQAOPS_TD

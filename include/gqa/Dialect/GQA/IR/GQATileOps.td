@@ -425,4 +425,39 @@ def GQA_CombineSplitsOp : GQA_TileOp<"combine_splits",
   }];
 }
 
+def GQA_MergeRowsOp : GQA_TileOp<"merge_rows", [
+    AllTypesMatch<["out_a", "out_b", "output"]>,
+    AllTypesMatch<["lse_a", "lse_b", "lse"]>]> {
+  let summary = "Merges two partial results of a block of rows";
+  let description = [{
+    For the rows `[first_row, first_row + rows)` of batch `batch`, a row
+    being a (head, position) pair numbered `head * S + position` (rows past
+    `H * S` are left alone), `gqa.merge_states`' merge of
+    `out_a[batch, head, position, :]` and `out_b[...]` by `lse_a[batch,
+    head, position]` and `lse_b[...]` into `output` and `lse`:
+    `M = max(lse_a, lse_b)`, `w_x = exp(lse_x - M)` (0 for `-inf`),
+    `output = (w_a out_a + w_b out_b) / (w_a + w_b)` (0 when both weigh 0),
+    `lse = M + log(w_a + w_b)` (`-inf` then).
+
+    ```mlir
+    gqa.merge_rows %oa, %la, %ob, %lb, %out, %lse[%b, %row0] rows(4)
+      layout<bshd> : memref<?x?x64x128xbf16>, memref<?x64x?xf32>
+    ```
+  }];
+  let arguments = (ins
+    Arg<AnyMemRef, "the first part's output", [MemRead]>:$out_a,
+    Arg<AnyMemRef, "the first part's log-sum-exps", [MemRead]>:$lse_a,
+    Arg<AnyMemRef, "the second part's output", [MemRead]>:$out_b,
+    Arg<AnyMemRef, "the second part's log-sum-exps", [MemRead]>:$lse_b,
+    Arg<AnyMemRef, "the merged output", [MemWrite]>:$output,
+    Arg<AnyMemRef, "the merged log-sum-exps", [MemWrite]>:$lse,
+    Index:$batch, Index:$first_row, I64Attr:$rows, GQA_LayoutAttr:$layout);
+  let assemblyFormat = [{
+    $out_a `,` $lse_a `,` $out_b `,` $lse_b `,` $output `,` $lse
+    `[` $batch `,` $first_row `]` `rows` `(` $rows `)` `layout` `` $layout
+    attr-dict `:` type($output) `,` type($lse)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // GQA_DIALECT_GQA_IR_GQATILEOPS_TD
