@@ -1,9 +1,10 @@
 //===- FuzzLaunch.h - A launch of fuzzed sizes, checked as launches are ---===//
 //
 // Shared by the runtime's fuzz targets: the arguments of a launch whose
-// sizes come from fuzzer bytes, and the checks gqa_kernel_launch makes
-// before it calls the driver (plan, pointers, parameter binding), with the
-// invariants a plan must keep.
+// sizes come from fuzzer bytes, and the checks gqa_kernel_launch (for a
+// merge_states kernel set, gqa_kernel_merge_states) makes before it calls
+// the driver (plan, pointers, parameter binding), with the invariants a plan
+// must keep.
 //
 //===----------------------------------------------------------------------===//
 
@@ -78,11 +79,81 @@ inline gqa_launch_args makeFuzzedArgs(const KernelMetadata &metadata,
   return args;
 }
 
+/// The arguments of a merge of `metadata` (a merge_states set), as
+/// makeFuzzedArgs makes them: every pointer set, 2 sequences of 17 rows (1
+/// of 30 with config.varlen) unless the bytes say otherwise; one byte may
+/// make lse alias lse_a or out alias out_a.
+inline gqa_merge_args makeFuzzedMergeArgs(const KernelMetadata &metadata,
+                                          FuzzedDataProvider &sizes) {
+  const gqa_merge_config &config = metadata.mergeConfig;
+  auto size = [&](int64_t fallback) -> int64_t {
+    uint8_t choice = sizes.ConsumeIntegral<uint8_t>();
+    if (choice < 96)
+      return fallback;
+    if (choice < 224)
+      return sizes.ConsumeIntegralInRange<int64_t>(-1, int64_t{1} << 18);
+    return sizes.ConsumeIntegral<int64_t>();
+  };
+  gqa_merge_args args = {};
+  args.out_a = fakeAddress<const void>(0);
+  args.lse_a = fakeAddress<const void>(1);
+  args.out_b = fakeAddress<const void>(2);
+  args.lse_b = fakeAddress<const void>(3);
+  args.out = fakeAddress<void>(4);
+  args.lse = fakeAddress<void>(5);
+  args.batch = size(config.varlen ? 1 : 2);
+  args.seq_q = size(config.varlen ? 30 : 17);
+  args.heads = size(config.heads);
+  args.head_dim_v = size(config.head_dim_v);
+  args.dtype = static_cast<gqa_dtype>(size(config.dtype));
+  args.layout = static_cast<gqa_layout>(size(config.layout));
+  uint8_t alias = sizes.ConsumeIntegral<uint8_t>();
+  if (alias >= 240)
+    args.lse = const_cast<void *>(args.lse_a);
+  else if (alias >= 224)
+    args.out = const_cast<void *>(args.out_a);
+  return args;
+}
+
+/// A merge of `metadata` as gqa_kernel_merge_states checks and binds it;
+/// aborts where the plan breaks an invariant or the pointer checks let lse
+/// alias an input.
+inline void planAndBindMerge(const KernelMetadata &metadata,
+                             FuzzedDataProvider &sizes) {
+  gqa_merge_args args = makeFuzzedMergeArgs(metadata, sizes);
+  gqa_kernel_launch_config launch;
+  if (!planMerge(metadata, args, launch).ok())
+    return;
+  if (launch.role != GQA_KERNEL_ROLE_MERGE)
+    std::abort();
+  for (uint32_t extent : launch.grid)
+    if (extent == 0)
+      std::abort(); // Sizes are >= 1: a merge is never empty.
+  if (!validateMergePointers(args).ok())
+    return;
+  if (args.lse == args.lse_a || args.lse == args.lse_b)
+    std::abort(); // The merged LSE must have memory of its own.
+  KernelParamValues params;
+  bindMergeParams(metadata.kernels.front(), args, params);
+  if (params.count != metadata.kernels.front().params.size())
+    std::abort();
+}
+
 /// Plans a launch of `metadata` with sizes from `sizes`, checks its
-/// pointers and binds every kernel's parameters, as gqa_kernel_launch does;
-/// aborts where a plan breaks an invariant (a refusal is a status, fine).
+/// pointers and binds every kernel's parameters, as gqa_kernel_launch does
+/// (gqa_kernel_merge_states for a merge_states set, which gqa_kernel_launch
+/// must refuse); aborts where a plan breaks an invariant (a refusal is a
+/// status, fine).
 inline void planAndBind(const KernelMetadata &metadata,
                         FuzzedDataProvider &sizes) {
+  if (metadata.isMergeStates()) {
+    gqa_launch_args none = {};
+    gqa_launch_plan plan;
+    if (planLaunch(metadata, none, 132, plan).ok())
+      std::abort(); // Each kind has its own entry points.
+    planAndBindMerge(metadata, sizes);
+    return;
+  }
   int32_t smCount = sizes.ConsumeIntegral<uint8_t>() < 128
                         ? 132
                         : sizes.ConsumeIntegral<int32_t>();

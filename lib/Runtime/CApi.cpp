@@ -73,6 +73,20 @@ Status nullArgument(const char *function, const char *argument) {
                          std::string(function) + ": " + argument + " is NULL");
 }
 
+/// The failure of a call that reads one kind of kernel set given the other.
+Status wrongKind(const char *function, const KernelMetadata &metadata) {
+  return Status::failure(
+      GQA_ERROR_INVALID_ARGUMENT,
+      std::string(function) +
+          (metadata.isMergeStates()
+               ? ": the metadata describes a gqa.merge_states kernel set, "
+                 "which has no attention config, tile or split_kv (read its "
+                 "config with gqa_metadata_get_merge_config)"
+               : ": the metadata describes an attention kernel set "
+                 "(gqa.kernel), which has no merge config (read its config "
+                 "with gqa_metadata_get_config)"));
+}
+
 Status readFile(const std::string &path, std::string &contents) {
   std::ifstream file(path, std::ios::binary);
   if (file) {
@@ -157,7 +171,35 @@ gqa_status gqa_metadata_get_config(gqa_metadata metadata,
       return nullArgument("gqa_metadata_get_config", "metadata");
     if (!config)
       return nullArgument("gqa_metadata_get_config", "config");
+    if (metadata->metadata.isMergeStates())
+      return wrongKind("gqa_metadata_get_config", metadata->metadata);
     *config = metadata->metadata.config;
+    return Status::success();
+  });
+}
+
+gqa_status gqa_metadata_get_kind(gqa_metadata metadata,
+                                 gqa_kernel_set_kind *kind) {
+  return guard([&] {
+    if (!metadata)
+      return nullArgument("gqa_metadata_get_kind", "metadata");
+    if (!kind)
+      return nullArgument("gqa_metadata_get_kind", "kind");
+    *kind = metadata->metadata.kind;
+    return Status::success();
+  });
+}
+
+gqa_status gqa_metadata_get_merge_config(gqa_metadata metadata,
+                                         gqa_merge_config *config) {
+  return guard([&] {
+    if (!metadata)
+      return nullArgument("gqa_metadata_get_merge_config", "metadata");
+    if (!config)
+      return nullArgument("gqa_metadata_get_merge_config", "config");
+    if (!metadata->metadata.isMergeStates())
+      return wrongKind("gqa_metadata_get_merge_config", metadata->metadata);
+    *config = metadata->metadata.mergeConfig;
     return Status::success();
   });
 }
@@ -169,6 +211,8 @@ gqa_status gqa_metadata_get_tiling(gqa_metadata metadata,
       return nullArgument("gqa_metadata_get_tiling", "metadata");
     if (!tiling)
       return nullArgument("gqa_metadata_get_tiling", "tiling");
+    if (metadata->metadata.isMergeStates())
+      return wrongKind("gqa_metadata_get_tiling", metadata->metadata);
     *tiling = metadata->metadata.tiling;
     return Status::success();
   });
@@ -192,6 +236,19 @@ gqa_status gqa_plan_launch(gqa_metadata metadata, const gqa_launch_args *args,
     if (!plan)
       return nullArgument("gqa_plan_launch", "plan");
     return planLaunch(metadata->metadata, *args, sm_count, *plan);
+  });
+}
+
+gqa_status gqa_plan_merge(gqa_metadata metadata, const gqa_merge_args *args,
+                          gqa_kernel_launch_config *launch) {
+  return guard([&] {
+    if (!metadata)
+      return nullArgument("gqa_plan_merge", "metadata");
+    if (!args)
+      return nullArgument("gqa_plan_merge", "args");
+    if (!launch)
+      return nullArgument("gqa_plan_merge", "launch");
+    return planMerge(metadata->metadata, *args, *launch);
   });
 }
 
@@ -353,6 +410,18 @@ gqa_status gqa_kernel_launch(gqa_kernel kernel, const gqa_launch_args *args) {
       return nullArgument("gqa_kernel_launch", "args");
     return kernel->loaded.module->getRuntime().launch(kernel->metadata.metadata,
                                                       kernel->loaded, *args);
+  });
+}
+
+gqa_status gqa_kernel_merge_states(gqa_kernel kernel,
+                                   const gqa_merge_args *args) {
+  return guard([&] {
+    if (!kernel)
+      return nullArgument("gqa_kernel_merge_states", "kernel");
+    if (!args)
+      return nullArgument("gqa_kernel_merge_states", "args");
+    return kernel->loaded.module->getRuntime().mergeStates(
+        kernel->metadata.metadata, kernel->loaded, *args);
   });
 }
 

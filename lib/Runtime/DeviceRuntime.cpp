@@ -237,6 +237,27 @@ Status DeviceRuntime::acquireWorkspace(uint64_t bytes, CUstream stream,
                       "cuStreamWaitEvent");
 }
 
+Status DeviceRuntime::launchKernel(CUfunction function,
+                                   const gqa_kernel_launch_config &launch,
+                                   CUstream stream, void **params) const {
+  CUresult result = driver.cuLaunchKernel(
+      function, launch.grid[0], launch.grid[1], launch.grid[2], launch.block[0],
+      launch.block[1], launch.block[2], launch.dynamic_shared_memory_bytes,
+      stream, params, nullptr);
+  if (result == CUDA_SUCCESS)
+    return Status::success();
+  return driver.check(result,
+                      "cuLaunchKernel('" + std::string(launch.name) +
+                          "', grid " + std::to_string(launch.grid[0]) + "x" +
+                          std::to_string(launch.grid[1]) + "x" +
+                          std::to_string(launch.grid[2]) + ", block " +
+                          std::to_string(launch.block[0]) + "x" +
+                          std::to_string(launch.block[1]) + "x" +
+                          std::to_string(launch.block[2]) + ", " +
+                          std::to_string(launch.dynamic_shared_memory_bytes) +
+                          " bytes of dynamic shared memory)");
+}
+
 Status DeviceRuntime::launchKernels(const KernelMetadata &metadata,
                                     const LoadedKernel &kernel,
                                     const gqa_launch_args &args,
@@ -244,25 +265,12 @@ Status DeviceRuntime::launchKernels(const KernelMetadata &metadata,
                                     uint64_t workspace) const {
   auto stream = static_cast<CUstream>(args.stream);
   for (int32_t i = 0; i < plan.num_kernels; ++i) {
-    const gqa_kernel_launch_config &launch = plan.kernels[i];
     KernelParamValues params;
     bindKernelParams(metadata.kernels[i], args, plan, workspace, params);
-    CUresult result = driver.cuLaunchKernel(
-        kernel.functions[i], launch.grid[0], launch.grid[1], launch.grid[2],
-        launch.block[0], launch.block[1], launch.block[2],
-        launch.dynamic_shared_memory_bytes, stream, params.pointers.data(),
-        nullptr);
-    if (result != CUDA_SUCCESS)
-      return driver.check(
-          result, "cuLaunchKernel('" + std::string(launch.name) + "', grid " +
-                      std::to_string(launch.grid[0]) + "x" +
-                      std::to_string(launch.grid[1]) + "x" +
-                      std::to_string(launch.grid[2]) + ", block " +
-                      std::to_string(launch.block[0]) + "x" +
-                      std::to_string(launch.block[1]) + "x" +
-                      std::to_string(launch.block[2]) + ", " +
-                      std::to_string(launch.dynamic_shared_memory_bytes) +
-                      " bytes of dynamic shared memory)");
+    if (Status status = launchKernel(kernel.functions[i], plan.kernels[i],
+                                     stream, params.pointers.data());
+        !status.ok())
+      return status;
   }
   return Status::success();
 }
@@ -294,6 +302,24 @@ Status DeviceRuntime::launch(const KernelMetadata &metadata,
   Status recorded = driver.check(driver.cuEventRecord(workspaceLastUse, stream),
                                  "cuEventRecord");
   return launched.ok() ? recorded : launched;
+}
+
+Status DeviceRuntime::mergeStates(const KernelMetadata &metadata,
+                                  const LoadedKernel &kernel,
+                                  const gqa_merge_args &args) {
+  gqa_kernel_launch_config launch;
+  if (Status status = planMerge(metadata, args, launch); !status.ok())
+    return status;
+  if (Status status = validateMergePointers(args); !status.ok())
+    return status;
+  ScopedContext scope(driver, context);
+  if (!scope.isCurrent())
+    return scope.getStatus();
+  KernelParamValues params;
+  bindMergeParams(metadata.kernels.front(), args, params);
+  return launchKernel(kernel.functions.front(), launch,
+                      static_cast<CUstream>(args.stream),
+                      params.pointers.data());
 }
 
 } // namespace gqa::runtime

@@ -80,6 +80,11 @@ public:
   Status launch(const KernelMetadata &metadata, const LoadedKernel &kernel,
                 const gqa_launch_args &args);
 
+  /// Checks `args` completely (planMerge, validateMergePointers), then queues
+  /// the merge kernel of a merge_states kernel set on args.stream.
+  Status mergeStates(const KernelMetadata &metadata, const LoadedKernel &kernel,
+                     const gqa_merge_args &args);
+
 private:
   DeviceRuntime() = default;
 
@@ -97,6 +102,12 @@ private:
   Status launchKernels(const KernelMetadata &metadata,
                        const LoadedKernel &kernel, const gqa_launch_args &args,
                        const gqa_launch_plan &plan, uint64_t workspace) const;
+
+  /// One cuLaunchKernel of `function` as `launch` says, on `stream`; the
+  /// context is current.
+  Status launchKernel(cuda::CUfunction function,
+                      const gqa_kernel_launch_config &launch,
+                      cuda::CUstream stream, void **params) const;
 
   cuda::CudaDriver driver;
   cuda::CUdevice device = 0;

@@ -2,6 +2,8 @@
 
 #include "KernelMetadata.h"
 
+#include "MetadataReader.h"
+
 #include <cmath>
 #include <initializer_list>
 #include <iterator>
@@ -11,18 +13,10 @@
 
 namespace gqa::runtime {
 
+using namespace decoding;
+
 namespace {
 
-/// A JSON spelling and the value it stands for.
-template <typename T> struct EnumSpelling {
-  const char *spelling;
-  T value;
-};
-
-const EnumSpelling<gqa_dtype> kDTypes[] = {
-    {"f16", GQA_DTYPE_F16}, {"bf16", GQA_DTYPE_BF16}, {"f32", GQA_DTYPE_F32}};
-const EnumSpelling<gqa_layout> kLayouts[] = {{"bhsd", GQA_LAYOUT_BHSD},
-                                             {"bshd", GQA_LAYOUT_BSHD}};
 const EnumSpelling<gqa_mask> kMasks[] = {{"none", GQA_MASK_NONE},
                                          {"causal", GQA_MASK_CAUSAL},
                                          {"window", GQA_MASK_WINDOW}};
@@ -64,16 +58,9 @@ const EnumSpelling<PointerParam> kPointerParams[] = {
 static_assert(std::size(kPointerParams) + std::size(kLaunchSizes) ==
                   kMaxKernelParams,
               "kMaxKernelParams must count the contract's parameter names");
-const EnumSpelling<ParamType> kParamTypes[] = {
-    {"ptr", ParamType::Ptr}, {"i32", ParamType::I32}, {"i64", ParamType::I64}};
 
-template <typename T, size_t N>
-const char *spell(const EnumSpelling<T> (&spellings)[N], T value) {
-  for (const EnumSpelling<T> &entry : spellings)
-    if (entry.value == value)
-      return entry.spelling;
-  return "?";
-}
+const KernelVocabulary kAttentionVocabulary = {
+    kRoles, kGridSymbols, kPointerParams, kLaunchSizes, "the contract"};
 
 } // namespace
 
@@ -98,194 +85,6 @@ int64_t getDTypeSize(gqa_dtype dtype) {
 }
 
 namespace {
-
-std::string quote(std::string_view text) {
-  return "'" + std::string(text) + "'";
-}
-
-Status invalid(std::string message) {
-  return Status::failure(GQA_ERROR_INVALID_METADATA, std::move(message));
-}
-
-/// The path of a member: "config" + "q_heads" -> "config.q_heads".
-std::string memberPath(const std::string &path, std::string_view key) {
-  return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-
-std::string elementPath(const std::string &path, size_t index) {
-  return path + "[" + std::to_string(index) + "]";
-}
-
-/// Reads typed members out of JSON objects; every message names the key by
-/// its full path.
-class Reader {
-public:
-  /// Checks that `value` at `path` is an object whose keys are all in
-  /// `knownKeys`.
-  static Status
-  expectObject(const JsonValue &value, const std::string &path,
-               std::initializer_list<std::string_view> knownKeys) {
-    if (value.getKind() != JsonValue::Kind::Object)
-      return typeError(path, "an object", value);
-    for (const JsonValue::Member &member : value.getObject()) {
-      bool known = false;
-      for (std::string_view key : knownKeys)
-        known = known || key == member.first;
-      if (!known)
-        return invalid("unknown key " + quote(memberPath(path, member.first)));
-    }
-    return Status::success();
-  }
-
-  static Status typeError(const std::string &path, const char *expected,
-                          const JsonValue &found) {
-    return invalid((path.empty() ? "the document" : "key " + quote(path)) +
-                   " must be " + expected + ", not " +
-                   describeJsonKind(found.getKind()));
-  }
-
-  static Status get(const JsonValue &object, const std::string &path,
-                    std::string_view key, const JsonValue *&member) {
-    member = object.find(key);
-    if (!member)
-      return invalid("missing key " + quote(memberPath(path, key)));
-    return Status::success();
-  }
-
-  static Status readInteger(const JsonValue &object, const std::string &path,
-                            std::string_view key, int64_t minimum,
-                            int64_t maximum, int64_t &out) {
-    const JsonValue *member;
-    if (Status status = get(object, path, key, member); !status.ok())
-      return status;
-    return checkInteger(*member, memberPath(path, key), minimum, maximum, out);
-  }
-
-  static Status checkInteger(const JsonValue &value, const std::string &path,
-                             int64_t minimum, int64_t maximum, int64_t &out) {
-    if (value.getKind() != JsonValue::Kind::Number || !value.getInteger())
-      return typeError(path, "an integer", value);
-    out = *value.getInteger();
-    if (out < minimum)
-      return invalid("key " + quote(path) + " must be >= " +
-                     std::to_string(minimum) + ", not " + std::to_string(out));
-    if (out > maximum)
-      return invalid("key " + quote(path) + " must be <= " +
-                     std::to_string(maximum) + ", not " + std::to_string(out));
-    return Status::success();
-  }
-
-  static Status readUInt32(const JsonValue &object, const std::string &path,
-                           std::string_view key, uint32_t &out) {
-    int64_t value = 0;
-    Status status = readInteger(object, path, key, 0,
-                                std::numeric_limits<uint32_t>::max(), value);
-    out = static_cast<uint32_t>(value);
-    return status;
-  }
-
-  /// An integer >= 1, or null (stored as 0).
-  static Status readOptionalSize(const JsonValue &object,
-                                 const std::string &path, std::string_view key,
-                                 int64_t &out) {
-    const JsonValue *member;
-    if (Status status = get(object, path, key, member); !status.ok())
-      return status;
-    if (member->isNull()) {
-      out = 0;
-      return Status::success();
-    }
-    if (member->getKind() != JsonValue::Kind::Number || !member->getInteger())
-      return typeError(memberPath(path, key), "an integer or null", *member);
-    return checkInteger(*member, memberPath(path, key), 1,
-                        std::numeric_limits<int64_t>::max(), out);
-  }
-
-  static Status readNumber(const JsonValue &object, const std::string &path,
-                           std::string_view key, double &out) {
-    const JsonValue *member;
-    if (Status status = get(object, path, key, member); !status.ok())
-      return status;
-    if (member->getKind() != JsonValue::Kind::Number)
-      return typeError(memberPath(path, key), "a number", *member);
-    out = member->getNumber();
-    return Status::success();
-  }
-
-  static Status readBool(const JsonValue &object, const std::string &path,
-                         std::string_view key, bool &out) {
-    const JsonValue *member;
-    if (Status status = get(object, path, key, member); !status.ok())
-      return status;
-    if (member->getKind() != JsonValue::Kind::Bool)
-      return typeError(memberPath(path, key), "a boolean", *member);
-    out = member->getBool();
-    return Status::success();
-  }
-
-  static Status readString(const JsonValue &object, const std::string &path,
-                           std::string_view key, std::string &out) {
-    const JsonValue *member;
-    if (Status status = get(object, path, key, member); !status.ok())
-      return status;
-    if (member->getKind() != JsonValue::Kind::String)
-      return typeError(memberPath(path, key), "a string", *member);
-    out = member->getString();
-    if (out.empty())
-      return invalid("key " + quote(memberPath(path, key)) +
-                     " must not be empty");
-    return Status::success();
-  }
-
-  template <typename T, size_t N>
-  static Status readEnum(const JsonValue &object, const std::string &path,
-                         std::string_view key,
-                         const EnumSpelling<T> (&spellings)[N], T &out) {
-    std::string spelling;
-    if (Status status = readString(object, path, key, spelling); !status.ok())
-      return status;
-    return lookUpEnum(spelling, memberPath(path, key), spellings, out);
-  }
-
-  template <typename T, size_t N>
-  static Status lookUpEnum(const std::string &spelling, const std::string &path,
-                           const EnumSpelling<T> (&spellings)[N], T &out) {
-    std::string choices;
-    for (const EnumSpelling<T> &entry : spellings) {
-      if (spelling == entry.spelling) {
-        out = entry.value;
-        return Status::success();
-      }
-      choices += choices.empty() ? "" : ", ";
-      choices += entry.spelling;
-    }
-    return invalid("key " + quote(path) + " must be one of " + choices +
-                   ", not " + quote(spelling));
-  }
-
-  /// Checks that `object[key]` is an array of `size` elements (any size if
-  /// `size` is 0, but not empty).
-  static Status readArray(const JsonValue &object, const std::string &path,
-                          std::string_view key, size_t size,
-                          const JsonValue::Array *&out) {
-    const JsonValue *member;
-    if (Status status = get(object, path, key, member); !status.ok())
-      return status;
-    if (member->getKind() != JsonValue::Kind::Array)
-      return typeError(memberPath(path, key), "an array", *member);
-    out = &member->getArray();
-    if (size != 0 && out->size() != size)
-      return invalid("key " + quote(memberPath(path, key)) + " must have " +
-                     std::to_string(size) + " elements, not " +
-                     std::to_string(out->size()));
-    if (out->empty())
-      return invalid("key " + quote(memberPath(path, key)) +
-                     " must not be empty");
-    return Status::success();
-  }
-};
-
-constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 
 Status decodeConfig(const JsonValue &object, gqa_kernel_config &config) {
   const std::string path = "config";
@@ -421,8 +220,14 @@ Status decodeTiling(const JsonValue &document, gqa_kernel_tiling &tiling) {
                              tiling.max_splits);
 }
 
+} // namespace
+
+namespace decoding {
+
+namespace {
+
 Status decodeGridDim(const JsonValue &value, const std::string &path,
-                     GridDim &dim) {
+                     EnumTable<LaunchSize> symbols, GridDim &dim) {
   if (Status status = Reader::expectObject(
           value, path, {"const", "sym", "mul", "add", "div"});
       !status.ok())
@@ -444,8 +249,7 @@ Status decodeGridDim(const JsonValue &value, const std::string &path,
     return invalid("missing key " + quote(memberPath(path, "sym")) +
                    " (or 'const')");
   dim.isConstant = false;
-  if (Status status =
-          Reader::readEnum(value, path, "sym", kGridSymbols, dim.symbol);
+  if (Status status = Reader::readEnum(value, path, "sym", symbols, dim.symbol);
       !status.ok())
     return status;
   struct OptionalTerm {
@@ -467,7 +271,7 @@ Status decodeGridDim(const JsonValue &value, const std::string &path,
 }
 
 Status decodeParam(const JsonValue &value, const std::string &path,
-                   KernelParam &param) {
+                   const KernelVocabulary &vocabulary, KernelParam &param) {
   if (Status status = Reader::expectObject(value, path, {"name", "type"});
       !status.ok())
     return status;
@@ -479,7 +283,7 @@ Status decodeParam(const JsonValue &value, const std::string &path,
       !status.ok())
     return status;
   std::string namePath = memberPath(path, "name");
-  for (const EnumSpelling<PointerParam> &entry : kPointerParams) {
+  for (const EnumSpelling<PointerParam> &entry : vocabulary.pointers) {
     if (param.name == entry.spelling) {
       param.source = entry.value;
       if (param.type != ParamType::Ptr)
@@ -488,7 +292,7 @@ Status decodeParam(const JsonValue &value, const std::string &path,
       return Status::success();
     }
   }
-  for (const EnumSpelling<LaunchSize> &entry : kLaunchSizes) {
+  for (const EnumSpelling<LaunchSize> &entry : vocabulary.sizes) {
     if (param.name == entry.spelling) {
       param.source = entry.value;
       if (param.type == ParamType::Ptr)
@@ -497,15 +301,18 @@ Status decodeParam(const JsonValue &value, const std::string &path,
       return Status::success();
     }
   }
+  std::string names;
+  for (const EnumSpelling<PointerParam> &entry : vocabulary.pointers)
+    names += std::string(names.empty() ? "" : ", ") + entry.spelling;
+  for (const EnumSpelling<LaunchSize> &entry : vocabulary.sizes)
+    names += std::string(", ") + entry.spelling;
   return invalid("key " + quote(namePath) + " is " + quote(param.name) +
-                 ", which is not a parameter name of the contract (q, k, v, "
-                 "out, kv_lens, block_table, batch, seq_q, seq_kv, "
-                 "num_pages, num_splits, partial_out, partial_lse, sinks, "
-                 "lse, cu_seqlens_q, total_q, cu_seqlens_k, total_kv)");
+                 ", which is not a parameter name of " + vocabulary.owner +
+                 " (" + names + ")");
 }
 
 Status decodeKernel(const JsonValue &value, const std::string &path,
-                    KernelSpec &kernel) {
+                    const KernelVocabulary &vocabulary, KernelSpec &kernel) {
   if (Status status = Reader::expectObject(
           value, path,
           {"name", "role", "block", "dynamic_shared_memory_bytes",
@@ -516,7 +323,7 @@ Status decodeKernel(const JsonValue &value, const std::string &path,
       !status.ok())
     return status;
   if (Status status =
-          Reader::readEnum(value, path, "role", kRoles, kernel.role);
+          Reader::readEnum(value, path, "role", vocabulary.roles, kernel.role);
       !status.ok())
     return status;
 
@@ -557,8 +364,9 @@ Status decodeKernel(const JsonValue &value, const std::string &path,
       !status.ok())
     return status;
   for (size_t i = 0; i < 3; ++i)
-    if (Status status = decodeGridDim(
-            (*grid)[i], elementPath(path + ".grid", i), kernel.grid[i]);
+    if (Status status =
+            decodeGridDim((*grid)[i], elementPath(path + ".grid", i),
+                          vocabulary.gridSymbols, kernel.grid[i]);
         !status.ok())
       return status;
 
@@ -568,8 +376,8 @@ Status decodeKernel(const JsonValue &value, const std::string &path,
     return status;
   for (size_t i = 0; i < params->size(); ++i) {
     KernelParam param;
-    if (Status status =
-            decodeParam((*params)[i], elementPath(path + ".params", i), param);
+    if (Status status = decodeParam(
+            (*params)[i], elementPath(path + ".params", i), vocabulary, param);
         !status.ok())
       return status;
     for (const KernelParam &earlier : kernel.params)
@@ -581,12 +389,63 @@ Status decodeKernel(const JsonValue &value, const std::string &path,
   return Status::success();
 }
 
+} // namespace
+
+Status decodeHeader(const JsonValue &document, std::string_view format,
+                    int64_t version, KernelMetadata &metadata) {
+  if (Status status = Reader::readInteger(document, "", "version", 1, kInt64Max,
+                                          metadata.version);
+      !status.ok())
+    return status;
+  if (metadata.version != version)
+    return invalid("metadata version " + std::to_string(metadata.version) +
+                   " is not supported: key 'version' must be " +
+                   std::to_string(version) + " for format " +
+                   std::string(format) + " (recompile the kernel)");
+  if (Status status = Reader::readString(document, "", "chip", metadata.chip);
+      !status.ok())
+    return status;
+  if (!isValidChipName(metadata.chip))
+    return invalid("key 'chip' must look like sm_90 or sm_90a, not " +
+                   quote(metadata.chip));
+  return Reader::readString(document, "", "ptx", metadata.ptxFile);
+}
+
+Status decodeKernels(const JsonValue &document,
+                     const KernelVocabulary &vocabulary,
+                     std::vector<KernelSpec> &kernels) {
+  const JsonValue::Array *array;
+  if (Status status = Reader::readArray(document, "", "kernels", 0, array);
+      !status.ok())
+    return status;
+  kernels.clear();
+  for (size_t i = 0; i < array->size(); ++i) {
+    KernelSpec kernel;
+    if (Status status = decodeKernel((*array)[i], elementPath("kernels", i),
+                                     vocabulary, kernel);
+        !status.ok())
+      return status;
+    kernels.push_back(std::move(kernel));
+  }
+  return Status::success();
+}
+
+std::string describeKernel(const KernelSpec &kernel, size_t index,
+                           const KernelVocabulary &vocabulary) {
+  return "kernel " + quote(kernel.name) + " (kernels[" + std::to_string(index) +
+         "], role " + spell(vocabulary.roles, kernel.role) + ")";
+}
+
 bool takesParam(const KernelSpec &kernel, std::string_view name) {
   for (const KernelParam &param : kernel.params)
     if (param.name == name)
       return true;
   return false;
 }
+
+} // namespace decoding
+
+namespace {
 
 bool usesNumSplitsInGrid(const KernelSpec &kernel) {
   for (const GridDim &dim : kernel.grid)
@@ -605,6 +464,8 @@ std::vector<std::string_view> getRequiredParams(gqa_kernel_role role) {
     return {"q", "k", "v", "out", "partial_out", "partial_lse", "num_splits"};
   case GQA_KERNEL_ROLE_COMBINE:
     return {"partial_out", "partial_lse", "out"};
+  case GQA_KERNEL_ROLE_MERGE:
+    break; // Not a role of an attention document (see MergeMetadata.cpp).
   }
   return {};
 }
@@ -629,9 +490,7 @@ Status checkKernelList(const KernelMetadata &metadata) {
   bool someKernelTakesKvLens = false;
   for (size_t i = 0; i < kernels.size(); ++i) {
     const KernelSpec &kernel = kernels[i];
-    std::string where = "kernel " + quote(kernel.name) + " (kernels[" +
-                        std::to_string(i) + "], role " +
-                        spell(kRoles, kernel.role) + ")";
+    std::string where = describeKernel(kernel, i, kAttentionVocabulary);
     for (std::string_view name : getRequiredParams(kernel.role))
       if (!takesParam(kernel, name))
         return invalid(where + " must take parameter " + quote(name));
@@ -706,6 +565,12 @@ Status checkKernelList(const KernelMetadata &metadata) {
 
 Status decodeKernelMetadata(const JsonValue &document,
                             KernelMetadata &metadata) {
+  metadata = KernelMetadata();
+  // The format says which decoder reads the rest.
+  if (const JsonValue *format = document.find("format");
+      format && format->getKind() == JsonValue::Kind::String &&
+      format->getString() == kMergeStatesFormat)
+    return decodeMergeMetadata(document, metadata);
   if (Status status =
           Reader::expectObject(document, "",
                                {"format", "version", "chip", "ptx", "config",
@@ -716,23 +581,12 @@ Status decodeKernelMetadata(const JsonValue &document,
   if (Status status = Reader::readString(document, "", "format", format);
       !status.ok())
     return status;
-  if (format != "gqa.kernel")
-    return invalid("key 'format' must be \"gqa.kernel\", not " + quote(format));
-  if (Status status = Reader::readInteger(document, "", "version", 1, kInt64Max,
-                                          metadata.version);
-      !status.ok())
-    return status;
-  if (metadata.version != kMetadataVersion)
-    return invalid("metadata version " + std::to_string(metadata.version) +
-                   " is not supported (this runtime reads version " +
-                   std::to_string(kMetadataVersion) + ")");
-  if (Status status = Reader::readString(document, "", "chip", metadata.chip);
-      !status.ok())
-    return status;
-  if (!isValidChipName(metadata.chip))
-    return invalid("key 'chip' must look like sm_90 or sm_90a, not " +
-                   quote(metadata.chip));
-  if (Status status = Reader::readString(document, "", "ptx", metadata.ptxFile);
+  if (format != kAttentionFormat)
+    return invalid("key 'format' must be \"gqa.kernel\" or "
+                   "\"gqa.merge_states\", not " +
+                   quote(format));
+  if (Status status =
+          decodeHeader(document, kAttentionFormat, kMetadataVersion, metadata);
       !status.ok())
     return status;
 
@@ -743,20 +597,10 @@ Status decodeKernelMetadata(const JsonValue &document,
     return status;
   if (Status status = decodeTiling(document, metadata.tiling); !status.ok())
     return status;
-
-  const JsonValue::Array *kernels;
-  if (Status status = Reader::readArray(document, "", "kernels", 0, kernels);
+  if (Status status =
+          decodeKernels(document, kAttentionVocabulary, metadata.kernels);
       !status.ok())
     return status;
-  metadata.kernels.clear();
-  for (size_t i = 0; i < kernels->size(); ++i) {
-    KernelSpec kernel;
-    if (Status status =
-            decodeKernel((*kernels)[i], elementPath("kernels", i), kernel);
-        !status.ok())
-      return status;
-    metadata.kernels.push_back(std::move(kernel));
-  }
   return checkKernelList(metadata);
 }
 

@@ -21,12 +21,16 @@
 
 namespace gqa::runtime {
 
-/// The metadata "version" this runtime reads.
+/// The "format" of each kind of document, and the "version" of it this
+/// runtime reads (each kind is versioned on its own).
+constexpr std::string_view kAttentionFormat = "gqa.kernel";
 constexpr int64_t kMetadataVersion = 3;
+constexpr std::string_view kMergeStatesFormat = "gqa.merge_states";
+constexpr int64_t kMergeMetadataVersion = 1;
 
-/// The most parameters a kernel can take: each name of the contract's
-/// vocabulary (12 pointers, 7 sizes) at most once; KernelMetadata.cpp
-/// asserts that it matches the vocabulary.
+/// The most parameters a kernel can take: each name of the attention
+/// contract's vocabulary (12 pointers, 7 sizes) at most once, which is more
+/// than a merge kernel's (6 and 2); the decoders assert it.
 constexpr size_t kMaxKernelParams = 19;
 
 /// A size known at launch: a grid symbol, or an integer kernel parameter.
@@ -40,7 +44,8 @@ enum class LaunchSize {
   TotalKV
 };
 
-/// A pointer kernel parameter.
+/// A pointer kernel parameter (OutA to LseB: merge kernels only; Out and
+/// Lse: both kinds).
 enum class PointerParam {
   Q,
   K,
@@ -53,7 +58,11 @@ enum class PointerParam {
   Sinks,
   Lse,
   CuSeqlensQ,
-  CuSeqlensK
+  CuSeqlensK,
+  OutA,
+  LseA,
+  OutB,
+  LseB
 };
 
 /// The contract's name of a launch size ("seq_kv").
@@ -99,21 +108,28 @@ struct KernelSpec {
   std::vector<KernelParam> params;
 };
 
-/// A whole metadata file.
+/// A whole metadata file, of either kind.
 struct KernelMetadata {
+  gqa_kernel_set_kind kind = GQA_KERNEL_SET_ATTENTION;
   int64_t version = kMetadataVersion;
   std::string chip;
   std::string ptxFile;
+  /// Attention ("gqa.kernel") only; zero for a merge_states set.
   gqa_kernel_config config = {};
   gqa_kernel_tiling tiling = {};
-  /// In launch order: one `main` kernel, or `split` then `combine`.
+  /// Merge_states ("gqa.merge_states") only; zero for an attention set.
+  gqa_merge_config mergeConfig = {};
+  /// In launch order: one `main` kernel, or `split` then `combine`; for a
+  /// merge_states set, one `merge` kernel.
   std::vector<KernelSpec> kernels;
 
+  bool isMergeStates() const { return kind == GQA_KERNEL_SET_MERGE_STATES; }
   bool splitsKV() const { return tiling.max_splits > 0; }
 };
 
-/// Decodes and checks an already parsed metadata document. Failures are
-/// GQA_ERROR_INVALID_METADATA naming the key ("kernels[1].grid[0].div").
+/// Decodes and checks an already parsed metadata document of either kind
+/// (by its "format"). Failures are GQA_ERROR_INVALID_METADATA naming the key
+/// ("kernels[1].grid[0].div").
 Status decodeKernelMetadata(const JsonValue &document,
                             KernelMetadata &metadata);
 

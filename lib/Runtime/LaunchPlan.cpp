@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 #include <tuple>
+#include <utility>
 
 namespace gqa::runtime {
 
@@ -97,10 +98,49 @@ Status checkPointer(const char *field, const void *pointer, int64_t alignment) {
   return Status::success();
 }
 
+/// Each kind of kernel set has its own entry points.
+Status checkKind(const KernelMetadata &metadata, gqa_kernel_set_kind kind) {
+  if (metadata.kind == kind)
+    return Status::success();
+  if (metadata.isMergeStates())
+    return invalidArgument(
+        "a gqa.merge_states kernel set is launched with "
+        "gqa_kernel_merge_states (and planned with gqa_plan_merge), not with "
+        "gqa_launch_args");
+  return invalidArgument("an attention kernel set (gqa.kernel) is launched "
+                         "with gqa_kernel_launch (and planned with "
+                         "gqa_plan_launch), not with gqa_merge_args");
+}
+
+/// Checks a caller's dtype and layout: valid values, equal to the config's.
+Status checkTypes(gqa_dtype dtype, gqa_layout layout, gqa_dtype compiledDType,
+                  gqa_layout compiledLayout) {
+  if (getDTypeSize(dtype) == 0)
+    return invalidArgument("args.dtype is " + std::to_string(dtype) +
+                           ", not one of GQA_DTYPE_F16, GQA_DTYPE_BF16, "
+                           "GQA_DTYPE_F32");
+  if (dtype != compiledDType)
+    return invalidArgument(std::string("args.dtype is ") + getDTypeName(dtype) +
+                           ", but the kernel was compiled for config.dtype = " +
+                           getDTypeName(compiledDType));
+  if (layout != GQA_LAYOUT_BHSD && layout != GQA_LAYOUT_BSHD)
+    return invalidArgument("args.layout is " + std::to_string(layout) +
+                           ", not one of GQA_LAYOUT_BHSD, GQA_LAYOUT_BSHD");
+  if (layout != compiledLayout)
+    return invalidArgument(
+        std::string("args.layout is ") + getLayoutName(layout) +
+        ", but the kernel was compiled for config.layout = " +
+        getLayoutName(compiledLayout));
+  return Status::success();
+}
+
 } // namespace
 
 Status validateLaunchShape(const KernelMetadata &metadata,
                            const gqa_launch_args &args) {
+  if (Status status = checkKind(metadata, GQA_KERNEL_SET_ATTENTION);
+      !status.ok())
+    return status;
   const gqa_kernel_config &config = metadata.config;
   for (Status status :
        {checkPositive("batch", args.batch), checkPositive("seq_q", args.seq_q),
@@ -114,23 +154,10 @@ Status validateLaunchShape(const KernelMetadata &metadata,
         checkStaticSize("seq_kv", args.seq_kv, config.seq_kv)})
     if (!status.ok())
       return status;
-  if (getDTypeSize(args.dtype) == 0)
-    return invalidArgument("args.dtype is " + std::to_string(args.dtype) +
-                           ", not one of GQA_DTYPE_F16, GQA_DTYPE_BF16, "
-                           "GQA_DTYPE_F32");
-  if (args.dtype != config.dtype)
-    return invalidArgument(std::string("args.dtype is ") +
-                           getDTypeName(args.dtype) +
-                           ", but the kernel was compiled for config.dtype = " +
-                           getDTypeName(config.dtype));
-  if (args.layout != GQA_LAYOUT_BHSD && args.layout != GQA_LAYOUT_BSHD)
-    return invalidArgument("args.layout is " + std::to_string(args.layout) +
-                           ", not one of GQA_LAYOUT_BHSD, GQA_LAYOUT_BSHD");
-  if (args.layout != config.layout)
-    return invalidArgument(
-        std::string("args.layout is ") + getLayoutName(args.layout) +
-        ", but the kernel was compiled for config.layout = " +
-        getLayoutName(config.layout));
+  if (Status status =
+          checkTypes(args.dtype, args.layout, config.dtype, config.layout);
+      !status.ok())
+    return status;
   // A ragged batch has its packed tokens (seq_q and seq_kv are then the
   // longest sequence's); another kernel none.
   for (auto [name, total, compiled, flag] :
@@ -258,10 +285,37 @@ Status checkI32Params(const KernelSpec &kernel, const LaunchSizes &sizes) {
   return Status::success();
 }
 
+/// How `kernel` is started for `sizes`: its grid (within CUDA's limits),
+/// block and shared memory; checks that the sizes it takes as i32 fit.
+Status planKernel(const KernelSpec &kernel, const LaunchSizes &sizes,
+                  gqa_kernel_launch_config &launch) {
+  launch.name = kernel.name.c_str();
+  launch.role = kernel.role;
+  launch.dynamic_shared_memory_bytes = kernel.dynamicSharedMemoryBytes;
+  for (size_t d = 0; d < 3; ++d) {
+    launch.block[d] = kernel.block[d];
+    int64_t extent;
+    if (Status status = evaluateGridDim(kernel.grid[d], sizes, extent);
+        !status.ok())
+      return std::move(status).withContext("kernel '" + kernel.name + "'");
+    int64_t limit = d == 0 ? kMaxGridX : kMaxGridYZ;
+    if (extent < 1 || extent > limit)
+      return invalidArgument("kernel '" + kernel.name + "' needs grid[" +
+                             std::to_string(d) +
+                             "] = " + std::to_string(extent) +
+                             ", but CUDA allows 1.." + std::to_string(limit));
+    launch.grid[d] = static_cast<uint32_t>(extent);
+  }
+  return checkI32Params(kernel, sizes);
+}
+
 } // namespace
 
 Status planLaunch(const KernelMetadata &metadata, const gqa_launch_args &args,
                   int32_t smCount, gqa_launch_plan &plan) {
+  if (Status status = checkKind(metadata, GQA_KERNEL_SET_ATTENTION);
+      !status.ok())
+    return status;
   if (smCount < 1)
     return invalidArgument("the SM count must be >= 1, not " +
                            std::to_string(smCount));
@@ -281,29 +335,10 @@ Status planLaunch(const KernelMetadata &metadata, const gqa_launch_args &args,
   if (metadata.splitsKV() && plan.num_splits == 1)
     launched = 1;
   plan.num_kernels = static_cast<int32_t>(launched);
-  for (size_t i = 0; i < launched; ++i) {
-    const KernelSpec &kernel = metadata.kernels[i];
-    gqa_kernel_launch_config &launch = plan.kernels[i];
-    launch.name = kernel.name.c_str();
-    launch.role = kernel.role;
-    launch.dynamic_shared_memory_bytes = kernel.dynamicSharedMemoryBytes;
-    for (size_t d = 0; d < 3; ++d) {
-      launch.block[d] = kernel.block[d];
-      int64_t extent;
-      if (Status status = evaluateGridDim(kernel.grid[d], sizes, extent);
-          !status.ok())
-        return std::move(status).withContext("kernel '" + kernel.name + "'");
-      int64_t limit = d == 0 ? kMaxGridX : kMaxGridYZ;
-      if (extent < 1 || extent > limit)
-        return invalidArgument("kernel '" + kernel.name + "' needs grid[" +
-                               std::to_string(d) +
-                               "] = " + std::to_string(extent) +
-                               ", but CUDA allows 1.." + std::to_string(limit));
-      launch.grid[d] = static_cast<uint32_t>(extent);
-    }
-    if (Status status = checkI32Params(kernel, sizes); !status.ok())
+  for (size_t i = 0; i < launched; ++i)
+    if (Status status = planKernel(metadata.kernels[i], sizes, plan.kernels[i]);
+        !status.ok())
       return status;
-  }
   return sizeWorkspace(metadata, args, plan);
 }
 
@@ -402,14 +437,17 @@ Status validateLaunchPointers(const KernelMetadata &metadata,
   return Status::success();
 }
 
-void bindKernelParams(const KernelSpec &kernel, const gqa_launch_args &args,
-                      const gqa_launch_plan &plan, uint64_t workspace,
-                      KernelParamValues &params) {
-  LaunchSizes sizes{args.batch,     args.seq_q,   args.seq_kv,  plan.num_splits,
-                    args.num_pages, args.total_q, args.total_kv};
-  auto address = [](const void *pointer) {
-    return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pointer));
-  };
+namespace {
+
+uint64_t addressOf(const void *pointer) {
+  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pointer));
+}
+
+/// Lays out the parameters of `kernel` by name: each size of `sizes` at its
+/// type's width, each pointer as `pointerValue` gives it.
+template <typename PointerValue>
+void bindParams(const KernelSpec &kernel, const LaunchSizes &sizes,
+                PointerValue pointerValue, KernelParamValues &params) {
   params.count = kernel.params.size();
   for (size_t i = 0; i < params.count; ++i) {
     const KernelParam &param = kernel.params[i];
@@ -423,45 +461,161 @@ void bindKernelParams(const KernelSpec &kernel, const gqa_launch_args &args,
         value.i64 = sizes.get(*size);
       continue;
     }
-    switch (std::get<PointerParam>(param.source)) {
-    case PointerParam::Q:
-      value.pointer = address(args.q);
-      break;
-    case PointerParam::K:
-      value.pointer = address(args.k);
-      break;
-    case PointerParam::V:
-      value.pointer = address(args.v);
-      break;
-    case PointerParam::Out:
-      value.pointer = address(args.out);
-      break;
-    case PointerParam::KvLens:
-      value.pointer = address(args.kv_lens);
-      break;
-    case PointerParam::BlockTable:
-      value.pointer = address(args.block_table);
-      break;
-    case PointerParam::PartialOut:
-      value.pointer = workspace;
-      break;
-    case PointerParam::PartialLse:
-      value.pointer = workspace + plan.partial_lse_offset;
-      break;
-    case PointerParam::Sinks:
-      value.pointer = address(args.sinks);
-      break;
-    case PointerParam::Lse:
-      value.pointer = address(args.lse);
-      break;
-    case PointerParam::CuSeqlensQ:
-      value.pointer = address(args.cu_seqlens_q);
-      break;
-    case PointerParam::CuSeqlensK:
-      value.pointer = address(args.cu_seqlens_k);
-      break;
-    }
+    value.pointer = pointerValue(std::get<PointerParam>(param.source));
   }
+}
+
+} // namespace
+
+void bindKernelParams(const KernelSpec &kernel, const gqa_launch_args &args,
+                      const gqa_launch_plan &plan, uint64_t workspace,
+                      KernelParamValues &params) {
+  LaunchSizes sizes{args.batch,     args.seq_q,   args.seq_kv,  plan.num_splits,
+                    args.num_pages, args.total_q, args.total_kv};
+  auto pointerValue = [&](PointerParam pointer) -> uint64_t {
+    switch (pointer) {
+    case PointerParam::Q:
+      return addressOf(args.q);
+    case PointerParam::K:
+      return addressOf(args.k);
+    case PointerParam::V:
+      return addressOf(args.v);
+    case PointerParam::Out:
+      return addressOf(args.out);
+    case PointerParam::KvLens:
+      return addressOf(args.kv_lens);
+    case PointerParam::BlockTable:
+      return addressOf(args.block_table);
+    case PointerParam::PartialOut:
+      return workspace;
+    case PointerParam::PartialLse:
+      return workspace + plan.partial_lse_offset;
+    case PointerParam::Sinks:
+      return addressOf(args.sinks);
+    case PointerParam::Lse:
+      return addressOf(args.lse);
+    case PointerParam::CuSeqlensQ:
+      return addressOf(args.cu_seqlens_q);
+    case PointerParam::CuSeqlensK:
+      return addressOf(args.cu_seqlens_k);
+    case PointerParam::OutA:
+    case PointerParam::LseA:
+    case PointerParam::OutB:
+    case PointerParam::LseB:
+      break; // Merge kernels only: never in an attention document.
+    }
+    return 0;
+  };
+  bindParams(kernel, sizes, pointerValue, params);
+}
+
+Status planMerge(const KernelMetadata &metadata, const gqa_merge_args &args,
+                 gqa_kernel_launch_config &launch) {
+  if (Status status = checkKind(metadata, GQA_KERNEL_SET_MERGE_STATES);
+      !status.ok())
+    return status;
+  const gqa_merge_config &config = metadata.mergeConfig;
+  for (Status status :
+       {checkPositive("batch", args.batch), checkPositive("seq_q", args.seq_q),
+        checkFact("heads", args.heads, config.heads),
+        checkFact("head_dim_v", args.head_dim_v, config.head_dim_v),
+        checkStaticSize("batch", args.batch, config.batch),
+        checkStaticSize("seq_q", args.seq_q, config.seq_q),
+        checkTypes(args.dtype, args.layout, config.dtype, config.layout)})
+    if (!status.ok())
+      return status;
+  if (config.varlen && args.batch != 1)
+    return invalidArgument("args.batch is " + std::to_string(args.batch) +
+                           ", but config.varlen is true: packed tokens are "
+                           "merged as batch 1 of seq_q tokens");
+  launch = {};
+  LaunchSizes sizes;
+  sizes.batch = args.batch;
+  sizes.seqQ = args.seq_q;
+  return planKernel(metadata.kernels.front(), sizes, launch);
+}
+
+Status validateMergePointers(const gqa_merge_args &args) {
+  // The outputs move in 16-byte vectors; the log-sum-exps are f32.
+  constexpr int64_t outAlignment = 16, lseAlignment = 4;
+  for (Status status : {checkPointer("out_a", args.out_a, outAlignment),
+                        checkPointer("lse_a", args.lse_a, lseAlignment),
+                        checkPointer("out_b", args.out_b, outAlignment),
+                        checkPointer("lse_b", args.lse_b, lseAlignment),
+                        checkPointer("out", args.out, outAlignment),
+                        checkPointer("lse", args.lse, lseAlignment)})
+    if (!status.ok())
+      return status;
+
+  // The bytes of each array (saturated: planMerge has bounded the sizes by
+  // the grid, not by memory).
+  uint64_t rows = 1, lseBytes, outBytes;
+  bool fits =
+      !__builtin_mul_overflow(rows, uint64_t(args.batch), &rows) &&
+      !__builtin_mul_overflow(rows, uint64_t(args.heads), &rows) &&
+      !__builtin_mul_overflow(rows, uint64_t(args.seq_q), &rows) &&
+      !__builtin_mul_overflow(rows, uint64_t{4}, &lseBytes) &&
+      !__builtin_mul_overflow(rows, uint64_t(args.head_dim_v), &outBytes) &&
+      !__builtin_mul_overflow(outBytes, uint64_t(getDTypeSize(args.dtype)),
+                              &outBytes);
+  if (!fits)
+    lseBytes = outBytes = std::numeric_limits<uint64_t>::max();
+  auto overlap = [](const void *a, const void *b, uint64_t bytes) {
+    uint64_t x = addressOf(a), y = addressOf(b);
+    return (x < y ? y - x : x - y) < bytes;
+  };
+  // Every thread of a row reads the row's log-sum-exps, and one writes the
+  // merged one: lse must be memory of its own.
+  for (auto [name, input] :
+       {std::pair<const char *, const void *>{"lse_a", args.lse_a},
+        {"lse_b", args.lse_b}}) {
+    if (args.lse == input)
+      return invalidArgument(std::string("args.lse is args.") + name +
+                             ": the merged log-sum-exps must not overwrite an "
+                             "input's (every thread of a row reads them)");
+    if (overlap(args.lse, input, lseBytes))
+      return invalidArgument(std::string("args.lse overlaps args.") + name +
+                             " (" + std::to_string(lseBytes) +
+                             " bytes each): the merged log-sum-exps must not "
+                             "overwrite an input's");
+  }
+  // Each value of out is read from out_a and out_b by the thread that
+  // writes it, so out may be either input exactly, but not overlap one.
+  for (auto [name, input] :
+       {std::pair<const char *, const void *>{"out_a", args.out_a},
+        {"out_b", args.out_b}})
+    if (args.out != input && overlap(args.out, input, outBytes))
+      return invalidArgument(std::string("args.out overlaps args.") + name +
+                             " (" + std::to_string(outBytes) +
+                             " bytes each) without being it: out may be " +
+                             name + " itself or memory of its own");
+  return Status::success();
+}
+
+void bindMergeParams(const KernelSpec &kernel, const gqa_merge_args &args,
+                     KernelParamValues &params) {
+  LaunchSizes sizes;
+  sizes.batch = args.batch;
+  sizes.seqQ = args.seq_q;
+  auto pointerValue = [&](PointerParam pointer) -> uint64_t {
+    switch (pointer) {
+    case PointerParam::OutA:
+      return addressOf(args.out_a);
+    case PointerParam::LseA:
+      return addressOf(args.lse_a);
+    case PointerParam::OutB:
+      return addressOf(args.out_b);
+    case PointerParam::LseB:
+      return addressOf(args.lse_b);
+    case PointerParam::Out:
+      return addressOf(args.out);
+    case PointerParam::Lse:
+      return addressOf(args.lse);
+    default:
+      return 0; // Attention kernels only: never in a merge document.
+    }
+  };
+  bindParams(kernel, sizes, pointerValue, params);
 }
 
 } // namespace gqa::runtime

@@ -3,7 +3,8 @@
 // Everything about a launch that needs no GPU: checking the caller's
 // arguments against the metadata, evaluating grid expressions, choosing the
 // number of KV splits, sizing the workspace and laying out the kernel
-// parameters.
+// parameters; for attention kernel sets (gqa_launch_args) and merge_states
+// kernel sets (gqa_merge_args).
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,9 +43,10 @@ struct LaunchSizes {
   int64_t get(LaunchSize size) const;
 };
 
-/// Checks the sizes (>= 1, equal to the sizes fixed in the metadata) and the
-/// shape facts (heads, head dims, dtype, layout) of `args` against the
-/// metadata. Fails with GQA_ERROR_INVALID_ARGUMENT naming the field.
+/// Checks that `metadata` is an attention kernel set, then the sizes (>= 1,
+/// equal to the sizes fixed in the metadata) and the shape facts (heads,
+/// head dims, dtype, layout) of `args` against it. Fails with
+/// GQA_ERROR_INVALID_ARGUMENT naming the field.
 Status validateLaunchShape(const KernelMetadata &metadata,
                            const gqa_launch_args &args);
 
@@ -100,6 +102,24 @@ struct KernelParamValues {
 void bindKernelParams(const KernelSpec &kernel, const gqa_launch_args &args,
                       const gqa_launch_plan &plan, uint64_t workspace,
                       KernelParamValues &params);
+
+/// Checks that `metadata` is a merge_states kernel set and `args` fits it
+/// (sizes >= 1 and equal to the fixed ones, heads, head_dim_v, dtype and
+/// layout equal to the config's, batch 1 with config.varlen), then plans its
+/// kernel: grid (within the device limits), block, shared memory, and every
+/// size passed as an i32 fitting in one.
+Status planMerge(const KernelMetadata &metadata, const gqa_merge_args &args,
+                 gqa_kernel_launch_config &launch);
+
+/// Checks the pointers of a merge already planned: all six given, out_a,
+/// out_b and out 16-byte aligned, the log-sum-exps 4-byte aligned; lse
+/// sharing no byte with lse_a or lse_b; out either out_a (out_b) or sharing
+/// no byte with it.
+Status validateMergePointers(const gqa_merge_args &args);
+
+/// Fills the parameters of a merge kernel.
+void bindMergeParams(const KernelSpec &kernel, const gqa_merge_args &args,
+                     KernelParamValues &params);
 
 } // namespace gqa::runtime
 

@@ -48,6 +48,8 @@ TEST(CApiTest, NamesEveryStatus) {
 
 TEST(CApiTest, ReportsTheAbiVersion) {
   EXPECT_EQ(gqa_runtime_abi_version(), GQA_RUNTIME_ABI_VERSION);
+  // 4: merge_states kernel sets (gqa_merge_args, gqa_kernel_merge_states).
+  EXPECT_EQ(gqa_runtime_abi_version(), 4);
 }
 
 TEST(CApiTest, LastErrorIsPerThreadAndResetByEachCall) {

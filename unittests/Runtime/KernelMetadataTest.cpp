@@ -218,9 +218,12 @@ INSTANTIATE_TEST_SUITE_P(
     KernelMetadataTest, BadValueTest,
     testing::Values(
         BadValue{"format", "\"gqa.kernels\"",
-                 "key 'format' must be \"gqa.kernel\", not 'gqa.kernels'"},
+                 "key 'format' must be \"gqa.kernel\" or "
+                 "\"gqa.merge_states\", not 'gqa.kernels'"},
         BadValue{"format", "1", "key 'format' must be a string, not a number"},
-        BadValue{"version", "1", "metadata version 1 is not supported"},
+        BadValue{"version", "1",
+                 "metadata version 1 is not supported: key 'version' must be "
+                 "3 for format gqa.kernel"},
         BadValue{"version", "\"1\"",
                  "key 'version' must be an integer, not a string"},
         BadValue{"version", "1.0",

@@ -167,6 +167,35 @@ inline constexpr std::string_view kPagedExample = R"json({
   ]
 })json";
 
+/// The merge_states example of docs/kernel-metadata.md, verbatim: bf16
+/// outputs in bshd, 64 heads of 128 values, 4 rows per CTA.
+inline constexpr std::string_view kMergeExample = R"json({
+  "format": "gqa.merge_states",
+  "version": 1,
+  "chip": "sm_90",
+  "ptx": "merge.ptx",
+  "config": {
+    "heads": 64, "head_dim_v": 128, "dtype": "bf16", "layout": "bshd",
+    "varlen": false, "batch": null, "seq_q": null
+  },
+  "kernels": [
+    {
+      "name": "gqa_merge_states",
+      "role": "merge",
+      "block": [128, 1, 1],
+      "dynamic_shared_memory_bytes": 0,
+      "static_shared_memory_bytes": 0,
+      "grid": [ { "sym": "seq_q", "mul": 64, "div": 4 }, { "const": 1 }, { "sym": "batch" } ],
+      "params": [
+        { "name": "out_a", "type": "ptr" }, { "name": "lse_a", "type": "ptr" },
+        { "name": "out_b", "type": "ptr" }, { "name": "lse_b", "type": "ptr" },
+        { "name": "out", "type": "ptr" }, { "name": "lse", "type": "ptr" },
+        { "name": "batch", "type": "i64" }, { "name": "seq_q", "type": "i64" }
+      ]
+    }
+  ]
+})json";
+
 /// Parses a JSON text that the test expects to be valid.
 inline JsonValue parseDocument(std::string_view text) {
   JsonValue document;
@@ -273,6 +302,30 @@ inline gqa_launch_args makeArgs(const KernelMetadata &metadata, int64_t batch,
   args.head_dim_v = metadata.config.head_dim_v;
   args.dtype = metadata.config.dtype;
   args.layout = metadata.config.layout;
+  return args;
+}
+
+/// Merge arguments matching a merge_states metadata's config, with `batch`,
+/// `seqQ` and non-null, aligned dummy pointers (never dereferenced) 2^40
+/// bytes apart, so that no two arrays overlap.
+inline gqa_merge_args makeMergeArgs(const KernelMetadata &metadata,
+                                    int64_t batch, int64_t seqQ) {
+  auto at = [](uint64_t index) {
+    return reinterpret_cast<void *>(static_cast<uintptr_t>(index << 40));
+  };
+  gqa_merge_args args = {};
+  args.out_a = at(1);
+  args.lse_a = at(2);
+  args.out_b = at(3);
+  args.lse_b = at(4);
+  args.out = at(5);
+  args.lse = at(6);
+  args.batch = batch;
+  args.seq_q = seqQ;
+  args.heads = metadata.mergeConfig.heads;
+  args.head_dim_v = metadata.mergeConfig.head_dim_v;
+  args.dtype = metadata.mergeConfig.dtype;
+  args.layout = metadata.mergeConfig.layout;
   return args;
 }
 

@@ -35,7 +35,7 @@ extern "C" {
 /// The version of this ABI. It changes whenever a declaration below changes
 /// incompatibly; bindings (python/gqa) compare it with
 /// gqa_runtime_abi_version() before using the library.
-#define GQA_RUNTIME_ABI_VERSION 3
+#define GQA_RUNTIME_ABI_VERSION 4
 
 /// The environment variable naming the CUDA driver library to dlopen when
 /// gqa_runtime_create_with_driver is given NULL (default: "libcuda.so.1").
@@ -117,8 +117,18 @@ typedef enum gqa_kv_lens_type GQA_INT_ENUM_BASE {
 typedef enum gqa_kernel_role GQA_INT_ENUM_BASE {
   GQA_KERNEL_ROLE_MAIN = 1,
   GQA_KERNEL_ROLE_SPLIT = 2,
-  GQA_KERNEL_ROLE_COMBINE = 3
+  GQA_KERNEL_ROLE_COMBINE = 3,
+  /// The one kernel of a merge_states set (gqa_kernel_merge_states).
+  GQA_KERNEL_ROLE_MERGE = 4
 } gqa_kernel_role;
+
+/// What a kernel set computes (the metadata's "format"): attention
+/// ("gqa.kernel"), or the merge of two partial attention results by their
+/// log-sum-exps ("gqa.merge_states").
+typedef enum gqa_kernel_set_kind GQA_INT_ENUM_BASE {
+  GQA_KERNEL_SET_ATTENTION = 1,
+  GQA_KERNEL_SET_MERGE_STATES = 2
+} gqa_kernel_set_kind;
 
 //===----------------------------------------------------------------------===//
 // Parsed metadata (no GPU needed)
@@ -171,6 +181,21 @@ typedef struct gqa_kernel_tiling {
   int64_t max_splits; ///< 0: the kernel does not split KV.
 } gqa_kernel_tiling;
 
+/// The "config" object of a merge_states kernel set: the shape of the two
+/// partial results it merges and of its result.
+typedef struct gqa_merge_config {
+  int64_t heads;
+  int64_t head_dim_v;
+  gqa_dtype dtype;
+  gqa_layout layout;
+  /// 1: the outputs are packed tokens [seq_q, heads, head_dim_v] and the
+  /// log-sum-exps [heads, seq_q] (flash_attn's varlen shapes; layout bshd,
+  /// batch 1); else 0.
+  int32_t varlen;
+  int64_t batch; ///< Fixed at compile time, or 0 (JSON null): given at launch.
+  int64_t seq_q; ///< Likewise.
+} gqa_merge_config;
+
 /// Parses and checks metadata JSON text (`json_size` bytes; no terminating
 /// NUL needed). Every key of the contract is required, unknown keys are
 /// rejected, and messages name the offending key ("config.head_dim").
@@ -185,6 +210,16 @@ GQA_RUNTIME_API void gqa_metadata_destroy(gqa_metadata metadata);
 /// Copies the "config" object.
 GQA_RUNTIME_API gqa_status gqa_metadata_get_config(gqa_metadata metadata,
                                                    gqa_kernel_config *config);
+
+/// Which kind of kernel set the metadata describes.
+GQA_RUNTIME_API gqa_status gqa_metadata_get_kind(gqa_metadata metadata,
+                                                 gqa_kernel_set_kind *kind);
+
+/// Copies the "config" object of a merge_states kernel set (fails with
+/// GQA_ERROR_INVALID_ARGUMENT for an attention set, as gqa_metadata_get_config
+/// and gqa_metadata_get_tiling do for a merge_states set).
+GQA_RUNTIME_API gqa_status gqa_metadata_get_merge_config(
+    gqa_metadata metadata, gqa_merge_config *config);
 
 /// Copies the "tile" and "split_kv" objects.
 GQA_RUNTIME_API gqa_status gqa_metadata_get_tiling(gqa_metadata metadata,
@@ -302,6 +337,47 @@ GQA_RUNTIME_API gqa_status gqa_plan_launch(gqa_metadata metadata,
                                            int32_t sm_count,
                                            gqa_launch_plan *plan);
 
+/// One merge of two partial attention results over disjoint keys, by their
+/// log-sum-exps (docs/kernel-metadata.md, "gqa.merge_states"):
+///
+///   M = max(lse_a, lse_b), w_x = exp(lse_x - M) (0 when lse_x = -inf),
+///   out = (w_a out_a + w_b out_b) / (w_a + w_b), lse = M + log(w_a + w_b),
+///
+/// and a row neither part saw (both -inf) gets out = 0 and lse = -inf.
+/// Zero-initialise it, then fill it in.
+typedef struct gqa_merge_args {
+  /// Device pointers, contiguous: the outputs [batch, heads, seq_q,
+  /// head_dim_v] in `layout` (bhsd order here; [seq_q, heads, head_dim_v]
+  /// with config.varlen), dtype-typed, 16-byte aligned; the log-sum-exps f32
+  /// [batch, heads, seq_q] whatever the layout ([heads, seq_q] with varlen),
+  /// 4-byte aligned. `out` may be `out_a` or `out_b` (each value is read
+  /// before it is written, by the same thread); `lse` must be neither
+  /// `lse_a` nor `lse_b`.
+  const void *out_a;
+  const void *lse_a;
+  const void *out_b;
+  const void *lse_b;
+  void *out;
+  void *lse;
+  /// With config.varlen, batch is 1 and seq_q the packed tokens.
+  int64_t batch;
+  int64_t seq_q;
+  int64_t heads;
+  int64_t head_dim_v;
+  gqa_dtype dtype;
+  gqa_layout layout;
+  /// A CUstream of the runtime's context, or NULL for the legacy default
+  /// stream.
+  void *stream;
+} gqa_merge_args;
+
+/// Checks `args` against the metadata of a merge_states kernel set and
+/// computes how its kernel is started (pointers and the stream are not
+/// looked at). Needs no GPU.
+GQA_RUNTIME_API gqa_status gqa_plan_merge(gqa_metadata metadata,
+                                          const gqa_merge_args *args,
+                                          gqa_kernel_launch_config *launch);
+
 //===----------------------------------------------------------------------===//
 // Runtime: a device, its context and its module cache
 //===----------------------------------------------------------------------===//
@@ -408,6 +484,14 @@ GQA_RUNTIME_API gqa_status gqa_kernel_workspace_bytes(
 /// under CUDA graph capture, where allocating is not allowed).
 GQA_RUNTIME_API gqa_status gqa_kernel_launch(gqa_kernel kernel,
                                              const gqa_launch_args *args);
+
+/// Validates `args` completely (gqa_plan_merge, then the pointers: non-NULL,
+/// aligned, `lse` distinct from `lse_a` and `lse_b`) before any driver call,
+/// then queues the merge kernel of a merge_states kernel set on
+/// args->stream. gqa_kernel_launch refuses a merge_states set, and this an
+/// attention set.
+GQA_RUNTIME_API gqa_status gqa_kernel_merge_states(
+    gqa_kernel kernel, const gqa_merge_args *args);
 
 #ifdef __cplusplus
 }

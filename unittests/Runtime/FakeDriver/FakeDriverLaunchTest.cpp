@@ -14,7 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "FakeCudaDriver.h"
+#include "FakeDriverLoader.h"
 
 #include "KernelMetadata.h"
 #include "gqa/Runtime/Runtime.h"
@@ -23,7 +23,6 @@
 
 #include <array>
 #include <cstdlib>
-#include <dlfcn.h>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -31,6 +30,7 @@
 #include <string>
 
 using namespace gqa::runtime;
+using gqa::runtime::test::FakeDriver;
 
 namespace {
 
@@ -40,35 +40,6 @@ std::string readFile(const std::string &path) {
   text << file.rdbuf();
   return text.str();
 }
-
-/// The fake driver's inspection entry points, from the library the runtime
-/// loads ($GQA_CUDA_DRIVER_LIBRARY; dlopen hands back the same instance).
-struct FakeDriver {
-  decltype(&gqa_fake_cuda_launch_count) launchCount = nullptr;
-  decltype(&gqa_fake_cuda_launch) launch = nullptr;
-  decltype(&gqa_fake_cuda_violation) violation = nullptr;
-  decltype(&gqa_fake_cuda_stream_log) streamLog = nullptr;
-  decltype(&gqa_fake_cuda_reset) reset = nullptr;
-  decltype(&gqa_fake_cuda_alloc) alloc = nullptr;
-  decltype(&gqa_fake_cuda_bytes_from) bytesFrom = nullptr;
-
-  bool load(const char *path) {
-    void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    return library &&
-           resolve(library, "gqa_fake_cuda_launch_count", launchCount) &&
-           resolve(library, "gqa_fake_cuda_launch", launch) &&
-           resolve(library, "gqa_fake_cuda_violation", violation) &&
-           resolve(library, "gqa_fake_cuda_stream_log", streamLog) &&
-           resolve(library, "gqa_fake_cuda_reset", reset) &&
-           resolve(library, "gqa_fake_cuda_alloc", alloc) &&
-           resolve(library, "gqa_fake_cuda_bytes_from", bytesFrom);
-  }
-  template <typename F>
-  static bool resolve(void *library, const char *name, F &function) {
-    function = reinterpret_cast<F>(dlsym(library, name));
-    return function != nullptr;
-  }
-};
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
