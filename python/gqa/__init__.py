@@ -10,7 +10,8 @@
   ``[num_pages, page_size, Hkv, D]``); :func:`reference.gather_pages` makes one contiguous.
 * :func:`run_cpu` runs the compiler's CPU path (``gqa-run --target cpu``); both it and
   the reference take attention sinks and return the log-sum-exp.
-* :func:`merge_attention_states` merges two partial results over disjoint keys by their LSE.
+* :func:`merge_attention_states` merges two partial results over disjoint keys by their LSE
+  (on CUDA tensors with gqa's merge kernel, :func:`compile_merge_states`).
 * :func:`kv_cache_bytes`, :func:`kv_cache_comparison`, :func:`attention_flops`: sizing formulas.
 
 Importing the package needs only numpy; PyTorch is imported lazily when a
@@ -19,8 +20,17 @@ torch tensor is passed to :func:`attention`.
 
 from . import dtypes, host, reference
 from .api import attention
-from .compiler import Kernel, compile, compile_config, find_compiler, load_kernel, precompile, resolve_cache_dir
-from .config import KernelConfig
+from .compiler import (
+    Kernel,
+    compile,
+    compile_config,
+    compile_merge_states,
+    find_compiler,
+    load_kernel,
+    precompile,
+    resolve_cache_dir,
+)
+from .config import KernelConfig, MergeConfig
 from .cpu import CpuRun, find_gqa_run, run_cpu
 from .errors import (
     CompileError,
@@ -53,9 +63,9 @@ def __getattr__(name: str):
 
 __all__ = [
     "CompileError", "CompilerNotFoundError", "ConfigMismatchError", "CpuRun", "GQAError",
-    "KVCacheComparison", "Kernel", "KernelConfig", "LAYOUTS", "LaunchError", "MetadataError",
+    "KVCacheComparison", "Kernel", "KernelConfig", "LAYOUTS", "LaunchError", "MergeConfig", "MetadataError",
     "RuntimeLibraryNotFoundError", "ToolError", "ToolNotFoundError", "attention", "attention_flops",
-    "compile", "compile_config", "decode_min_bytes", "dtypes", "find_compiler", "find_gqa_run",
+    "compile", "compile_config", "compile_merge_states", "decode_min_bytes", "dtypes", "find_compiler", "find_gqa_run",
     "kv_cache_bytes", "kv_cache_comparison", "load_kernel", "load_metadata", "merge_attention_states", "precompile",
     "reference",
     "resolve_cache_dir", "run_cpu", "validate_metadata",

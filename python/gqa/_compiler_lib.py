@@ -1,8 +1,10 @@
-"""ctypes binding to the CPU entry points of ``libgqa_compiler.so`` (``include/gqa-c/CPU.h``).
+"""ctypes binding to ``libgqa_compiler.so`` (``include/gqa-c/Compiler.h`` and ``include/gqa-c/CPU.h``).
 
-A configuration is compiled (the gqa-lower-to-cpu pipeline, JIT) once per
-process and kept; a call then runs in process on the caller's host arrays,
-with no subprocess and no file.
+GPU kernels: :func:`compile_attention` and :func:`compile_merge_states`
+return the PTX and metadata JSON of one configuration, compiled in process.
+CPU: a configuration is compiled (the gqa-lower-to-cpu pipeline, JIT) once
+per process and kept; a call then runs in process on the caller's host
+arrays, with no subprocess and no file.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import ctypes
 import threading
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from ._tools import COMPILER_LIB_NAME, ENV_COMPILER_LIB, find_compiler_library
-from .config import KernelConfig
+from .config import KernelConfig, MergeConfig
 from .errors import CompileError, CompilerNotFoundError, LaunchError
 
 _i32, _i64, _ptr = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
@@ -27,6 +29,11 @@ class _Attention(ctypes.Structure):
         ("softcap", ctypes.c_double), ("kv_lens", _i32), ("page_size", _i64),
         ("sinks", _i32), ("return_lse", _i32), ("varlen", _i32), ("packed_kv", _i32),
     ]
+
+
+class _MergeStates(ctypes.Structure):
+    _fields_ = [("heads", _i64), ("head_dim_v", _i64), ("dtype", ctypes.c_char_p), ("layout", ctypes.c_char_p),
+                ("varlen", _i32)]
 
 
 class _Target(ctypes.Structure):
@@ -52,6 +59,8 @@ class _Arguments(ctypes.Structure):
 
 _library: Optional[ctypes.CDLL] = None
 _lock = threading.Lock()
+#: The entry point that compiles merge_states kernels (gqa-c/Compiler.h).
+MERGE_SYMBOL = "gqa_compiler_compile_merge_states"
 
 
 def load() -> ctypes.CDLL:
@@ -75,6 +84,11 @@ def load() -> ctypes.CDLL:
                                                        ctypes.c_char_p, ctypes.POINTER(_CompiledKernel),
                                                        ctypes.POINTER(err)]
         lib.gqa_compiler_compile_attention.restype = ctypes.c_int
+        merge = getattr(lib, MERGE_SYMBOL, None)  # absent from libraries built before merge_states
+        if merge is not None:
+            merge.argtypes = [ctypes.POINTER(_MergeStates), ctypes.POINTER(_Target), ctypes.c_char_p,
+                              ctypes.POINTER(_CompiledKernel), ctypes.POINTER(err)]
+            merge.restype = ctypes.c_int
         for fn in (lib.gqa_cpu_kernel_create, lib.gqa_cpu_kernel_run):
             fn.restype = ctypes.c_int
         lib.gqa_cpu_kernel_destroy.restype = None
@@ -103,12 +117,37 @@ def _attention(cfg: KernelConfig, sinks: bool = False, return_lse: bool = False,
 def compile_attention(cfg: KernelConfig, ptx_file_name: str) -> tuple[str, str]:
     """PTX and metadata JSON of ``cfg`` for ``cfg.chip``, compiled in process (gqa-compile's defaults)."""
     lib = load()
-    kernel, error = _CompiledKernel(), ctypes.POINTER(ctypes.c_char)()
-    target = _Target(cfg.chip.encode(), -1)
     attention = _attention(cfg, sinks=cfg.sinks, return_lse=cfg.lse, varlen=cfg.varlen, packed_kv=cfg.packed_kv)
-    if lib.gqa_compiler_compile_attention(ctypes.byref(attention), ctypes.byref(target),
-                                          ptx_file_name.encode(), ctypes.byref(kernel), ctypes.byref(error)):
-        raise CompileError(f"compiling {cfg.key()} failed: {_message(lib, error)}")
+    return _compile(lib, lib.gqa_compiler_compile_attention, attention, cfg.chip, cfg.key(), ptx_file_name)
+
+
+def has_merge_states() -> bool:
+    """Whether the library loads and has :data:`MERGE_SYMBOL` (libraries built before it do not)."""
+    try:
+        return getattr(load(), MERGE_SYMBOL, None) is not None
+    except (CompilerNotFoundError, OSError):
+        return False
+
+
+def compile_merge_states(cfg: MergeConfig, ptx_file_name: str) -> tuple[str, str]:
+    """PTX and metadata JSON (format ``gqa.merge_states``) of the merge kernel of ``cfg``, compiled in process."""
+    lib = load()
+    fn = getattr(lib, MERGE_SYMBOL, None)
+    if fn is None:
+        raise CompilerNotFoundError(f"the loaded {COMPILER_LIB_NAME} has no {MERGE_SYMBOL}: it predates merge "
+                                    "kernels; rebuild it")
+    merge = _MergeStates(cfg.heads, cfg.head_dim_v, cfg.dtype.encode(), cfg.layout.encode(), int(cfg.varlen))
+    return _compile(lib, fn, merge, cfg.chip, cfg.key(), ptx_file_name)
+
+
+def _compile(lib: ctypes.CDLL, fn: Any, what: ctypes.Structure, chip: str, key: str,
+             ptx_file_name: str) -> tuple[str, str]:
+    """Call a ``gqa_compiler_compile_*`` entry point; return (PTX, metadata JSON), the library's strings freed."""
+    kernel, error = _CompiledKernel(), ctypes.POINTER(ctypes.c_char)()
+    target = _Target(chip.encode(), -1)
+    if fn(ctypes.byref(what), ctypes.byref(target), ptx_file_name.encode(), ctypes.byref(kernel),
+          ctypes.byref(error)):
+        raise CompileError(f"compiling {key} failed: {_message(lib, error)}")
     try:
         return (ctypes.cast(kernel.ptx, ctypes.c_char_p).value.decode(),
                 ctypes.cast(kernel.metadata_json, ctypes.c_char_p).value.decode())

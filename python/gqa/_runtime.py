@@ -5,11 +5,13 @@ This is the only module that knows the runtime's C ABI (ABI version
 field; :class:`RuntimeLibrary` checks ``gqa_runtime_abi_version()`` before any
 other call.
 
-* No GPU needed: :meth:`RuntimeLibrary.parse_metadata` and
-  :meth:`RuntimeLibrary.plan` (``gqa_metadata_parse``, ``gqa_plan_launch``).
+* No GPU needed: :meth:`RuntimeLibrary.parse_metadata`,
+  :meth:`RuntimeLibrary.plan` and :meth:`RuntimeLibrary.plan_merge`
+  (``gqa_metadata_parse``, ``gqa_plan_launch``, ``gqa_plan_merge``).
 * GPU: :meth:`RuntimeLibrary.device` (``gqa_runtime_create``), then
   :meth:`Device.load` (``gqa_kernel_load``) and :meth:`Device.launch`
-  (``gqa_kernel_launch``).
+  (``gqa_kernel_launch``) or, for a merge_states kernel set,
+  :meth:`Device.merge_states` (``gqa_kernel_merge_states``).
 
 Loaded kernels are kept for the life of the process (the launcher caches
 them per kernel and device), so nothing here calls ``gqa_kernel_destroy``
@@ -30,7 +32,7 @@ from .errors import LaunchError, MetadataError, RuntimeLibraryNotFoundError
 from .shapes import AttentionDims
 
 #: GQA_RUNTIME_ABI_VERSION this binding is written for.
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 GQA_SUCCESS = 0
 GQA_ERROR_INVALID_METADATA = 2
@@ -40,7 +42,9 @@ DTYPE = {"f16": 1, "bf16": 2, "f32": 3}
 LAYOUT = {"bhsd": 1, "bshd": 2}
 MASK = {0: "none", 1: "causal", 2: "window"}
 KV_LENS = {0: "none", 1: "i32", 2: "i64"}
-ROLE = {1: "main", 2: "split", 3: "combine"}
+ROLE = {1: "main", 2: "split", 3: "combine", 4: "merge"}
+#: gqa_kernel_set_kind: what the metadata's "format" describes.
+KIND = {1: "attention", 2: "merge_states"}
 
 MAX_LAUNCH_KERNELS = 2
 
@@ -58,6 +62,17 @@ class KernelConfigStruct(Structure):
         ("page_size", c_int64),
         ("sinks", c_int32), ("lse", c_int32), ("varlen", c_int32), ("packed_kv", c_int32),
         ("batch", c_int64), ("seq_q", c_int64), ("seq_kv", c_int64),
+    ]
+
+
+class MergeConfigStruct(Structure):
+    """``gqa_merge_config``."""
+
+    _fields_ = [
+        ("heads", c_int64), ("head_dim_v", c_int64),
+        ("dtype", c_int), ("layout", c_int),
+        ("varlen", c_int32),
+        ("batch", c_int64), ("seq_q", c_int64),
     ]
 
 
@@ -99,6 +114,18 @@ class LaunchPlan(Structure):
     ]
 
 
+class MergeArgs(Structure):
+    """``gqa_merge_args``."""
+
+    _fields_ = [
+        ("out_a", c_void_p), ("lse_a", c_void_p), ("out_b", c_void_p), ("lse_b", c_void_p),
+        ("out", c_void_p), ("lse", c_void_p),
+        ("batch", c_int64), ("seq_q", c_int64), ("heads", c_int64), ("head_dim_v", c_int64),
+        ("dtype", c_int), ("layout", c_int),
+        ("stream", c_void_p),
+    ]
+
+
 class DeviceInfo(Structure):
     """``gqa_device_info``."""
 
@@ -115,7 +142,10 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "gqa_metadata_parse": (c_int, [c_char_p, ctypes.c_size_t, _P(c_void_p)]),
     "gqa_metadata_destroy": (None, [c_void_p]),
     "gqa_metadata_get_config": (c_int, [c_void_p, _P(KernelConfigStruct)]),
+    "gqa_metadata_get_kind": (c_int, [c_void_p, _P(c_int)]),
+    "gqa_metadata_get_merge_config": (c_int, [c_void_p, _P(MergeConfigStruct)]),
     "gqa_plan_launch": (c_int, [c_void_p, _P(LaunchArgs), c_int32, _P(LaunchPlan)]),
+    "gqa_plan_merge": (c_int, [c_void_p, _P(MergeArgs), _P(KernelLaunchConfig)]),
     "gqa_runtime_create": (c_int, [c_int32, _P(c_void_p)]),
     "gqa_runtime_destroy": (None, [c_void_p]),
     "gqa_runtime_get_device_info": (c_int, [c_void_p, _P(DeviceInfo)]),
@@ -123,6 +153,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "gqa_kernel_destroy": (None, [c_void_p]),
     "gqa_kernel_workspace_bytes": (c_int, [c_void_p, _P(LaunchArgs), _P(c_uint64)]),
     "gqa_kernel_launch": (c_int, [c_void_p, _P(LaunchArgs)]),
+    "gqa_kernel_merge_states": (c_int, [c_void_p, _P(MergeArgs)]),
 }
 
 
@@ -166,19 +197,50 @@ def launch_args(
     )
 
 
+def merge_args(
+    dtype: str,
+    layout: str,
+    batch: int,
+    seq_q: int,
+    heads: int,
+    head_dim_v: int,
+    out_a: int,
+    lse_a: int,
+    out_b: int,
+    lse_b: int,
+    out: int,
+    lse: int,
+    stream: int = 0,
+) -> MergeArgs:
+    """Fill a ``gqa_merge_args``: the two partial results, the merged one and their shape.
+
+    Outputs are ``[batch, heads, seq_q, head_dim_v]`` in ``layout``, the
+    log-sum-exps f32 ``[batch, heads, seq_q]``; for a merge_states kernel set
+    compiled with ``varlen``, ``batch`` is 1 and ``seq_q`` the packed tokens
+    (outputs ``[seq_q, heads, head_dim_v]``, log-sum-exps ``[heads, seq_q]``).
+    """
+    return MergeArgs(
+        out_a=out_a or None, lse_a=lse_a or None, out_b=out_b or None, lse_b=lse_b or None,
+        out=out or None, lse=lse or None, batch=batch, seq_q=seq_q, heads=heads, head_dim_v=head_dim_v,
+        dtype=DTYPE[dtype], layout=LAYOUT[layout], stream=stream or None,
+    )
+
+
+def launch_config_to_dict(k: KernelLaunchConfig) -> dict:
+    """A ``gqa_kernel_launch_config`` as plain Python data."""
+    return {
+        "name": k.name.decode() if k.name else "",
+        "role": ROLE.get(k.role, str(k.role)),
+        "grid": list(k.grid),
+        "block": list(k.block),
+        "dynamic_shared_memory_bytes": k.dynamic_shared_memory_bytes,
+    }
+
+
 def plan_to_dict(plan: LaunchPlan) -> dict:
     """A ``gqa_launch_plan`` as plain Python data."""
     return {
-        "kernels": [
-            {
-                "name": k.name.decode() if k.name else "",
-                "role": ROLE.get(k.role, str(k.role)),
-                "grid": list(k.grid),
-                "block": list(k.block),
-                "dynamic_shared_memory_bytes": k.dynamic_shared_memory_bytes,
-            }
-            for k in plan.kernels[: plan.num_kernels]
-        ],
+        "kernels": [launch_config_to_dict(k) for k in plan.kernels[: plan.num_kernels]],
         "num_splits": plan.num_splits,
         "workspace_bytes": plan.workspace_bytes,
         "partial_lse_offset": plan.partial_lse_offset,
@@ -199,19 +261,29 @@ class RuntimeLibrary:
             try:
                 fn = getattr(self._lib, name)
             except AttributeError as e:
+                self._check_version()  # an older runtime lacks the newer entry points: say which it is
                 raise RuntimeLibraryNotFoundError(
                     f"{self.path} has no symbol {name}: it is not a gqa runtime of ABI version {ABI_VERSION}"
                 ) from e
             fn.restype, fn.argtypes = restype, argtypes
             self._fn[name] = fn
-        version = self._fn["gqa_runtime_abi_version"]()
+        self._check_version()
+        self._devices: dict[int, Device] = {}
+        self._lock = threading.Lock()
+
+    def _check_version(self) -> None:
+        """Raise when the library reports an ABI version other than :data:`ABI_VERSION`."""
+        try:
+            fn = self._lib.gqa_runtime_abi_version
+        except AttributeError:
+            return
+        fn.restype, fn.argtypes = c_int32, []
+        version = fn()
         if version != ABI_VERSION:
             raise RuntimeLibraryNotFoundError(
                 f"{self.path} has runtime ABI version {version}, but python/gqa/_runtime.py is written "
                 f"for version {ABI_VERSION}: rebuild the runtime or update the binding"
             )
-        self._devices: dict[int, Device] = {}
-        self._lock = threading.Lock()
 
     def last_error(self) -> str:
         """The calling thread's last error message."""
@@ -245,6 +317,14 @@ class RuntimeLibrary:
                        "planning a launch")
             return plan_to_dict(plan)
 
+    def plan_merge(self, metadata: Any, args: MergeArgs) -> dict:
+        """``gqa_plan_merge``: check ``args`` against a merge_states kernel set and plan its kernel (no GPU)."""
+        with self.parse_metadata(metadata) as meta:
+            launch = KernelLaunchConfig()
+            self.check(self._fn["gqa_plan_merge"](meta.handle, ctypes.byref(args), ctypes.byref(launch)),
+                       "planning a merge")
+            return launch_config_to_dict(launch)
+
     # -- GPU -------------------------------------------------------------------------
 
     def device(self, ordinal: int) -> "Device":
@@ -263,6 +343,11 @@ class RuntimeLibrary:
             return dev
 
 
+def _name_of(names: dict, value: int) -> Any:
+    """The key of ``names`` whose value is ``value`` (the enumerator's name), else ``value``."""
+    return {v: k for k, v in names.items()}.get(value, value)
+
+
 class Metadata:
     """Metadata parsed by the runtime (a context manager that frees it)."""
 
@@ -270,13 +355,30 @@ class Metadata:
         self.lib, self.handle = lib, handle
 
     def config(self) -> dict:
+        """``gqa_metadata_get_config`` (an attention kernel set)."""
         cfg = KernelConfigStruct()
         self.lib.check(self.lib._fn["gqa_metadata_get_config"](self.handle, ctypes.byref(cfg)), "reading config")
         out = {name: getattr(cfg, name) for name, _ in KernelConfigStruct._fields_}
-        out["dtype"] = {v: k for k, v in DTYPE.items()}.get(cfg.dtype, cfg.dtype)
-        out["layout"] = {v: k for k, v in LAYOUT.items()}.get(cfg.layout, cfg.layout)
+        out["dtype"] = _name_of(DTYPE, cfg.dtype)
+        out["layout"] = _name_of(LAYOUT, cfg.layout)
         out["mask"] = MASK.get(cfg.mask, cfg.mask)
         out["kv_lens"] = KV_LENS.get(cfg.kv_lens, cfg.kv_lens)
+        return out
+
+    def kind(self) -> str:
+        """``gqa_metadata_get_kind``: ``"attention"`` or ``"merge_states"``."""
+        kind = c_int()
+        self.lib.check(self.lib._fn["gqa_metadata_get_kind"](self.handle, ctypes.byref(kind)), "reading the kind")
+        return KIND.get(kind.value, str(kind.value))
+
+    def merge_config(self) -> dict:
+        """``gqa_metadata_get_merge_config`` (a merge_states kernel set)."""
+        cfg = MergeConfigStruct()
+        self.lib.check(self.lib._fn["gqa_metadata_get_merge_config"](self.handle, ctypes.byref(cfg)),
+                       "reading the merge config")
+        out = {name: getattr(cfg, name) for name, _ in MergeConfigStruct._fields_}
+        out["dtype"] = _name_of(DTYPE, cfg.dtype)
+        out["layout"] = _name_of(LAYOUT, cfg.layout)
         return out
 
     def close(self) -> None:
@@ -325,6 +427,11 @@ class Device:
     def launch(self, kernel: int, args: LaunchArgs) -> None:
         """``gqa_kernel_launch``: validate ``args`` and queue the kernel(s) on ``args.stream``."""
         self.lib.check(self.lib._fn["gqa_kernel_launch"](kernel, ctypes.byref(args)), "launching attention")
+
+    def merge_states(self, kernel: int, args: MergeArgs) -> None:
+        """``gqa_kernel_merge_states``: validate ``args`` and queue the merge kernel on ``args.stream``."""
+        self.lib.check(self.lib._fn["gqa_kernel_merge_states"](kernel, ctypes.byref(args)),
+                       "merging attention states")
 
 
 _lock = threading.Lock()

@@ -309,6 +309,15 @@ def _workspace_tensor(q: _Tensor, nbytes: int) -> Any:
     return torch.empty(nbytes, dtype=torch.uint8, device=q.obj.device)
 
 
+def _loaded_on(device: "_runtime.Device", kern: Kernel) -> int:
+    """The runtime's handle of ``kern`` on ``device``, loaded once per kernel, library and device."""
+    module_key = (device.lib, device.ordinal)
+    handle = kern._modules.get(module_key)
+    if handle is None:
+        handle = kern._modules[module_key] = device.load(kern.ptx, kern.metadata, str(kern.ptx_path))
+    return handle
+
+
 def _matching_kernel(kernel: Kernel, config: KernelConfig) -> Kernel:
     problems = config.mismatches(kernel.config)
     if problems:
@@ -507,10 +516,7 @@ def attention(
     )
     with _on_device(qt):
         device = lib.device(qt.device_index or 0)
-        module_key = (lib, device.ordinal)
-        handle = kern._modules.get(module_key)
-        if handle is None:
-            handle = kern._modules[module_key] = device.load(kern.ptx, kern.metadata, str(kern.ptx_path))
+        handle = _loaded_on(device, kern)
         workspace = None  # kept alive until the launch is queued
         if _allocates_workspace(qt, stream):
             nbytes = device.workspace_bytes(handle, args)

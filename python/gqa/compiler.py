@@ -5,7 +5,9 @@ Cache layout (``$GQA_KERNEL_CACHE``, default ``~/.cache/gqa``)::
     <cache>/<key>/kernel.ptx
     <cache>/<key>/kernel.json      metadata (docs/kernel-metadata.md)
 
-``<key>`` depends only on the :class:`~gqa.config.KernelConfig`, so a cache
+``<key>`` depends only on the :class:`~gqa.config.KernelConfig` (or, for
+the merge kernels of :func:`compile_merge_states`, the
+:class:`~gqa.config.MergeConfig`: ``merge-h64-dv128-...``), so a cache
 directory filled on a machine with the compiler can be copied to one without
 it (e.g. the GPU machine) and :func:`compile` finds the kernels there.  When
 the compiler *is* present and newer than a cached entry, the entry is rebuilt.
@@ -22,34 +24,46 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ._tools import ENV_COMPILE, find_compiler_library, find_executable, searched_locations
-from .config import KernelConfig
+from .config import KernelConfig, MergeConfig
 from .errors import CompileError, CompilerNotFoundError, ConfigMismatchError
-from .metadata import load_metadata
+from .metadata import is_merge_states, load_metadata
 
 ENV_CACHE = "GQA_KERNEL_CACHE"
 PTX_NAME = "kernel.ptx"
 JSON_NAME = "kernel.json"
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: What a kernel set is compiled for: attention, or the merge of two partial results.
+AnyConfig = Union[KernelConfig, MergeConfig]
 
 
 @dataclass(eq=False)
 class Kernel:
-    """A compiled kernel: its PTX text, validated metadata and configuration."""
+    """A compiled kernel set: its PTX text, validated metadata and configuration.
+
+    ``config`` is a :class:`~gqa.config.KernelConfig` for attention, a
+    :class:`~gqa.config.MergeConfig` for a merge_states kernel set
+    (:attr:`kind`).
+    """
 
     ptx: str
     metadata: dict
-    config: KernelConfig
+    config: AnyConfig
     ptx_path: Path
     json_path: Path
     #: Runtime module handles, one per CUDA device (filled by the launcher).
     _modules: dict = field(default_factory=dict, repr=False)
 
     @property
+    def kind(self) -> str:
+        """``"attention"`` or ``"merge_states"`` (the metadata's format)."""
+        return "merge_states" if is_merge_states(self.metadata) else "attention"
+
+    @property
     def fixed_sizes(self) -> dict[str, Optional[int]]:
-        """``batch``, ``seq_q``, ``seq_kv`` the kernel was compiled for (``None`` = any)."""
+        """``batch``, ``seq_q``, ``seq_kv`` (not for a merge) the kernel was compiled for (``None`` = any)."""
         cfg = self.metadata["config"]
-        return {k: cfg[k] for k in ("batch", "seq_q", "seq_kv")}
+        return {k: cfg[k] for k in ("batch", "seq_q", "seq_kv") if k in cfg}
 
     @property
     def page_size(self) -> int:
@@ -83,7 +97,8 @@ def find_compiler() -> Optional[Path]:
 def load_kernel(ptx_path: PathLike, json_path: Optional[PathLike] = None) -> Kernel:
     """Load a precompiled PTX + metadata pair (``json_path`` defaults to the PTX path with ``.json``).
 
-    The metadata is validated against docs/kernel-metadata.md.
+    The metadata is validated against docs/kernel-metadata.md; it may describe
+    attention or a merge_states kernel set.
     """
     ptx_path = Path(ptx_path)
     json_path = ptx_path.with_suffix(".json") if json_path is None else Path(json_path)
@@ -92,11 +107,11 @@ def load_kernel(ptx_path: PathLike, json_path: Optional[PathLike] = None) -> Ker
         ptx = ptx_path.read_text()
     except OSError as e:
         raise FileNotFoundError(f"cannot read PTX {ptx_path}: {e.strerror or e}") from e
-    return Kernel(ptx=ptx, metadata=meta, config=KernelConfig.from_metadata(meta),
-                  ptx_path=ptx_path, json_path=json_path)
+    config = MergeConfig.from_metadata(meta) if is_merge_states(meta) else KernelConfig.from_metadata(meta)
+    return Kernel(ptx=ptx, metadata=meta, config=config, ptx_path=ptx_path, json_path=json_path)
 
 
-def _check_matches(kernel: Kernel, config: KernelConfig) -> Kernel:
+def _check_matches(kernel: Kernel, config: AnyConfig) -> Kernel:
     problems = config.mismatches(kernel.config)
     if problems:
         raise ConfigMismatchError(
@@ -186,9 +201,10 @@ def compile(  # noqa: A001 - the public name mirrors the CLI tool
 
 
 def compile_config(
-    config: KernelConfig, *, cache_dir: Optional[PathLike] = None, recompile: bool = False
+    config: AnyConfig, *, cache_dir: Optional[PathLike] = None, recompile: bool = False
 ) -> Kernel:
-    """:func:`compile` for an already built :class:`~gqa.config.KernelConfig`."""
+    """:func:`compile` for an already built :class:`~gqa.config.KernelConfig` (or
+    :func:`compile_merge_states` for a :class:`~gqa.config.MergeConfig`)."""
     root = resolve_cache_dir(cache_dir)
     entry = root / config.key()
     memo_key = (str(root), config)
@@ -199,25 +215,57 @@ def compile_config(
     return kernel
 
 
+def compile_merge_states(
+    heads: int,
+    head_dim_v: int,
+    *,
+    dtype: Any = "bf16",
+    layout: str = "bhsd",
+    varlen: bool = False,
+    chip: str = "sm_90",
+    cache_dir: Optional[PathLike] = None,
+    recompile: bool = False,
+) -> Kernel:
+    """Get the merge_states kernel set of one configuration, from the cache or compiled.
+
+    The kernel merges two partial attention results over disjoint keys by
+    their log-sum-exps (docs/kernel-metadata.md, "gqa.merge_states"; what
+    :func:`gqa.merge_attention_states` launches on CUDA tensors): outputs
+    ``(B, heads, S, head_dim_v)`` in ``layout`` of element type ``dtype`` and
+    float32 log-sum-exps ``(B, heads, S)``; with ``varlen``, flash_attn's
+    packed shapes ``(T, heads, head_dim_v)`` and ``(heads, T)`` (layout
+    ``bshd``).  It is compiled in process through ``libgqa_compiler.so``
+    (``gqa_compiler_compile_merge_states``); without it, a cached entry is
+    used and a missing one raises :class:`~gqa.errors.CompilerNotFoundError`.
+    The cache, its keys and the errors are otherwise :func:`compile`'s.
+    """
+    config = MergeConfig.create(heads, head_dim_v, dtype=dtype, layout=layout, varlen=varlen, chip=chip)
+    return compile_config(config, cache_dir=cache_dir, recompile=recompile)
+
+
 #: Kernels already loaded in this process, by (cache dir, config): a launch must not re-read
 #: (and the runtime not re-load) the kernel on every call.
-_loaded: dict[tuple[str, KernelConfig], Kernel] = {}
+_loaded: dict[tuple[str, AnyConfig], Kernel] = {}
 
 
-def precompile(configs: Iterable[Union[KernelConfig, dict]], *, cache_dir: Optional[PathLike] = None,
+def precompile(configs: Iterable[Union[AnyConfig, dict]], *, cache_dir: Optional[PathLike] = None,
                recompile: bool = False) -> list[Kernel]:
     """Compile (or load) every configuration now, so that serving never waits for a compiler.
 
     ``configs`` are :class:`~gqa.config.KernelConfig` objects or dicts of
-    :func:`compile`'s keyword arguments.  Compiles in process through
-    ``libgqa_compiler.so`` where it is found (else ``gqa-compile``); a later
-    :func:`gqa.attention` of the same configuration finds the kernel in
-    memory.
+    :func:`compile`'s keyword arguments, and for merge kernels
+    :class:`~gqa.config.MergeConfig` objects or dicts of
+    :func:`compile_merge_states`'s (told apart by their ``heads`` key;
+    attention's is ``q_heads``).  Compiles in process through
+    ``libgqa_compiler.so`` where it is found (else ``gqa-compile``, for
+    attention); a later :func:`gqa.attention` or
+    :func:`gqa.merge_attention_states` of the same configuration finds the
+    kernel in memory.
     """
     kernels = []
     for config in configs:
         if isinstance(config, dict):
-            config = KernelConfig.create(**config)
+            config = MergeConfig.create(**config) if "heads" in config else KernelConfig.create(**config)
         kernels.append(compile_config(config, cache_dir=cache_dir, recompile=recompile))
     return kernels
 
@@ -227,23 +275,37 @@ def clear_memory_cache() -> None:
     _loaded.clear()
 
 
-def _compile_in_process(config: KernelConfig, out_dir: Path) -> None:
+def _compile_in_process(config: AnyConfig, out_dir: Path) -> None:
     """Write the kernel of ``config`` into ``out_dir`` through ``libgqa_compiler.so`` (no process)."""
     from . import _compiler_lib
 
-    ptx, metadata = _compiler_lib.compile_attention(config, PTX_NAME)
+    compile_fn = (_compiler_lib.compile_merge_states if isinstance(config, MergeConfig)
+                  else _compiler_lib.compile_attention)
+    ptx, metadata = compile_fn(config, PTX_NAME)
     (out_dir / PTX_NAME).write_text(ptx)
     (out_dir / JSON_NAME).write_text(metadata)
 
 
-def _find_compilers() -> tuple[Optional[Path], bool]:
+def _find_merge_compiler() -> Optional[Path]:
+    """``libgqa_compiler.so`` when it loads and compiles merge kernels (they have no gqa-compile path here)."""
+    from . import _compiler_lib
+
+    library = find_compiler_library()
+    return library if library is not None and _compiler_lib.has_merge_states() else None
+
+
+def _find_compilers(config: AnyConfig) -> tuple[Optional[Path], bool]:
     """The compiler to use and whether it is the in-process library.
 
     An explicitly named ``$GQA_COMPILE`` wins; otherwise ``libgqa_compiler.so``
     (no process per compile) when it is found and loads, else ``gqa-compile``.
+    Merge kernels are compiled by the library alone.
     """
     from . import _compiler_lib
 
+    if isinstance(config, MergeConfig):
+        library = _find_merge_compiler()
+        return library, library is not None
     if os.environ.get(ENV_COMPILE):
         return find_compiler(), False
     library = find_compiler_library()
@@ -256,9 +318,9 @@ def _find_compilers() -> tuple[Optional[Path], bool]:
     return find_compiler(), False
 
 
-def _compile_or_load(config: KernelConfig, root: Path, entry: Path, recompile: bool) -> Kernel:
+def _compile_or_load(config: AnyConfig, root: Path, entry: Path, recompile: bool) -> Kernel:
     cached_json = entry / JSON_NAME
-    compiler, in_process = _find_compilers()
+    compiler, in_process = _find_compilers(config)
     have_cached = cached_json.is_file() and (entry / PTX_NAME).is_file()
     stale = (
         have_cached
@@ -269,6 +331,11 @@ def _compile_or_load(config: KernelConfig, root: Path, entry: Path, recompile: b
         return _check_matches(load_kernel(entry / PTX_NAME, cached_json), config)
     if compiler is None:
         reason = "recompile=True was asked" if have_cached else f"no cached kernel at {entry}"
+        if isinstance(config, MergeConfig):
+            raise CompilerNotFoundError(
+                f"no compiler of merge kernels found: libgqa_compiler.so with gqa_compiler_compile_merge_states "
+                f"($GQA_COMPILER_LIB, <repo>/build*/lib) is needed, and {reason}. Build it, or compile on a "
+                f"machine that has it and copy its cache directory here (set ${ENV_CACHE}).")
         raise CompilerNotFoundError(
             f"no compiler found: neither libgqa_compiler.so ($GQA_COMPILER_LIB, <repo>/build*/lib) nor "
             f"gqa-compile (looked in {searched_locations('gqa-compile', ENV_COMPILE)}) "

@@ -216,12 +216,14 @@ class KernelConfig:
         args += ["--chip", self.chip]
         return args
 
-    def mismatches(self, other: "KernelConfig") -> list[str]:
+    def mismatches(self, other: Any) -> list[str]:
         """Human-readable differences between this (requested) config and ``other`` (a kernel's).
 
         Floats compare with a relative tolerance of 1e-6; a kernel for
         ``sm_90a`` serves a request for ``sm_90``.
         """
+        if not isinstance(other, KernelConfig):
+            return [f"kind: requested an attention kernel, got {type(other).__name__} {other.key()!r}"]
         out = []
         for field in ("q_heads", "kv_heads", "head_dim", "head_dim_v", "dtype", "layout", "window", "kv_lens",
                       "page_size", "sinks", "lse", "varlen",
@@ -233,6 +235,68 @@ class KernelConfig:
             want, got = getattr(self, field), getattr(other, field)
             if not math.isclose(want, got, rel_tol=_FLOAT_RTOL, abs_tol=0.0):
                 out.append(f"{field}: requested {want!r}, kernel has {got!r}")
-        if other.chip not in (self.chip, self.chip + "a"):
-            out.append(f"chip: requested {self.chip!r}, kernel has {other.chip!r}")
-        return out
+        return out + _chip_mismatch(self.chip, other.chip)
+
+
+def _chip_mismatch(want: str, got: str) -> list[str]:
+    """A kernel for ``sm_90a`` serves a request for ``sm_90``."""
+    return [] if got in (want, want + "a") else [f"chip: requested {want!r}, kernel has {got!r}"]
+
+
+#: Bump when the meaning of a merge_states cache key changes.
+MERGE_CACHE_KEY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    """What a merge_states kernel computes (docs/kernel-metadata.md, "gqa.merge_states").
+
+    The merge of two partial attention results over disjoint keys by their
+    log-sum-exps: outputs ``[B, heads, S, head_dim_v]`` in ``layout`` (or,
+    with ``varlen``, packed tokens ``[T, heads, head_dim_v]`` with
+    log-sum-exps ``[heads, T]``, layout ``bshd``) of element type ``dtype``;
+    the log-sum-exps are float32.  Build one with :meth:`create`.
+    """
+
+    heads: int
+    head_dim_v: int
+    dtype: str
+    layout: str
+    varlen: bool
+    chip: str
+
+    @classmethod
+    def create(cls, heads: int, head_dim_v: int, *, dtype: Any = "bf16", layout: str = "bhsd",
+               varlen: bool = False, chip: str = "sm_90") -> "MergeConfig":
+        """Validate and normalise (``ValueError``/``TypeError`` on bad input)."""
+        heads = _positive_int("heads", heads)
+        head_dim_v = _positive_int("head_dim_v", head_dim_v)
+        layout = normalize_layout(layout)
+        if varlen and layout != "bshd":
+            raise ValueError(f"varlen merges packed bshd tokens; layout must be 'bshd', got {layout!r}")
+        if not isinstance(chip, str) or not _CHIP.match(chip):
+            raise ValueError(f"chip must look like 'sm_90' or 'sm_80', got {chip!r}")
+        return cls(heads=heads, head_dim_v=head_dim_v, dtype=normalize_dtype(dtype), layout=layout,
+                   varlen=bool(varlen), chip=chip)
+
+    @classmethod
+    def from_metadata(cls, meta: dict) -> "MergeConfig":
+        """The configuration a validated merge_states metadata dict describes."""
+        cfg = meta["config"]
+        return cls(heads=cfg["heads"], head_dim_v=cfg["head_dim_v"], dtype=cfg["dtype"], layout=cfg["layout"],
+                   varlen=cfg["varlen"], chip=meta["chip"])
+
+    def key(self) -> str:
+        """A readable, filesystem-safe cache key: a summary plus a hash of every field."""
+        payload = json.dumps({"v": MERGE_CACHE_KEY_VERSION, "kind": "merge_states", **asdict(self)}, sort_keys=True)
+        digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
+        varlen = "-varlen" if self.varlen else ""
+        return f"merge-h{self.heads}-dv{self.head_dim_v}-{self.dtype}-{self.layout}{varlen}-{self.chip}-{digest}"
+
+    def mismatches(self, other: Any) -> list[str]:
+        """Human-readable differences between this (requested) config and ``other`` (a kernel's)."""
+        if not isinstance(other, MergeConfig):
+            return [f"kind: requested a merge_states kernel, got {type(other).__name__} {other.key()!r}"]
+        out = [f"{f}: requested {getattr(self, f)!r}, kernel has {getattr(other, f)!r}"
+               for f in ("heads", "head_dim_v", "dtype", "layout", "varlen") if getattr(self, f) != getattr(other, f)]
+        return out + _chip_mismatch(self.chip, other.chip)

@@ -1,13 +1,16 @@
-"""Validation of the kernel metadata JSON (docs/kernel-metadata.md, ``version`` 2).
+"""Validation of the kernel metadata JSON (docs/kernel-metadata.md).
 
-:func:`validate_metadata` checks the format, the version, every required key
-and its type, rejects unknown keys, and checks the consistency rules of the
-document (group size, mask/window, kernel roles and the parameters each role
-takes, the paged-KV parameters ``block_table``/``num_pages`` iff
-``config.page_size`` > 0).  It is as strict as the runtime's own parser
-(``gqa_metadata_parse`` in lib/Runtime), so a kernel Python accepts is one the
-runtime loads.  Errors are :class:`~gqa.errors.MetadataError` naming the JSON
-path of the problem.
+:func:`validate_metadata` reads both kinds of kernel set: attention
+(``"format": "gqa.kernel"``, ``version`` 3) and the merge of two partial
+attention results (``"format": "gqa.merge_states"``, ``version`` 1).  It
+checks the format, the version, every required key and its type, rejects
+unknown keys, and checks the consistency rules of the document (group size,
+mask/window, kernel roles and the parameters each role takes, the paged-KV
+parameters ``block_table``/``num_pages`` iff ``config.page_size`` > 0; one
+``merge`` kernel taking the six tensors of a merge).  It is as strict as the
+runtime's own parser (``gqa_metadata_parse`` in lib/Runtime), so a kernel
+Python accepts is one the runtime loads.  Errors are
+:class:`~gqa.errors.MetadataError` naming the JSON path of the problem.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from .shapes import LAYOUTS
 
 FORMAT = "gqa.kernel"
 SUPPORTED_VERSIONS: tuple[int, ...] = (3,)
+#: The format of a merge_states kernel set (versioned on its own).
+MERGE_FORMAT = "gqa.merge_states"
+MERGE_SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
 
 MASKS = ("none", "causal", "window")
 KV_LENS_TYPES = ("none", "i32", "i64")
@@ -68,6 +74,19 @@ _CONFIG_KEYS = ("q_heads", "kv_heads", "group_size", "head_dim", "head_dim_v", "
 _TILE_KEYS = ("block_m", "block_n", "warps", "stages", "pack_gqa")
 _KERNEL_KEYS = ("name", "role", "block", "dynamic_shared_memory_bytes", "static_shared_memory_bytes",
                 "grid", "params")
+
+_MERGE_TOP_KEYS = ("format", "version", "chip", "ptx", "config", "kernels")
+_MERGE_CONFIG_KEYS = ("heads", "head_dim_v", "dtype", "layout", "varlen", "batch", "seq_q")
+MERGE_ROLE = "merge"
+MERGE_GRID_SYMBOLS = ("batch", "seq_q")
+#: The parameters of a merge kernel and the types each may have; the six tensors are required.
+MERGE_PARAM_TYPES: dict[str, tuple[str, ...]] = {
+    "out_a": ("ptr",), "lse_a": ("ptr",), "out_b": ("ptr",), "lse_b": ("ptr",), "out": ("ptr",), "lse": ("ptr",),
+    "batch": ("i32", "i64"), "seq_q": ("i32", "i64"),
+}
+MERGE_REQUIRED_PARAMS = ("out_a", "lse_a", "out_b", "lse_b", "out", "lse")
+#: Each thread of the merge kernel moves this many consecutive values of a row: head_dim_v is a multiple.
+MERGE_VALUES_PER_THREAD = 4
 
 
 def _is_int(x: Any) -> bool:
@@ -131,22 +150,30 @@ def validate_metadata(meta: Any, source: str = "") -> dict:
     if not isinstance(meta, dict):
         raise c.fail("$", f"must be a JSON object, got {type(meta).__name__}")
     fmt = c.get(meta, "format", "$")
-    if fmt != FORMAT:
-        raise c.fail("$.format", f"not a gqa kernel metadata file: format is {fmt!r}, expected {FORMAT!r}")
+    if fmt not in (FORMAT, MERGE_FORMAT):
+        raise c.fail("$.format", f"not a gqa kernel metadata file: format is {fmt!r}, expected {FORMAT!r} "
+                                 f"(attention) or {MERGE_FORMAT!r}")
+    merge = fmt == MERGE_FORMAT
     version = c.get(meta, "version", "$")
     if not _is_int(version):
         raise c.fail("$.version", f"must be an integer, got {version!r}")
-    if version not in SUPPORTED_VERSIONS:
+    supported = MERGE_SUPPORTED_VERSIONS if merge else SUPPORTED_VERSIONS
+    if version not in supported:
         raise c.fail(
             "$.version",
-            f"version {version} is not supported by this gqa package (supports {list(SUPPORTED_VERSIONS)}); "
-            "recompile the kernel with a matching gqa-compile or update python/gqa",
+            f"version {version} is not supported by this gqa package (supports {list(supported)}"
+            + (f" for format {fmt!r}" if merge else "")
+            + "); recompile the kernel with a matching gqa-compile or update python/gqa",
         )
-    c.object(meta, "$", _TOP_KEYS)
+    c.object(meta, "$", _MERGE_TOP_KEYS if merge else _TOP_KEYS)
     chip = c.str_(meta, "chip", "$")
     if not _CHIP.match(chip):
         raise c.fail("$.chip", f"must look like sm_90 or sm_90a, got {chip!r}")
     c.str_(meta, "ptx", "$")
+    if merge:
+        _check_merge_config(c, c.object(c.get(meta, "config", "$"), "$.config", _MERGE_CONFIG_KEYS))
+        _check_merge_kernels(c, c.get(meta, "kernels", "$"))
+        return meta
     _check_config(c, c.object(c.get(meta, "config", "$"), "$.config", _CONFIG_KEYS))
     tile = c.object(c.get(meta, "tile", "$"), "$.tile", _TILE_KEYS)
     for key in _TILE_KEYS[:-1]:
@@ -200,6 +227,52 @@ def _check_config(c: _Checker, cfg: dict) -> None:
                                     f"got {seq_kv}")
 
 
+def _check_merge_config(c: _Checker, cfg: dict) -> None:
+    p = "$.config"
+    c.int_(cfg, "heads", p, 1)
+    dv = c.int_(cfg, "head_dim_v", p, 1)
+    if dv % MERGE_VALUES_PER_THREAD:
+        raise c.fail(f"{p}.head_dim_v", f"must be a multiple of {MERGE_VALUES_PER_THREAD} (each thread of the merge "
+                                        f"kernel moves {MERGE_VALUES_PER_THREAD} consecutive values of a row), "
+                                        f"got {dv}")
+    c.str_(cfg, "dtype", p, DTYPES)
+    c.str_(cfg, "layout", p, LAYOUTS)
+    if not isinstance(c.get(cfg, "varlen", p), bool):
+        raise c.fail(f"{p}.varlen", f"must be true or false, got {cfg['varlen']!r}")
+    if cfg["varlen"] and cfg["layout"] != "bshd":
+        raise c.fail(f"{p}.layout", f"must be bshd with varlen (packed tokens), got {cfg['layout']!r}")
+    for key in ("batch", "seq_q"):
+        c.int_(cfg, key, p, 1, nullable=True)
+    if cfg["varlen"] and cfg["batch"] not in (None, 1):
+        raise c.fail(f"{p}.batch", f"must be 1 or null with varlen (packed tokens are one batch), got {cfg['batch']}")
+
+
+def _check_merge_kernels(c: _Checker, kernels: Any) -> None:
+    """Exactly one kernel, of role ``merge``, taking the six tensors (grid symbols batch and seq_q only)."""
+    if not isinstance(kernels, list) or len(kernels) != 1:
+        raise c.fail("$.kernels", f"must be a list of exactly one kernel (role {MERGE_ROLE!r}), got {kernels!r}")
+    p = "$.kernels[0]"
+    kern = c.object(kernels[0], p, _KERNEL_KEYS)
+    c.str_(kern, "name", p)
+    c.str_(kern, "role", p, (MERGE_ROLE,))
+    _check_block(c, c.get(kern, "block", p), f"{p}.block")
+    c.int_(kern, "dynamic_shared_memory_bytes", p, 0, maximum=2**32 - 1)
+    c.int_(kern, "static_shared_memory_bytes", p, 0, maximum=2**32 - 1)
+    _check_grid(c, c.get(kern, "grid", p), f"{p}.grid", MERGE_GRID_SYMBOLS)
+    params = _check_params(c, c.get(kern, "params", p), f"{p}.params", MERGE_PARAM_TYPES)
+    for name in MERGE_REQUIRED_PARAMS:
+        if name not in params:
+            raise c.fail(f"{p}.params", f"a kernel of role {MERGE_ROLE!r} must take parameter {name!r}")
+
+
+def _check_block(c: _Checker, block: Any, p: str) -> None:
+    if not (isinstance(block, list) and len(block) == 3
+            and all(_is_int(b) and 1 <= b <= lim for b, lim in zip(block, _BLOCK_LIMITS))):
+        raise c.fail(p, f"must be 3 integers >= 1 (at most {list(_BLOCK_LIMITS)}), got {block!r}")
+    if block[0] * block[1] * block[2] > 1024:
+        raise c.fail(p, f"asks for {block[0] * block[1] * block[2]} threads; at most 1024")
+
+
 def _check_kernels(c: _Checker, kernels: Any, max_splits: int, cfg: dict) -> None:
     kv_lens, page_size = cfg["kv_lens"], cfg["page_size"]
     if not isinstance(kernels, list) or not kernels:
@@ -212,12 +285,7 @@ def _check_kernels(c: _Checker, kernels: Any, max_splits: int, cfg: dict) -> Non
         c.str_(kern, "name", p)
         role = c.str_(kern, "role", p, ROLES)
         roles.append(role)
-        block = c.get(kern, "block", p)
-        if not (isinstance(block, list) and len(block) == 3
-                and all(_is_int(b) and 1 <= b <= lim for b, lim in zip(block, _BLOCK_LIMITS))):
-            raise c.fail(f"{p}.block", f"must be 3 integers >= 1 (at most {list(_BLOCK_LIMITS)}), got {block!r}")
-        if block[0] * block[1] * block[2] > 1024:
-            raise c.fail(f"{p}.block", f"asks for {block[0] * block[1] * block[2]} threads; at most 1024")
+        _check_block(c, c.get(kern, "block", p), f"{p}.block")
         c.int_(kern, "dynamic_shared_memory_bytes", p, 0, maximum=2**32 - 1)
         c.int_(kern, "static_shared_memory_bytes", p, 0, maximum=2**32 - 1)
         grid_syms = _check_grid(c, c.get(kern, "grid", p), f"{p}.grid")
@@ -260,7 +328,7 @@ def _check_kernels(c: _Checker, kernels: Any, max_splits: int, cfg: dict) -> Non
         )
 
 
-def _check_grid(c: _Checker, grid: Any, p: str) -> set[str]:
+def _check_grid(c: _Checker, grid: Any, p: str, symbols_allowed: tuple[str, ...] = GRID_SYMBOLS) -> set[str]:
     """Check a grid; return the symbols it uses."""
     if not isinstance(grid, list) or len(grid) != 3:
         raise c.fail(p, f"must be a list of 3 dimensions, got {grid!r}")
@@ -273,14 +341,15 @@ def _check_grid(c: _Checker, grid: Any, p: str) -> set[str]:
                 raise c.fail(q, f"a constant dimension has only 'const', got keys {sorted(dim)}")
             c.int_(dim, "const", q, 1)
             continue
-        symbols.add(c.str_(dim, "sym", q, GRID_SYMBOLS))
+        symbols.add(c.str_(dim, "sym", q, symbols_allowed))
         c.int_(dim, "mul", q, 1, optional=True)
         c.int_(dim, "add", q, 0, optional=True)
         c.int_(dim, "div", q, 1, optional=True)
     return symbols
 
 
-def _check_params(c: _Checker, params: Any, p: str) -> set[str]:
+def _check_params(c: _Checker, params: Any, p: str,
+                  types: dict[str, tuple[str, ...]] = PARAM_TYPES) -> set[str]:
     """Check a parameter list; return the names it has."""
     if not isinstance(params, list) or not params:
         raise c.fail(p, f"must be a non-empty list, got {params!r}")
@@ -288,12 +357,17 @@ def _check_params(c: _Checker, params: Any, p: str) -> set[str]:
     for n, param in enumerate(params):
         q = f"{p}[{n}]"
         c.object(param, q, ("name", "type"))
-        name = c.str_(param, "name", q, tuple(PARAM_TYPES))
-        c.str_(param, "type", q, PARAM_TYPES[name])
+        name = c.str_(param, "name", q, tuple(types))
+        c.str_(param, "type", q, types[name])
         if name in seen:
             raise c.fail(q, f"duplicate parameter {name!r}")
         seen.add(name)
     return seen
+
+
+def is_merge_states(meta: dict) -> bool:
+    """Whether a validated metadata dict describes a merge_states kernel set (else attention)."""
+    return meta.get("format") == MERGE_FORMAT
 
 
 def effective_window(config: dict) -> tuple[int, int]:

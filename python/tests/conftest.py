@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import gqa  # noqa: E402
-from gqa import _runtime, _tools, compiler
+from gqa import _compiler_lib, _runtime, _tools, compiler
 
 REPO = Path(__file__).resolve().parents[2]
 ORIGINAL_PATH = os.environ.get("PATH", "")  # before isolated_env empties it
@@ -39,9 +39,24 @@ def doc_example_metadata() -> dict:
     return json.loads(match.group(1))
 
 
+def doc_merge_metadata() -> dict:
+    """The example JSON of docs/kernel-metadata.md's "Merge kernel sets" section, parsed."""
+    if not METADATA_DOC.is_file():
+        pytest.skip(f"{METADATA_DOC} not found (not a source checkout)")
+    for block in re.findall(r"```json\n(.*?)```", METADATA_DOC.read_text(), re.S):
+        if '"gqa.merge_states"' in block:
+            return json.loads(block)
+    raise AssertionError("docs/kernel-metadata.md has no ```json example of format gqa.merge_states")
+
+
 @pytest.fixture
 def example_metadata() -> dict:
     return copy.deepcopy(doc_example_metadata())
+
+
+@pytest.fixture
+def merge_metadata() -> dict:
+    return copy.deepcopy(doc_merge_metadata())
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +73,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     empty_bin.mkdir()
     monkeypatch.setenv("PATH", str(empty_bin))
     monkeypatch.setattr(_tools, "repo_root", lambda: None)
+    # The compiler library a test loaded (the real one, or a stub) is not another test's.
+    monkeypatch.setattr(_compiler_lib, "_library", None)
     _runtime.reset_runtime()
     compiler.clear_memory_cache()
     yield cache
@@ -337,3 +354,25 @@ def _real_runtime_lib() -> Optional[Path]:
 
 
 REAL_RUNTIME_LIB = _real_runtime_lib()
+
+
+@pytest.fixture
+def stub_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ctypes.CDLL:
+    """Build stub_compiler.c (against gqa-c/CPU.h) into a fresh libgqa_compiler.so; GQA_COMPILER_LIB points at it.
+
+    It compiles merge_states kernels only (the metadata of the configuration it is given, a fake PTX) and
+    records what python/gqa passes (isolated_env has unloaded the process's compiler library for the test).
+    """
+    lib = build_shared_lib(Path(__file__).resolve().parent / "stub_compiler.c",
+                           tmp_path / "stub-compiler" / "libgqa_compiler.so")
+    monkeypatch.setenv("GQA_COMPILER_LIB", str(lib))
+    stub = ctypes.CDLL(str(lib))
+    stub.stub_compiler_last_chip.restype = stub.stub_compiler_last_ptx_file.restype = ctypes.c_char_p
+    return stub
+
+
+def last_merge_args(stub: ctypes.CDLL) -> dict:
+    """The arguments of the stub runtime's last gqa_kernel_merge_states, by field name."""
+    args = _runtime.MergeArgs()
+    stub.stub_last_merge_args(ctypes.byref(args))
+    return {name: getattr(args, name) for name, _ in _runtime.MergeArgs._fields_}

@@ -344,7 +344,7 @@ def test_runtime_abi_version_mismatch(tmp_path, monkeypatch):
         "return GQA_RUNTIME_ABI_VERSION;", "return GQA_RUNTIME_ABI_VERSION + 1;"))
     lib = build_shared_lib(src, tmp_path / "libgqa_runtime.so")
     monkeypatch.setenv("GQA_RUNTIME_LIB", str(lib))
-    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="has runtime ABI version 4, but .* version 3"):
+    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="has runtime ABI version 5, but .* version 4"):
         _runtime.get_library()
 
 
@@ -644,8 +644,8 @@ def test_launch_args_struct_matches_header_order():
     assert names[names.index("kv_lens") + 1: names.index("kv_lens") + 3] == ["block_table", "num_pages"]
     names = [n for n, _ in _runtime.KernelConfigStruct._fields_]
     assert names[names.index("kv_lens") + 1] == "page_size"
-    assert _runtime.ABI_VERSION == 3
-    # ABI 3 appends the sinks and lse pointers (and the config's two flags after page_size).
+    assert _runtime.ABI_VERSION == 4
+    # ABI 3 appended the sinks and lse pointers (and the config's two flags after page_size).
     assert [n for n, _ in _runtime.LaunchArgs._fields_][-6:] == [
         "sinks", "lse", "cu_seqlens_q", "total_q", "cu_seqlens_k", "total_kv"]
     assert names[names.index("page_size") + 1: names.index("page_size") + 5] == ["sinks", "lse", "varlen",
@@ -655,9 +655,12 @@ def test_launch_args_struct_matches_header_order():
 
 
 @pytest.mark.parametrize("struct, probe", [(_runtime.LaunchArgs, "stub_launch_args_offset"),
-                                           (_runtime.KernelConfigStruct, "stub_kernel_config_offset")])
+                                           (_runtime.KernelConfigStruct, "stub_kernel_config_offset"),
+                                           (_runtime.MergeArgs, "stub_merge_args_offset"),
+                                           (_runtime.MergeConfigStruct, "stub_merge_config_offset"),
+                                           (_runtime.KernelLaunchConfig, "stub_kernel_launch_config_offset")])
 def test_ctypes_structs_match_the_header(stub_runtime, struct, probe):
-    """Every field of the ctypes mirror sits where the C compiler puts it (Runtime.h, ABI 3)."""
+    """Every field of the ctypes mirror sits where the C compiler puts it (Runtime.h, ABI 4)."""
     offset = getattr(stub_runtime, probe)
     offset.restype, offset.argtypes = ctypes.c_long, [ctypes.c_char_p]
     assert offset(None) == ctypes.sizeof(struct)

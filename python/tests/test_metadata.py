@@ -326,3 +326,126 @@ def test_load_metadata_file_errors(tmp_path, example_metadata):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(example_metadata))
     assert gqa.load_metadata(good)["config"]["q_heads"] == 64
+
+
+# ----------------------------------------------------------------------------- merge_states kernel sets
+
+
+def test_merge_doc_example_is_valid(merge_metadata):
+    assert validate_metadata(merge_metadata) is merge_metadata
+    cfg = gqa.MergeConfig.from_metadata(merge_metadata)
+    assert cfg == gqa.MergeConfig.create(64, 128, dtype="bf16", layout="bshd")
+    assert not cfg.varlen and cfg.chip == "sm_90"
+
+
+#: Edits of the merge example (docs/kernel-metadata.md) that both readers reject, with Python's error.
+MERGE_BAD = [
+    (("version",), 3, r"version 3 is not supported by this gqa package \(supports \[1\] for format "
+                      r"'gqa.merge_states'\)"),
+    (("version",), "1", r"\$\.version: must be an integer"),
+    (("format",), "gqa.merge", r"not a gqa kernel metadata file: format is 'gqa.merge'"),
+    (("tile",), {"block_m": 64}, r"\$: unknown keys \['tile'\]"),
+    (("split_kv",), {"max_splits": 0}, r"\$: unknown keys \['split_kv'\]"),
+    (("chip",), _DELETE, r"missing required key 'chip'"),
+    (("ptx",), "", r"\$\.ptx: must be a non-empty string"),
+    (("config",), _DELETE, r"\$: missing required key 'config'"),
+    (("config", "heads"), 0, r"\$\.config\.heads: must be an integer >= 1"),
+    (("config", "heads"), _DELETE, r"\$\.config: missing required key 'heads'"),
+    (("config", "head_dim_v"), "128", r"\$\.config\.head_dim_v: must be an integer >= 1"),
+    (("config", "head_dim_v"), _DELETE, r"missing required key 'head_dim_v'"),
+    (("config", "head_dim_v"), 130, r"\$\.config\.head_dim_v: must be a multiple of 4 \(each thread"),
+    (("config", "dtype"), "f64", r"\$\.config\.dtype: must be one of"),
+    (("config", "layout"), "sbhd", r"\$\.config\.layout: must be one of"),
+    (("config", "varlen"), 0, r"\$\.config\.varlen: must be true or false, got 0"),
+    (("config", "varlen"), _DELETE, r"missing required key 'varlen'"),
+    (("config", "batch"), 0, r"\$\.config\.batch: must be an integer or null >= 1"),
+    (("config", "seq_q"), _DELETE, r"missing required key 'seq_q'"),
+    (("config", "q_heads"), 64, r"\$\.config: unknown keys \['q_heads'\]"),
+    (("config", "seq_kv"), None, r"\$\.config: unknown keys \['seq_kv'\]"),
+    (("kernels",), [], r"\$\.kernels: must be a list of exactly one kernel"),
+    (("kernels", 0, "role"), "main", r"kernels\[0\]\.role: must be one of \['merge'\]"),
+    (("kernels", 0, "name"), "", r"kernels\[0\]\.name: must be a non-empty string"),
+    (("kernels", 0, "block"), [128, 1], r"kernels\[0\]\.block: must be 3 integers"),
+    (("kernels", 0, "block"), [2048, 1, 1], r"kernels\[0\]\.block: must be 3 integers"),
+    (("kernels", 0, "dynamic_shared_memory_bytes"), -1, r"dynamic_shared_memory_bytes: must be an integer >= 0"),
+    (("kernels", 0, "static_shared_memory_bytes"), _DELETE, r"missing required key 'static_shared_memory_bytes'"),
+    (("kernels", 0, "grid", 0, "sym"), "seq_kv", r"grid\[0\]\.sym: must be one of \['batch', 'seq_q'\]"),
+    (("kernels", 0, "grid", 1), {"sym": "num_splits"}, r"grid\[1\]\.sym: must be one of \['batch', 'seq_q'\]"),
+    (("kernels", 0, "grid"), [{"const": 1}], r"grid: must be a list of 3 dimensions"),
+    (("kernels", 0, "params", 0), {"name": "q", "type": "ptr"}, r"params\[0\]\.name: must be one of"),
+    (("kernels", 0, "params", 0, "type"), "i64", r"params\[0\]\.type: must be one of \['ptr'\]"),
+    (("kernels", 0, "params", 6, "type"), "ptr", r"params\[6\]\.type: must be one of \['i32', 'i64'\]"),
+    (("kernels", 0, "params", 1, "name"), "out_a", r"params\[1\]: duplicate parameter 'out_a'"),
+    (("kernels", 0, "params", 5), _DELETE, r"kernels\[0\]\.params: a kernel of role 'merge' must take "
+                                           r"parameter 'lse'"),
+    (("kernels", 0, "extra"), 1, r"kernels\[0\]: unknown keys \['extra'\]"),
+]
+
+
+@pytest.mark.parametrize("path, value, match", MERGE_BAD, ids=[".".join(map(str, p)) + f"={v!r}"[:20]
+                                                              for p, v, _ in MERGE_BAD])
+def test_invalid_merge_metadata(merge_metadata, path, value, match):
+    meta = copy.deepcopy(merge_metadata)
+    _set(meta, path, value)
+    with pytest.raises(gqa.MetadataError, match=match) as info:
+        validate_metadata(meta, "m.json")
+    assert str(info.value).startswith("m.json: ")
+
+
+def test_merge_metadata_needs_one_kernel(merge_metadata):
+    meta = copy.deepcopy(merge_metadata)
+    meta["kernels"] = meta["kernels"] * 2
+    with pytest.raises(gqa.MetadataError, match=r"\$\.kernels: must be a list of exactly one kernel"):
+        validate_metadata(meta)
+
+
+def test_merge_metadata_varlen(merge_metadata):
+    """varlen: packed tokens (bshd), launched as one batch."""
+    meta = copy.deepcopy(merge_metadata)
+    meta["config"]["varlen"] = True
+    assert gqa.MergeConfig.from_metadata(validate_metadata(meta)).varlen
+    meta["config"]["batch"] = 1
+    validate_metadata(meta)
+    meta["config"]["batch"] = 2
+    with pytest.raises(gqa.MetadataError, match=r"\$\.config\.batch: must be 1 or null with varlen"):
+        validate_metadata(meta)
+    meta["config"].update(batch=None, layout="bhsd")
+    with pytest.raises(gqa.MetadataError, match=r"\$\.config\.layout: must be bshd with varlen"):
+        validate_metadata(meta)
+
+
+def test_merge_metadata_optional_params_and_fixed_sizes(merge_metadata):
+    """batch/seq_q parameters may be i32 or absent (a kernel of fixed sizes); the six tensors are required."""
+    meta = copy.deepcopy(merge_metadata)
+    params = meta["kernels"][0]["params"]
+    params[6]["type"] = "i32"
+    del params[7]
+    meta["config"].update(batch=2, seq_q=100)
+    meta["kernels"][0]["grid"] = [{"const": 1600}, {"const": 1}, {"const": 2}]
+    validate_metadata(meta)
+    for name in ("out_a", "lse_a", "out_b", "lse_b", "out", "lse"):
+        broken = copy.deepcopy(meta)
+        broken["kernels"][0]["params"] = [p for p in params if p["name"] != name]
+        with pytest.raises(gqa.MetadataError, match=rf"must take parameter '{name}'"):
+            validate_metadata(broken)
+
+
+def test_attention_document_still_needs_format_gqa_kernel(example_metadata, merge_metadata):
+    """The two formats do not mix: an attention document with the merge format (or version) is rejected."""
+    meta = copy.deepcopy(example_metadata)
+    meta["format"] = "gqa.merge_states"
+    with pytest.raises(gqa.MetadataError, match=r"version 3 is not supported .* for format 'gqa.merge_states'"):
+        validate_metadata(meta)
+    meta["version"] = 1
+    with pytest.raises(gqa.MetadataError, match=r"\$: unknown keys \['split_kv', 'tile'\]"):
+        validate_metadata(meta)
+    meta = copy.deepcopy(merge_metadata)
+    meta.update(format="gqa.kernel", version=3)
+    with pytest.raises(gqa.MetadataError, match=r"\$\.config: unknown keys \['heads'\]"):
+        validate_metadata(meta)
+
+
+def test_load_merge_metadata_file(tmp_path, merge_metadata):
+    path = tmp_path / "merge.json"
+    path.write_text(json.dumps(merge_metadata))
+    assert gqa.load_metadata(path)["format"] == "gqa.merge_states"
