@@ -36,6 +36,35 @@ using namespace mlir::gqa;
 
 namespace {
 
+/// `source` (of sizes `sizes`) with a unit dimension in front, a batch of
+/// one: `reassociation` groups it with the first.
+Value emitBatchOfOne(ImplicitLocOpBuilder &b, Value source,
+                     ArrayRef<OpFoldResult> sizes,
+                     ArrayRef<ReassociationIndices> reassociation) {
+  SmallVector<int64_t> shape = {1};
+  SmallVector<OpFoldResult> outputShape = {b.getIndexAttr(1)};
+  for (OpFoldResult size : sizes) {
+    std::optional<int64_t> known = getConstantIntValue(size);
+    shape.push_back(known ? *known : ShapedType::kDynamic);
+    outputShape.push_back(size);
+  }
+  FailureOr<MemRefType> type = memref::ExpandShapeOp::computeExpandedType(
+      cast<MemRefType>(source.getType()), shape, reassociation);
+  assert(succeeded(type) && "a unit dimension always expands");
+  return memref::ExpandShapeOp::create(b, *type, source, reassociation,
+                                       outputShape);
+}
+
+/// The grid mapping of a forall of `rank` blocks: x, then y, then z.
+SmallVector<Attribute> getGridMapping(MLIRContext *context, int64_t rank) {
+  SmallVector<Attribute> mapping;
+  for (gpu::MappingId id :
+       {gpu::MappingId::DimX, gpu::MappingId::DimY, gpu::MappingId::DimZ})
+    mapping.push_back(gpu::GPUBlockMappingAttr::get(context, id));
+  mapping.resize(rank);
+  return mapping;
+}
+
 /// Builds the tiled form of one attention op in front of it.
 class AttentionDistribution : public IndexBuilder {
 public:
@@ -214,18 +243,7 @@ private:
                               strides(sizes.size(), b.getIndexAttr(1));
     Value slice =
         memref::SubViewOp::create(b, source, offsetFolds, sizeFolds, strides);
-    SmallVector<int64_t> shape = {1};
-    SmallVector<OpFoldResult> outputShape = {b.getIndexAttr(1)};
-    for (OpFoldResult size : sizeFolds) {
-      std::optional<int64_t> known = getConstantIntValue(size);
-      shape.push_back(known ? *known : ShapedType::kDynamic);
-      outputShape.push_back(size);
-    }
-    FailureOr<MemRefType> type = memref::ExpandShapeOp::computeExpandedType(
-        cast<MemRefType>(slice.getType()), shape, reassociation);
-    assert(succeeded(type) && "a unit dimension always expands");
-    return memref::ExpandShapeOp::create(b, *type, slice, reassociation,
-                                         outputShape);
+    return emitBatchOfOne(b, slice, sizeFolds, reassociation);
   }
 
   /// The `scf.forall` of the attention blocks, mapped to the GPU grid
@@ -249,12 +267,7 @@ private:
   }
 
   SmallVector<Attribute> gridMapping(int64_t rank) {
-    SmallVector<Attribute> mapping;
-    for (gpu::MappingId id :
-         {gpu::MappingId::DimX, gpu::MappingId::DimY, gpu::MappingId::DimZ})
-      mapping.push_back(gpu::GPUBlockMappingAttr::get(b.getContext(), id));
-    mapping.resize(rank);
-    return mapping;
+    return getGridMapping(b.getContext(), rank);
   }
 
   /// The valid keys of a sequence: its `kv_lens` entry clamped to [0, Skv]
@@ -432,7 +445,7 @@ private:
   /// The split-KV combine: blocks of (query head, position) rows of each
   /// sequence, as many per block as 128 threads merge 4 values each.
   void emitCombine() {
-    int64_t rows = std::max<int64_t>(1, 512 / op.getHeadDimV());
+    int64_t rows = getMergeRowsPerBlock(op.getHeadDimV());
     Value blocks = apply((d0 * op.getQHeads()).ceilDiv(rows), {seqQ});
     SmallVector<OpFoldResult> upper = {blocks, batch};
     auto forall = scf::ForallOp::create(b, upper, ValueRange{},
@@ -477,6 +490,65 @@ struct DistributeAttentionPattern : public OpRewritePattern<AttentionOp> {
   }
 };
 
+/// Rewrites a bufferized gqa.merge_states into blocks of gqa.merge_rows:
+/// grid (row blocks, batch), each block as many (head, position) rows as
+/// the split-KV combine's. Packed tokens [T, H, Dv] (and [H, T]) are viewed
+/// as a batch of one.
+struct DistributeMergeStatesPattern : public OpRewritePattern<MergeStatesOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MergeStatesOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "expected memref operands");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    b.setInsertionPoint(op);
+    IndexBuilder ib(b);
+    LayoutDims dims = getLayoutDims(op.getLayout());
+    Value output = op.getInit();
+    Value batch = op.isVarlen() ? ib.index(1)
+                                : memref::DimOp::create(b, output, dims.batch)
+                                      .getResult();
+    Value seq = memref::DimOp::create(b, output, op.isVarlen() ? 0 : dims.seq);
+    int64_t rows = getMergeRowsPerBlock(op.getHeadDimV());
+    Value blocks =
+        ib.apply((ib.dim(0) * op.getHeads()).ceilDiv(rows), {seq});
+    SmallVector<OpFoldResult> upper = {blocks, batch};
+    auto forall =
+        scf::ForallOp::create(b, upper, ValueRange{},
+                              b.getArrayAttr(getGridMapping(b.getContext(), 2)));
+    forall->setAttr(kBlockConfigAttrName, op.getKernelConfig());
+    forall->setAttr(kBlockRoleAttrName, b.getStringAttr("merge"));
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(forall.getBody());
+      SmallVector<Value, 6> operands;
+      for (Value operand : op->getOperands()) {
+        if (!op.isVarlen()) {
+          operands.push_back(operand);
+          continue;
+        }
+        // [T, H, Dv] as [1, T, H, Dv]; [H, T] as [1, H, T].
+        auto type = cast<MemRefType>(operand.getType());
+        SmallVector<OpFoldResult> sizes =
+            memref::getMixedSizes(b, b.getLoc(), operand);
+        SmallVector<ReassociationIndices> groups = {{0, 1}};
+        for (int64_t dim = 1; dim < type.getRank(); ++dim)
+          groups.push_back({dim + 1});
+        operands.push_back(emitBatchOfOne(b, operand, sizes, groups));
+      }
+      ValueRange ivs = forall.getInductionVars();
+      Value batchIndex = op.isVarlen() ? ib.index(0) : ivs[1];
+      MergeRowsOp::create(b, operands[0], operands[1], operands[2], operands[3],
+                          operands[4], operands[5], batchIndex,
+                          ib.apply(ib.dim(0) * rows, {ivs[0]}), rows,
+                          op.getLayout());
+    }
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct GQADistributePass
     : public gqa::impl::GQADistributeBase<GQADistributePass> {
   using Base::Base;
@@ -485,6 +557,13 @@ struct GQADistributePass
     RewritePatternSet patterns(&getContext());
     populateAttentionDistributionPatterns(patterns);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
+    WalkResult merges = getOperation()->walk([](MergeStatesOp op) {
+      op.emitError() << "gqa-distribute expects gqa.merge_states on memrefs; "
+                        "run one-shot-bufferize first";
+      return WalkResult::interrupt();
+    });
+    if (merges.wasInterrupted())
+      return signalPassFailure();
     WalkResult remaining = getOperation()->walk([](AttentionOp op) {
       if (!op.hasPureBufferSemantics())
         op.emitError() << "gqa-distribute expects gqa.attention on memrefs; "
@@ -503,5 +582,6 @@ struct GQADistributePass
 
 void mlir::gqa::populateAttentionDistributionPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<DistributeAttentionPattern>(patterns.getContext());
+  patterns.add<DistributeAttentionPattern, DistributeMergeStatesPattern>(
+      patterns.getContext());
 }

@@ -46,7 +46,8 @@ bool isScheduleTarget(llvm::StringRef target);
 /// the target lowerings: the op's `#gqa.schedule`, its kernel config
 /// (AttentionOp::getKernelConfig) and the blocks' role: `main` (the whole
 /// KV range), `split` (a split-KV share, or all of it when launched with
-/// one split) or `combine` (the merge of the splits).
+/// one split), `combine` (the merge of the splits), or `merge` (the blocks
+/// of a gqa.merge_states, which carry its config and no schedule).
 constexpr llvm::StringLiteral kBlockScheduleAttrName = "gqa.schedule";
 constexpr llvm::StringLiteral kBlockConfigAttrName = "gqa.config";
 constexpr llvm::StringLiteral kBlockRoleAttrName = "gqa.role";

@@ -112,6 +112,11 @@ def GQADistribute : Pass<"gqa-distribute"> {
     split is empty, and one split stores its output directly. The
     workspaces are `memref.alloc`s that the buffer deallocation pipeline
     frees, as it frees the buffers of one-shot-bufferize.
+
+    Each bufferized `gqa.merge_states` becomes one `scf.forall` over
+    (ceil(S * H / rows), B) blocks of `gqa.merge_rows`, `rows` (head,
+    position) rows each, as many as the split-KV combine's blocks hold
+    (packed tokens are viewed as a batch of one).
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::affine::AffineDialect",

@@ -34,8 +34,9 @@ struct ScheduleOptions {
 /// null, with an error on `op`, when the forced values are out of range.
 ScheduleAttr selectSchedule(AttentionOp op, const ScheduleOptions &options);
 
-/// Adds the pattern that rewrites bufferized `gqa.attention` ops carrying a
-/// schedule into their tiled form (see the `gqa-distribute` pass).
+/// Adds the patterns that rewrite bufferized `gqa.attention` ops carrying a
+/// schedule, and bufferized `gqa.merge_states` ops, into their tiled form
+/// (see the `gqa-distribute` pass).
 void populateAttentionDistributionPatterns(RewritePatternSet &patterns);
 
 /// Adds the pattern that loads the next K tile of a KV loop of the tiled

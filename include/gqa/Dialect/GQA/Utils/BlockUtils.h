@@ -11,6 +11,8 @@
 
 #include "gqa/Dialect/GQA/Utils/MaskUtils.h"
 
+#include <algorithm>
+
 namespace mlir::gqa {
 
 /// What one block of `blockM` packed rows (row `r` is query position `r / g`)
@@ -56,6 +58,13 @@ Value emitTilesPerSplit(ImplicitLocOpBuilder &b, Value seqKV, int64_t blockN,
 /// min(maxSplits, tiles), evened out so that no split is empty (at least 1).
 Value emitSplitCount(ImplicitLocOpBuilder &b, Value seqKV, int64_t blockN,
                      int64_t maxSplits);
+
+/// The (head, position) rows of one block of a merge (the split-KV combine,
+/// gqa.merge_states) of rows of `headDimV` values: as many as 128 threads
+/// merging 4 values each hold, at least one.
+inline int64_t getMergeRowsPerBlock(int64_t headDimV) {
+  return std::max<int64_t>(1, 512 / headDimV);
+}
 
 } // namespace mlir::gqa
 
