@@ -506,17 +506,17 @@ struct DistributeMergeStatesPattern : public OpRewritePattern<MergeStatesOp> {
     IndexBuilder ib(b);
     LayoutDims dims = getLayoutDims(op.getLayout());
     Value output = op.getInit();
-    Value batch = op.isVarlen() ? ib.index(1)
-                                : memref::DimOp::create(b, output, dims.batch)
-                                      .getResult();
+    Value batch =
+        op.isVarlen()
+            ? ib.index(1)
+            : memref::DimOp::create(b, output, dims.batch).getResult();
     Value seq = memref::DimOp::create(b, output, op.isVarlen() ? 0 : dims.seq);
     int64_t rows = getMergeRowsPerBlock(op.getHeadDimV());
-    Value blocks =
-        ib.apply((ib.dim(0) * op.getHeads()).ceilDiv(rows), {seq});
+    Value blocks = ib.apply((ib.dim(0) * op.getHeads()).ceilDiv(rows), {seq});
     SmallVector<OpFoldResult> upper = {blocks, batch};
-    auto forall =
-        scf::ForallOp::create(b, upper, ValueRange{},
-                              b.getArrayAttr(getGridMapping(b.getContext(), 2)));
+    auto forall = scf::ForallOp::create(
+        b, upper, ValueRange{},
+        b.getArrayAttr(getGridMapping(b.getContext(), 2)));
     forall->setAttr(kBlockConfigAttrName, op.getKernelConfig());
     forall->setAttr(kBlockRoleAttrName, b.getStringAttr("merge"));
     {
