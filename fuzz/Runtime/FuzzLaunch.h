@@ -26,6 +26,18 @@ template <typename T> T *fakeAddress(uintptr_t index) {
   return reinterpret_cast<T *>(uintptr_t{0x100000} * (index + 1));
 }
 
+/// One size as the bytes of `sizes` pick it: their first byte keeps
+/// `fallback`, takes a small value (-1 to 2^18, where launches are planned)
+/// or any 64-bit one; with no bytes left, `fallback`.
+inline int64_t fuzzSize(FuzzedDataProvider &sizes, int64_t fallback) {
+  uint8_t choice = sizes.ConsumeIntegral<uint8_t>();
+  if (choice < 96)
+    return fallback;
+  if (choice < 224)
+    return sizes.ConsumeIntegralInRange<int64_t>(-1, int64_t{1} << 18);
+  return sizes.ConsumeIntegral<int64_t>();
+}
+
 /// The arguments of a launch of `metadata`: every pointer it needs set, and
 /// each size, unless the bytes of `sizes` say otherwise, a value that fits
 /// the document (2 sequences of 17 queries against 100 keys, or 7 pages, the
@@ -35,14 +47,7 @@ template <typename T> T *fakeAddress(uintptr_t index) {
 inline gqa_launch_args makeFuzzedArgs(const KernelMetadata &metadata,
                                       FuzzedDataProvider &sizes) {
   const gqa_kernel_config &config = metadata.config;
-  auto size = [&](int64_t fallback) -> int64_t {
-    uint8_t choice = sizes.ConsumeIntegral<uint8_t>();
-    if (choice < 96)
-      return fallback;
-    if (choice < 224)
-      return sizes.ConsumeIntegralInRange<int64_t>(-1, int64_t{1} << 18);
-    return sizes.ConsumeIntegral<int64_t>();
-  };
+  auto size = [&](int64_t fallback) { return fuzzSize(sizes, fallback); };
   gqa_launch_args args = {};
   args.q = fakeAddress<const void>(0);
   args.k = fakeAddress<const void>(1);
@@ -86,14 +91,7 @@ inline gqa_launch_args makeFuzzedArgs(const KernelMetadata &metadata,
 inline gqa_merge_args makeFuzzedMergeArgs(const KernelMetadata &metadata,
                                           FuzzedDataProvider &sizes) {
   const gqa_merge_config &config = metadata.mergeConfig;
-  auto size = [&](int64_t fallback) -> int64_t {
-    uint8_t choice = sizes.ConsumeIntegral<uint8_t>();
-    if (choice < 96)
-      return fallback;
-    if (choice < 224)
-      return sizes.ConsumeIntegralInRange<int64_t>(-1, int64_t{1} << 18);
-    return sizes.ConsumeIntegral<int64_t>();
-  };
+  auto size = [&](int64_t fallback) { return fuzzSize(sizes, fallback); };
   gqa_merge_args args = {};
   args.out_a = fakeAddress<const void>(0);
   args.lse_a = fakeAddress<const void>(1);

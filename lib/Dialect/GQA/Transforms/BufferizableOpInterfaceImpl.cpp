@@ -12,17 +12,21 @@ using namespace mlir::gqa;
 
 namespace {
 
-/// Bufferizes `gqa.attention` in destination-passing style: the result is
-/// written into the buffer of `outs`, which the op never reads.
-struct AttentionOpInterface
-    : public DstBufferizableOpInterfaceExternalModel<AttentionOpInterface,
-                                                     AttentionOp> {
-  /// The init is only written: bufferization need not copy its contents.
+/// A gqa op in destination-passing style whose inits are only written:
+/// bufferization need not copy their contents.
+template <typename ConcreteModel, typename OpT>
+struct WriteOnlyInitsModel
+    : public DstBufferizableOpInterfaceExternalModel<ConcreteModel, OpT> {
   bool bufferizesToMemoryRead(Operation *op, OpOperand &operand,
                               const AnalysisState &) const {
     return !cast<DestinationStyleOpInterface>(op).isDpsInit(&operand);
   }
+};
 
+/// Bufferizes `gqa.attention` in destination-passing style: the result is
+/// written into the buffer of `outs`, which the op never reads.
+struct AttentionOpInterface
+    : public WriteOnlyInitsModel<AttentionOpInterface, AttentionOp> {
   LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
                           const BufferizationOptions &options,
                           BufferizationState &state) const {
@@ -68,13 +72,7 @@ struct AttentionOpInterface
 /// Bufferizes `gqa.merge_states` in destination-passing style: the results
 /// are written into the buffers of `outs`, which the op never reads.
 struct MergeStatesOpInterface
-    : public DstBufferizableOpInterfaceExternalModel<MergeStatesOpInterface,
-                                                     MergeStatesOp> {
-  bool bufferizesToMemoryRead(Operation *op, OpOperand &operand,
-                              const AnalysisState &) const {
-    return !cast<DestinationStyleOpInterface>(op).isDpsInit(&operand);
-  }
-
+    : public WriteOnlyInitsModel<MergeStatesOpInterface, MergeStatesOp> {
   LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
                           const BufferizationOptions &options,
                           BufferizationState &state) const {
