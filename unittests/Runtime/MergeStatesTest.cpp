@@ -46,6 +46,18 @@ KernelMetadata mergeMetadataWith(
 // The document
 //===----------------------------------------------------------------------===//
 
+/// The config of kMergeExample: 64 heads of Dv 128, bf16 bshd, no fixed
+/// sizes.
+void expectExampleConfig(const gqa_merge_config &config) {
+  EXPECT_EQ(config.heads, 64);
+  EXPECT_EQ(config.head_dim_v, 128);
+  EXPECT_EQ(config.dtype, GQA_DTYPE_BF16);
+  EXPECT_EQ(config.layout, GQA_LAYOUT_BSHD);
+  EXPECT_EQ(config.varlen, 0);
+  EXPECT_EQ(config.batch, 0);
+  EXPECT_EQ(config.seq_q, 0);
+}
+
 TEST(MergeMetadataTest, DecodesTheContractExample) {
   KernelMetadata metadata = parseValidMetadata(kMergeExample);
   EXPECT_EQ(metadata.kind, GQA_KERNEL_SET_MERGE_STATES);
@@ -55,13 +67,7 @@ TEST(MergeMetadataTest, DecodesTheContractExample) {
   EXPECT_EQ(metadata.ptxFile, "merge.ptx");
 
   const gqa_merge_config &config = metadata.mergeConfig;
-  EXPECT_EQ(config.heads, 64);
-  EXPECT_EQ(config.head_dim_v, 128);
-  EXPECT_EQ(config.dtype, GQA_DTYPE_BF16);
-  EXPECT_EQ(config.layout, GQA_LAYOUT_BSHD);
-  EXPECT_EQ(config.varlen, 0);
-  EXPECT_EQ(config.batch, 0);
-  EXPECT_EQ(config.seq_q, 0);
+  expectExampleConfig(config);
   // Nothing of attention's config or tiling.
   EXPECT_EQ(metadata.config.q_heads, 0);
   EXPECT_EQ(metadata.tiling.block_m, 0);
@@ -660,13 +666,7 @@ TEST(MergeCApiTest, ExposesTheMetadata) {
   EXPECT_STREQ(gqa_metadata_ptx_file(metadata), "merge.ptx");
   gqa_merge_config config;
   ASSERT_EQ(gqa_metadata_get_merge_config(metadata, &config), GQA_SUCCESS);
-  EXPECT_EQ(config.heads, 64);
-  EXPECT_EQ(config.head_dim_v, 128);
-  EXPECT_EQ(config.dtype, GQA_DTYPE_BF16);
-  EXPECT_EQ(config.layout, GQA_LAYOUT_BSHD);
-  EXPECT_EQ(config.varlen, 0);
-  EXPECT_EQ(config.batch, 0);
-  EXPECT_EQ(config.seq_q, 0);
+  expectExampleConfig(config);
 
   const char *refusal =
       ": the metadata describes a gqa.merge_states kernel set, which has no "
