@@ -88,6 +88,26 @@ GQA_COMPILER_API int gqa_compiler_compile_attention(
     const gqa_compiler_attention *attention, const gqa_compiler_target *target,
     const char *ptx_file_name, gqa_compiler_kernel *kernel, char **error);
 
+/// One merge_states configuration: the shape of the two partial attention
+/// results (and of the merged one) that its kernel merges by their
+/// log-sum-exps (docs/kernel-metadata.md, "gqa.merge_states"). The entry
+/// point that compiles it, gqa_compiler_compile_merge_states(merge, target,
+/// ptx_file_name, kernel, error) with gqa_compiler_compile_attention's
+/// conventions, is not in the library yet (issue 12); bindings look it up
+/// by name and this struct fixes its layout.
+typedef struct gqa_compiler_merge_states {
+  int64_t heads;
+  int64_t head_dim_v;
+  /// "f16", "bf16" or "f32": the outputs' element type (the log-sum-exps
+  /// are f32).
+  const char *dtype;
+  /// "bhsd" or "bshd".
+  const char *layout;
+  /// Nonzero: packed tokens [T, heads, head_dim_v] with log-sum-exps
+  /// [heads, T] (flash_attn's varlen shapes; the layout must be "bshd").
+  int32_t varlen;
+} gqa_compiler_merge_states;
+
 /// Compiles every gqa.attention op of the MLIR module `source` (`size`
 /// bytes) into `*kernels` (an array of `*count`, in module order, freed with
 /// gqa_compiler_free_kernels). The metadata of op i names
