@@ -253,15 +253,17 @@ void KernelBuilder::store(Value value, Value view, Value index) {
   memref::StoreOp::create(b, value, view, ValueRange{index});
 }
 
-SmallVector<Value, 4> KernelBuilder::loadF32x4(Value view, Value index) {
-  auto type = VectorType::get({4}, b.getF32Type());
-  Value vector =
-      vector::LoadOp::create(b, type, view, ValueRange{index},
-                             /*nontemporal=*/false, llvm::MaybeAlign(16));
+SmallVector<Value, 4> KernelBuilder::loadQuad(Value view, Value index) {
+  Type type = llvm::cast<MemRefType>(view.getType()).getElementType();
+  unsigned bytes = 4 * type.getIntOrFloatBitWidth() / 8;
+  Value quad = vector::LoadOp::create(
+      b, VectorType::get({4}, type), view, ValueRange{index},
+      /*nontemporal=*/false, llvm::MaybeAlign(bytes));
+  if (type != b.getF32Type())
+    quad = arith::ExtFOp::create(b, VectorType::get({4}, b.getF32Type()), quad);
   SmallVector<Value, 4> values;
   for (int64_t k = 0; k < 4; ++k)
-    values.push_back(
-        vector::ExtractOp::create(b, vector, ArrayRef<int64_t>{k}));
+    values.push_back(vector::ExtractOp::create(b, quad, ArrayRef<int64_t>{k}));
   return values;
 }
 

@@ -123,8 +123,9 @@ public:
               ArrayRef<std::tuple<int64_t, int64_t, Type>> parts);
   Value load(Value view, Value index);
   void store(Value value, Value view, Value index);
-  /// Loads 4 consecutive f32 (one 16-byte load).
-  SmallVector<Value, 4> loadF32x4(Value view, Value index);
+  /// Loads 4 consecutive elements of the view's type as f32 (one 8- or
+  /// 16-byte load).
+  SmallVector<Value, 4> loadQuad(Value view, Value index);
   /// Stores two f32 as two elements of the view's type (one 4- or 8-byte
   /// store).
   void storePair(Value view, Value index, Value x, Value y);

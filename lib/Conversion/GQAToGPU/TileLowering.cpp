@@ -552,6 +552,7 @@ LogicalResult BlockLowering::lowerTileOp(Operation *op) {
       .Case([&](CombineSplitsOp combine) {
         return lowerCombineSplits(*this, combine);
       })
+      .Case([&](MergeRowsOp merge) { return lowerMergeRows(*this, merge); })
       .Default([&](Operation *other) {
         return other->emitOpError()
                << "has no lowering into an attention kernel";

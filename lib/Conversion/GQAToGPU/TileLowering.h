@@ -222,6 +222,11 @@ std::optional<bool> isKeyTile(LoadKVTileOp load);
 LogicalResult lowerCombineSplits(BlockLowering &block, CombineSplitsOp op);
 /// Threads of the kernel of a combine forall.
 int64_t getCombineThreads(CombineSplitsOp op);
+/// The merge of two partial results of `op` (CombineTiles.cpp), in the
+/// combine's rows and threads.
+LogicalResult lowerMergeRows(BlockLowering &block, MergeRowsOp op);
+/// Threads of the kernel of a merge forall.
+int64_t getMergeThreads(MergeRowsOp op);
 
 /// Lowers the body of one forall of blocks into a kernel: the state a
 /// target's methods read and the synchronisation of shared memory.

@@ -56,6 +56,9 @@ constexpr StringLiteral kAttentionPointers[] = {"q",
                                                 "lse"};
 constexpr StringLiteral kCombinePointers[] = {
     "partial_out", "partial_lse", "out", "cu_seqlens_q", "sinks", "lse"};
+/// And of the merge kernel of gqa.merge_states.
+constexpr StringLiteral kMergePointers[] = {"out_a", "lse_a", "out_b",
+                                            "lse_b", "out",   "lse"};
 
 /// Adds to `names` how the block uses `memref` or a view of it (a ragged
 /// batch's sequence).
@@ -91,6 +94,17 @@ void collectNames(Value memref, Region &body,
               if (use.get() == combine.getOutput())
                 return "out";
               return use.get() == combine.getSinks() ? "sinks" : "lse";
+            })
+            .Case([&](MergeRowsOp merge) -> StringRef {
+              if (use.get() == merge.getOutput())
+                return "out";
+              if (use.get() == merge.getLse())
+                return "lse";
+              if (use.get() == merge.getOutA())
+                return "out_a";
+              if (use.get() == merge.getLseA())
+                return "lse_a";
+              return use.get() == merge.getOutB() ? "out_b" : "lse_b";
             })
             .Case([&](LoadSinkTileOp) { return "sinks"; })
             .Case([&](LoadSegmentOp segment) {
@@ -129,11 +143,33 @@ struct TensorForms {
   /// Q, the output and the LSE are packed tokens (cu_seqlens_q); K and V
   /// too with packedKV (cu_seqlens_k).
   bool varlen = false, packedKV = false;
+  /// The kernel is gqa.merge_states' (out_a, lse_a, out_b, lse_b, out,
+  /// lse; packed tokens when varlen, launched as a batch of one).
+  bool merge = false;
 };
+
+/// The launch size of dimension `dim` of parameter `name` of a merge
+/// kernel: outputs [B, S, H, Dv] / [B, H, S, Dv] or packed [T, H, Dv], LSEs
+/// [B, H, S] or packed [H, T] (the tokens are its seq_q).
+std::optional<LaunchDim> sizeOfMergeDim(StringRef name, unsigned dim,
+                                        const TensorForms &forms) {
+  bool isLse = name.starts_with("lse");
+  if (forms.varlen)
+    return dim == (isLse ? 1u : 0u) ? std::optional(LaunchDim{"seq_q"})
+                                    : std::nullopt;
+  LayoutDims dims = getLayoutDims(forms.layout);
+  if (dim == (isLse ? 0u : dims.batch))
+    return LaunchDim{"batch"};
+  if (dim == (isLse ? 2u : dims.seq))
+    return LaunchDim{"seq_q"};
+  return std::nullopt;
+}
 
 /// The launch size that dimension `dim` of parameter `name` has.
 std::optional<LaunchDim> sizeOfDim(StringRef name, unsigned dim,
                                    const TensorForms &forms) {
+  if (forms.merge)
+    return sizeOfMergeDim(name, dim, forms);
   LayoutDims dims = getLayoutDims(forms.layout);
   if (name == "q" || name == "out") {
     if (forms.varlen)
@@ -192,6 +228,12 @@ DictionaryAttr symbolDim(Builder &b, StringRef symbol, int64_t mul = 1,
   return b.getDictionaryAttr(entries);
 }
 
+/// The grid dimension (0 = x, 1 = y, 2 = z) of a forall's block mapping.
+unsigned getBlockDimension(Attribute mapping) {
+  auto id = cast<gpu::GPUBlockMappingAttr>(mapping).getBlock();
+  return static_cast<int>(id) - static_cast<int>(gpu::MappingId::DimX);
+}
+
 /// One forall of blocks and what its kernel is made of.
 struct Blocks {
   mutable scf::ForallOp forall;
@@ -220,7 +262,9 @@ FailureOr<Blocks> analyze(scf::ForallOp forall) {
   blocks.schedule = forall->getAttrOfType<ScheduleAttr>(kBlockScheduleAttrName);
   blocks.config = forall->getAttrOfType<DictionaryAttr>(kBlockConfigAttrName);
   auto role = forall->getAttrOfType<StringAttr>(kBlockRoleAttrName);
-  if (!blocks.schedule || !blocks.config || !role)
+  // A merge of gqa.merge_states has no schedule: its block shape is fixed.
+  bool merge = role && role.getValue() == "merge";
+  if ((!blocks.schedule && !merge) || !blocks.config || !role)
     return forall.emitOpError()
            << "is not a forall of blocks of gqa-distribute (it needs "
            << kBlockScheduleAttrName << ", " << kBlockConfigAttrName << " and "
@@ -232,17 +276,21 @@ FailureOr<Blocks> analyze(scf::ForallOp forall) {
   if (!layout)
     return forall.emitOpError() << "has a config without a layout";
   Attribute pageSize = blocks.config.get("page_size");
-  if (!isa_and_nonnull<IntegerAttr>(pageSize))
+  if (!merge && !isa_and_nonnull<IntegerAttr>(pageSize))
     return forall.emitOpError() << "has a config without an integer "
                                    "'page_size'";
   for (StringRef key : {"varlen", "packed_kv"})
-    if (!isa_and_nonnull<BoolAttr>(blocks.config.get(key)))
+    if ((!merge || key == "varlen") &&
+        !isa_and_nonnull<BoolAttr>(blocks.config.get(key)))
       return forall.emitOpError()
              << "has a config without a boolean '" << key << "'";
   blocks.forms.layout = *layout;
-  blocks.forms.pageSize = blocks.configInt("page_size");
+  blocks.forms.merge = merge;
   blocks.forms.varlen = blocks.configBool("varlen");
-  blocks.forms.packedKV = blocks.configBool("packed_kv");
+  if (!merge) {
+    blocks.forms.pageSize = blocks.configInt("page_size");
+    blocks.forms.packedKV = blocks.configBool("packed_kv");
+  }
   // Each K/V tile has one role (and a buffer of its own).
   WalkResult roles = forall.getBody()->walk([&](LoadKVTileOp load) {
     if (isKeyTile(load))
@@ -263,9 +311,14 @@ FailureOr<Blocks> analyze(scf::ForallOp forall) {
       continue;
     }
     SmallVector<StringRef> names = namesOf(value, forall.getRegion());
-    bool keyAndValue = names.size() == 2 && llvm::is_contained(names, "k") &&
-                       llvm::is_contained(names, "v");
-    if (names.size() > 1 && !keyAndValue)
+    // K and V may be one memref, and a merge's output may be either part.
+    auto isPair = [&](StringRef first, StringRef second) {
+      return names.size() == 2 && llvm::is_contained(names, first) &&
+             llvm::is_contained(names, second);
+    };
+    bool shared =
+        isPair("k", "v") || isPair("out", "out_a") || isPair("out", "out_b");
+    if (names.size() > 1 && !shared)
       return forall.emitOpError() << "uses one memref as both '" << names[0]
                                   << "' and '" << names[1] << "'";
     if (names.empty())
@@ -285,9 +338,10 @@ FailureOr<Blocks> analyze(scf::ForallOp forall) {
       roots.push_back(value);
   for (Value root : roots) {
     llvm::SetVector<Operation *> slice;
+    (void)getBackwardSlice(root, &slice);
+    // The slice leaves out the root's own definition.
     if (Operation *def = root.getDefiningOp())
       slice.insert(def);
-    (void)getBackwardSlice(root, &slice);
     for (Operation *op : slice)
       if (auto size = dyn_cast<LaunchSizeOp>(op))
         blocks.namedSizes[size.getName()] = size.getValue();
@@ -300,13 +354,19 @@ std::pair<SmallVector<std::pair<StringRef, Value>>, SmallVector<StringRef>>
 getParameters(const Blocks &blocks) {
   SmallVector<std::pair<StringRef, Value>> pointers;
   bool combine = blocks.role == "combine";
-  for (StringRef name : combine ? ArrayRef<StringLiteral>(kCombinePointers)
-                                : ArrayRef<StringLiteral>(kAttentionPointers))
+  ArrayRef<StringLiteral> order = kAttentionPointers;
+  if (combine)
+    order = kCombinePointers;
+  else if (blocks.forms.merge)
+    order = kMergePointers;
+  for (StringRef name : order)
     for (auto [value, memrefName] : blocks.memrefs)
       if (memrefName == name)
         pointers.push_back({name, value});
   SmallVector<StringRef> sizes;
-  if (combine) {
+  if (blocks.forms.merge) {
+    sizes = {"batch", "seq_q"};
+  } else if (combine) {
     sizes = {"batch", "seq_q", "num_splits"};
     if (blocks.forms.varlen)
       sizes.push_back("total_q");
@@ -324,10 +384,11 @@ getParameters(const Blocks &blocks) {
   return {pointers, sizes};
 }
 
-/// The kernel's target for the element type of the block's tiles.
+/// The kernel's target for the element type of the block's tiles (a merge
+/// or combine, on the CUDA cores without tiles, uses none of it).
 std::unique_ptr<TileTarget> createTarget(const Blocks &blocks) {
   auto dtype = cast<StringAttr>(blocks.config.get("dtype")).getValue();
-  if (dtype == "f32")
+  if (dtype == "f32" || blocks.forms.merge)
     return createSIMTTarget(blocks.schedule);
   return createTensorCoreTarget(blocks.schedule);
 }
@@ -343,7 +404,7 @@ public:
     Blocks &blocks = *analyzed;
     OpBuilder builder(forall);
     Location loc = forall.getLoc();
-    bool combine = blocks.role == "combine";
+    bool combine = blocks.role == "combine", merge = blocks.forms.merge;
     if (!combine || !gpuModule)
       createModule(builder, blocks);
     auto [pointers, sizeNames] = getParameters(blocks);
@@ -361,6 +422,7 @@ public:
       names.push_back(builder.getStringAttr(name));
     }
     StringRef kernelName = combine                  ? kCombineName
+                           : merge                  ? kMergeName
                            : blocks.role == "split" ? kSplitName
                                                     : kMainName;
     OpBuilder::InsertionGuard guard(builder);
@@ -384,12 +446,9 @@ public:
       return failure();
     // The block ids.
     for (auto [iv, mapping] :
-         llvm::zip_equal(forall.getInductionVars(), *forall.getMapping())) {
-      auto id = cast<gpu::GPUBlockMappingAttr>(mapping).getBlock();
+         llvm::zip_equal(forall.getInductionVars(), *forall.getMapping()))
       lowering.scalars.map(iv, k.blockId(static_cast<gpu::Dimension>(
-                                   static_cast<int>(id) -
-                                   static_cast<int>(gpu::MappingId::DimX))));
-    }
+                                   getBlockDimension(mapping))));
     int64_t threads = 0;
     if (combine) {
       CombineSplitsOp op;
@@ -397,6 +456,13 @@ public:
       if (!op)
         return forall.emitOpError() << "combines nothing";
       threads = getCombineThreads(op);
+      func->setAttr(kDynamicSharedMemoryAttr, builder.getI64IntegerAttr(0));
+    } else if (merge) {
+      MergeRowsOp op;
+      forall.getBody()->walk([&](MergeRowsOp found) { op = found; });
+      if (!op)
+        return forall.emitOpError() << "merges nothing";
+      threads = getMergeThreads(op);
       func->setAttr(kDynamicSharedMemoryAttr, builder.getI64IntegerAttr(0));
     } else {
       if (failed(target->prepare(lowering, forall)))
@@ -410,7 +476,7 @@ public:
           return failure();
     if (failed(lowering.lowerBody(*forall.getBody())))
       return failure();
-    if (!combine)
+    if (!combine && !merge)
       func->setAttr(kDynamicSharedMemoryAttr,
                     builder.getI64IntegerAttr(target->sharedMemoryBytes()));
     func.setKnownBlockSizeAttr(
@@ -432,10 +498,12 @@ private:
     Location loc = blocks.forall.getLoc();
     gpuModule = gpu::GPUModuleOp::create(builder, loc, name);
     gpuModule->setAttr(kConfigAttr, blocks.config);
-    gpuModule->setAttr(
-        kSplitKVAttr, builder.getDictionaryAttr({builder.getNamedAttr(
-                          "max_splits", builder.getI64IntegerAttr(
-                                            blocks.schedule.getMaxSplits()))}));
+    if (blocks.schedule)
+      gpuModule->setAttr(
+          kSplitKVAttr,
+          builder.getDictionaryAttr({builder.getNamedAttr(
+              "max_splits",
+              builder.getI64IntegerAttr(blocks.schedule.getMaxSplits()))}));
     builder.setInsertionPointToStart(gpuModule.getBody());
     // The extern dynamic shared array: `.extern .shared .align 16 .b8
     // gqa_smem[]` (gpu.dynamic_shared_memory would become a function-local
@@ -551,12 +619,20 @@ private:
 
   /// The launch attributes the metadata writer and gpusim read.
   void describeKernel(Builder &b, gpu::GPUFuncOp func, const Blocks &blocks) {
+    if (blocks.forms.merge) {
+      int64_t rows = getMergeRowsPerBlock(blocks.configInt("head_dim_v"));
+      func->setAttr(kGridAttr,
+                    b.getArrayAttr(
+                        {symbolDim(b, "seq_q", blocks.configInt("heads"), rows),
+                         constantDim(b, 1), symbolDim(b, "batch")}));
+      return;
+    }
     int64_t g = blocks.configInt("group_size");
     int64_t kvHeads = blocks.configInt("kv_heads");
     int64_t qHeads = blocks.configInt("q_heads");
     ScheduleAttr schedule = blocks.schedule;
     if (blocks.role == "combine") {
-      int64_t rows = std::max<int64_t>(1, 512 / blocks.configInt("head_dim_v"));
+      int64_t rows = getMergeRowsPerBlock(blocks.configInt("head_dim_v"));
       func->setAttr(kGridAttr,
                     b.getArrayAttr({symbolDim(b, "seq_q", qHeads, rows),
                                     symbolDim(b, "batch"), constantDim(b, 1)}));
@@ -586,10 +662,12 @@ private:
     auto index = [&](int64_t value) -> Value {
       return arith::ConstantIndexOp::create(b, value);
     };
-    SmallVector<Value> grid;
-    for (OpFoldResult bound : forall.getMixedUpperBound())
-      grid.push_back(getValueOrCreateConstantIndexOp(b, b.getLoc(), bound));
-    grid.resize(3, index(1));
+    // The grid: each forall dimension where its block mapping puts it.
+    SmallVector<Value> grid(3, index(1));
+    for (auto [bound, mapping] :
+         llvm::zip_equal(forall.getMixedUpperBound(), *forall.getMapping()))
+      grid[getBlockDimension(mapping)] =
+          getValueOrCreateConstantIndexOp(b, b.getLoc(), bound);
     Value nonEmpty;
     for (Value size : grid) {
       Value positive =

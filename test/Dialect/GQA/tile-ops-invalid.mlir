@@ -309,7 +309,7 @@ func.func @f(%cq: memref<?x2xi32>, %i: index) {
 // -----
 
 func.func @f(%n: index) {
-  // expected-error @+1 {{names launch size 'batch'; only 'seq_q' and 'seq_kv' are given this way (the others are dimensions of the parameters)}}
-  %s = gqa.launch_size "batch" %n
+  // expected-error @+1 {{names launch size 'num_pages'; only 'seq_q', 'seq_kv' and 'batch' are given this way (the others are dimensions of the parameters)}}
+  %s = gqa.launch_size "num_pages" %n
   return
 }

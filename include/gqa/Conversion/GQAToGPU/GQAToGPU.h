@@ -104,6 +104,7 @@ namespace gpu_kernel {
 constexpr llvm::StringLiteral kMainName = "gqa_attention_fwd";
 constexpr llvm::StringLiteral kSplitName = "gqa_attention_fwd_split";
 constexpr llvm::StringLiteral kCombineName = "gqa_attention_combine";
+constexpr llvm::StringLiteral kMergeName = "gqa_merge_states";
 /// The name of the first generated gpu.module (then `_1`, `_2`, ...).
 constexpr llvm::StringLiteral kModuleName = "gqa_kernels";
 /// The extern dynamic shared-memory array of every module.
@@ -112,7 +113,7 @@ constexpr llvm::StringLiteral kSharedMemoryName = "gqa_smem";
 /// On the gpu.module: the configuration (a dictionary with the keys of the
 /// metadata's `config`; `batch`, `seq_q`, `seq_kv` only where static).
 constexpr llvm::StringLiteral kConfigAttr = "gqa.config";
-/// On the gpu.module: `{max_splits = N}`.
+/// On the gpu.module of an attention op: `{max_splits = N}`.
 constexpr llvm::StringLiteral kSplitKVAttr = "gqa.split_kv";
 /// On each gpu.func: `"main"`, `"split"` or `"combine"`.
 constexpr llvm::StringLiteral kRoleAttr = "gqa.role";

@@ -155,10 +155,11 @@ LogicalResult LoadSegmentOp::verify() {
 }
 
 LogicalResult LaunchSizeOp::verify() {
-  if (!llvm::is_contained({"seq_q", "seq_kv"}, getName()))
+  if (!llvm::is_contained({"seq_q", "seq_kv", "batch"}, getName()))
     return emitOpError() << "names launch size '" << getName()
-                         << "'; only 'seq_q' and 'seq_kv' are given this way "
-                            "(the others are dimensions of the parameters)";
+                         << "'; only 'seq_q', 'seq_kv' and 'batch' are given "
+                            "this way (the others are dimensions of the "
+                            "parameters)";
   return success();
 }
 

@@ -491,7 +491,7 @@ struct DistributeAttentionPattern : public OpRewritePattern<AttentionOp> {
 };
 
 /// Rewrites a bufferized gqa.merge_states into blocks of gqa.merge_rows:
-/// grid (row blocks, batch), each block as many (head, position) rows as
+/// grid (row blocks, 1, batch), each block as many (head, position) rows as
 /// the split-KV combine's. Packed tokens [T, H, Dv] (and [H, T]) are viewed
 /// as a batch of one.
 struct DistributeMergeStatesPattern : public OpRewritePattern<MergeStatesOp> {
@@ -506,17 +506,24 @@ struct DistributeMergeStatesPattern : public OpRewritePattern<MergeStatesOp> {
     IndexBuilder ib(b);
     LayoutDims dims = getLayoutDims(op.getLayout());
     Value output = op.getInit();
+    // Packed tokens are launched as a batch of one (a size no dimension of
+    // theirs gives).
     Value batch =
         op.isVarlen()
-            ? ib.index(1)
+            ? LaunchSizeOp::create(b, b.getIndexType(), "batch", ib.index(1))
+                  .getResult()
             : memref::DimOp::create(b, output, dims.batch).getResult();
     Value seq = memref::DimOp::create(b, output, op.isVarlen() ? 0 : dims.seq);
     int64_t rows = getMergeRowsPerBlock(op.getHeadDimV());
     Value blocks = ib.apply((ib.dim(0) * op.getHeads()).ceilDiv(rows), {seq});
     SmallVector<OpFoldResult> upper = {blocks, batch};
+    // The batch on z, as the attention kernels have it.
+    MLIRContext *context = b.getContext();
     auto forall = scf::ForallOp::create(
         b, upper, ValueRange{},
-        b.getArrayAttr(getGridMapping(b.getContext(), 2)));
+        b.getArrayAttr(
+            {gpu::GPUBlockMappingAttr::get(context, gpu::MappingId::DimX),
+             gpu::GPUBlockMappingAttr::get(context, gpu::MappingId::DimZ)}));
     forall->setAttr(kBlockConfigAttrName, op.getKernelConfig());
     forall->setAttr(kBlockRoleAttrName, b.getStringAttr("merge"));
     {

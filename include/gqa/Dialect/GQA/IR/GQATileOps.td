@@ -143,11 +143,13 @@ def GQA_LaunchSizeOp : GQA_TileOp<"launch_size", [Pure]> {
   let summary = "A size of the launch that no tensor's shape gives";
   let description = [{
     Names `value` as launch size `name` of the kernel contract
-    (docs/kernel-metadata.md): `seq_q` or `seq_kv`. A ragged batch's longest
-    sequence (flash_attn's `max_seqlen_q`, `max_seqlen_k`) sizes the grid and
-    the split partition, yet no dimension of a packed tensor is it: the GPU
-    lowering makes `value` the kernel's size parameter of that name (the
-    host passes `value`), and the CPU lowering uses `value` itself.
+    (docs/kernel-metadata.md): `seq_q`, `seq_kv` or `batch`. A ragged
+    batch's longest sequence (flash_attn's `max_seqlen_q`, `max_seqlen_k`)
+    sizes the grid and the split partition, yet no dimension of a packed
+    tensor is it (nor the batch of one that packed tokens of
+    `gqa.merge_states` are launched as): the GPU lowering makes `value` the
+    kernel's size parameter of that name (the host passes `value`), and the
+    CPU lowering uses `value` itself.
 
     ```mlir
     %longest = gqa.launch_size "seq_q" %max_seqlen_q
