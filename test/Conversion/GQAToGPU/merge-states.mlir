@@ -70,3 +70,16 @@ func.func @merge_varlen_in_place(%oa: memref<?x8x64xf16>, %la: memref<8x?xf32>,
 // CHECK:       gpu.module @gqa_kernels_1 attributes {gqa.config = {batch = 1 : i64, dtype = "f16", head_dim_v = 64 : i64, heads = 8 : i64, layout = "bshd", varlen = true}} {
 // CHECK:       gpu.func @gqa_merge_states(
 // CHECK-SAME:    gqa.grid = [{div = 8 : i64, mul = 8 : i64, sym = "seq_q"}, {const = 1 : i64}, {sym = "batch"}]
+
+// bhsd: H is dimension 1 (S is dimension 2), 16 rows of 8 threads per CTA.
+// CHECK:       gpu.module @gqa_kernels_2 attributes {gqa.config = {batch = 2 : i64, dtype = "f32", head_dim_v = 32 : i64, heads = 4 : i64, layout = "bhsd", seq_q = 3 : i64, varlen = false}} {
+// CHECK:       gpu.func @gqa_merge_states(
+// CHECK-SAME:    gqa.grid = [{div = 16 : i64, mul = 4 : i64, sym = "seq_q"}, {const = 1 : i64}, {sym = "batch"}]
+func.func @merge_bhsd_static(%oa: memref<2x4x3x32xf32>, %la: memref<2x4x3xf32>,
+                             %ob: memref<2x4x3x32xf32>, %lb: memref<2x4x3xf32>,
+                             %o: memref<2x4x3x32xf32>, %l: memref<2x4x3xf32>) {
+  gqa.merge_states ins(%oa, %la, %ob, %lb : memref<2x4x3x32xf32>,
+      memref<2x4x3xf32>, memref<2x4x3x32xf32>, memref<2x4x3xf32>)
+      outs(%o : memref<2x4x3x32xf32>, %l : memref<2x4x3xf32>) layout<bhsd>
+  return
+}

@@ -317,9 +317,11 @@ def GQA_MergeStatesOp : GQA_Op<"merge_states", [
     ShapedType getOutputType() { return cast<ShapedType>(getInit().getType()); }
     /// Whether the outputs are packed tokens [T, H, Dv].
     bool isVarlen() { return getOutputType().getRank() == 3; }
-    /// H: the heads (the dimension before the last in every form).
+    /// H: the heads (dimension 1 of packed tokens, else where the layout
+    /// puts them).
     int64_t getHeads() {
-      return getOutputType().getDimSize(getOutputType().getRank() - 2);
+      return getOutputType().getDimSize(
+          isVarlen() ? 1 : getLayoutDims(getLayout()).heads);
     }
     /// Dv: the outputs' head dim.
     int64_t getHeadDimV() {
