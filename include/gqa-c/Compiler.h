@@ -90,11 +90,7 @@ GQA_COMPILER_API int gqa_compiler_compile_attention(
 
 /// One merge_states configuration: the shape of the two partial attention
 /// results (and of the merged one) that its kernel merges by their
-/// log-sum-exps (docs/kernel-metadata.md, "gqa.merge_states"). The entry
-/// point that compiles it, gqa_compiler_compile_merge_states(merge, target,
-/// ptx_file_name, kernel, error) with gqa_compiler_compile_attention's
-/// conventions, is not in the library yet (issue 12); bindings look it up
-/// by name and this struct fixes its layout.
+/// log-sum-exps (docs/kernel-metadata.md, "gqa.merge_states").
 typedef struct gqa_compiler_merge_states {
   int64_t heads;
   int64_t head_dim_v;
@@ -107,6 +103,14 @@ typedef struct gqa_compiler_merge_states {
   /// [heads, T] (flash_attn's varlen shapes; the layout must be "bshd").
   int32_t varlen;
 } gqa_compiler_merge_states;
+
+/// Compiles the merge kernel of one configuration, with
+/// gqa_compiler_compile_attention's conventions: its metadata (format
+/// "gqa.merge_states") names `ptx_file_name` (NULL: "kernel.ptx"); the
+/// target's max_splits is not used. The head dim must be a multiple of 4.
+GQA_COMPILER_API int gqa_compiler_compile_merge_states(
+    const gqa_compiler_merge_states *merge, const gqa_compiler_target *target,
+    const char *ptx_file_name, gqa_compiler_kernel *kernel, char **error);
 
 /// Compiles every gqa.attention op of the MLIR module `source` (`size`
 /// bytes) into `*kernels` (an array of `*count`, in module order, freed with

@@ -53,3 +53,17 @@ AttentionSpec mlir::gqa::capi::toSpec(const gqa_compiler_attention &attention,
   error = spec.validate();
   return spec;
 }
+
+MergeStatesSpec mlir::gqa::capi::toSpec(const gqa_compiler_merge_states &merge,
+                                        std::string &error) {
+  MergeStatesSpec spec;
+  spec.heads = merge.heads;
+  spec.headDimV = merge.head_dim_v;
+  spec.varlen = merge.varlen != 0;
+  error = spec.setElementType(merge.dtype ? merge.dtype : "(null)");
+  if (error.empty())
+    error = spec.setLayout(merge.layout ? merge.layout : "(null)");
+  if (error.empty())
+    error = spec.validate();
+  return spec;
+}

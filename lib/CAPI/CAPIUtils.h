@@ -25,6 +25,9 @@ int fail(char **error, llvm::StringRef message);
 /// The spec of `attention`, or a message in `error`.
 AttentionSpec toSpec(const gqa_compiler_attention &attention,
                      std::string &error);
+/// The spec of `merge`, or a message in `error`.
+MergeStatesSpec toSpec(const gqa_compiler_merge_states &merge,
+                       std::string &error);
 
 } // namespace mlir::gqa::capi
 

@@ -89,6 +89,21 @@ int compile(CompilerContext &compiler, ModuleOp module,
   return 0;
 }
 
+/// Compiles the one op of `module` (built by the library, so that its
+/// diagnostics are the only ones) into `*kernel`.
+int compileOne(CompilerContext &compiler, ModuleOp module,
+               const GPUPipelineOptions &options, const char *ptxFileName,
+               gqa_compiler_kernel *kernel, char **error) {
+  llvm::StringRef name = ptxFileName ? ptxFileName : "kernel.ptx";
+  std::vector<gqa_compiler_kernel> kernels;
+  if (int status = compile(compiler, module, options,
+                           name.drop_back(name.ends_with(".ptx") ? 4 : 0),
+                           kernels, error))
+    return status;
+  *kernel = kernels.front();
+  return 0;
+}
+
 } // namespace
 
 extern "C" int gqa_compiler_compile_attention(
@@ -111,14 +126,30 @@ extern "C" int gqa_compiler_compile_attention(
       buildAttentionModule(compiler.context, spec, "gqa_attention");
   if (!module)
     return fail(error, compiler.diagnostics);
-  llvm::StringRef name = ptx_file_name ? ptx_file_name : "kernel.ptx";
-  std::vector<gqa_compiler_kernel> kernels;
-  if (int status = compile(compiler, *module, options,
-                           name.drop_back(name.ends_with(".ptx") ? 4 : 0),
-                           kernels, error))
-    return status;
-  *kernel = kernels.front();
-  return 0;
+  return compileOne(compiler, *module, options, ptx_file_name, kernel, error);
+}
+
+extern "C" int gqa_compiler_compile_merge_states(
+    const gqa_compiler_merge_states *merge, const gqa_compiler_target *target,
+    const char *ptx_file_name, gqa_compiler_kernel *kernel, char **error) {
+  if (error)
+    *error = nullptr;
+  if (!merge || !kernel)
+    return fail(error, "merge and kernel must not be NULL");
+  GPUPipelineOptions options;
+  std::string message = toPipelineOptions(target, options);
+  if (!message.empty())
+    return fail(error, message);
+  MergeStatesSpec spec = toSpec(*merge, message);
+  if (!message.empty())
+    return fail(error, message);
+
+  CompilerContext compiler;
+  OwningOpRef<ModuleOp> module =
+      buildMergeStatesModule(compiler.context, spec, "gqa_merge_states");
+  if (!module)
+    return fail(error, compiler.diagnostics);
+  return compileOne(compiler, *module, options, ptx_file_name, kernel, error);
 }
 
 extern "C" int gqa_compiler_compile_module(const char *source, size_t size,

@@ -129,10 +129,46 @@ LogicalResult readKernel(gpu::GPUFuncOp func, KernelLaunchInfo &info,
   return success();
 }
 
+/// The config of a merge set.
+LogicalResult readMergeSet(gpu::GPUModuleOp gpuModule, DictionaryAttr config,
+                           KernelSetMetadata &set) {
+  DictionaryReader reader(config, gpu_kernel::kConfigAttr);
+  MergeSetConfig &c = set.mergeConfig;
+  c.heads = reader.integer("heads");
+  c.headDimV = reader.integer("head_dim_v");
+  c.dtype = reader.string("dtype");
+  c.layout = reader.string("layout");
+  c.varlen = reader.boolean("varlen");
+  c.batch = reader.optionalInteger("batch");
+  c.seqQ = reader.optionalInteger("seq_q");
+  if (!reader.error.empty())
+    return gpuModule.emitError() << "kernel metadata: " << reader.error;
+  if (set.kernels.size() != 1)
+    return gpuModule.emitError()
+           << "kernel metadata: a merge set has exactly one kernel, not "
+           << set.kernels.size();
+  return success();
+}
+
 LogicalResult readKernelSet(gpu::GPUModuleOp gpuModule, DictionaryAttr config,
                             KernelSetMetadata &set) {
   using namespace gpu_kernel;
   set.moduleName = gpuModule.getName().str();
+  std::optional<KernelSetTile> tile;
+  for (auto func : gpuModule.getOps<gpu::GPUFuncOp>()) {
+    if (!func.isKernel())
+      continue;
+    KernelLaunchInfo info;
+    if (failed(readKernel(func, info, tile)))
+      return failure();
+    set.kernels.push_back(std::move(info));
+  }
+  set.merge = llvm::any_of(set.kernels, [](const KernelLaunchInfo &kernel) {
+    return kernel.role == "merge";
+  });
+  if (set.merge)
+    return readMergeSet(gpuModule, config, set);
+
   DictionaryReader reader(config, kConfigAttr);
   KernelSetConfig &c = set.config;
   c.qHeads = reader.integer("q_heads");
@@ -162,16 +198,6 @@ LogicalResult readKernelSet(gpu::GPUModuleOp gpuModule, DictionaryAttr config,
   for (const std::string &error : {reader.error, splitReader.error})
     if (!error.empty())
       return gpuModule.emitError() << "kernel metadata: " << error;
-
-  std::optional<KernelSetTile> tile;
-  for (auto func : gpuModule.getOps<gpu::GPUFuncOp>()) {
-    if (!func.isKernel())
-      continue;
-    KernelLaunchInfo info;
-    if (failed(readKernel(func, info, tile)))
-      return failure();
-    set.kernels.push_back(std::move(info));
-  }
   if (set.kernels.empty() || !tile)
     return gpuModule.emitError()
            << "kernel metadata: no kernel with a " << kTileAttr << " attribute";
@@ -201,6 +227,58 @@ json::Value optionalSize(std::optional<int64_t> size) {
   return nullptr;
 }
 
+void writeKernels(json::OStream &j, ArrayRef<KernelLaunchInfo> kernels) {
+  j.attributeArray("kernels", [&] {
+    for (const KernelLaunchInfo &kernel : kernels) {
+      j.object([&] {
+        j.attribute("name", kernel.name);
+        j.attribute("role", kernel.role);
+        j.attributeArray("block", [&] {
+          for (int64_t extent : kernel.block)
+            j.value(extent);
+        });
+        j.attribute("dynamic_shared_memory_bytes",
+                    kernel.dynamicSharedMemoryBytes);
+        j.attribute("static_shared_memory_bytes",
+                    kernel.staticSharedMemoryBytes);
+        j.attributeArray("grid", [&] {
+          for (const GridDimension &dim : kernel.grid)
+            writeGridDimension(j, dim);
+        });
+        j.attributeArray("params", [&] {
+          for (const KernelParameter &param : kernel.params)
+            j.object([&] {
+              j.attribute("name", param.name);
+              j.attribute("type", param.type);
+            });
+        });
+      });
+    }
+  });
+}
+
+/// The metadata of a merge set (format "gqa.merge_states").
+void writeMergeMetadata(json::OStream &j, const KernelSetMetadata &set,
+                        StringRef chip, StringRef ptxFile) {
+  const MergeSetConfig &c = set.mergeConfig;
+  j.object([&] {
+    j.attribute("format", "gqa.merge_states");
+    j.attribute("version", kMergeMetadataVersion);
+    j.attribute("chip", chip);
+    j.attribute("ptx", ptxFile);
+    j.attributeObject("config", [&] {
+      j.attribute("heads", c.heads);
+      j.attribute("head_dim_v", c.headDimV);
+      j.attribute("dtype", c.dtype);
+      j.attribute("layout", c.layout);
+      j.attribute("varlen", c.varlen);
+      j.attribute("batch", optionalSize(c.batch));
+      j.attribute("seq_q", optionalSize(c.seqQ));
+    });
+    writeKernels(j, set.kernels);
+  });
+}
+
 } // namespace
 
 FailureOr<std::vector<KernelSetMetadata>>
@@ -223,6 +301,11 @@ void mlir::gqa::writeKernelMetadata(llvm::raw_ostream &os,
                                     const KernelSetMetadata &set,
                                     StringRef chip, StringRef ptxFile) {
   json::OStream j(os, /*IndentSize=*/2);
+  if (set.merge) {
+    writeMergeMetadata(j, set, chip, ptxFile);
+    os << "\n";
+    return;
+  }
   const KernelSetConfig &c = set.config;
   j.object([&] {
     j.attribute("format", "gqa.kernel");
@@ -261,33 +344,7 @@ void mlir::gqa::writeKernelMetadata(llvm::raw_ostream &os,
     });
     j.attributeObject("split_kv",
                       [&] { j.attribute("max_splits", set.maxSplits); });
-    j.attributeArray("kernels", [&] {
-      for (const KernelLaunchInfo &kernel : set.kernels) {
-        j.object([&] {
-          j.attribute("name", kernel.name);
-          j.attribute("role", kernel.role);
-          j.attributeArray("block", [&] {
-            for (int64_t extent : kernel.block)
-              j.value(extent);
-          });
-          j.attribute("dynamic_shared_memory_bytes",
-                      kernel.dynamicSharedMemoryBytes);
-          j.attribute("static_shared_memory_bytes",
-                      kernel.staticSharedMemoryBytes);
-          j.attributeArray("grid", [&] {
-            for (const GridDimension &dim : kernel.grid)
-              writeGridDimension(j, dim);
-          });
-          j.attributeArray("params", [&] {
-            for (const KernelParameter &param : kernel.params)
-              j.object([&] {
-                j.attribute("name", param.name);
-                j.attribute("type", param.type);
-              });
-          });
-        });
-      }
-    });
+    writeKernels(j, set.kernels);
   });
   os << "\n";
 }

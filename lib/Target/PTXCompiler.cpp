@@ -46,10 +46,14 @@ FailureOr<std::vector<CompiledKernelSet>> mlir::gqa::compileToPTX(
   if (!isSupportedGPUChip(options.chip))
     return module.emitError() << "unsupported chip '" << options.chip
                               << "' (expected sm_80 or sm_90)";
-  bool hasAttention = false;
-  module.walk([&](AttentionOp) { hasAttention = true; });
-  if (!hasAttention)
-    return module.emitError() << "the input holds no gqa.attention op";
+  bool hasOp = false;
+  module.walk([&](Operation *op) {
+    if (isa<AttentionOp, MergeStatesOp>(op))
+      hasOp = true;
+  });
+  if (!hasOp)
+    return module.emitError()
+           << "the input holds no gqa.attention or gqa.merge_states op";
 
   std::vector<KernelSetMetadata> sets;
   for (GPUPipelineStage stage : kStages) {

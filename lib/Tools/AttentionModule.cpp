@@ -7,29 +7,63 @@
 #include "mlir/IR/Verifier.h"
 
 using namespace mlir;
+using namespace mlir::gqa;
+
+namespace {
+
+Type getMLIRType(Builder &builder, ElementType type) {
+  switch (type) {
+  case ElementType::F16:
+    return builder.getF16Type();
+  case ElementType::BF16:
+    return builder.getBF16Type();
+  case ElementType::F32:
+    break;
+  }
+  return builder.getF32Type();
+}
+
+/// An empty module for the one function `name`, `builder` inserting into
+/// it.
+OwningOpRef<ModuleOp> createModule(MLIRContext &context, OpBuilder &builder,
+                                   StringRef name) {
+  context
+      .loadDialect<gqa::GQADialect, func::FuncDialect, memref::MemRefDialect>();
+  OwningOpRef<ModuleOp> module =
+      ModuleOp::create(NameLoc::get(builder.getStringAttr(name)));
+  builder.setInsertionPointToEnd(module->getBody());
+  return module;
+}
+
+/// The function `name` of `module` with arguments of `types`, its entry
+/// block the builder's insertion point.
+func::FuncOp createFunction(OpBuilder &builder, Location loc, StringRef name,
+                            TypeRange types) {
+  auto function = func::FuncOp::create(builder, loc, name,
+                                       builder.getFunctionType(types, {}));
+  function->setAttr("llvm.emit_c_interface", builder.getUnitAttr());
+  builder.setInsertionPointToStart(function.addEntryBlock());
+  return function;
+}
+
+/// Ends the function and verifies the module (null when it fails).
+OwningOpRef<ModuleOp> finish(OpBuilder &builder, Location loc,
+                             OwningOpRef<ModuleOp> module) {
+  func::ReturnOp::create(builder, loc);
+  if (failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
+} // namespace
 
 OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
                                                       const AttentionSpec &spec,
                                                       StringRef name) {
-  context
-      .loadDialect<gqa::GQADialect, func::FuncDialect, memref::MemRefDialect>();
   OpBuilder builder(&context);
-  Location loc = NameLoc::get(builder.getStringAttr(name));
-  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
-  builder.setInsertionPointToEnd(module->getBody());
-
-  Type elementType;
-  switch (spec.elementType) {
-  case ElementType::F16:
-    elementType = builder.getF16Type();
-    break;
-  case ElementType::BF16:
-    elementType = builder.getBF16Type();
-    break;
-  case ElementType::F32:
-    elementType = builder.getF32Type();
-    break;
-  }
+  OwningOpRef<ModuleOp> module = createModule(context, builder, name);
+  Location loc = module->getLoc();
+  Type elementType = getMLIRType(builder, spec.elementType);
   Layout layout = spec.bshd ? Layout::BSHD : Layout::BHSD;
   LayoutDims dims = getLayoutDims(layout);
   int64_t dynamic = ShapedType::kDynamic;
@@ -83,11 +117,8 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
         spec.varlen ? MemRefType::get({spec.qHeads, dynamic}, f32)
                     : MemRefType::get({dynamic, spec.qHeads, dynamic}, f32));
 
-  auto function = func::FuncOp::create(
-      builder, loc, name, builder.getFunctionType(argumentTypes, {}));
-  function->setAttr("llvm.emit_c_interface", builder.getUnitAttr());
-  Block *body = function.addEntryBlock();
-  builder.setInsertionPointToStart(body);
+  func::FuncOp function = createFunction(builder, loc, name, argumentTypes);
+  Block *body = &function.getBody().front();
   // q, k, v, [kv_lens], [block_table], [sinks], [cu_seqlens_q],
   // [cu_seqlens_k], [max_seqlen_q], [max_seqlen_k], out, [lse].
   ValueRange arguments = body->getArguments();
@@ -116,8 +147,34 @@ OwningOpRef<ModuleOp> mlir::gqa::buildAttentionModule(MLIRContext &context,
       LayoutAttr::get(&context, layout),
       MaskAttr::get(&context, spec.causal, spec.windowLeft, spec.windowRight),
       scale, softcap, /*schedule=*/ScheduleAttr());
-  func::ReturnOp::create(builder, loc);
-  if (failed(verify(*module)))
-    return nullptr;
-  return module;
+  return finish(builder, loc, std::move(module));
+}
+
+OwningOpRef<ModuleOp>
+mlir::gqa::buildMergeStatesModule(MLIRContext &context,
+                                  const MergeStatesSpec &spec, StringRef name) {
+  OpBuilder builder(&context);
+  OwningOpRef<ModuleOp> module = createModule(context, builder, name);
+  Location loc = module->getLoc();
+  Type elementType = getMLIRType(builder, spec.elementType);
+  Layout layout = spec.bshd ? Layout::BSHD : Layout::BHSD;
+  int64_t dynamic = ShapedType::kDynamic;
+  // [B, S, H, Dv] / [B, H, S, Dv] and [B, H, S]; packed [T, H, Dv], [H, T].
+  Type outType = MemRefType::get(
+      spec.varlen ? SmallVector<int64_t, 4>{dynamic, spec.heads, spec.headDimV}
+                  : getLayoutDims(layout).order<int64_t>(
+                        dynamic, spec.heads, dynamic, spec.headDimV),
+      elementType);
+  Type lseType = MemRefType::get(
+      spec.varlen ? SmallVector<int64_t, 3>{spec.heads, dynamic}
+                  : SmallVector<int64_t, 3>{dynamic, spec.heads, dynamic},
+      builder.getF32Type());
+  func::FuncOp function =
+      createFunction(builder, loc, name,
+                     {outType, lseType, outType, lseType, outType, lseType});
+  ValueRange arguments = function.getArguments();
+  MergeStatesOp::create(builder, loc, TypeRange(), arguments[0], arguments[1],
+                        arguments[2], arguments[3], arguments[4], arguments[5],
+                        LayoutAttr::get(&context, layout));
+  return finish(builder, loc, std::move(module));
 }

@@ -44,19 +44,49 @@ const char *AttentionSpec::maskName() const {
   return causal ? "causal" : "none";
 }
 
-std::string AttentionSpec::setElementType(const std::string &name) {
-  std::optional<ElementType> type = parseElementType(name);
-  if (!type)
+/// Sets `type` from "f16", "bf16" or "f32"; returns "" or a message.
+static std::string setElementTypeFrom(const std::string &name,
+                                      ElementType &type) {
+  std::optional<ElementType> parsed = parseElementType(name);
+  if (!parsed)
     return "unknown dtype '" + name + "' (expected f16, bf16 or f32)";
-  elementType = *type;
+  type = *parsed;
   return "";
 }
 
-std::string AttentionSpec::setLayout(const std::string &name) {
+/// Sets `bshd` from "bhsd" or "bshd"; returns "" or a message.
+static std::string setLayoutFrom(const std::string &name, bool &bshd) {
   if (name != "bhsd" && name != "bshd")
     return "unknown layout '" + name + "' (expected bhsd or bshd)";
   bshd = name == "bshd";
   return "";
+}
+
+std::string AttentionSpec::setElementType(const std::string &name) {
+  return setElementTypeFrom(name, elementType);
+}
+
+std::string AttentionSpec::setLayout(const std::string &name) {
+  return setLayoutFrom(name, bshd);
+}
+
+std::string MergeStatesSpec::setElementType(const std::string &name) {
+  return setElementTypeFrom(name, elementType);
+}
+
+std::string MergeStatesSpec::setLayout(const std::string &name) {
+  return setLayoutFrom(name, bshd);
+}
+
+std::string MergeStatesSpec::validate() const {
+  std::ostringstream error;
+  if (heads <= 0)
+    error << "heads must be positive, got " << heads;
+  else if (headDimV <= 0)
+    error << "head-dim-v must be positive, got " << headDimV;
+  else if (varlen && !bshd)
+    error << "packed tokens (varlen) are [T, H, Dv]: the layout must be bshd";
+  return error.str();
 }
 
 std::string AttentionSpec::validate() const {

@@ -103,6 +103,34 @@ bool mlir::gqa::parseIntegerList(const std::string &text,
   return !values.empty();
 }
 
+MergeStatesSpec SpecOptions::toMergeSpec(bool varlen,
+                                         std::string &error) const {
+  MergeStatesSpec spec;
+  for (const cl::Option *option : std::initializer_list<const cl::Option *>{
+           &kvHeads, &pageSize, &window, &causal, &softcap, &scale, &sinks,
+           &returnLse})
+    if (option->getNumOccurrences()) {
+      error = ("--" + option->ArgStr +
+               " describes attention, not a merge of its results")
+                  .str();
+      return spec;
+    }
+  if (qHeads <= 0 || (headDim <= 0 && headDimV <= 0)) {
+    error = "a merge needs --q-heads (the outputs' heads) and --head-dim or "
+            "--head-dim-v (their values per head), both positive";
+    return spec;
+  }
+  spec.heads = qHeads;
+  spec.headDimV = headDimV ? headDimV : headDim;
+  spec.varlen = varlen;
+  error = spec.setElementType(dtype);
+  if (error.empty())
+    error = spec.setLayout(layout);
+  if (error.empty())
+    error = spec.validate();
+  return spec;
+}
+
 AttentionSpec SpecOptions::toSpec(bool hasKVLens, std::string &error) const {
   AttentionSpec spec;
   spec.qHeads = qHeads;

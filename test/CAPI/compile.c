@@ -1,6 +1,6 @@
-/* The C API of the compiler, used from C: compiles the Llama-3-70B layer and
- * a two-op module to PTX + metadata in memory, and reports bad input as
- * messages. Exits nonzero on the first failed check. */
+/* The C API of the compiler, used from C: compiles the Llama-3-70B layer, a
+ * merge of partial results and a two-op module to PTX + metadata in memory,
+ * and reports bad input as messages. Exits nonzero on the first failed check. */
 
 #include "gqa-c/Compiler.h"
 
@@ -145,6 +145,62 @@ int main(void) {
                                           &error);
   check(status != 0 && error && strstr(error, "unknown chip 'sm_75'"),
         "an unknown chip");
+  gqa_compiler_free(error);
+  error = NULL;
+
+  /* The merge of two partial results (cascade attention, context
+   * parallelism): one kernel, a gqa.merge_states document. */
+  gqa_compiler_merge_states merge = {64, 128, "bf16", "bshd", 0};
+  status = gqa_compiler_compile_merge_states(&merge, &target, "merge.ptx",
+                                             &kernel, &error);
+  check(status == 0 && error == NULL, "compiles a merge of 64 x 128 rows");
+  if (status == 0) {
+    check(strstr(kernel.ptx, ".entry gqa_merge_states(") != NULL,
+          "its PTX has the merge kernel");
+    check(strstr(kernel.metadata_json,
+                 "\"format\": \"gqa.merge_states\"") != NULL &&
+              strstr(kernel.metadata_json, "\"ptx\": \"merge.ptx\"") != NULL &&
+              strstr(kernel.metadata_json, "\"role\": \"merge\"") != NULL,
+          "its metadata is a gqa.merge_states document naming the PTX");
+    gqa_compiler_free(kernel.ptx);
+    gqa_compiler_free(kernel.metadata_json);
+  }
+  gqa_compiler_merge_states packed = {8, 64, "f16", "bshd", 1};
+  status = gqa_compiler_compile_merge_states(&packed, NULL, NULL, &kernel,
+                                             &error);
+  check(status == 0, "compiles a merge of packed tokens");
+  if (status == 0) {
+    check(strstr(kernel.metadata_json, "\"varlen\": true") != NULL,
+          "its metadata says varlen");
+    gqa_compiler_free(kernel.ptx);
+    gqa_compiler_free(kernel.metadata_json);
+  }
+  packed.layout = "bhsd";
+  status = gqa_compiler_compile_merge_states(&packed, NULL, NULL, &kernel,
+                                             &error);
+  check(status != 0 && error && strstr(error, "the layout must be bshd"),
+        "packed tokens in bhsd");
+  gqa_compiler_free(error);
+  error = NULL;
+  merge.head_dim_v = 62;
+  status = gqa_compiler_compile_merge_states(&merge, &target, NULL, &kernel,
+                                             &error);
+  check(status != 0 && error && strstr(error, "multiple of 4"),
+        "a merge head dim the kernel cannot take");
+  gqa_compiler_free(error);
+  error = NULL;
+  merge.head_dim_v = 128;
+  merge.dtype = NULL;
+  status = gqa_compiler_compile_merge_states(&merge, &target, NULL, &kernel,
+                                             &error);
+  check(status != 0 && error && strstr(error, "unknown dtype '(null)'"),
+        "a merge without a dtype");
+  gqa_compiler_free(error);
+  error = NULL;
+  status = gqa_compiler_compile_merge_states(NULL, &target, NULL, &kernel,
+                                             &error);
+  check(status != 0 && error && strstr(error, "must not be NULL"),
+        "no merge configuration");
   gqa_compiler_free(error);
   error = NULL;
 

@@ -6,6 +6,8 @@
 //
 //   gqa-compile --q-heads 64 --kv-heads 8 --head-dim 128 --dtype bf16 \
 //     --layout bshd --causal -o l70b.ptx           # l70b.ptx, l70b.json
+//   gqa-compile --merge-states --q-heads 64 --head-dim 128 -o merge.ptx
+//                                                  # gqa.merge_states' kernel
 //   gqa-compile model.mlir -o model.ptx            # one op: model.ptx/.json
 //                                                  # N ops: model.<i>.ptx/.json
 //   gqa-compile ... --emit gpu                     # print the IR of a stage
@@ -67,6 +69,13 @@ cl::opt<bool> packedKV("packed-kv",
                                 "[Tk, Hkv, D] split by cu_seqlens_k (int32 "
                                 "[B+1]), the launch giving max_seqlen_k"),
                        cl::init(false), cl::cat(compileCategory));
+cl::opt<bool> mergeStates(
+    "merge-states",
+    cl::desc("Compile gqa.merge_states instead: the merge of two partial "
+             "attention results of --q-heads heads of --head-dim-v (default "
+             "--head-dim) values by their log-sum-exps (--dtype, --layout, "
+             "--varlen: packed tokens)"),
+    cl::init(false), cl::cat(compileCategory));
 cl::opt<std::string> chip("chip", cl::desc("Target GPU: sm_80 or sm_90"),
                           cl::init("sm_90"), cl::cat(compileCategory));
 cl::opt<std::string>
@@ -226,6 +235,13 @@ int main(int argc, char **argv) {
   if (!inputFile.empty() && kvLens)
     return badArguments("--kv-lens describes the shape flags' op; an input "
                         "file states its kv_lens operand itself");
+  if (!inputFile.empty() && mergeStates)
+    return badArguments("--merge-states describes the shape flags' op; an "
+                        "input file's gqa.merge_states ops compile as they "
+                        "are");
+  if (mergeStates && (kvLens || packedKV))
+    return badArguments(llvm::Twine("--") + (kvLens ? "kv-lens" : "packed-kv") +
+                        " describes attention, not a merge of its results");
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -259,15 +275,22 @@ int main(int argc, char **argv) {
       return success();
     });
     std::string error;
-    AttentionSpec spec = specOptions.toSpec(kvLens, error);
-    if (error.empty() && (varlen || packedKV)) {
-      spec.varlen = varlen;
-      spec.packedKV = packedKV;
-      error = spec.validate();
+    if (mergeStates) {
+      MergeStatesSpec spec = specOptions.toMergeSpec(varlen, error);
+      if (!error.empty())
+        return badArguments(error);
+      module = buildMergeStatesModule(context, spec, "gqa_merge_states");
+    } else {
+      AttentionSpec spec = specOptions.toSpec(kvLens, error);
+      if (error.empty() && (varlen || packedKV)) {
+        spec.varlen = varlen;
+        spec.packedKV = packedKV;
+        error = spec.validate();
+      }
+      if (!error.empty())
+        return badArguments(error);
+      module = buildAttentionModule(context, spec, "gqa_attention");
     }
-    if (!error.empty())
-      return badArguments(error);
-    module = buildAttentionModule(context, spec, "gqa_attention");
     if (!module)
       return 1;
   }

@@ -90,13 +90,7 @@ protected:
     args.head_dim_v = 128;
     args.dtype = GQA_DTYPE_BF16;
     args.layout = GQA_LAYOUT_BSHD;
-    uint64_t rows = batch * seqQ * 64;
-    args.out_a = pointer(fake.alloc(rows * 128 * 2));
-    args.lse_a = pointer(fake.alloc(rows * 4));
-    args.out_b = pointer(fake.alloc(rows * 128 * 2));
-    args.lse_b = pointer(fake.alloc(rows * 4));
-    args.out = pointer(fake.alloc(rows * 128 * 2));
-    args.lse = pointer(fake.alloc(rows * 4));
+    allocateMergeArrays(fake, args);
     return args;
   }
   static void *pointer(uint64_t address) {
@@ -120,11 +114,8 @@ protected:
       EXPECT_EQ(launch->grid[d], grid[d]) << "grid " << d;
       EXPECT_EQ(launch->block[d], spec.block[d]) << "block " << d;
     }
-    const std::map<std::string, uint64_t> values = {
-        {"out_a", address(args.out_a)},  {"lse_a", address(args.lse_a)},
-        {"out_b", address(args.out_b)},  {"lse_b", address(args.lse_b)},
-        {"out", address(args.out)},      {"lse", address(args.lse)},
-        {"batch", uint64_t(args.batch)}, {"seq_q", uint64_t(args.seq_q)}};
+    const std::map<std::string, uint64_t> values =
+        getMergeParameterValues(args);
     ASSERT_EQ(launch->num_params, static_cast<int>(spec.params.size()));
     for (size_t i = 0; i < spec.params.size(); ++i) {
       const KernelParam &param = spec.params[i];

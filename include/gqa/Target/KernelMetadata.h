@@ -41,7 +41,7 @@ struct KernelParameter {
 /// One kernel of a set: how to launch it.
 struct KernelLaunchInfo {
   std::string name;
-  /// main, split or combine.
+  /// main, split, combine or merge.
   std::string role;
   std::array<int64_t, 3> block = {1, 1, 1};
   int64_t dynamicSharedMemoryBytes = 0;
@@ -77,6 +77,18 @@ struct KernelSetConfig {
   std::optional<int64_t> batch, seqQ, seqKV;
 };
 
+/// The `config` section of a merge kernel set ("gqa.merge_states"): the
+/// outputs that gqa.merge_states merges.
+struct MergeSetConfig {
+  int64_t heads = 0;
+  int64_t headDimV = 0;
+  std::string dtype;
+  std::string layout;
+  /// Packed tokens [T, H, Dv] and [H, T], launched as a batch of one.
+  bool varlen = false;
+  std::optional<int64_t> batch, seqQ;
+};
+
 /// The `tile` section.
 struct KernelSetTile {
   int64_t blockM = 0;
@@ -87,30 +99,36 @@ struct KernelSetTile {
 };
 
 /// Everything the metadata of one op's kernels holds but the chip and the
-/// PTX file name.
+/// PTX file name: an attention op's set ("gqa.kernel"), or, with `merge`, a
+/// gqa.merge_states' ("gqa.merge_states": mergeConfig and its one kernel).
 struct KernelSetMetadata {
   /// The gpu.module (and, after gpu-module-to-binary, gpu.binary) symbol.
   std::string moduleName;
+  bool merge = false;
   KernelSetConfig config;
   KernelSetTile tile;
   int64_t maxSplits = 0;
+  MergeSetConfig mergeConfig;
   /// In launch order.
   std::vector<KernelLaunchInfo> kernels;
 };
 
 /// Reads the kernel sets of the gpu.modules in `module` that carry the
-/// conversion's `gqa.config` attribute (one per converted gqa.attention, in
-/// module order). Emits an error on a gpu.module whose attributes are
-/// incomplete.
+/// conversion's `gqa.config` attribute (one per converted gqa.attention or
+/// gqa.merge_states, in module order). Emits an error on a gpu.module whose
+/// attributes are incomplete.
 FailureOr<std::vector<KernelSetMetadata>> collectKernelSets(ModuleOp module);
 
 /// The version of docs/kernel-metadata.md this compiler writes. 3: the
 /// config's `sinks`, `lse`, `varlen` and `packed_kv`, and the kernels'
 /// parameters for them.
 constexpr int64_t kKernelMetadataVersion = 3;
+/// The version of the merge kernel sets' format.
+constexpr int64_t kMergeMetadataVersion = 1;
 
 /// Writes the metadata JSON of `set` compiled for `chip`, its PTX in the file
-/// named `ptxFile` (docs/kernel-metadata.md, kKernelMetadataVersion).
+/// named `ptxFile` (docs/kernel-metadata.md, kKernelMetadataVersion or, for
+/// a merge set, kMergeMetadataVersion).
 void writeKernelMetadata(llvm::raw_ostream &os, const KernelSetMetadata &set,
                          StringRef chip, StringRef ptxFile);
 

@@ -1,8 +1,8 @@
 //===- PTXCompiler.h - gqa.attention to PTX and metadata --------*- C++ -*-===//
 //
 // Runs the GPU pipeline (gqa/Pipelines/Pipelines.h) stage by stage on a
-// module holding gqa.attention ops and returns, per op, its PTX and its
-// kernel metadata. What gqa-compile (and any embedder) calls.
+// module holding gqa.attention (and gqa.merge_states) ops and returns, per
+// op, its PTX and its kernel metadata. What gqa-compile (and any embedder) calls.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,7 +20,7 @@
 
 namespace mlir::gqa {
 
-/// The kernels of one gqa.attention op.
+/// The kernels of one gqa.attention or gqa.merge_states op.
 struct CompiledKernelSet {
   KernelSetMetadata metadata;
   std::string ptx;
@@ -45,10 +45,10 @@ std::optional<GPUPipelineStage> parseGPUPipelineStage(llvm::StringRef name);
 /// Lowers `module` in place through the stages of the GPU pipeline up to and
 /// including `last`, calling `afterStage` (when given) after each one. When
 /// `last` is GPUPipelineStage::Binary, returns the PTX and metadata of each
-/// converted gqa.attention, in module order; otherwise an empty list. Fails
-/// (after diagnostics on the module's context) when a stage fails, when
-/// `options.chip` is not sm_80 or sm_90, or when the module holds no
-/// gqa.attention.
+/// converted gqa.attention and gqa.merge_states, in module order; otherwise
+/// an empty list. Fails (after diagnostics on the module's context) when a
+/// stage fails, when `options.chip` is not sm_80 or sm_90, or when the
+/// module holds neither op.
 FailureOr<std::vector<CompiledKernelSet>> compileToPTX(
     ModuleOp module, const GPUPipelineOptions &options,
     GPUPipelineStage last = GPUPipelineStage::Binary,

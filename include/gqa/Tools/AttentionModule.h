@@ -18,6 +18,15 @@ mlir::OwningOpRef<mlir::ModuleOp>
 buildAttentionModule(mlir::MLIRContext &context, const AttentionSpec &spec,
                      llvm::StringRef name);
 
+/// Builds a module with one function `name`, taking memrefs out_a, lse_a,
+/// out_b, lse_b, out, lse with dynamic batch and sequence lengths (or
+/// tokens), whose body is one `gqa.merge_states`. The function has
+/// `llvm.emit_c_interface`. Returns null (after a diagnostic) if the op does
+/// not verify.
+mlir::OwningOpRef<mlir::ModuleOp>
+buildMergeStatesModule(mlir::MLIRContext &context, const MergeStatesSpec &spec,
+                       llvm::StringRef name);
+
 } // namespace mlir::gqa
 
 #endif // GQA_TOOLS_ATTENTIONMODULE_H

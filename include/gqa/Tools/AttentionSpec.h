@@ -81,6 +81,26 @@ struct AttentionSpec {
   std::string validate() const;
 };
 
+/// What one gqa.merge_states merges: two partial attention results of
+/// `heads` heads of `headDimV` values (and the merged one), with their f32
+/// log-sum-exps [B, H, S], or, varlen, packed tokens [T, H, Dv] with
+/// log-sum-exps [H, T].
+struct MergeStatesSpec {
+  int64_t heads = 0;
+  int64_t headDimV = 0;
+  ElementType elementType = ElementType::BF16;
+  bool bshd = false;
+  bool varlen = false;
+
+  /// As AttentionSpec's.
+  std::string setElementType(const std::string &name);
+  std::string setLayout(const std::string &name);
+  const char *layoutName() const { return bshd ? "bshd" : "bhsd"; }
+
+  /// An empty string when valid, else a one-line message naming the problem.
+  std::string validate() const;
+};
+
 /// The sizes of one run.
 struct AttentionSizes {
   int64_t batch = 1;

@@ -25,6 +25,10 @@ public:
 
   /// The spec the flags describe, or a one-line error in `error`.
   AttentionSpec toSpec(bool hasKVLens, std::string &error) const;
+  /// The merge the flags describe: --q-heads heads of --head-dim-v (default
+  /// --head-dim) values, --dtype, --layout; an error names any flag of the
+  /// attention alone that is given.
+  MergeStatesSpec toMergeSpec(bool varlen, std::string &error) const;
 
 private:
   llvm::cl::opt<int64_t> qHeads, kvHeads, headDim, headDimV, pageSize;

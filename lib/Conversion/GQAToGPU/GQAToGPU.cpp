@@ -1,6 +1,7 @@
 //===- GQAToGPU.cpp - gqa.attention to GPU kernels and launches -----------===//
 //
-// convert-gqa-to-gpu: the GPU stage from gqa.attention. It refuses, naming
+// convert-gqa-to-gpu: the GPU stage from gqa.attention (and
+// gqa.merge_states, whose kernel needs no schedule). It refuses, naming
 // the reason, every op the kernels cannot run, gives each op without a
 // schedule the one its options choose, and takes the ops through the tiled
 // form: gqa-distribute (the grid, the row packing, the KV tiles of each block
@@ -50,6 +51,14 @@ struct ConvertGQAToGPUPass
       if (reason.empty())
         return;
       op.emitOpError() << reason;
+      unsupported = true;
+    });
+    getOperation()->walk([&](MergeStatesOp op) {
+      if (op.getHeadDimV() % 4 == 0)
+        return;
+      op.emitOpError() << "has head dim " << op.getHeadDimV()
+                       << "; the GPU merge kernel takes a multiple of 4 (each "
+                          "thread merges 4 values)";
       unsupported = true;
     });
     if (unsupported)

@@ -4,13 +4,13 @@
 // the PTX and metadata gqa-compile wrote into $GQA_FAKE_KERNELS_DIR
 // (test/Target/fake-driver.test): prefill, split decode with the runtime's
 // workspace, with the caller's and with one split, paged decode, a ragged
-// batch with packed K/V and the f32 kernel. The fake checks each cuLaunchKernel
-// against the PTX's `.entry` signature; these tests check what it recorded
-// against the metadata (each parameter's value by name at its PTX position, its
-// width against its type), the grids computed here from the configuration, and
-// the order of the stream's operations. Metadata that lies about the PTX (two
-// parameters swapped, a grid off by one tile, a workspace outside any
-// allocation) must be caught.
+// batch with packed K/V, the f32 kernel and the merge_states kernels. The fake
+// checks each cuLaunchKernel against the PTX's `.entry` signature; these tests
+// check what it recorded against the metadata (each parameter's value by name
+// at its PTX position, its width against its type), the grids computed here
+// from the configuration, and the order of the stream's operations. Metadata
+// that lies about the PTX (two parameters swapped, a grid off by one tile, a
+// workspace outside any allocation) must be caught.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,7 +30,9 @@
 #include <string>
 
 using namespace gqa::runtime;
+using gqa::runtime::test::allocateMergeArrays;
 using gqa::runtime::test::FakeDriver;
+using gqa::runtime::test::getMergeParameterValues;
 
 namespace {
 
@@ -346,6 +348,60 @@ TEST_F(FakeDriverTest, F32Kernel) {
       << gqa_last_error_message() << " / " << fake.violation();
   ASSERT_EQ(fake.launchCount(), 1);
   expectLaunch(0, m.kernels[0], attentionGrid(m, args, 1), valuesOf(args, 1));
+}
+
+/// Merge arguments for `metadata` (a merge set) with every array allocated
+/// at its size: `batch` entries of `seqQ` rows (or, varlen, seqQ tokens).
+gqa_merge_args makeMergeArgs(FakeDriver &fake, const KernelMetadata &metadata,
+                             int64_t batch, int64_t seqQ) {
+  const gqa_merge_config &c = metadata.mergeConfig;
+  gqa_merge_args args = {};
+  args.batch = batch;
+  args.seq_q = seqQ;
+  args.heads = c.heads;
+  args.head_dim_v = c.head_dim_v;
+  args.dtype = c.dtype;
+  args.layout = c.layout;
+  allocateMergeArrays(fake, args);
+  return args;
+}
+
+TEST_F(FakeDriverTest, MergeStates) {
+  // 64 heads of 128 bf16 values, bshd: 4 rows of 128 threads per CTA over
+  // the S * 64 rows of each batch entry (z).
+  KernelMetadata m;
+  gqa_kernel kernel = load("merge", m);
+  ASSERT_EQ(m.kernels.size(), 1u);
+  gqa_merge_args args = makeMergeArgs(fake, m, 3, 37);
+  ASSERT_EQ(gqa_kernel_merge_states(kernel, &args), GQA_SUCCESS)
+      << gqa_last_error_message() << " / " << fake.violation();
+  ASSERT_EQ(fake.launchCount(), 1);
+  expectLaunch(0, m.kernels[0], {unsigned(ceilDiv(37 * 64, 4)), 1, 3},
+               getMergeParameterValues(args));
+  EXPECT_EQ(fake.launch(0)->block[0], 128u);
+  EXPECT_EQ(fake.launch(0)->dynamic_shared_memory_bytes, 0u);
+
+  // In place: out is out_a.
+  fake.reset();
+  args.out = const_cast<void *>(args.out_a);
+  ASSERT_EQ(gqa_kernel_merge_states(kernel, &args), GQA_SUCCESS)
+      << gqa_last_error_message() << " / " << fake.violation();
+  expectLaunch(0, m.kernels[0], {unsigned(ceilDiv(37 * 64, 4)), 1, 3},
+               getMergeParameterValues(args));
+}
+
+TEST_F(FakeDriverTest, MergeStatesOfPackedTokens) {
+  // 8 heads of 64 f16 values, 29 packed tokens: a batch of one, 8 rows per
+  // CTA.
+  KernelMetadata m;
+  gqa_kernel kernel = load("merge-varlen", m);
+  ASSERT_TRUE(m.mergeConfig.varlen);
+  gqa_merge_args args = makeMergeArgs(fake, m, 1, 29);
+  ASSERT_EQ(gqa_kernel_merge_states(kernel, &args), GQA_SUCCESS)
+      << gqa_last_error_message() << " / " << fake.violation();
+  ASSERT_EQ(fake.launchCount(), 1);
+  expectLaunch(0, m.kernels[0], {unsigned(ceilDiv(29 * 8, 8)), 1, 1},
+               getMergeParameterValues(args));
 }
 
 /// Replaces the first `from` in `text` with `to`.
