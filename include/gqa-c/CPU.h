@@ -1,6 +1,6 @@
 /*===- gqa-c/CPU.h - gqa's CPU path, in process -----------------*- C -*-===*\
 |*                                                                            *|
-|* Compiles one attention configuration for the host CPU (the                 *|
+|* Compiles one attention (or merge) configuration for the host CPU (the     *|
 |* gqa-lower-to-cpu pipeline, JIT-compiled once) and runs it on the caller's *|
 |* arrays, with no process started and nothing written to disk: what the     *|
 |* Python package and its PyTorch op call for CPU tensors. Part of           *|
@@ -82,6 +82,44 @@ GQA_COMPILER_API int gqa_cpu_kernel_run(const gqa_cpu_kernel *kernel,
                                         char **error);
 
 GQA_COMPILER_API void gqa_cpu_kernel_destroy(gqa_cpu_kernel *kernel);
+
+/// A merge of two partial attention results (gqa.merge_states) compiled for
+/// the host CPU; callable on any sizes, from several threads at once.
+typedef struct gqa_cpu_merge_kernel gqa_cpu_merge_kernel;
+
+/// The arrays of one merge: contiguous host memory. The outputs are
+/// [batch, heads, seq_q, head_dim_v] in the configuration's layout and dtype
+/// (packed [seq_q, heads, head_dim_v] tokens when varlen, `batch` then
+/// unused), the log-sum-exps f32 [batch, heads, seq_q] ([heads, seq_q]).
+/// `output` may be `out_a` or `out_b`; `lse` must be neither `lse_a` nor
+/// `lse_b`.
+typedef struct gqa_cpu_merge_arguments {
+  int64_t batch;
+  int64_t seq_q;
+  const void *out_a;
+  const float *lse_a;
+  const void *out_b;
+  const float *lse_b;
+  void *output;
+  float *lse;
+} gqa_cpu_merge_arguments;
+
+/// Compiles `merge` for the host (only `options->threads` applies); as
+/// gqa_cpu_kernel_create.
+GQA_COMPILER_API int
+gqa_cpu_merge_kernel_create(const gqa_compiler_merge_states *merge,
+                            const gqa_cpu_options *options,
+                            gqa_cpu_merge_kernel **kernel, char **error);
+
+/// Runs `kernel` on `arguments` after checking them (every pointer present,
+/// `lse` none of the parts', sizes positive and within 64-bit byte counts).
+GQA_COMPILER_API int
+gqa_cpu_merge_kernel_run(const gqa_cpu_merge_kernel *kernel,
+                         const gqa_cpu_merge_arguments *arguments,
+                         char **error);
+
+GQA_COMPILER_API void
+gqa_cpu_merge_kernel_destroy(gqa_cpu_merge_kernel *kernel);
 
 #ifdef __cplusplus
 }

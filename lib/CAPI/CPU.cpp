@@ -22,6 +22,27 @@ struct gqa_cpu_kernel {
   std::unique_ptr<CPUKernel> kernel;
 };
 
+struct gqa_cpu_merge_kernel {
+  MergeStatesSpec spec;
+  std::unique_ptr<CPUMergeKernel> kernel;
+};
+
+namespace {
+
+/// The threads of `options` (0: one per core), or a message.
+std::string getThreads(const gqa_cpu_options *options, int64_t &threads) {
+  int64_t requested = options ? options->threads : 0;
+  if (requested < 0)
+    return "threads must be >= 0 (0: one per core), got " +
+           std::to_string(requested);
+  threads = requested > 0
+                ? requested
+                : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  return "";
+}
+
+} // namespace
+
 extern "C" int gqa_cpu_kernel_create(const gqa_compiler_attention *attention,
                                      const gqa_cpu_options *options,
                                      gqa_cpu_kernel **kernel, char **error) {
@@ -39,13 +60,9 @@ extern "C" int gqa_cpu_kernel_create(const gqa_compiler_attention *attention,
   if (!isScheduleTarget(schedule.target))
     return fail(error, "schedule must be cpu, sm_80 or sm_90, got '" +
                            schedule.target + "'");
-  int64_t threads = options ? options->threads : 0;
-  if (threads < 0)
-    return fail(error, "threads must be >= 0 (0: one per core), got " +
-                           std::to_string(threads));
-  schedule.threads =
-      threads > 0 ? threads
-                  : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  message = getThreads(options, schedule.threads);
+  if (!message.empty())
+    return fail(error, message);
   schedule.maxSplits =
       options && options->max_splits >= 0 ? options->max_splits : -1;
   auto compiled = CPUKernel::compile(spec, schedule);
@@ -153,5 +170,79 @@ extern "C" int gqa_cpu_kernel_run(const gqa_cpu_kernel *kernel,
 }
 
 extern "C" void gqa_cpu_kernel_destroy(gqa_cpu_kernel *kernel) {
+  delete kernel;
+}
+
+extern "C" int
+gqa_cpu_merge_kernel_create(const gqa_compiler_merge_states *merge,
+                            const gqa_cpu_options *options,
+                            gqa_cpu_merge_kernel **kernel, char **error) {
+  if (error)
+    *error = nullptr;
+  if (!merge || !kernel)
+    return fail(error, "merge and kernel must not be NULL");
+  std::string message;
+  MergeStatesSpec spec = toSpec(*merge, message);
+  if (!message.empty())
+    return fail(error, message);
+  int64_t threads = 1;
+  message = getThreads(options, threads);
+  if (!message.empty())
+    return fail(error, message);
+  auto compiled = CPUMergeKernel::compile(spec, threads);
+  if (!compiled)
+    return fail(error, llvm::toString(compiled.takeError()));
+  *kernel = new gqa_cpu_merge_kernel{spec, std::move(*compiled)};
+  return 0;
+}
+
+extern "C" int
+gqa_cpu_merge_kernel_run(const gqa_cpu_merge_kernel *kernel,
+                         const gqa_cpu_merge_arguments *arguments,
+                         char **error) {
+  if (error)
+    *error = nullptr;
+  if (!kernel || !arguments)
+    return fail(error, "kernel and arguments must not be NULL");
+  const MergeStatesSpec &spec = kernel->spec;
+  const gqa_cpu_merge_arguments &a = *arguments;
+  int64_t batch = spec.varlen ? 1 : a.batch;
+  if (batch <= 0 || a.seq_q < 0)
+    return fail(error, "batch must be positive and seq_q >= 0, got " +
+                           std::to_string(a.batch) + " and " +
+                           std::to_string(a.seq_q));
+  // The largest array, in bytes, must fit in 64 bits.
+  int64_t rows, elements, bytes;
+  if (__builtin_mul_overflow(batch, a.seq_q, &rows) ||
+      __builtin_mul_overflow(rows, spec.heads, &rows) ||
+      __builtin_mul_overflow(rows, spec.headDimV, &elements) ||
+      __builtin_mul_overflow(elements, int64_t{8}, &bytes))
+    return fail(error, "batch * seq_q * heads * head_dim_v overflows");
+  for (auto [name, pointer] :
+       {std::pair<const char *, const void *>{"out_a", a.out_a},
+        {"lse_a", a.lse_a},
+        {"out_b", a.out_b},
+        {"lse_b", a.lse_b},
+        {"output", a.output},
+        {"lse", a.lse}})
+    if (!pointer)
+      return fail(error, std::string(name) + " must not be NULL");
+  if (a.lse == a.lse_a || a.lse == a.lse_b)
+    return fail(error, std::string("lse is ") +
+                           (a.lse == a.lse_a ? "lse_a" : "lse_b") +
+                           ": the merged log-sum-exps must not overwrite a "
+                           "part's");
+  CPUMergeOperands operands;
+  operands.outA = a.out_a;
+  operands.lseA = a.lse_a;
+  operands.outB = a.out_b;
+  operands.lseB = a.lse_b;
+  operands.output = a.output;
+  operands.lse = a.lse;
+  kernel->kernel->run(batch, a.seq_q, operands);
+  return 0;
+}
+
+extern "C" void gqa_cpu_merge_kernel_destroy(gqa_cpu_merge_kernel *kernel) {
   delete kernel;
 }

@@ -108,12 +108,11 @@ private:
 
 } // namespace
 
-CPUKernel::CPUKernel(const AttentionSpec &spec,
-                     std::unique_ptr<ExecutionEngine> engine,
-                     void (*entry)(void **), bool parallel)
-    : spec(spec), engine(std::move(engine)), entry(entry), parallel(parallel) {}
+JITFunction::JITFunction(std::unique_ptr<ExecutionEngine> engine,
+                         void (*entry)(void **), bool parallel)
+    : engine(std::move(engine)), entry(entry), parallel(parallel) {}
 
-CPUKernel::~CPUKernel() {
+JITFunction::~JITFunction() {
   // A worker of the async runtime may still be returning through the JIT'd
   // code of a block it finished (the run returned when the block's token
   // was set, not when its coroutine frame unwound), and nothing in the
@@ -128,28 +127,22 @@ CPUKernel::~CPUKernel() {
   retired->push_back(std::move(engine));
 }
 
-llvm::Expected<std::unique_ptr<CPUKernel>>
-CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-
+/// The context the CPU path builds and lowers its modules in.
+static DialectRegistry getCPURegistry() {
   DialectRegistry registry;
   registerAllDialects(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
-  MLIRContext context(registry);
-  DiagnosticCollector diagnostics(context);
-  auto fail = [&](const char *stage) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
-                                   stage, diagnostics.messages.c_str());
-  };
+  return registry;
+}
 
-  OwningOpRef<ModuleOp> module =
-      buildAttentionModule(context, spec, "gqa_attention");
-  if (!module)
-    return fail("invalid attention configuration");
-
-  PassManager pm(&context);
+llvm::Expected<std::unique_ptr<JITFunction>>
+JITFunction::compile(ModuleOp module, const CPUSchedule &schedule,
+                     llvm::StringRef name) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  DiagnosticCollector diagnostics(*module.getContext());
+  PassManager pm(module.getContext());
   CPUPipelineOptions options;
   options.schedule = schedule.target;
   options.blockM = schedule.blockM;
@@ -157,8 +150,10 @@ CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
   options.maxSplits = schedule.maxSplits;
   options.threads = schedule.threads;
   buildGQAToLLVMCPUPipeline(pm, options);
-  if (failed(pm.run(*module)))
-    return fail("lowering to LLVM failed");
+  if (failed(pm.run(module)))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "lowering to LLVM failed: %s",
+                                   diagnostics.messages.c_str());
 
   // Optimise for this host: without its target machine the vectorizer would
   // see no vector registers.
@@ -172,8 +167,8 @@ CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
   auto optimize = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
                                             targetMachine->get());
   engineOptions.transformer = optimize;
-  auto engine = ExecutionEngine::create(*module, engineOptions,
-                                        std::move(*targetMachine));
+  auto engine =
+      ExecutionEngine::create(module, engineOptions, std::move(*targetMachine));
   if (!engine)
     return engine.takeError();
   // The async runtime's thread pool runs the blocks of a parallel kernel.
@@ -190,11 +185,92 @@ CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
       return map;
     });
   }
-  auto entry = (*engine)->lookupPacked("_mlir_ciface_gqa_attention");
+  auto entry = (*engine)->lookupPacked(("_mlir_ciface_" + name).str());
   if (!entry)
     return entry.takeError();
-  return std::unique_ptr<CPUKernel>(
-      new CPUKernel(spec, std::move(*engine), *entry, schedule.threads > 1));
+  return std::unique_ptr<JITFunction>(
+      new JITFunction(std::move(*engine), *entry, schedule.threads > 1));
+}
+
+llvm::Expected<std::unique_ptr<CPUKernel>>
+CPUKernel::compile(const AttentionSpec &spec, const CPUSchedule &schedule) {
+  MLIRContext context(getCPURegistry());
+  DiagnosticCollector diagnostics(context);
+  OwningOpRef<ModuleOp> module =
+      buildAttentionModule(context, spec, "gqa_attention");
+  if (!module)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "invalid attention configuration: %s",
+                                   diagnostics.messages.c_str());
+  auto function = JITFunction::compile(*module, schedule, "gqa_attention");
+  if (!function)
+    return function.takeError();
+  return std::unique_ptr<CPUKernel>(new CPUKernel(spec, std::move(*function)));
+}
+
+llvm::Expected<std::unique_ptr<CPUMergeKernel>>
+CPUMergeKernel::compile(const MergeStatesSpec &spec, int64_t threads) {
+  MLIRContext context(getCPURegistry());
+  DiagnosticCollector diagnostics(context);
+  OwningOpRef<ModuleOp> module =
+      buildMergeStatesModule(context, spec, "gqa_merge_states");
+  if (!module)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "invalid merge configuration: %s",
+                                   diagnostics.messages.c_str());
+  CPUSchedule schedule;
+  schedule.threads = threads;
+  auto function = JITFunction::compile(*module, schedule, "gqa_merge_states");
+  if (!function)
+    return function.takeError();
+  return std::unique_ptr<CPUMergeKernel>(
+      new CPUMergeKernel(spec, std::move(*function)));
+}
+
+void CPUMergeKernel::run(int64_t batch, int64_t seqQ,
+                         const CPUMergeOperands &operands) const {
+  // The outputs as the attention's of a spec with their layout, dtype and
+  // heads; packed tokens [T, H, Dv] and [H, T].
+  AttentionSpec layout;
+  layout.bshd = spec.bshd;
+  int64_t heads = spec.heads, dv = spec.headDimV;
+  auto outputOf = [&](const void *data) {
+    return describeTensor(layout, data, batch, heads, seqQ, dv);
+  };
+  auto lseOf = [&](const float *data) {
+    return MemRefDescriptor<3>{
+        data, data, 0, {batch, heads, seqQ}, {heads * seqQ, seqQ, 1}};
+  };
+  auto tokensOf = [&](const void *data) {
+    return MemRefDescriptor<3>{
+        data, data, 0, {seqQ, heads, dv}, {heads * dv, dv, 1}};
+  };
+  auto tokenLseOf = [&](const float *data) {
+    return MemRefDescriptor<2>{data, data, 0, {heads, seqQ}, {seqQ, 1}};
+  };
+  MemRefDescriptor<4> outputs[3] = {outputOf(operands.outA),
+                                    outputOf(operands.outB),
+                                    outputOf(operands.output)};
+  MemRefDescriptor<3> lses[3] = {lseOf(operands.lseA), lseOf(operands.lseB),
+                                 lseOf(operands.lse)};
+  MemRefDescriptor<3> tokens[3] = {tokensOf(operands.outA),
+                                   tokensOf(operands.outB),
+                                   tokensOf(operands.output)};
+  MemRefDescriptor<2> tokenLses[3] = {tokenLseOf(operands.lseA),
+                                      tokenLseOf(operands.lseB),
+                                      tokenLseOf(operands.lse)};
+  // out_a, lse_a, out_b, lse_b, out, lse (AttentionModule.cpp).
+  void *descriptors[6];
+  for (int part = 0; part < 3; ++part) {
+    descriptors[2 * part] =
+        spec.varlen ? static_cast<void *>(&tokens[part]) : &outputs[part];
+    descriptors[2 * part + 1] =
+        spec.varlen ? static_cast<void *>(&tokenLses[part]) : &lses[part];
+  }
+  void *packed[6];
+  for (int i = 0; i < 6; ++i)
+    packed[i] = &descriptors[i];
+  function->call(packed);
 }
 
 void CPUKernel::run(const AttentionSizes &sizes,
@@ -287,5 +363,5 @@ void CPUKernel::run(const AttentionSizes &sizes,
     outputs.push_back(spec.varlen ? static_cast<void *>(&lseTokens) : &lse);
   for (void *&descriptor : outputs)
     packed.push_back(&descriptor);
-  entry(packed.data());
+  function->call(packed.data());
 }

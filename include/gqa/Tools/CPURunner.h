@@ -11,6 +11,7 @@
 
 namespace mlir {
 class ExecutionEngine;
+class ModuleOp;
 } // namespace mlir
 
 namespace mlir::gqa {
@@ -25,6 +26,31 @@ struct CPUSchedule {
   int64_t maxSplits = -1;
   /// Threads the blocks run on (MLIR's async runtime); 1: one loop.
   int64_t threads = 1;
+};
+
+/// A module lowered through gqa-lower-to-cpu and JIT-compiled: the entry
+/// point of one function's C interface.
+class JITFunction {
+public:
+  /// Lowers `module` through gqa-lower-to-cpu with `schedule` (its blocks
+  /// on MLIR's async runtime when schedule.threads > 1), compiles it for
+  /// this host and looks up the packed wrapper of `name`'s C interface.
+  static llvm::Expected<std::unique_ptr<JITFunction>>
+  compile(ModuleOp module, const CPUSchedule &schedule, llvm::StringRef name);
+  ~JITFunction();
+
+  /// Calls the function: one pointer per argument (a pointer to each
+  /// memref descriptor, or to an index value).
+  void call(void **arguments) const { entry(arguments); }
+
+private:
+  JITFunction(std::unique_ptr<ExecutionEngine> engine, void (*entry)(void **),
+              bool parallel);
+
+  std::unique_ptr<ExecutionEngine> engine;
+  void (*entry)(void **);
+  /// Whether its blocks run on MLIR's async runtime.
+  bool parallel;
 };
 
 /// The host arrays of one run, contiguous, in the spec's layout and element
@@ -55,21 +81,49 @@ public:
   /// Compiles `spec` with `schedule`.
   static llvm::Expected<std::unique_ptr<CPUKernel>>
   compile(const AttentionSpec &spec, const CPUSchedule &schedule);
-  ~CPUKernel();
 
   /// Runs on `operands`, sized by `sizes`.
   void run(const AttentionSizes &sizes, const CPUOperands &operands) const;
 
 private:
-  CPUKernel(const AttentionSpec &spec, std::unique_ptr<ExecutionEngine> engine,
-            void (*entry)(void **), bool parallel);
+  CPUKernel(const AttentionSpec &spec, std::unique_ptr<JITFunction> function)
+      : spec(spec), function(std::move(function)) {}
 
   AttentionSpec spec;
-  std::unique_ptr<ExecutionEngine> engine;
-  /// The packed wrapper of the C interface: one pointer per argument.
-  void (*entry)(void **);
-  /// Whether its blocks run on MLIR's async runtime.
-  bool parallel;
+  std::unique_ptr<JITFunction> function;
+};
+
+/// The host arrays of one merge (gqa.merge_states), contiguous: the outputs
+/// [B, H, S, Dv] in the spec's layout and element type (packed [T, H, Dv]
+/// when varlen), their log-sum-exps f32 [B, H, S] ([H, T]). `output` may be
+/// `outA` or `outB`; `lse` must be neither part's.
+struct CPUMergeOperands {
+  const void *outA = nullptr;
+  const float *lseA = nullptr;
+  const void *outB = nullptr;
+  const float *lseB = nullptr;
+  void *output = nullptr;
+  float *lse = nullptr;
+};
+
+/// One merge spec compiled for the host CPU; callable on any sizes.
+class CPUMergeKernel {
+public:
+  /// Compiles `spec`, its blocks on `threads` threads.
+  static llvm::Expected<std::unique_ptr<CPUMergeKernel>>
+  compile(const MergeStatesSpec &spec, int64_t threads);
+
+  /// Merges `batch` entries of `seqQ` rows per head (varlen: `seqQ`
+  /// tokens, `batch` unused).
+  void run(int64_t batch, int64_t seqQ, const CPUMergeOperands &operands) const;
+
+private:
+  CPUMergeKernel(const MergeStatesSpec &spec,
+                 std::unique_ptr<JITFunction> function)
+      : spec(spec), function(std::move(function)) {}
+
+  MergeStatesSpec spec;
+  std::unique_ptr<JITFunction> function;
 };
 
 } // namespace mlir::gqa

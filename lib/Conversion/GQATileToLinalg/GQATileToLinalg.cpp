@@ -3,7 +3,7 @@
 // Maps each tile-level op onto upstream ops: linalg.generic on tensors for
 // the arithmetic (bufferized, then lowered to loops or vectorised by the CPU
 // pipeline), tensor.generate for the gathers of packed or paged rows, and scf
-// loops for the stores and the split-KV combine. The algorithm is not
+// loops for the stores and the merges (Merges.cpp). The algorithm is not
 // re-derived here: each pattern implements exactly its op's definition.
 //
 //===----------------------------------------------------------------------===//
@@ -501,104 +501,6 @@ struct FinalizeLowering : public TilePattern<FinalizeOp> {
   }
 };
 
-//===----------------------------------------------------------------------===//
-// Split-KV.
-//===----------------------------------------------------------------------===//
-
-struct CombineSplitsLowering : public TilePattern<CombineSplitsOp> {
-  using TilePattern::TilePattern;
-  SmallVector<Value> build(TileBuilder &t, CombineSplitsOp op) const override {
-    // partial_out is [splits, B, Hq, Sq, Dv].
-    auto outType = cast<MemRefType>(op.getPartialOut().getType());
-    int64_t qHeads = outType.getDimSize(2), headDimV = outType.getDimSize(4);
-    Type elementType =
-        cast<MemRefType>(op.getOutput().getType()).getElementType();
-    LayoutDims dims = getLayoutDims(op.getLayout());
-    Value seq = memref::DimOp::create(t.b, op.getPartialOut(), 3);
-    Value total = t.apply(t.dim(0) * qHeads, {seq});
-    Value rows =
-        emitRowsInBlock(t.b, t.index(op.getRows()), total, op.getFirstRow());
-    Value batch = op.getBatch();
-    t.forEach(t.index(0), rows, [&](ImplicitLocOpBuilder &b, Value row) {
-      TileBuilder inner(b);
-      Value flat =
-          inner.apply(inner.dim(0) + inner.dim(1), {op.getFirstRow(), row});
-      Value head = arith::DivUIOp::create(b, flat, seq);
-      Value position = arith::RemUIOp::create(b, flat, seq);
-      auto lseOf = [&](ImplicitLocOpBuilder &b, Value split) -> Value {
-        return memref::LoadOp::create(b, op.getPartialLse(),
-                                      ValueRange{split, batch, head, position});
-      };
-      Value zero = inner.index(0);
-      Value maximum = inner.reduce(
-          zero, op.getSplits(), inner.f32Constant(-INFINITY),
-          [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
-            return arith::MaxNumFOp::create(b, acc, lseOf(b, split))
-                .getResult();
-          });
-      // The head's sink joins the maximum and the weights.
-      Value sink;
-      if (Value sinks = op.getSinks()) {
-        sink = memref::LoadOp::create(b, sinks, ValueRange{head});
-        maximum = arith::MaxNumFOp::create(b, maximum, sink);
-      }
-      // Every split -inf: weights exp(-inf - 0) = 0 and the row is 0.
-      Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, maximum,
-                                         inner.f32Constant(-INFINITY));
-      maximum =
-          arith::SelectOp::create(b, none, inner.f32Constant(0.0), maximum);
-      auto weightOf = [&](ImplicitLocOpBuilder &b, Value split) -> Value {
-        return math::ExpOp::create(
-            b, arith::SubFOp::create(b, lseOf(b, split), maximum));
-      };
-      Value weights = inner.reduce(
-          zero, op.getSplits(),
-          sink ? math::ExpOp::create(b, arith::SubFOp::create(b, sink, maximum))
-                     .getResult()
-               : inner.f32Constant(0.0),
-          [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
-            return arith::AddFOp::create(b, acc, weightOf(b, split))
-                .getResult();
-          });
-      Value isEmpty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
-                                            weights, inner.f32Constant(0.0));
-      Value inverse = arith::SelectOp::create(
-          b, isEmpty, inner.f32Constant(0.0),
-          arith::DivFOp::create(b, inner.f32Constant(1.0), weights));
-      if (Value lse = op.getLse()) {
-        Value merged =
-            arith::AddFOp::create(b, maximum, math::LogOp::create(b, weights));
-        memref::StoreOp::create(
-            b,
-            arith::SelectOp::create(b, isEmpty, inner.f32Constant(-INFINITY),
-                                    merged),
-            lse, ValueRange{batch, head, position});
-      }
-      inner.forEach(
-          zero, inner.index(headDimV),
-          [&](ImplicitLocOpBuilder &b, Value column) {
-            TileBuilder columnBuilder(b);
-            Value sum = columnBuilder.reduce(
-                columnBuilder.index(0), op.getSplits(),
-                columnBuilder.f32Constant(0.0),
-                [&](ImplicitLocOpBuilder &b, Value split, Value acc) {
-                  Value partial = memref::LoadOp::create(
-                      b, op.getPartialOut(),
-                      ValueRange{split, batch, head, position, column});
-                  return math::FmaOp::create(b, weightOf(b, split), partial,
-                                             acc)
-                      .getResult();
-                });
-            Value result = TileBuilder::fromF32(
-                b, arith::MulFOp::create(b, sum, inverse), elementType);
-            memref::StoreOp::create(b, result, op.getOutput(),
-                                    dims.order(batch, head, position, column));
-          });
-    });
-    return {};
-  }
-};
-
 struct ConvertGQATilesToLinalgPass
     : public gqa::impl::ConvertGQATilesToLinalgBase<
           ConvertGQATilesToLinalgPass> {
@@ -631,7 +533,7 @@ void mlir::gqa::populateGQATileToLinalgPatterns(RewritePatternSet &patterns) {
       .add<LoadQueryTileLowering, LoadKVTileLowering, LoadSegmentLowering,
            LaunchSizeLowering, LoadSinkTileLowering, StoreOutputTileLowering,
            StorePartialTileLowering, StoreLseTileLowering, MaskScoresLowering,
-           OnlineSoftmaxLowering, FinalizeLowering, CombineSplitsLowering>(
-          patterns.getContext());
+           OnlineSoftmaxLowering, FinalizeLowering>(patterns.getContext());
   populateContractionPatterns(patterns);
+  populateMergePatterns(patterns);
 }

@@ -181,6 +181,9 @@ template <typename OpTy> struct TilePattern : public OpRewritePattern<OpTy> {
 /// The lowerings of the contractions, gqa.scores and gqa.accumulate
 /// (Contractions.cpp).
 void populateContractionPatterns(RewritePatternSet &patterns);
+/// The lowerings of the merges by log-sum-exp, gqa.combine_splits and
+/// gqa.merge_rows (Merges.cpp).
+void populateMergePatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::gqa::tile_lowering
 

@@ -217,3 +217,31 @@ func.func @combine_sinks_lse(%wo: memref<?x?x32x?x64xf32>, %wl: memref<?x?x32x?x
   gqa.combine_splits %wo, %wl, %out[%b, %row0] splits(%ns) rows(8) layout<bshd> sinks(%s : memref<32xf32>) lse(%lse : memref<?x32x?xf32>) : memref<?x?x32x?x64xf32>, memref<?x?x32x?xf32>, memref<?x?x32x64xbf16>
   return
 }
+
+// -----
+
+// gqa.merge_states' merge: the combine's loops over two parts, part p's LSE
+// and values those of out_a (p = 0) or out_b; the merged LSE is stored after
+// the row's values (out may be out_a).
+// CHECK-LABEL: func.func @merge_rows
+// CHECK: scf.for
+// CHECK:   scf.for {{.*}} iter_args
+// CHECK:     memref.load %{{.*}} : memref<?x8x?xf32>
+// CHECK:     memref.load %{{.*}} : memref<?x8x?xf32>
+// CHECK:     arith.select
+// CHECK:     arith.maxnumf
+// CHECK:   scf.for
+// CHECK:     scf.for {{.*}} iter_args
+// CHECK:       memref.load %{{.*}} : memref<?x8x?x64xf16>
+// CHECK:       memref.load %{{.*}} : memref<?x8x?x64xf16>
+// CHECK:       arith.select
+// CHECK:       arith.extf
+// CHECK:       math.fma
+// CHECK:     arith.truncf
+// CHECK:     memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<?x8x?x64xf16>
+// CHECK:   math.log
+// CHECK:   memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : memref<?x8x?xf32>
+func.func @merge_rows(%oa: memref<?x8x?x64xf16>, %la: memref<?x8x?xf32>, %ob: memref<?x8x?x64xf16>, %lb: memref<?x8x?xf32>, %l: memref<?x8x?xf32>, %b: index, %row0: index) {
+  gqa.merge_rows %oa, %la, %ob, %lb, %oa, %l[%b, %row0] rows(8) layout<bhsd> : memref<?x8x?x64xf16>, memref<?x8x?xf32>
+  return
+}
