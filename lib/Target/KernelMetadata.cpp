@@ -257,15 +257,21 @@ void writeKernels(json::OStream &j, ArrayRef<KernelLaunchInfo> kernels) {
   });
 }
 
+/// The keys every document starts with.
+void writeHeader(json::OStream &j, StringRef format, int64_t version,
+                 StringRef chip, StringRef ptxFile) {
+  j.attribute("format", format);
+  j.attribute("version", version);
+  j.attribute("chip", chip);
+  j.attribute("ptx", ptxFile);
+}
+
 /// The metadata of a merge set (format "gqa.merge_states").
 void writeMergeMetadata(json::OStream &j, const KernelSetMetadata &set,
                         StringRef chip, StringRef ptxFile) {
   const MergeSetConfig &c = set.mergeConfig;
   j.object([&] {
-    j.attribute("format", "gqa.merge_states");
-    j.attribute("version", kMergeMetadataVersion);
-    j.attribute("chip", chip);
-    j.attribute("ptx", ptxFile);
+    writeHeader(j, "gqa.merge_states", kMergeMetadataVersion, chip, ptxFile);
     j.attributeObject("config", [&] {
       j.attribute("heads", c.heads);
       j.attribute("head_dim_v", c.headDimV);
@@ -308,10 +314,7 @@ void mlir::gqa::writeKernelMetadata(llvm::raw_ostream &os,
   }
   const KernelSetConfig &c = set.config;
   j.object([&] {
-    j.attribute("format", "gqa.kernel");
-    j.attribute("version", kKernelMetadataVersion);
-    j.attribute("chip", chip);
-    j.attribute("ptx", ptxFile);
+    writeHeader(j, "gqa.kernel", kKernelMetadataVersion, chip, ptxFile);
     j.attributeObject("config", [&] {
       j.attribute("q_heads", c.qHeads);
       j.attribute("kv_heads", c.kvHeads);
