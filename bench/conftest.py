@@ -78,3 +78,19 @@ def cpu_measure(monkeypatch):
     monkeypatch.setattr(measure, "run_ours", ours)
     monkeypatch.setattr(measure, "load_kernel", lambda attrs, cache_dir: object())
     return measure
+
+
+@pytest.fixture
+def cpu_merge(cpu_measure, monkeypatch):
+    """merge_measure.py with CUDA replaced by the CPU (``cpu_measure``), and "ours" = gqa.merge_attention_states
+    on the host (torch, float32), writing ``out`` (o1 itself when in place) and ``out_lse``."""
+    import gqa
+    import merge_measure
+
+    def ours(o1, lse1, o2, lse2, out, out_lse, attrs, kernel):
+        return gqa.merge_attention_states(o1, lse1, o2, lse2, layout=None if o1.dim() == 3 else attrs.layout,
+                                          out=out, out_lse=out_lse)
+
+    monkeypatch.setattr(merge_measure, "run_merge", ours)
+    monkeypatch.setattr(merge_measure, "load_merge_kernel", lambda attrs, cache_dir: object())
+    return merge_measure

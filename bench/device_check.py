@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import configs  # noqa: E402
 import harness  # noqa: E402
+import merges  # noqa: E402
 from configs import REPO  # noqa: E402
 
 DEFAULT_CACHE = REPO / ".carry" / "kernels"
@@ -52,19 +53,32 @@ STARTUP_TIMEOUT_S = 180.0
 
 # ------------------------------------------------------------------------------------------ tasks
 
+def correctness_cases() -> list:
+    """Every correctness case in order: configs.CORRECTNESS (attention), then merges.MERGE_CASES."""
+    return list(configs.CORRECTNESS) + list(merges.MERGE_CASES)
+
+
+def bench_rows() -> list:
+    """Every timed row in order: configs.BENCHMARK with the merge rows (cheap) before its first prefill row."""
+    rows = list(configs.BENCHMARK)
+    first_prefill = next((i for i, b in enumerate(rows) if b.phase == "prefill"), len(rows))
+    return rows[:first_prefill] + list(merges.MERGE_BENCHMARK) + rows[first_prefill:]
+
+
 def task_list(phases: Sequence[str], only: Optional[str] = None) -> list[str]:
-    """The worker's tasks in order: ``env``, ``ceilings``, ``refcheck:<case>``, ``correctness:<case>``,
-    ``bench:<row>``, ``flex:<row>`` (configs.FLEX_ROWS); ``only`` (a regex) filters case and row names."""
+    """The worker's tasks in order: ``env``, ``ceilings``, ``refcheck:<case>``, ``correctness:<case>``
+    (:func:`correctness_cases`), ``bench:<row>`` (:func:`bench_rows`), ``flex:<row>`` (configs.FLEX_ROWS);
+    ``only`` (a regex) filters case and row names."""
     keep = (lambda name: re.search(only, name) is not None) if only else (lambda name: True)
     tasks = ["env"]
     if "ceilings" in phases:
         tasks.append("ceilings")
     if "refcheck" in phases:
-        tasks += [f"refcheck:{c.name}" for c in configs.CORRECTNESS if keep(c.name)]
+        tasks += [f"refcheck:{c.name}" for c in correctness_cases() if keep(c.name)]
     if "correctness" in phases:
-        tasks += [f"correctness:{c.name}" for c in configs.CORRECTNESS if keep(c.name)]
+        tasks += [f"correctness:{c.name}" for c in correctness_cases() if keep(c.name)]
     if "bench" in phases:
-        tasks += [f"bench:{b.name}" for b in configs.BENCHMARK if keep(b.name)]
+        tasks += [f"bench:{b.name}" for b in bench_rows() if keep(b.name)]
     if "flex" in phases:
         tasks += [f"flex:{name}" for name in configs.FLEX_ROWS if keep(name)]
     return tasks
@@ -150,8 +164,8 @@ class Report:
         return harness.summary(self.as_dict())["failed"]
 
 
-CASES = {c.name: c for c in configs.CORRECTNESS}
-BENCH = {b.name: b for b in configs.BENCHMARK}
+CASES = {c.name: c for c in correctness_cases()}
+BENCH = {b.name: b for b in bench_rows()}
 
 
 # ------------------------------------------------------------------------------------- supervisor
@@ -424,6 +438,7 @@ def run_gtests(build_dir: Path, jobs: int, timeout_s: float) -> dict[str, Any]:
 def worker_main(args: argparse.Namespace) -> int:
     """Run tasks from ``args.start`` on, appending ``start``/``done`` events; exit 3 if CUDA is lost."""
     import measure  # noqa: PLC0415 - torch, only in the worker
+    import merge_measure  # noqa: PLC0415
     import torch  # noqa: PLC0415
 
     tasks = json.loads(Path(args.tasks_file).read_text())
@@ -451,14 +466,20 @@ def worker_main(args: argparse.Namespace) -> int:
             elif kind == "ceilings":
                 result = measure.measure_ceilings(timer)
             elif kind == "refcheck":
-                result = measure.reference_checks(CASES[subject], args.seed)
+                case = CASES[subject]
+                checks = merge_measure.reference_checks if is_merge(case) else measure.reference_checks
+                result = checks(case, args.seed)
             elif kind == "correctness":
                 case = CASES[subject]
-                result = measure.check_case(case, args.cache_dir, args.seed,
-                                            missing=missing.get(case.attrs.key(), ""))
+                check = merge_measure.check_merge_case if is_merge(case) else measure.check_case
+                result = check(case, args.cache_dir, args.seed, missing=missing.get(case.attrs.key(), ""))
             else:
-                impls = args.impls.split(",") if kind == "bench" else ["flex"]
-                result = measure.bench_case(BENCH[subject], args.cache_dir, timer, flex, args.seed, impls, l2)
+                row = BENCH[subject]
+                impls = harness.row_impls(row.phase, args.impls.split(",") if kind == "bench" else ["flex"])
+                if is_merge(row):
+                    result = merge_measure.bench_merge(row, args.cache_dir, timer, args.seed, impls, l2)
+                else:
+                    result = measure.bench_case(row, args.cache_dir, timer, flex, args.seed, impls, l2)
         except Exception as e:  # noqa: BLE001 - the task functions record their own failures; this is a bug
             message = measure.describe_exception(e)
             print(f"worker: {task}: {message}", file=sys.stderr, flush=True)
@@ -474,6 +495,11 @@ def worker_main(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------ main
+
+def is_merge(item: Any) -> bool:
+    """Whether a case or row is the merge kernel's (bench/merges.py), not an attention kernel's."""
+    return isinstance(item, (merges.MergeCase, merges.MergeBench))
+
 
 def describe(task: str, result: Any) -> str:
     """One progress line for a finished task."""
@@ -535,10 +561,12 @@ def worker_command(args: argparse.Namespace, tasks_file: Path, events: Path, sta
 def print_plan(args: argparse.Namespace, tasks: Sequence[str]) -> None:
     """The task counts and the modelled device time."""
     kinds = {k: sum(1 for t in tasks if task_kind(t) == k) for k in ("refcheck", "correctness", "bench", "flex")}
-    kernels = configs.distinct_kernels()
-    print(f"tasks: {len(tasks)} {kinds}; distinct kernels {len(kernels)}; correctness runs "
-          f"{sum(len(c.shapes) for c in configs.CORRECTNESS)}; reference checks "
-          f"{sum(len(configs.reference_check_shapes(c.attrs)) for c in configs.CORRECTNESS)}")
+    kernels = merges.all_kernels()
+    merge_kernels = sum(isinstance(u.attrs, merges.MergeAttrs) for u in kernels.values())
+    cases = correctness_cases()
+    print(f"tasks: {len(tasks)} {kinds}; distinct kernels {len(kernels)} ({merge_kernels} merge); correctness runs "
+          f"{sum(len(c.shapes) for c in cases)}; reference checks "
+          f"{sum(len(harness.refcheck_shapes(c)) for c in cases)}")
     def chosen(kind: str, table: dict) -> list:
         return [table[task_subject(t)] for t in tasks if task_kind(t) == kind]
 
@@ -573,6 +601,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"rows {', '.join(configs.FLEX_ROWS)} only, in a last phase (compile time)",
         "decode rows are unmasked for every implementation (Sq = 1; PyTorch's is_causal is top-left aligned)",
         "peers read the same memory as ours: bshd rows give them transpose(1, 2) views, bhsd rows contiguous tensors",
+        "merge rows: ours = gqa.merge_attention_states with the merge kernel loaded and out/out_lse preallocated; "
+        "peer torch = vLLM's merge_attn_states_torch ops (float32) on the same tensors, copied into out/out_lse; "
+        "GB/s of the bytes read and written (o1, o2, lse1, lse2 in; out, out_lse out)",
     ]
     if not manifest:
         report.errors.append(f"no manifest at {args.manifest}: were the kernels prepared (bench/prepare_kernels.py)?")

@@ -26,12 +26,15 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from configs import BenchCase, CorrectnessCase, reference_check_shapes
 
-#: Implementations timed per row, ours first.  Peers: PyTorch SDPA with one backend forced each
-#: (``enable_gqa=True``), and FlexAttention compiled with torch.compile.
-IMPLS: tuple[str, ...] = ("ours", "sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "flex")
+#: Implementations timed per row, ours first.  Peers of the attention rows: PyTorch SDPA with one
+#: backend forced each (``enable_gqa=True``), and FlexAttention compiled with torch.compile; of the merge
+#: rows (phase ``merge``, bench/merges.py): PyTorch's elementwise merge (``torch``).
+IMPLS: tuple[str, ...] = ("ours", "sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "flex", "torch")
 PEERS: tuple[str, ...] = IMPLS[1:]
-#: What the bench phase times on every row (FlexAttention has its own phase, on configs.FLEX_ROWS).
-BENCH_IMPLS: tuple[str, ...] = IMPLS[:-1]
+MERGE_PEERS: tuple[str, ...] = ("torch",)
+#: What the bench phase times (FlexAttention has its own phase, on configs.FLEX_ROWS); each row takes
+#: those of its kind (:func:`row_impls`).
+BENCH_IMPLS: tuple[str, ...] = tuple(i for i in IMPLS if i != "flex")
 STATUSES = ("pass", "fail", "error", "skipped")
 #: L2 of the H200 as PyTorch reports it (60 MB; about 50 MB usable); used when the device's is unknown.
 DEFAULT_L2_BYTES = 60 * 1024 * 1024
@@ -96,6 +99,13 @@ def input_sets(set_bytes: int, l2_bytes: int = DEFAULT_L2_BYTES, factor: int = 4
     if set_bytes <= 0 or set_bytes >= factor * l2_bytes:
         return 1
     return min(max_sets, math.ceil(factor * l2_bytes / set_bytes))
+
+
+def row_impls(phase: str, impls: Iterable[str]) -> list[str]:
+    """Of ``impls``, those that time a row of ``phase``: ours and the merge peers for a merge row, ours and
+    the attention peers otherwise."""
+    peers = MERGE_PEERS if phase == "merge" else tuple(p for p in PEERS if p not in MERGE_PEERS)
+    return [i for i in impls if i == "ours" or i in peers]
 
 
 def median(values: Sequence[float]) -> float:
@@ -232,7 +242,7 @@ def impl_cell(row: Mapping[str, Any], impl: str) -> str:
 
 #: Column names of the implementations in the tables.
 SHORT_NAMES = {"ours": "ours", "sdpa-flash": "flash", "sdpa-cudnn": "cudnn", "sdpa-efficient": "mem-eff",
-               "flex": "flex"}
+               "flex": "flex", "torch": "torch"}
 BENCH_HEADERS = ("config", *(f"{SHORT_NAMES[i]} ms" for i in IMPLS), "best peer", "ours thr", "best thr",
                  "ours % ceil", "floor ms", "ours/best")
 
@@ -338,8 +348,9 @@ def markdown_report(report: Mapping[str, Any]) -> str:
     rows = report.get("benchmark", [])
     lines += ["", "## Timing", "",
               "Median ms. thr: TFLOP/s for prefill (REFERENCE §1 FLOPs, causal per the formula), GB/s of the "
-              "KV-read floor for decode. ours % ceil: our throughput over the measured matmul rate (prefill) or "
-              "copy bandwidth (decode). floor ms: max(FLOPs / matmul rate, KV bytes / copy bandwidth). "
+              "KV-read floor for decode, GB/s of the bytes read and written for merge rows (2 outputs + 2 LSEs in, "
+              "1 + 1 out). ours % ceil: our throughput over the measured matmul rate (prefill) or "
+              "copy bandwidth (decode, merge). floor ms: max(FLOPs / matmul rate, KV bytes / copy bandwidth). "
               "ours/best: our time over the best peer's (< 1: we are faster).", "",
               render(BENCH_HEADERS, bench_table_rows(rows, ceil), markdown=True), ""]
     reasons = sorted({f"{impl}: {e.get('skipped') or e.get('error')}" for r in rows
@@ -408,6 +419,12 @@ class Rates:
     setup_s: float = 60.0
     worker_start_s: float = 15.0
     per_measurement_s: float = 0.25
+    #: A merge case's run: three float64 references (the whole and two parts) and a merge.
+    merge_run_s: float = 0.25
+    #: PyTorch's elementwise merge moves about this many times the floor's bytes (float32 intermediates)
+    #: in about 14 launches.
+    merge_peer_traffic: float = 5.0
+    merge_peer_host_us: float = 150.0
 
 
 def _call_ms(case: BenchCase, tflops_rate: float, rates: Rates) -> float:
@@ -416,22 +433,39 @@ def _call_ms(case: BenchCase, tflops_rate: float, rates: Rates) -> float:
     return max(compute, memory, 0.005)
 
 
+def refcheck_shapes(case: Any) -> tuple:
+    """The sizes of a case's reference self-check (a merge case names its own, from its source attention)."""
+    own = getattr(case, "reference_check_shapes", None)
+    return own() if callable(own) else reference_check_shapes(case.attrs)
+
+
+def _measurements(case: BenchCase, rates: Rates) -> list[tuple[float, float]]:
+    """(device ms, host µs) per call of each implementation timed on a row: ours and the three SDPA
+    backends, or, for a merge row, ours and PyTorch's elementwise merge."""
+    if case.phase == "merge":
+        ms = _call_ms(case, rates.ours_tflops, rates)
+        return [(ms, rates.host_us), (ms * rates.merge_peer_traffic, rates.merge_peer_host_us)]
+    return [(_call_ms(case, rate, rates), rates.host_us)
+            for rate in (rates.ours_tflops, rates.peer_tflops, rates.peer_tflops, rates.peer_tflops / 1.5)]
+
+
 def estimate_seconds(correctness: Sequence[CorrectnessCase], benchmark: Sequence[BenchCase],
                      flex_rows: Sequence[BenchCase], flex_budget_s: float, rates: Rates = Rates(),
                      refcheck: Optional[Sequence[CorrectnessCase]] = None) -> dict[str, float]:
     """A model of the device time of one run over these cases, by phase (seconds).
 
-    ``refcheck``: the cases whose reference is self-checked (default: ``correctness``).
+    ``refcheck``: the cases whose reference is self-checked (default: ``correctness``).  Merge cases and
+    rows (bench/merges.py) may be among them.
     """
     refcheck = correctness if refcheck is None else refcheck
-    corr = sum(rates.kernel_load_s + rates.correctness_run_s * len(c.shapes) for c in correctness)
-    refs = sum(rates.reference_check_s * len(reference_check_shapes(c.attrs)) for c in refcheck)
+    corr = sum(rates.kernel_load_s + len(c.shapes) * (rates.merge_run_s if hasattr(c, "source")
+                                                      else rates.correctness_run_s) for c in correctness)
+    refs = sum(rates.reference_check_s * len(refcheck_shapes(c)) for c in refcheck)
     bench = 0.0
     for case in benchmark:
-        for rate in (rates.ours_tflops, rates.peer_tflops, rates.peer_tflops, rates.peer_tflops / 1.5):
-            ms = _call_ms(case, rate, rates)
+        for ms, host_us in _measurements(case, rates):
             plan = plan_timing(ms)
-            bench += max(plan.calls * ms / 1e3, plan.calls * rates.host_us * 1e-6) + rates.per_measurement_s
+            bench += max(plan.calls * ms / 1e3, plan.calls * host_us * 1e-6) + rates.per_measurement_s
     flex = 0.0
     for case in flex_rows:
         ms = _call_ms(case, rates.flex_tflops, rates)

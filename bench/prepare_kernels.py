@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Compile every kernel configs.py needs (on this machine, which has gqa-compile) into a carried cache.
+"""Compile every kernel configs.py and merges.py need (on this machine, which has the compiler) into a carried cache.
 
     python3 bench/prepare_kernels.py                # -> .carry/kernels, .carry/manifest.json
 
-Each distinct configuration is compiled once with ``gqa.compile(..., cache_dir=...)`` (in
-parallel), its PTX is checked with ``ptxas -v`` where ptxas exists (registers, spills, stack), and
+Each distinct configuration is compiled once with ``gqa.compile(..., cache_dir=...)`` (the merge
+kernels with ``gqa.compile_merge_states``, through libgqa_compiler.so: they have no gqa-compile path in
+the Python package) (in parallel), its PTX is checked with ``ptxas -v`` where ptxas exists (registers, spills, stack), and
 ``.carry/manifest.json`` records the commit, each kernel's status and the errors.  Also put in
 ``.carry``: a prebuilt ``libgqa_runtime.so`` (a fallback, should building it on the device fail)
 and GoogleTest's source (for the optional runtime GPU unit tests).  ``.carry`` is git-ignored and
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import configs  # noqa: E402
 import device_check  # noqa: E402
 import gqa  # noqa: E402
+import merges  # noqa: E402
 from configs import REPO, KernelUse  # noqa: E402
 
 CARRY = REPO / ".carry"
@@ -57,21 +59,26 @@ class Compiled:
 
     def manifest_entry(self) -> dict[str, Any]:
         """This kernel's entry in manifest.json."""
-        return {"label": self.use.attrs.label(), "users": self.use.users, "optional": self.use.optional,
+        kind = "merge_states" if isinstance(self.use.attrs, merges.MergeAttrs) else "attention"
+        return {"label": self.use.attrs.label(), "kind": kind, "users": self.use.users, "optional": self.use.optional,
                 "status": self.status, "seconds": round(self.seconds, 3), "fresh": self.fresh,
                 "error": self.error, "ptxas": self.ptxas}
 
 
 def compile_one(key: str, use: KernelUse, cache_dir: Path, chip: str, recompile: bool) -> Compiled:
-    """``gqa.compile`` one configuration; never raises (the error is recorded)."""
+    """``gqa.compile`` (or ``gqa.compile_merge_states``) one configuration; never raises (the error is recorded)."""
     result = Compiled(key, use)
     entry = cache_dir / key / "kernel.json"
     before = entry.stat().st_mtime if entry.is_file() else None
     t0 = time.perf_counter()
     try:
         a = use.attrs
-        gqa.compile(a.q_heads, a.kv_heads, a.head_dim, chip=chip, cache_dir=cache_dir, recompile=recompile,
-                    **a.compile_kwargs())
+        if isinstance(a, merges.MergeAttrs):
+            gqa.compile_merge_states(a.heads, a.head_dim_v, chip=chip, cache_dir=cache_dir, recompile=recompile,
+                                     **a.compile_kwargs())
+        else:
+            gqa.compile(a.q_heads, a.kv_heads, a.head_dim, chip=chip, cache_dir=cache_dir, recompile=recompile,
+                        **a.compile_kwargs())
         result.status = "ok"
     except (gqa.GQAError, ValueError, TypeError, OSError) as e:
         result.error = f"{type(e).__name__}: {e}"
@@ -261,11 +268,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    problems = configs.validate()
+    problems = configs.validate() + merges.validate()
     if problems:
-        print("configs.py is not well formed:\n  " + "\n  ".join(problems), file=sys.stderr)
+        print("configs.py / merges.py are not well formed:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
-    kernels = configs.distinct_kernels(chip=args.chip)
+    kernels = merges.all_kernels(chip=args.chip)
     if args.only:
         kernels = {k: u for k, u in kernels.items()
                    if re.search(args.only, u.attrs.label() + " " + " ".join(u.users))}

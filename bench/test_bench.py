@@ -23,6 +23,7 @@ import pytest
 import configs  # noqa: E402  (conftest.py put bench/ on sys.path)
 import device_check  # noqa: E402
 import harness  # noqa: E402
+import merges  # noqa: E402
 import prepare_kernels  # noqa: E402
 from configs import Attrs, BenchCase, CorrectnessCase, Shape  # noqa: E402
 
@@ -330,7 +331,8 @@ def test_estimate_is_within_the_device_budget():
 def test_task_list():
     tasks = device_check.task_list(device_check.PHASES)
     assert tasks[:2] == ["env", "ceilings"]
-    assert len(tasks) == 2 + 2 * len(configs.CORRECTNESS) + len(configs.BENCHMARK) + len(configs.FLEX_ROWS)
+    cases = len(configs.CORRECTNESS) + len(merges.MERGE_CASES)  # the merge kernel's: test_bench_merge.py
+    assert len(tasks) == 2 + 2 * cases + len(configs.BENCHMARK) + len(merges.MERGE_BENCHMARK) + len(configs.FLEX_ROWS)
     assert tasks[-1] == f"flex:{configs.FLEX_ROWS[-1]}"
     only = device_check.task_list(["correctness"], only="^g8-")
     assert only == ["env", "correctness:g8-none", "correctness:g8-causal"]
@@ -358,7 +360,7 @@ def test_nvidia_smi_missing(monkeypatch, tmp_path):
 def test_plan_mode_needs_no_gpu(capsys):
     assert device_check.main(["--plan"]) == 0
     out = capsys.readouterr().out
-    assert "distinct kernels 48" in out and "total" in out
+    assert "distinct kernels 51 (3 merge)" in out and "total" in out
 
 
 FAKE_WORKER = textwrap.dedent('''
@@ -494,7 +496,13 @@ def _python_tests_conftest():
 
 @pytest.fixture
 def fake_compiler(tmp_path, monkeypatch):
-    """The python/tests fake gqa-compile behind a wrapper that fails for $FAKE_FAIL_ARG (e.g. f32)."""
+    """The python/tests fake gqa-compile behind a wrapper that fails for $FAKE_FAIL_ARG (e.g. f32), and, for
+    the merge kernels (compiled by libgqa_compiler.so alone), python/tests' stub compiler library."""
+    from gqa import _compiler_lib
+    stub = _python_tests_conftest().build_shared_lib(
+        configs.REPO / "python" / "tests" / "stub_compiler.c", tmp_path / "stub" / "libgqa_compiler.so")
+    monkeypatch.setenv("GQA_COMPILER_LIB", str(stub))
+    monkeypatch.setattr(_compiler_lib, "_library", None)  # not the real library another test loaded
     fake = tmp_path / "bin" / "fake-gqa-compile"
     fake.parent.mkdir()
     fake.write_text(_python_tests_conftest().FAKE_COMPILER.replace("{python}", sys.executable))
@@ -537,17 +545,20 @@ def test_prepare_kernels_carries_the_python_gpu_tests(tmp_path, fake_compiler, c
 def test_prepare_kernels_with_a_fake_compiler(tmp_path, fake_compiler, capsys, monkeypatch):
     assert _prepare(tmp_path) == 0
     out = capsys.readouterr().out
-    assert "kernels: 48 distinct, 45 ok (45 compiled now, 0 from the cache), 0 failed, 3 optional left out" in out
+    assert "kernels: 51 distinct, 48 ok (48 compiled now, 0 from the cache), 0 failed, 3 optional left out" in out
     assert "f32 is not supported" in out
     manifest = json.loads((tmp_path / "carry" / "manifest.json").read_text())
-    assert len(manifest["kernels"]) == 48 and manifest["commit"]
+    assert len(manifest["kernels"]) == 51 and manifest["commit"]
     failed = [k for k, v in manifest["kernels"].items() if v["status"] != "ok"]
     assert len(failed) == 3 and all("-f32-" in k for k in failed)
     cache = tmp_path / "carry" / "kernels"
     assert sorted(p.name for p in cache.iterdir()) == sorted(k for k, v in manifest["kernels"].items()
                                                              if v["status"] == "ok")
     calls = fake_compiler.read_text().splitlines()
-    assert len(calls) == 45  # the failing f32 calls stop in the wrapper, before the fake's log
+    assert len(calls) == 45  # the failing f32 calls stop in the wrapper, before the fake's log; merges: the stub
+    merged = {k: v for k, v in manifest["kernels"].items() if v["kind"] == "merge_states"}
+    assert sorted(merged) == sorted(merges.distinct_kernels()) and all(v["status"] == "ok" for v in merged.values())
+    assert all(k.startswith("merge-") and (cache / k / "kernel.json").is_file() for k in merged)
     assert sum("--sinks" in c for c in calls) == 8 and sum("--return-lse" in c for c in calls) == 9
     assert sum("--varlen" in c for c in calls) == 7 and sum("--packed-kv" in c for c in calls) == 3
     # every kernel the matrix needs is found in the cache without a compiler (as on the device: no
@@ -555,11 +566,15 @@ def test_prepare_kernels_with_a_fake_compiler(tmp_path, fake_compiler, capsys, m
     os.environ.pop("GQA_COMPILE")
     monkeypatch.delenv("GQA_COMPILER_LIB", raising=False)
     monkeypatch.setattr(gqa._tools, "repo_root", lambda: None)
+    from gqa import _compiler_lib
+    monkeypatch.setattr(_compiler_lib, "_library", None)
     gqa_compiler.clear_memory_cache()
-    for key, use in configs.distinct_kernels().items():
+    for key, use in merges.all_kernels().items():
         if manifest["kernels"][key]["status"] == "ok":
             a = use.attrs
-            k = gqa.compile(a.q_heads, a.kv_heads, a.head_dim, cache_dir=cache, **a.compile_kwargs())
+            k = (gqa.compile_merge_states(a.heads, a.head_dim_v, cache_dir=cache, **a.compile_kwargs())
+                 if isinstance(a, merges.MergeAttrs) else
+                 gqa.compile(a.q_heads, a.kv_heads, a.head_dim, cache_dir=cache, **a.compile_kwargs()))
             assert k.config.key() == key
 
 
@@ -567,7 +582,7 @@ def test_prepare_kernels_reuses_the_cache(tmp_path, fake_compiler, capsys):
     assert _prepare(tmp_path) == 0
     capsys.readouterr()
     assert _prepare(tmp_path) == 0
-    assert "45 ok (0 compiled now, 45 from the cache)" in capsys.readouterr().out
+    assert "48 ok (0 compiled now, 48 from the cache)" in capsys.readouterr().out
     assert len(fake_compiler.read_text().splitlines()) == 45
 
 
