@@ -22,7 +22,8 @@ from gqa.errors import ToolNotFoundError
 
 from .backend import SimError
 from .ir import ParseError
-from .runner import PRECISIONS, CompileError, CompileOptions, LaunchError, Sizes, check, lower_to_gpu
+from .merge import check_merge, merge_module, merge_problem
+from .runner import PRECISIONS, CompileError, CompileOptions, LaunchError, Sizes, check, lower_module, lower_to_gpu
 
 PROG = "gqa-gpu-sim"
 
@@ -53,7 +54,7 @@ def _int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"kv-lens must be integers L0,L1,..., got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"must be integers L0,L1,..., got '{text}'") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--return-lse", action="store_true",
                        help="the kernels also write each row's log-sum-exp (checked against the reference)")
     shape.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    merge = p.add_argument_group("the merge kernel (gqa.merge_states)")
+    merge.add_argument("--merge-states", action="store_true",
+                       help="check the merge kernel of Hq heads and Dv instead: this attention's keys are split "
+                            "per sequence into a prefix and the rest, the float64 reference gives each part's "
+                            "output and LSE, the kernel merges them, and the merge is compared with the whole")
+    merge.add_argument("--prefix-lens", type=_int_list,
+                       help="with --merge-states: each sequence's prefix length L0,L1,... (every query must see "
+                            "the whole prefix; default by sequence: the largest, none, half of it, one key)")
+    merge.add_argument("--in-place", action="store_true",
+                       help="with --merge-states: merge into the first part's output (out = out_a)")
     gpu = p.add_argument_group("GPU kernels")
     gpu.add_argument("--max-splits", type=int, default=0, help="split-KV with at most N splits (0: off)")
     gpu.add_argument("--num-splits", type=int, default=1, help="splits of this launch (1..max-splits)")
@@ -188,11 +199,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sizes.validate(options)
     except LaunchError as error:
         _fail(str(error), 2)
+    if (args.prefix_lens is not None or args.in_place) and not args.merge_states:
+        _fail("--prefix-lens and --in-place need --merge-states", 2)
+    if args.merge_states and (options != CompileOptions() or sizes.num_splits != 1):
+        _fail("--merge-states compiles the merge kernel alone: no --max-splits, --num-splits, --block-m, --block-n", 2)
+    try:
+        problem = merge_problem(config, sizes, args.prefix_lens, args.in_place) if args.merge_states else None
+    except LaunchError as error:
+        _fail(str(error), 2)
     gqa_opt = _gqa_opt(args.gqa_opt)
     try:
-        ir_text = lower_to_gpu(config, options, gqa_opt)
-        report = check(ir_text, config, sizes, args.precision, args.seed, args.allow_bank_conflicts,
-                       args.sink_value)
+        if problem is not None:
+            report = check_merge(lower_module(merge_module(config, args.in_place), gqa_opt), problem,
+                                 args.precision, args.seed)
+        else:
+            ir_text = lower_to_gpu(config, options, gqa_opt)
+            report = check(ir_text, config, sizes, args.precision, args.seed, args.allow_bank_conflicts,
+                           args.sink_value)
     except CompileError as error:
         _fail(f"gqa-opt failed: {error}", 1)
     except LaunchError as error:
@@ -203,5 +226,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         op = getattr(error, "op", None)
         where = f" (line {op.line} of the GPU-stage IR)" if op else ""
         _fail(f"the simulator cannot run this IR: {error}{where}", 1)
-    print(json.dumps({**_describe(config, sizes, options, args), **report}, separators=(",", ":")))
+    described = _describe(config, sizes, options, args)
+    if problem is not None:
+        described.update(merge_states=True, prefix_lens=list(problem.prefix_lens), in_place=problem.in_place)
+    print(json.dumps({**described, **report}, separators=(",", ":")))
     return 0 if report["ok"] else 1

@@ -273,10 +273,17 @@ def _truncf(it: Interpreter, op: Op, args: list) -> list:
     return [_scalar(it.cta.numerics.round_to(args[0], elem))]
 
 
+@handles("arith.extf")
+def _extf(it: Interpreter, op: Op, args: list) -> list:
+    # The narrower value is exact in the wider type: only the simulator's float type changes.
+    return [_scalar(it.cta.numerics.floats(args[0]))]
+
+
 @handles("llvm.intr.fma")
 def _fma(it: Interpreter, op: Op, args: list) -> list:
     a, b, c = (np.asarray(x, dtype=np.float64) for x in args)
-    return [_scalar(it.cta.numerics.floats(a * b + c))]
+    with np.errstate(all="ignore"):
+        return [_scalar(it.cta.numerics.floats(a * b + c))]
 
 
 _INTRINSICS = {"llvm.nvvm.ex2.approx.f32": np.exp2, "llvm.nvvm.lg2.approx.f": np.log2}

@@ -207,15 +207,19 @@ def attention_module(config: KernelConfig) -> str:
             f"  return\n}}\n")
 
 
-def lower_to_gpu(config: KernelConfig, options: CompileOptions, gqa_opt: Path) -> str:
-    """The GPU-stage IR of ``config`` in generic form, from ``gqa_opt``."""
-    proc = subprocess.run(
-        [str(gqa_opt), "-", f"--convert-gqa-to-gpu={options.pass_options()}", "--canonicalize", "--cse",
-         "--mlir-print-op-generic"],
-        input=attention_module(config), capture_output=True, text=True, check=False)
+def lower_module(module: str, gqa_opt: Path, pass_options: str = "") -> str:
+    """The GPU stage of the gqa ops of ``module`` (``convert-gqa-to-gpu``, canonicalize, cse), in generic form."""
+    convert = f"--convert-gqa-to-gpu={pass_options}" if pass_options else "--convert-gqa-to-gpu"
+    proc = subprocess.run([str(gqa_opt), "-", convert, "--canonicalize", "--cse", "--mlir-print-op-generic"],
+                          input=module, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise CompileError(proc.stderr.strip() or f"{gqa_opt} exited with {proc.returncode}")
     return proc.stdout
+
+
+def lower_to_gpu(config: KernelConfig, options: CompileOptions, gqa_opt: Path) -> str:
+    """The GPU-stage IR of ``config`` in generic form, from ``gqa_opt``."""
+    return lower_module(attention_module(config), gqa_opt, options.pass_options())
 
 
 def load_kernels(ir_text: str) -> list[Kernel]:
@@ -339,25 +343,33 @@ def launched(kernels: list[Kernel], num_splits: int) -> list[Kernel]:
     return [k for k in kernels if not (k.role == "combine" and num_splits == 1)]
 
 
+def launch(kernel: Kernel, args: dict[str, Any], symbols: dict[str, int], numerics: Numerics,
+           outcome: Outcome) -> bool:
+    """Run ``kernel`` over its grid (``symbols``: the grid's sizes) on ``args``, CTA by CTA, adding to
+    ``outcome``'s stats; False (and ``outcome.violation``) at the first violation."""
+    for buffer in args.values():
+        if isinstance(buffer, GlobalBuffer):
+            buffer.start_launch()
+    for bx, by, bz in product(*(range(n) for n in kernel.grid_size(symbols))):
+        cta = CTA(kernel.threads, (bx, by, bz), numerics, kernel.shared_bytes)
+        try:
+            kernel.run_cta(cta, args)
+        except Violation as error:
+            outcome.violation = _violation_report(error, kernel, (bx, by, bz))
+            return False
+        outcome.stats.update(cta.stats)
+        outcome.stats["ctas"] += 1
+    return True
+
+
 def simulate(kernels: list[Kernel], config: KernelConfig, sizes: Sizes, inputs: dict[str, np.ndarray],
              numerics: Numerics, seed: int = 0) -> Outcome:
     """Launch ``kernels`` one after the other over their grids; stop at the first violation."""
     args = _buffers(config, sizes, inputs, seed)
     outcome = Outcome(output=args["out"].data, lse=args["lse"].data if config.lse else None)
     for kernel in launched(kernels, sizes.num_splits):
-        for buffer in args.values():
-            if isinstance(buffer, GlobalBuffer):
-                buffer.start_launch()
-        grid = kernel.grid_size(sizes.symbols())
-        for bx, by, bz in product(*(range(n) for n in grid)):
-            cta = CTA(kernel.threads, (bx, by, bz), numerics, kernel.shared_bytes)
-            try:
-                kernel.run_cta(cta, args)
-            except Violation as error:
-                outcome.violation = _violation_report(error, kernel, (bx, by, bz))
-                return outcome
-            outcome.stats.update(cta.stats)
-            outcome.stats["ctas"] += 1
+        if not launch(kernel, args, sizes.symbols(), numerics, outcome):
+            return outcome
         if kernel.role == "split" and sizes.num_splits > 1:
             unwritten = 0
             for n in ("partial_out", "partial_lse"):

@@ -14,7 +14,8 @@ from typing import Callable
 sys.path.insert(0, str(Path(sys.argv[1]) / "utils"))
 
 from gpusim.ir import parse_module  # noqa: E402
-from gpusim.runner import CompileOptions, Sizes, check, lower_to_gpu  # noqa: E402
+from gpusim.merge import check_merge, merge_module, merge_problem  # noqa: E402
+from gpusim.runner import CompileOptions, Sizes, check, lower_module, lower_to_gpu  # noqa: E402
 from gqa.config import KernelConfig  # noqa: E402
 
 Mutation = Callable[[str], str]
@@ -67,12 +68,18 @@ def first_shuffle_offset(text: str) -> str:
     return _search(r'"gpu.shuffle"\(%[\w#]+, (%\w+)', text).group(1)
 
 
-def i32_constant(value: int) -> Callable[[str], str]:
-    """The SSA name of the kernels' ``arith.constant value : i32``."""
+def constant(value: str, type_name: str) -> Callable[[str], str]:
+    """The SSA name of the kernels' ``arith.constant value : type_name`` (``value`` as printed)."""
     def find(text: str) -> str:
         kernels = text[text.index('"gpu.func"'):]
-        return _search(rf'(%\w+) = "arith.constant"\(\) <{{value = {value} : i32}}>', kernels).group(1)
+        pattern = rf'(%\w+) = "arith.constant"\(\) <{{value = {re.escape(value)} : {type_name}}}>'
+        return _search(pattern, kernels).group(1)
     return find
+
+
+def i32_constant(value: int) -> Callable[[str], str]:
+    """The SSA name of the kernels' ``arith.constant value : i32``."""
+    return constant(str(value), "i32")
 
 
 def query_row_unclamped(text: str) -> str:
@@ -212,8 +219,51 @@ SUBJECTS = [
 ]
 
 
-def caught(name: str, mutate: Mutation, text: str, config: KernelConfig, sizes: Sizes) -> bool:
-    """Plant the bug; True when the simulation of the mutant fails."""
+def operands(pattern: str, rewrite: Callable[[list[str]], list[str]], nth: int = 0) -> Mutation:
+    """In the ``nth`` line matching ``pattern``, the op's operand list ``(%a, %b, ...)`` rewritten."""
+    def edit(line: str) -> str:
+        return re.sub(r"\(((?:%[\w#]+(?:, )?)+)\)",
+                      lambda m: "(" + ", ".join(rewrite(m.group(1).split(", "))) + ")", line, count=1)
+    return _edit_line(pattern, edit, nth)
+
+
+def merge_lse_unshifted(text: str) -> str:
+    """The merged LSE is log(e_a + e_b) without the shift m added back (m + log(...) -> 0 + log(...))."""
+    zero = constant("0.000000e+00", "f32")(text)
+    return operands(r'"arith.addf"', lambda ops: [zero, ops[1]], nth=1)(text)
+
+
+def merge_output_into_out_b(text: str) -> str:
+    """The merged output stored through out_b's view (parameter 2) instead of out's."""
+    out_b = _search(r'(%\w+) = "memref.reinterpret_cast"\(%arg2\b', text).group(1)
+    return operands(r'"vector.store"', lambda ops: [ops[0], out_b, ops[2]])(text)
+
+
+#: The merge kernel: LSE_a, LSE_b -> m = max (0 when both are -inf), e_x = 2^((LSE_x - m) log2 e), o = (e_a o_a +
+#: e_b o_b) / (e_a + e_b) (0 when the sum is), LSE = m + ln(e_a + e_b) (-inf when the sum is 0), one store per row.
+MERGE = [
+    ("merge: the second part weighed by m - LSE_b", operands(r'"arith.subf"', lambda ops: ops[::-1], nth=1)),
+    ("merge: no guard on m when both LSEs are -inf", operands(r'"arith.select".*\(i1, f32, f32\)',
+                                                              lambda ops: [ops[0], ops[2], ops[2]])),
+    ("merge: the last CTA's spare rows not clamped", operands(r'"arith.select".*\(i1, index, index\)',
+                                                             lambda ops: [ops[0], ops[1], ops[1]])),
+    ("merge: every thread of a row stores its LSE", operands(r'"arith.andi"', lambda ops: [ops[0], ops[0]])),
+    ("merge: the LSE without the shift added back", merge_lse_unshifted),
+    ("merge: the output stored into out_b", merge_output_into_out_b),
+]
+
+#: The merge subjects: the source attention and sizes of gpusim --merge-states (a partial last CTA: 6 heads x 5
+#: queries = 30 rows of 12 per CTA; KV lengths of 0: rows neither part saw), apart and in place.
+MERGE_SUBJECTS = [
+    (KernelConfig.create(6, 2, 40, dtype="bf16", layout="bshd", causal=True, kv_lens=True),
+     Sizes(batch=5, seq_q=5, seq_kv=70, kv_lens=(70, 33, 0, 70, 9)), False, MERGE),
+    (KernelConfig.create(6, 2, 40, dtype="f16", layout="bshd", causal=True, kv_lens=True, varlen=True),
+     Sizes(batch=4, seq_q=5, seq_kv=40, kv_lens=(10, 40, 0, 30), q_lens=(5, 1, 3, 4)), True, MERGE),
+]
+
+
+def caught(name: str, mutate: Mutation, text: str, judge: Callable[[str], dict]) -> bool:
+    """Plant the bug; True when the simulation of the mutant (``judge``: its report) fails."""
     try:
         mutant = mutate(text)
     except LookupError as error:
@@ -222,11 +272,13 @@ def caught(name: str, mutate: Mutation, text: str, config: KernelConfig, sizes: 
     if mutant == text:
         print(f"FAIL: {name}: the mutation changed nothing")
         return False
-    report = check(mutant, config, sizes, precision="exact")
+    report = judge(mutant)
     violation = report["violation"]
     how = (f"{violation['kind']}: {violation['message']}" if violation
-           else f"bank_conflicts={report['bank_conflicts']}" if report["bank_conflicts"]
-           else f"rel_l2_err={report['rel_l2_err']:.2e}, non_finite={report['non_finite']}")
+           else f"bank_conflicts={report['bank_conflicts']}" if report.get("bank_conflicts")
+           else f"rel_l2_err={report['rel_l2_err']:.2e}, non_finite={report['non_finite']}"
+           + "".join(f", {key}={report[key]}" for key in ("lse_max_abs_err", "lse_mismatched", "unseen_nonzero",
+                                                           "inputs_written") if report.get(key)))
     print(f"{'MISSED' if report['ok'] else 'caught'}: {name}: {how}")
     return not report["ok"]
 
@@ -240,7 +292,17 @@ def main() -> int:
         if not baseline["ok"]:
             print(f"FAIL: the unmutated {config.dtype} kernels fail: {baseline}")
             failures += 1
-        failures += sum(not caught(name, mutate, text, config, sizes) for name, mutate in mutations)
+        judge = lambda ir, config=config, sizes=sizes: check(ir, config, sizes, precision="exact")  # noqa: E731
+        failures += sum(not caught(name, mutate, text, judge) for name, mutate in mutations)
+    for config, sizes, in_place, mutations in MERGE_SUBJECTS:
+        text = lower_module(merge_module(config, in_place), gqa_opt)
+        problem = merge_problem(config, sizes, None, in_place)
+        baseline = check_merge(text, problem, precision="exact")
+        if not baseline["ok"] or not baseline["rows_neither"]:
+            print(f"FAIL: the unmutated merge kernel fails, or no row is empty in both parts: {baseline}")
+            failures += 1
+        judge = lambda ir, problem=problem: check_merge(ir, problem, precision="exact")  # noqa: E731
+        failures += sum(not caught(name, mutate, text, judge) for name, mutate in mutations)
     return 1 if failures else 0
 
 
