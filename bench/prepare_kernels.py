@@ -7,8 +7,9 @@ Each distinct configuration is compiled once with ``gqa.compile(..., cache_dir=.
 kernels with ``gqa.compile_merge_states``, through libgqa_compiler.so: they have no gqa-compile path in
 the Python package) (in parallel), its PTX is checked with ``ptxas -v`` where ptxas exists (registers, spills, stack), and
 ``.carry/manifest.json`` records the commit, each kernel's status and the errors.  Also put in
-``.carry``: a prebuilt ``libgqa_runtime.so`` (a fallback, should building it on the device fail)
-and GoogleTest's source (for the optional runtime GPU unit tests).  ``.carry`` is git-ignored and
+``.carry``: a prebuilt ``libgqa_runtime.so`` (a fallback, should building it on the device fail),
+GoogleTest's source (for the optional runtime GPU unit tests) and compute-sanitizer from PyPI (for
+bench/sanitize.py, the second device call).  ``.carry`` is git-ignored and
 travels with ``carry: [".carry"]``.
 
 Exit status 1 when a required kernel did not compile (optional ones, e.g. f32, are reported and
@@ -38,6 +39,7 @@ import configs  # noqa: E402
 import device_check  # noqa: E402
 import gqa  # noqa: E402
 import merges  # noqa: E402
+import sanitize  # noqa: E402
 from configs import REPO, KernelUse  # noqa: E402
 
 CARRY = REPO / ".carry"
@@ -259,6 +261,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--no-runtime", action="store_true", help="do not build the fallback runtime")
     p.add_argument("--no-python-tests", action="store_true",
                    help="do not compile the kernels of python/tests/test_gpu.py into the cache")
+    p.add_argument("--no-sanitizer", action="store_true",
+                   help="do not carry compute-sanitizer (bench/sanitize.py, the second device call)")
     p.add_argument("--googletest", default="/usr/src/googletest", help="GoogleTest source to carry ('' = none)")
     args = p.parse_args(argv)
     args.cache_dir = args.cache_dir or str(Path(args.carry_dir) / "kernels")
@@ -297,6 +301,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         extras.append(prepare_runtime(carry / "runtime" / "libgqa_runtime.so", args.jobs))
     if args.googletest:
         extras.append(prepare_googletest(Path(args.googletest), carry / "googletest"))
+    if not args.no_sanitizer:
+        extras.append(sanitize.prepare_sanitizer(carry / "compute-sanitizer"))
     facts = git_facts()
     manifest = {
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
