@@ -309,6 +309,17 @@ class RuntimeLibrary:
         self.check(self._fn["gqa_metadata_parse"](data, len(data), ctypes.byref(handle)), "parsing metadata")
         return Metadata(self, handle.value)
 
+    def metadata_problem(self, text: bytes) -> Optional[str]:
+        """What ``gqa_metadata_parse`` finds wrong with metadata ``text``: its message, or None if it parses."""
+        handle = c_void_p()
+        status = self._fn["gqa_metadata_parse"](text, len(text), ctypes.byref(handle))
+        if status == GQA_SUCCESS:
+            self._fn["gqa_metadata_destroy"](handle)
+            return None
+        if status != GQA_ERROR_INVALID_METADATA:
+            self.check(status, "parsing metadata")
+        return self.last_error() or "invalid metadata (no message)"
+
     def plan(self, metadata: Any, args: LaunchArgs, sm_count: int = 132) -> dict:
         """``gqa_plan_launch``: check ``args`` against the metadata and plan the launch (no GPU)."""
         with self.parse_metadata(metadata) as meta:

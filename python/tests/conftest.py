@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import gqa  # noqa: E402
-from gqa import _compiler_lib, _runtime, _tools, compiler
+from gqa import _compiler_lib, _runtime, _tools, compiler, metadata
 
 REPO = Path(__file__).resolve().parents[2]
 ORIGINAL_PATH = os.environ.get("PATH", "")  # before isolated_env empties it
@@ -75,6 +75,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(_tools, "repo_root", lambda: None)
     # The compiler library a test loaded (the real one, or a stub) is not another test's.
     monkeypatch.setattr(_compiler_lib, "_library", None)
+    # Metadata is checked by the real runtime's reader, whichever runtime (none, a stub) the test launches with.
+    monkeypatch.setattr(metadata, "runtime_problem", real_runtime_problem)
     _runtime.reset_runtime()
     compiler.clear_memory_cache()
     yield cache
@@ -354,6 +356,16 @@ def _real_runtime_lib() -> Optional[Path]:
 
 
 REAL_RUNTIME_LIB = _real_runtime_lib()
+_REAL_RUNTIME: list = []
+
+
+def real_runtime_problem(text: bytes) -> Optional[str]:
+    """gqa.metadata.runtime_problem with the build's real runtime (loaded once); skips without one."""
+    if REAL_RUNTIME_LIB is None:
+        pytest.skip("libgqa_runtime.so is not built: it is the metadata's validator")
+    if not _REAL_RUNTIME:
+        _REAL_RUNTIME.append(_runtime.RuntimeLibrary(REAL_RUNTIME_LIB))
+    return _REAL_RUNTIME[0].metadata_problem(text)
 
 
 @pytest.fixture

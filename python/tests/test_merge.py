@@ -269,7 +269,7 @@ def test_merge_compile_errors(stub_compiler, isolated_env):
                                                r"head_dim_v 7 is not supported"):
         gqa.compile_merge_states(8, 7)
     stub_compiler.stub_compiler_set_mode(1)
-    with pytest.raises(gqa.MetadataError, match=r"version 99 is not supported .* for format 'gqa.merge_states'"):
+    with pytest.raises(gqa.MetadataError, match=r"metadata version 99 is not supported: key 'version' must be 1 for format gqa.merge_states"):
         gqa.compile_merge_states(8, 64)
     stub_compiler.stub_compiler_set_mode(2)
     with pytest.raises(gqa.ConfigMismatchError, match="heads: requested 8, kernel has 9"):

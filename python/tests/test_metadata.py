@@ -1,4 +1,5 @@
-"""Metadata validation against docs/kernel-metadata.md (its own example is the valid case)."""
+"""Metadata validation against docs/kernel-metadata.md (its own example is the valid case): through the
+runtime's reader (gqa_metadata_parse), the contract's one validator, with its messages and the file name."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 import gqa
 from gqa.config import KernelConfig
+from gqa.metadata import runtime_problem as RUNTIME_PROBLEM  # before isolated_env patches it
 from gqa.metadata import validate_metadata
 
 
@@ -37,80 +39,97 @@ def _set(meta, path, value):
 _DELETE = object()
 
 BAD = [
-    (("format",), "gqa.other", r"not a gqa kernel metadata file"),
-    (("format",), _DELETE, r"\$: missing required key 'format'"),
-    (("version",), 1, r"version 1 is not supported"),
-    (("version",), "1", r"\$\.version: must be an integer"),
-    (("chip",), _DELETE, r"missing required key 'chip'"),
-    (("ptx",), "", r"\$\.ptx: must be a non-empty string"),
-    (("config",), _DELETE, r"missing required key 'config'"),
-    (("config", "q_heads"), 0, r"\$\.config\.q_heads: must be an integer >= 1"),
-    (("config", "group_size"), 4, r"group_size: must equal q_heads / kv_heads"),
-    (("config", "kv_heads"), 7, r"group_size"),
-    (("config", "head_dim_v"), _DELETE, r"missing required key 'head_dim_v'"),
-    (("config", "dtype"), "fp8", r"\$\.config\.dtype: must be one of"),
-    (("config", "layout"), "sbhd", r"\$\.config\.layout"),
-    (("config", "mask"), "sliding", r"\$\.config\.mask"),
-    (("config", "window_right"), 3, r"must be 0 or -1 with mask 'causal'"),
-    (("config", "window_left"), -2, r"window_left: must be an integer >= -1"),
-    (("config", "scale"), 0, r"scale: must be a finite number > 0"),
-    (("config", "scale"), True, r"scale: must be a finite number > 0"),
-    (("config", "scale"), float("inf"), r"scale: must be a finite number > 0"),
-    (("config", "softcap"), -1.0, r"softcap: must be a number >= 0"),
-    (("config", "kv_lens"), "u8", r"kv_lens"),
-    (("config", "batch"), 0, r"batch: must be an integer or null >= 1"),
-    (("split_kv",), _DELETE, r"missing required key 'split_kv'"),
-    (("split_kv", "max_splits"), -1, r"max_splits"),
-    (("split_kv", "max_splits"), 4, r"roles must be \['split', 'combine'\]"),
-    (("kernels",), [], r"\$\.kernels: must be a non-empty list"),
-    (("kernels", 0, "role"), "split", r"role 'split' must take parameter 'partial_out'"),
-    (("kernels", 0, "role"), "combine", r"role 'combine' must take parameter 'partial_out'"),
-    (("kernels", 0, "params", 3), _DELETE, r"role 'main' must take parameter 'out'"),
-    (("kernels", 0, "params", 6), {"name": "num_splits", "type": "i32"}, r"takes 'num_splits', but split_kv.max_splits is 0"),
-    (("kernels", 0, "grid", 1), {"sym": "num_splits"}, r"uses num_splits, but split_kv.max_splits is 0"),
-    (("kernels", 0, "grid", 0, "add"), -1, r"grid\[0\]\.add: must be an integer >= 0"),
-    (("kernels", 0, "block"), [128, 1, 65], r"block: must be 3 integers"),
-    (("kernels", 0, "block"), [512, 4, 1], r"asks for 2048 threads"),
-    (("kernels", 0, "static_shared_memory_bytes"), _DELETE, r"missing required key 'static_shared_memory_bytes'"),
-    (("kernels", 0, "launch_bounds"), 1, r"kernels\[0\]: unknown keys \['launch_bounds'\]"),
-    (("extra",), 1, r"\$: unknown keys \['extra'\]"),
-    (("config", "heads"), 1, r"\$\.config: unknown keys \['heads'\]"),
-    (("chip",), "hopper", r"\$\.chip: must look like sm_90"),
-    (("tile",), _DELETE, r"missing required key 'tile'"),
-    (("tile", "warps"), 0, r"\$\.tile\.warps"),
-    (("tile", "pack_gqa"), 1, r"\$\.tile\.pack_gqa: must be true or false"),
-    (("split_kv", "min_splits"), 1, r"\$\.split_kv: unknown keys"),
-    (("kernels", 0, "params"), [], r"params: must be a non-empty list"),
-    (("kernels", 0, "params", 0, "ptr"), 1, r"params\[0\]: unknown keys \['ptr'\]"),
-    (("kernels", 0, "block"), [128, 1], r"kernels\[0\]\.block: must be 3 integers"),
-    (("kernels", 0, "dynamic_shared_memory_bytes"), _DELETE, r"missing required key 'dynamic_shared_memory_bytes'"),
-    (("kernels", 0, "grid"), [{"const": 1}], r"grid: must be a list of 3"),
-    (("kernels", 0, "grid", 0, "sym"), "heads", r"grid\[0\]\.sym: must be one of"),
-    (("kernels", 0, "grid", 0, "mull"), 2, r"unknown keys \['mull'\]"),
-    (("kernels", 0, "grid", 0, "div"), 0, r"grid\[0\]\.div"),
-    (("kernels", 0, "grid", 1), {"const": 8, "sym": "batch"}, r"only 'const'"),
-    (("kernels", 0, "params", 0, "type"), "i64", r"params\[0\]\.type: must be one of \['ptr'\]"),
-    (("kernels", 0, "params", 4, "type"), "ptr", r"params\[4\]\.type"),
-    (("kernels", 0, "params", 0, "name"), "query", r"params\[0\]\.name"),
-    (("kernels", 0, "params", 1, "name"), "q", r"duplicate parameter 'q'"),
-    (("config", "kv_lens"), "i32", r"config\.kv_lens is 'i32' but no kernel takes"),
+    (("format",), "gqa.other", 'key \'format\' must be "gqa\\.kernel" or "gqa\\.merge_states", not \'gqa\\.other\''),
+    (("format",), _DELETE, r"missing key 'format'"),
+    (("version",), 1,
+     r"metadata version 1 is not supported: key 'version' must be 3 for format gqa\.kernel \(recompile"),
+    (("version",), "1", r"key 'version' must be an integer, not a string"),
+    (("chip",), _DELETE, r"missing key 'chip'"),
+    (("ptx",), "", r"key 'ptx' must not be empty"),
+    (("config",), _DELETE, r"missing key 'config'"),
+    (("config", "q_heads"), 0, r"key 'config\.q_heads' must be >= 1, not 0"),
+    (("config", "group_size"), 4, r"config\.group_size \(4\) must be config\.q_heads / config\.kv_heads \(8\)"),
+    (("config", "kv_heads"), 7, r"config\.q_heads \(64\) must be a multiple of config\.kv_heads \(7\)"),
+    (("config", "head_dim_v"), _DELETE, r"missing key 'config\.head_dim_v'"),
+    (("config", "dtype"), "fp8", r"key 'config\.dtype' must be one of f16, bf16, f32, not 'fp8'"),
+    (("config", "layout"), "sbhd", r"key 'config\.layout' must be one of bhsd, bshd, not 'sbhd'"),
+    (("config", "mask"), "sliding", r"key 'config\.mask' must be one of none, causal, window, not 'sliding'"),
+    (("config", "window_right"), 3, r"config\.mask is causal, so config\.window_right must be 0 or -1, not 3"),
+    (("config", "window_left"), -2, r"key 'config\.window_left' must be >= -1, not -2"),
+    (("config", "scale"), 0, r"key 'config\.scale' must be a positive finite number"),
+    (("config", "scale"), True, r"key 'config\.scale' must be a number, not a boolean"),
+    (("config", "scale"), float("inf"), r"metadata is not JSON: Out of range float values are not JSON compliant"),
+    (("config", "softcap"), -1.0, r"key 'config\.softcap' must be >= 0"),
+    (("config", "kv_lens"), "u8", r"key 'config\.kv_lens' must be one of none, i32, i64, not 'u8'"),
+    (("config", "batch"), 0, r"key 'config\.batch' must be >= 1, not 0"),
+    (("split_kv",), _DELETE, r"missing key 'split_kv'"),
+    (("split_kv", "max_splits"), -1, r"key 'split_kv\.max_splits' must be >= 0, not -1"),
+    (("split_kv", "max_splits"), 4,
+     r"split_kv\.max_splits is 4, so 'kernels' must hold a kernel of role split followed by one of"),
+    (("kernels",), [], r"key 'kernels' must not be empty"),
+    (("kernels", 0, "role"), "split",
+     r"split_kv\.max_splits is 0, so 'kernels' must hold exactly one kernel, of role main"),
+    (("kernels", 0, "role"), "combine",
+     r"split_kv\.max_splits is 0, so 'kernels' must hold exactly one kernel, of role main"),
+    (("kernels", 0, "params", 3), _DELETE,
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\], role main\) must take parameter 'out'"),
+    (("kernels", 0, "params", 6), {"name": "num_splits", "type": "i32"},
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\], role main\) takes 'num_splits', but split_kv\.max_splits"),
+    (("kernels", 0, "grid", 1), {"sym": "num_splits"},
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\], role main\) has num_splits in its grid, but"),
+    (("kernels", 0, "grid", 0, "add"), -1, r"key 'kernels\[0\]\.grid\[0\]\.add' must be >= 0, not -1"),
+    (("kernels", 0, "block"), [128, 1, 65], r"key 'kernels\[0\]\.block\[2\]' must be <= 64, not 65"),
+    (("kernels", 0, "block"), [512, 4, 1],
+     r"key 'kernels\[0\]\.block' asks for 2048 threads per block; at most 1024 are possible"),
+    (("kernels", 0, "static_shared_memory_bytes"), _DELETE,
+     r"missing key 'kernels\[0\]\.static_shared_memory_bytes'"),
+    (("kernels", 0, "launch_bounds"), 1, r"unknown key 'kernels\[0\]\.launch_bounds'"),
+    (("extra",), 1, r"unknown key 'extra'"),
+    (("config", "heads"), 1, r"unknown key 'config\.heads'"),
+    (("chip",), "hopper", r"key 'chip' must look like sm_90 or sm_90a, not 'hopper'"),
+    (("tile",), _DELETE, r"missing key 'tile'"),
+    (("tile", "warps"), 0, r"key 'tile\.warps' must be >= 1, not 0"),
+    (("tile", "pack_gqa"), 1, r"key 'tile\.pack_gqa' must be a boolean, not a number"),
+    (("split_kv", "min_splits"), 1, r"unknown key 'split_kv\.min_splits'"),
+    (("kernels", 0, "params"), [], r"key 'kernels\[0\]\.params' must not be empty"),
+    (("kernels", 0, "params", 0, "ptr"), 1, r"unknown key 'kernels\[0\]\.params\[0\]\.ptr'"),
+    (("kernels", 0, "block"), [128, 1], r"key 'kernels\[0\]\.block' must have 3 elements, not 2"),
+    (("kernels", 0, "dynamic_shared_memory_bytes"), _DELETE,
+     r"missing key 'kernels\[0\]\.dynamic_shared_memory_bytes'"),
+    (("kernels", 0, "grid"), [{"const": 1}], r"key 'kernels\[0\]\.grid' must have 3 elements, not 1"),
+    (("kernels", 0, "grid", 0, "sym"), "heads",
+     r"key 'kernels\[0\]\.grid\[0\]\.sym' must be one of batch, seq_q, seq_kv, num_splits, not 'heads'"),
+    (("kernels", 0, "grid", 0, "mull"), 2, r"unknown key 'kernels\[0\]\.grid\[0\]\.mull'"),
+    (("kernels", 0, "grid", 0, "div"), 0, r"key 'kernels\[0\]\.grid\[0\]\.div' must be >= 1, not 0"),
+    (("kernels", 0, "grid", 1), {"const": 8, "sym": "batch"},
+     r"key 'kernels\[0\]\.grid\[1\]' must have either 'const' or 'sym', not both"),
+    (("kernels", 0, "params", 0, "type"), "i64",
+     r"parameter 'q' \(kernels\[0\]\.params\[0\]\) is a pointer, so its type must be ptr"),
+    (("kernels", 0, "params", 4, "type"), "ptr",
+     r"parameter 'batch' \(kernels\[0\]\.params\[4\]\) is an integer, so its type must be i32 or i64"),
+    (("kernels", 0, "params", 0, "name"), "query",
+     r"key 'kernels\[0\]\.params\[0\]\.name' is 'query', which is not a parameter name of the contract \(q,"),
+    (("kernels", 0, "params", 1, "name"), "q",
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\]\) takes parameter 'q' twice"),
+    (("config", "kv_lens"), "i32", r"config\.kv_lens is i32, but no kernel takes parameter 'kv_lens'"),
     # paged KV cache (version 2)
-    (("config", "page_size"), _DELETE, r"\$\.config: missing required key 'page_size'"),
-    (("config", "page_size"), -1, r"\$\.config\.page_size: must be an integer >= 0"),
-    (("config", "page_size"), 16.0, r"\$\.config\.page_size: must be an integer >= 0"),
-    (("config", "page_size"), None, r"\$\.config\.page_size: must be an integer >= 0"),
-    (("config", "page_size"), True, r"\$\.config\.page_size: must be an integer >= 0"),
-    (("config", "page_size"), 16, r"kernels\[0\]\.params: a kernel of role 'main' must take parameter "
-                                  r"'block_table' \(config\.page_size is 16\)"),
+    (("config", "page_size"), _DELETE, r"missing key 'config\.page_size'"),
+    (("config", "page_size"), -1, r"key 'config\.page_size' must be >= 0, not -1"),
+    (("config", "page_size"), 16.0, r"key 'config\.page_size' must be an integer, not a number"),
+    (("config", "page_size"), None, r"key 'config\.page_size' must be an integer, not null"),
+    (("config", "page_size"), True, r"key 'config\.page_size' must be an integer, not a boolean"),
+    (("config", "page_size"), 16,
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\]\) must take parameter 'block_table' \(config\.page_size is"),
     (("kernels", 0, "params", 4), {"name": "block_table", "type": "ptr"},
-     r"kernels\[0\]\.params: takes 'block_table', but config\.page_size is 0"),
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\]\) takes 'block_table', but config\.page_size is 0"),
     (("kernels", 0, "params", 6), {"name": "num_pages", "type": "i64"},
-     r"kernels\[0\]\.params: takes 'num_pages', but config\.page_size is 0"),
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\]\) takes 'num_pages', but config\.page_size is 0"),
     (("kernels", 0, "params", 4), {"name": "block_table", "type": "i64"},
-     r"params\[4\]\.type: must be one of \['ptr'\]"),
+     r"parameter 'block_table' \(kernels\[0\]\.params\[4\]\) is a pointer, so its type must be ptr"),
     (("kernels", 0, "params", 0), {"name": "num_pages", "type": "ptr"},
-     r"params\[0\]\.type: must be one of \['i32', 'i64'\]"),
-    (("kernels", 0, "grid", 2), {"sym": "num_pages"}, r"grid\[2\]\.sym: must be one of"),
+     r"parameter 'num_pages' \(kernels\[0\]\.params\[0\]\) is an integer, so its type must be i32 or i64"),
+    (("kernels", 0, "grid", 2), {"sym": "num_pages"},
+     r"key 'kernels\[0\]\.grid\[2\]\.sym' must be one of batch, seq_q, seq_kv, num_splits, not 'num_pages'"),
 ]
 
 
@@ -171,23 +190,24 @@ def _set_config(key, value):
 
 
 #: Edits of a paged metadata (paged(doc example), or paged(split_kernels(doc example)) when the id
-#: starts with "split"), each with the error Python reports.
+#: starts with "split"), each with the error the runtime reports.
 PAGED_BAD = [
     ("main-no-block_table", _drop_param(0, "block_table"),
-     r"kernels\[0\]\.params: a kernel of role 'main' must take parameter 'block_table' \(config\.page_size is 16\)"),
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\]\) must take parameter 'block_table' \(config\.page_size is"),
     ("main-no-num_pages", _drop_param(0, "num_pages"),
-     r"a kernel of role 'main' must take parameter 'num_pages' \(config\.page_size is 16\)"),
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\]\) must take parameter 'num_pages' \(config\.page_size is"),
     ("split-no-block_table", _drop_param(0, "block_table"),
-     r"kernels\[0\]\.params: a kernel of role 'split' must take parameter 'block_table'"),
-    ("split-no-num_pages", _drop_param(0, "num_pages"), r"role 'split' must take parameter 'num_pages'"),
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\]\) must take parameter 'block_table' \(config\.page_size is"),
+    ("split-no-num_pages", _drop_param(0, "num_pages"),
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\]\) must take parameter 'num_pages' \(config\.page_size is"),
     ("split-combine-block_table", _add_param(1, "block_table", "ptr"),
-     r"kernels\[1\]\.params: takes 'block_table', but a combine kernel reads no KV"),
+     r"kernel 'combine' \(kernels\[1\]\) takes 'block_table', but a combine kernel reads no KV"),
     ("split-combine-num_pages", _add_param(1, "num_pages", "i64"),
-     r"kernels\[1\]\.params: takes 'num_pages', but a combine kernel reads no KV"),
+     r"kernel 'combine' \(kernels\[1\]\) takes 'num_pages', but a combine kernel reads no KV"),
     ("seq_kv-not-a-multiple", _set_config("seq_kv", 100),
-     r"\$\.config\.seq_kv: must be a multiple of config\.page_size \(16\) for a paged kernel, got 100"),
+     r"config\.seq_kv \(100\) must be a multiple of config\.page_size \(16\)"),
     ("page_size-0-with-params", _set_config("page_size", 0),
-     r"kernels\[0\]\.params: takes 'block_table', but config\.page_size is 0"),
+     r"kernel 'gqa_attention_fwd' \(kernels\[0\]\) takes 'block_table', but config\.page_size is 0"),
 ]
 
 
@@ -241,8 +261,8 @@ def test_paged_fixed_seq_kv(example_metadata, seq_kv, ok):
 def test_older_versions_are_rejected_with_advice(example_metadata, version):
     meta = copy.deepcopy(example_metadata)
     meta["version"] = version
-    with pytest.raises(gqa.MetadataError, match=rf"version {version} is not supported by this gqa package "
-                                                r"\(supports \[3\]\); recompile the kernel"):
+    with pytest.raises(gqa.MetadataError, match=rf"metadata version {version} is not supported: key 'version' must "
+                                                r"be 3 for format gqa\.kernel \(recompile the kernel\)"):
         validate_metadata(meta)
 
 
@@ -270,7 +290,7 @@ def test_sinks_and_lse_kernels(example_metadata):
         validate_metadata(meta)
     meta = copy.deepcopy(example_metadata)
     meta["config"]["sinks"] = 0
-    with pytest.raises(gqa.MetadataError, match=r"config.sinks.*must be true or false, got 0"):
+    with pytest.raises(gqa.MetadataError, match=r"key 'config\.sinks' must be a boolean, not a number"):
         validate_metadata(meta)
     del meta["config"]["sinks"]
     with pytest.raises(gqa.MetadataError, match=r"sinks"):
@@ -307,7 +327,7 @@ def test_window_metadata(example_metadata):
     meta["config"].update(mask="causal", window_left=64, window_right=-1)
     assert KernelConfig.from_metadata(validate_metadata(meta)).window == (64, 0)
     meta["config"].update(mask="none", window_left=64, window_right=-1)
-    with pytest.raises(gqa.MetadataError, match="mask 'none' needs"):
+    with pytest.raises(gqa.MetadataError, match=r"config\.mask is none, so config\.window_left and config\.window_right must be -1"):
         validate_metadata(meta)
 
 
@@ -338,47 +358,55 @@ def test_merge_doc_example_is_valid(merge_metadata):
     assert not cfg.varlen and cfg.chip == "sm_90"
 
 
-#: Edits of the merge example (docs/kernel-metadata.md) that both readers reject, with Python's error.
+#: Edits of the merge example (docs/kernel-metadata.md) that the runtime's reader rejects, with its error.
 MERGE_BAD = [
-    (("version",), 3, r"version 3 is not supported by this gqa package \(supports \[1\] for format "
-                      r"'gqa.merge_states'\)"),
-    (("version",), "1", r"\$\.version: must be an integer"),
-    (("format",), "gqa.merge", r"not a gqa kernel metadata file: format is 'gqa.merge'"),
-    (("tile",), {"block_m": 64}, r"\$: unknown keys \['tile'\]"),
-    (("split_kv",), {"max_splits": 0}, r"\$: unknown keys \['split_kv'\]"),
-    (("chip",), _DELETE, r"missing required key 'chip'"),
-    (("ptx",), "", r"\$\.ptx: must be a non-empty string"),
-    (("config",), _DELETE, r"\$: missing required key 'config'"),
-    (("config", "heads"), 0, r"\$\.config\.heads: must be an integer >= 1"),
-    (("config", "heads"), _DELETE, r"\$\.config: missing required key 'heads'"),
-    (("config", "head_dim_v"), "128", r"\$\.config\.head_dim_v: must be an integer >= 1"),
-    (("config", "head_dim_v"), _DELETE, r"missing required key 'head_dim_v'"),
-    (("config", "head_dim_v"), 130, r"\$\.config\.head_dim_v: must be a multiple of 4 \(each thread"),
-    (("config", "dtype"), "f64", r"\$\.config\.dtype: must be one of"),
-    (("config", "layout"), "sbhd", r"\$\.config\.layout: must be one of"),
-    (("config", "varlen"), 0, r"\$\.config\.varlen: must be true or false, got 0"),
-    (("config", "varlen"), _DELETE, r"missing required key 'varlen'"),
-    (("config", "batch"), 0, r"\$\.config\.batch: must be an integer or null >= 1"),
-    (("config", "seq_q"), _DELETE, r"missing required key 'seq_q'"),
-    (("config", "q_heads"), 64, r"\$\.config: unknown keys \['q_heads'\]"),
-    (("config", "seq_kv"), None, r"\$\.config: unknown keys \['seq_kv'\]"),
-    (("kernels",), [], r"\$\.kernels: must be a list of exactly one kernel"),
-    (("kernels", 0, "role"), "main", r"kernels\[0\]\.role: must be one of \['merge'\]"),
-    (("kernels", 0, "name"), "", r"kernels\[0\]\.name: must be a non-empty string"),
-    (("kernels", 0, "block"), [128, 1], r"kernels\[0\]\.block: must be 3 integers"),
-    (("kernels", 0, "block"), [2048, 1, 1], r"kernels\[0\]\.block: must be 3 integers"),
-    (("kernels", 0, "dynamic_shared_memory_bytes"), -1, r"dynamic_shared_memory_bytes: must be an integer >= 0"),
-    (("kernels", 0, "static_shared_memory_bytes"), _DELETE, r"missing required key 'static_shared_memory_bytes'"),
-    (("kernels", 0, "grid", 0, "sym"), "seq_kv", r"grid\[0\]\.sym: must be one of \['batch', 'seq_q'\]"),
-    (("kernels", 0, "grid", 1), {"sym": "num_splits"}, r"grid\[1\]\.sym: must be one of \['batch', 'seq_q'\]"),
-    (("kernels", 0, "grid"), [{"const": 1}], r"grid: must be a list of 3 dimensions"),
-    (("kernels", 0, "params", 0), {"name": "q", "type": "ptr"}, r"params\[0\]\.name: must be one of"),
-    (("kernels", 0, "params", 0, "type"), "i64", r"params\[0\]\.type: must be one of \['ptr'\]"),
-    (("kernels", 0, "params", 6, "type"), "ptr", r"params\[6\]\.type: must be one of \['i32', 'i64'\]"),
-    (("kernels", 0, "params", 1, "name"), "out_a", r"params\[1\]: duplicate parameter 'out_a'"),
-    (("kernels", 0, "params", 5), _DELETE, r"kernels\[0\]\.params: a kernel of role 'merge' must take "
-                                           r"parameter 'lse'"),
-    (("kernels", 0, "extra"), 1, r"kernels\[0\]: unknown keys \['extra'\]"),
+    (("version",), 3, r"metadata version 3 is not supported: key 'version' must be 1 for format gqa\.merge_states"),
+    (("version",), "1", r"key 'version' must be an integer, not a string"),
+    (("format",), "gqa.merge", 'key \'format\' must be "gqa\\.kernel" or "gqa\\.merge_states", not \'gqa\\.merge\''),
+    (("tile",), {"block_m": 64}, r"unknown key 'tile'"),
+    (("split_kv",), {"max_splits": 0}, r"unknown key 'split_kv'"),
+    (("chip",), _DELETE, r"missing key 'chip'"),
+    (("ptx",), "", r"key 'ptx' must not be empty"),
+    (("config",), _DELETE, r"missing key 'config'"),
+    (("config", "heads"), 0, r"key 'config\.heads' must be >= 1, not 0"),
+    (("config", "heads"), _DELETE, r"missing key 'config\.heads'"),
+    (("config", "head_dim_v"), "128", r"key 'config\.head_dim_v' must be an integer, not a string"),
+    (("config", "head_dim_v"), _DELETE, r"missing key 'config\.head_dim_v'"),
+    (("config", "head_dim_v"), 130,
+     r"key 'config\.head_dim_v' must be a multiple of 4 \(each thread of the merge kernel moves 4"),
+    (("config", "dtype"), "f64", r"key 'config\.dtype' must be one of f16, bf16, f32, not 'f64'"),
+    (("config", "layout"), "sbhd", r"key 'config\.layout' must be one of bhsd, bshd, not 'sbhd'"),
+    (("config", "varlen"), 0, r"key 'config\.varlen' must be a boolean, not a number"),
+    (("config", "varlen"), _DELETE, r"missing key 'config\.varlen'"),
+    (("config", "batch"), 0, r"key 'config\.batch' must be >= 1, not 0"),
+    (("config", "seq_q"), _DELETE, r"missing key 'config\.seq_q'"),
+    (("config", "q_heads"), 64, r"unknown key 'config\.q_heads'"),
+    (("config", "seq_kv"), None, r"unknown key 'config\.seq_kv'"),
+    (("kernels",), [], r"key 'kernels' must not be empty"),
+    (("kernels", 0, "role"), "main", r"key 'kernels\[0\]\.role' must be one of merge, not 'main'"),
+    (("kernels", 0, "name"), "", r"key 'kernels\[0\]\.name' must not be empty"),
+    (("kernels", 0, "block"), [128, 1], r"key 'kernels\[0\]\.block' must have 3 elements, not 2"),
+    (("kernels", 0, "block"), [2048, 1, 1], r"key 'kernels\[0\]\.block\[0\]' must be <= 1024, not 2048"),
+    (("kernels", 0, "dynamic_shared_memory_bytes"), -1,
+     r"key 'kernels\[0\]\.dynamic_shared_memory_bytes' must be >= 0, not -1"),
+    (("kernels", 0, "static_shared_memory_bytes"), _DELETE,
+     r"missing key 'kernels\[0\]\.static_shared_memory_bytes'"),
+    (("kernels", 0, "grid", 0, "sym"), "seq_kv",
+     r"key 'kernels\[0\]\.grid\[0\]\.sym' must be one of batch, seq_q, not 'seq_kv'"),
+    (("kernels", 0, "grid", 1), {"sym": "num_splits"},
+     r"key 'kernels\[0\]\.grid\[1\]\.sym' must be one of batch, seq_q, not 'num_splits'"),
+    (("kernels", 0, "grid"), [{"const": 1}], r"key 'kernels\[0\]\.grid' must have 3 elements, not 1"),
+    (("kernels", 0, "params", 0), {"name": "q", "type": "ptr"},
+     r"key 'kernels\[0\]\.params\[0\]\.name' is 'q', which is not a parameter name of a merge kernel"),
+    (("kernels", 0, "params", 0, "type"), "i64",
+     r"parameter 'out_a' \(kernels\[0\]\.params\[0\]\) is a pointer, so its type must be ptr"),
+    (("kernels", 0, "params", 6, "type"), "ptr",
+     r"parameter 'batch' \(kernels\[0\]\.params\[6\]\) is an integer, so its type must be i32 or i64"),
+    (("kernels", 0, "params", 1, "name"), "out_a",
+     r"kernel 'gqa_merge_states' \(kernels\[0\]\) takes parameter 'out_a' twice"),
+    (("kernels", 0, "params", 5), _DELETE,
+     r"kernel 'gqa_merge_states' \(kernels\[0\], role merge\) must take parameter 'lse'"),
+    (("kernels", 0, "extra"), 1, r"unknown key 'kernels\[0\]\.extra'"),
 ]
 
 
@@ -395,7 +423,7 @@ def test_invalid_merge_metadata(merge_metadata, path, value, match):
 def test_merge_metadata_needs_one_kernel(merge_metadata):
     meta = copy.deepcopy(merge_metadata)
     meta["kernels"] = meta["kernels"] * 2
-    with pytest.raises(gqa.MetadataError, match=r"\$\.kernels: must be a list of exactly one kernel"):
+    with pytest.raises(gqa.MetadataError, match=r"a gqa\.merge_states document's 'kernels' must hold exactly one kernel, of role merge, not 2"):
         validate_metadata(meta)
 
 
@@ -407,10 +435,10 @@ def test_merge_metadata_varlen(merge_metadata):
     meta["config"]["batch"] = 1
     validate_metadata(meta)
     meta["config"]["batch"] = 2
-    with pytest.raises(gqa.MetadataError, match=r"\$\.config\.batch: must be 1 or null with varlen"):
+    with pytest.raises(gqa.MetadataError, match=r"config\.varlen is true, so config\.batch must be 1 or null \(the packed tokens are one batch\), not 2"):
         validate_metadata(meta)
     meta["config"].update(batch=None, layout="bhsd")
-    with pytest.raises(gqa.MetadataError, match=r"\$\.config\.layout: must be bshd with varlen"):
+    with pytest.raises(gqa.MetadataError, match=r"config\.varlen is true, so config\.layout must be bshd \(packed tokens"):
         validate_metadata(meta)
 
 
@@ -434,14 +462,17 @@ def test_attention_document_still_needs_format_gqa_kernel(example_metadata, merg
     """The two formats do not mix: an attention document with the merge format (or version) is rejected."""
     meta = copy.deepcopy(example_metadata)
     meta["format"] = "gqa.merge_states"
-    with pytest.raises(gqa.MetadataError, match=r"version 3 is not supported .* for format 'gqa.merge_states'"):
+    with pytest.raises(gqa.MetadataError, match=r"unknown key 'tile'"):
         validate_metadata(meta)
     meta["version"] = 1
-    with pytest.raises(gqa.MetadataError, match=r"\$: unknown keys \['split_kv', 'tile'\]"):
+    with pytest.raises(gqa.MetadataError, match=r"unknown key 'tile'"):
+        validate_metadata(meta)
+    del meta["tile"]
+    with pytest.raises(gqa.MetadataError, match=r"unknown key 'split_kv'"):
         validate_metadata(meta)
     meta = copy.deepcopy(merge_metadata)
     meta.update(format="gqa.kernel", version=3)
-    with pytest.raises(gqa.MetadataError, match=r"\$\.config: unknown keys \['heads'\]"):
+    with pytest.raises(gqa.MetadataError, match=r"unknown key 'config\.heads'"):
         validate_metadata(meta)
 
 
@@ -449,3 +480,20 @@ def test_load_merge_metadata_file(tmp_path, merge_metadata):
     path = tmp_path / "merge.json"
     path.write_text(json.dumps(merge_metadata))
     assert gqa.load_metadata(path)["format"] == "gqa.merge_states"
+
+
+def test_the_runtime_is_the_validator(example_metadata, monkeypatch):
+    """gqa.metadata has no rules of its own: it asks the runtime library it binds, and says when there is none."""
+    import gqa.metadata as metadata_module
+    from gqa import _runtime
+
+    asked = []
+    monkeypatch.setattr(metadata_module, "runtime_problem", lambda text: asked.append(text) or "metadata: no")
+    with pytest.raises(gqa.MetadataError, match=r"^x\.json: no$"):
+        validate_metadata(example_metadata, "x.json")
+    assert json.loads(asked[0]) == example_metadata
+    monkeypatch.setattr(metadata_module, "runtime_problem", RUNTIME_PROBLEM)
+    monkeypatch.setattr(_runtime, "find_runtime_library", lambda: None)
+    _runtime.reset_runtime()
+    with pytest.raises(gqa.RuntimeLibraryNotFoundError, match="libgqa_runtime.so not found"):
+        validate_metadata(example_metadata)
