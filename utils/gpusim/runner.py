@@ -344,13 +344,13 @@ def launched(kernels: list[Kernel], num_splits: int) -> list[Kernel]:
 
 
 def launch(kernel: Kernel, args: dict[str, Any], symbols: dict[str, int], numerics: Numerics,
-           outcome: Outcome) -> bool:
-    """Run ``kernel`` over its grid (``symbols``: the grid's sizes) on ``args``, CTA by CTA, adding to
-    ``outcome``'s stats; False (and ``outcome.violation``) at the first violation."""
+           outcome: Outcome, grid: Optional[tuple[int, int, int]] = None) -> bool:
+    """Run ``kernel`` over its grid (``symbols``: the grid's sizes; or ``grid``, a launcher's) on ``args``,
+    CTA by CTA, adding to ``outcome``'s stats; False (and ``outcome.violation``) at the first violation."""
     for buffer in args.values():
         if isinstance(buffer, GlobalBuffer):
             buffer.start_launch()
-    for bx, by, bz in product(*(range(n) for n in kernel.grid_size(symbols))):
+    for bx, by, bz in product(*(range(n) for n in (grid or kernel.grid_size(symbols)))):
         cta = CTA(kernel.threads, (bx, by, bz), numerics, kernel.shared_bytes)
         try:
             kernel.run_cta(cta, args)

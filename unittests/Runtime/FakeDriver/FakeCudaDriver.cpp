@@ -30,6 +30,7 @@ constexpr CUresult kInvalidContext = 201;
 constexpr CUresult kInvalidPtx = 218;
 constexpr CUresult kInvalidHandle = 400;
 constexpr CUresult kNotFound = 500;
+constexpr CUresult kLaunchFailed = 719;
 
 /// A parameter of an `.entry`, as its PTX declares it.
 struct EntryParam {
@@ -151,6 +152,7 @@ CUresult cuGetErrorName(CUresult error, const char **name) {
   *name = error == CUDA_SUCCESS      ? "CUDA_SUCCESS"
           : error == kInvalidValue   ? "CUDA_ERROR_INVALID_VALUE"
           : error == kInvalidContext ? "CUDA_ERROR_INVALID_CONTEXT"
+          : error == kLaunchFailed   ? "CUDA_ERROR_LAUNCH_FAILED"
                                      : "CUDA_ERROR_UNKNOWN";
   return CUDA_SUCCESS;
 }
@@ -241,10 +243,13 @@ CUresult cuFuncSetAttribute(CUfunction function, CUfunction_attribute attribute,
   return CUDA_SUCCESS;
 }
 
-CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigned gridY,
-                        unsigned gridZ, unsigned blockX, unsigned blockY,
-                        unsigned blockZ, unsigned sharedMemBytes,
-                        CUstream stream, void **kernelParams, void **extra) {
+/// cuLaunchKernel's checks; an accepted launch is recorded.
+static CUresult checkAndRecordLaunch(CUfunction function, unsigned gridX,
+                                     unsigned gridY, unsigned gridZ,
+                                     unsigned blockX, unsigned blockY,
+                                     unsigned blockZ, unsigned sharedMemBytes,
+                                     CUstream stream, void **kernelParams,
+                                     void **extra) {
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
   auto *f = reinterpret_cast<FakeFunction *>(function);
@@ -308,6 +313,35 @@ CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigned gridY,
   s.log += "launch " + f->name + " on stream " +
            std::to_string(idOf(s.streamIds, stream)) + "\n";
   return CUDA_SUCCESS;
+}
+
+static gqa_fake_launch_hook launchHook = nullptr;
+static void *launchHookUser = nullptr;
+
+void gqa_fake_cuda_set_launch_hook(gqa_fake_launch_hook hook, void *user) {
+  launchHook = hook;
+  launchHookUser = user;
+}
+
+CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigned gridY,
+                        unsigned gridZ, unsigned blockX, unsigned blockY,
+                        unsigned blockZ, unsigned sharedMemBytes,
+                        CUstream stream, void **kernelParams, void **extra) {
+  CUresult result =
+      checkAndRecordLaunch(function, gridX, gridY, gridZ, blockX, blockY,
+                           blockZ, sharedMemBytes, stream, kernelParams, extra);
+  if (result != CUDA_SUCCESS || !launchHook)
+    return result;
+  // The hook runs the kernel (it may call back in): outside the lock, on a
+  // copy of the record.
+  State &s = state();
+  gqa_fake_launch launch;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    launch = s.launches.back();
+  }
+  return launchHook(&launch, launchHookUser) == 0 ? CUDA_SUCCESS
+                                                  : kLaunchFailed;
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr *pointer, size_t bytes) {

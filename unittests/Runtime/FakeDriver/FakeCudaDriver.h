@@ -31,6 +31,13 @@ struct gqa_fake_launch {
   int param_bytes[32];
 };
 
+/// Runs an accepted launch (a simulator executing the kernel on the
+/// launch's real parameter values, e.g. utils/gpusim/fake_gpu.py); nonzero
+/// makes cuLaunchKernel fail with CUDA_ERROR_LAUNCH_FAILED.
+typedef int (*gqa_fake_launch_hook)(const gqa_fake_launch *launch, void *user);
+/// Calls `hook` after each accepted launch, synchronously (NULL: none).
+void gqa_fake_cuda_set_launch_hook(gqa_fake_launch_hook hook, void *user);
+
 /// The launches accepted since the last reset, in order.
 int gqa_fake_cuda_launch_count(void);
 const gqa_fake_launch *gqa_fake_cuda_launch(int index);
