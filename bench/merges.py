@@ -224,9 +224,10 @@ def validate(cases: Iterable[MergeCase] = MERGE_CASES, benchmark: Iterable[Merge
         problems.append("duplicate merge case or row names")
     for case in cases:
         a = case.source
-        if not (a.is_causal and a.kv_lens) or a.page_size or a.packed_kv or a.sinks or a.lse:
-            problems.append(f"{case.name}: the source attention must be causal through kv_lens (no pages, packed "
-                            "K/V, sinks or LSE option: the reference gives each part's LSE)")
+        if not (a.is_causal and a.kv_lens) or a.window or a.page_size or a.packed_kv or a.sinks or a.lse:
+            problems.append(f"{case.name}: the source attention must be causal through kv_lens (no window: every "
+                            "query sees the whole prefix; no pages, packed K/V, sinks or LSE option: the reference "
+                            "gives each part's LSE)")
         try:
             a.kernel_config()
             case.attrs.kernel_config()

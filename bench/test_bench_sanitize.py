@@ -26,9 +26,12 @@ status = os.environ.get("FAKE_STATUS", "pass")
 json.dump([{{"kind": "k", "case": "c", "shape": "s", "status": status, "message": "", "rel_l2": 1e-3}}] * checks,
           open(results, "w"))
 errors = os.environ.get("FAKE_ERRORS", "0")
+assert "--report-api-errors" in args
 with open(log, "w") as f:
     f.write("========= COMPUTE-SANITIZER\\n")
-    if errors != "none":
+    if errors != "none" and args[args.index("--tool") + 1] == "racecheck":
+        f.write(f"========= RACECHECK SUMMARY: {{errors}} hazards displayed ({{errors}} errors, 0 warnings)\\n")
+    elif errors != "none":
         f.write(f"========= ERROR SUMMARY: {{errors}} error{{'' if errors == '1' else 's'}}\\n")
 '''
 
@@ -62,10 +65,17 @@ def test_target_run_checks_every_target(cpu_merge, tmp_path):
 
 
 def test_sanitizer_error_summary():
-    assert sanitize.sanitizer_errors("========= ERROR SUMMARY: 0 errors\n") == 0
-    assert sanitize.sanitizer_errors("x\n========= ERROR SUMMARY: 1 error\n") == 1
-    assert sanitize.sanitizer_errors("========= ERROR SUMMARY: 12 errors\n") == 12
+    assert sanitize.sanitizer_errors("========= ERROR SUMMARY: 0 errors\n") == (0, 0)
+    assert sanitize.sanitizer_errors("x\n========= ERROR SUMMARY: 1 error\n") == (1, 0)
+    assert sanitize.sanitizer_errors("========= ERROR SUMMARY: 12 errors\n", "synccheck") == (12, 0)
     assert sanitize.sanitizer_errors("========= COMPUTE-SANITIZER\n") is None
+    # racecheck counts hazards on a line of its own
+    race = "========= RACECHECK SUMMARY: 3 hazards displayed (2 errors, 1 warnings)\n"
+    assert sanitize.sanitizer_errors(race, "racecheck") == (2, 1)
+    assert sanitize.sanitizer_errors("========= RACECHECK SUMMARY: 0 hazards displayed (0 errors, 0 warnings)\n",
+                                     "racecheck") == (0, 0)
+    assert sanitize.sanitizer_errors("========= ERROR SUMMARY: 0 errors\n", "racecheck") is None
+    assert sanitize.sanitizer_errors(race) is None
 
 
 @pytest.fixture
@@ -78,10 +88,11 @@ def fake_sanitizer(tmp_path):
 
 
 @pytest.mark.parametrize("env, status, message", [
-    ({}, "pass", "0 sanitizer errors, 0 checks failed"),
+    ({}, "pass", "0 sanitizer errors, 0 warnings, 0 checks failed, 0 skipped"),
     ({"FAKE_ERRORS": "3"}, "fail", "3 sanitizer errors"),
     ({"FAKE_STATUS": "fail"}, "fail", "8 checks failed"),
-    ({"FAKE_ERRORS": "none"}, "error", "no ERROR SUMMARY"),
+    ({"FAKE_STATUS": "skipped"}, "incomplete", "0 checks failed, 8 skipped"),
+    ({"FAKE_ERRORS": "none"}, "error", "no summary line"),
     ({"FAKE_CHECKS": "5"}, "error", "5 of 8 targets ran"),
 ])
 def test_run_tool_verdicts(fake_sanitizer, tmp_path, monkeypatch, env, status, message):
@@ -101,6 +112,39 @@ def test_main_without_a_sanitizer_says_so(tmp_path, monkeypatch, capsys):
     assert "not found" in (tmp_path / "sanitize.md").read_text()
     assert sanitize.main(["--plan"]) == 0
     assert sanitize.main(["--tools", "leakcheck", "--plan"]) == 2
+    assert sanitize.main(["--tools", "", "--plan"]) == 2
+
+
+def test_a_timeout_kills_the_checked_process_too(tmp_path):
+    """The tool's whole process group goes (the checked python must not keep the GPU for the next tool)."""
+    hang = tmp_path / "compute-sanitizer"
+    pid_file = tmp_path / "child.pid"
+    hang.write_text(f"#!/bin/sh\nsleep 60 &\necho $! > {pid_file}\nwait\n")
+    hang.chmod(0o755)
+    record = sanitize.run_tool(hang, "memcheck", tmp_path, "cache", 0, 1)
+    assert record["status"] == "error" and "timed out after 1 s" in record["message"]
+    child = int(pid_file.read_text())
+    import os
+    import time
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the child {child} outlived the timeout")
+
+
+def test_stale_results_are_not_read(tmp_path):
+    """A tool that dies before writing anything is an error, whatever an earlier run left in the folder."""
+    dead = tmp_path / "compute-sanitizer"
+    dead.write_text("#!/bin/sh\nexit 1\n")
+    dead.chmod(0o755)
+    (tmp_path / "sanitize-memcheck.log").write_text("========= ERROR SUMMARY: 0 errors\n")
+    (tmp_path / "sanitize-memcheck.json").write_text('[{"status": "pass"}]')
+    record = sanitize.run_tool(dead, "memcheck", tmp_path, "cache", 0, 60)
+    assert record["status"] == "error" and "no summary line" in record["message"] and record["checks"] == []
 
 
 def test_main_runs_each_tool(fake_sanitizer, tmp_path, capsys):

@@ -97,8 +97,9 @@ def find_compiler() -> Optional[Path]:
 def load_kernel(ptx_path: PathLike, json_path: Optional[PathLike] = None) -> Kernel:
     """Load a precompiled PTX + metadata pair (``json_path`` defaults to the PTX path with ``.json``).
 
-    The metadata is validated against docs/kernel-metadata.md; it may describe
-    attention or a merge_states kernel set.
+    The metadata is validated against docs/kernel-metadata.md by the runtime's reader (so
+    ``libgqa_runtime.so`` must be found, as for launching); it may describe attention or a
+    merge_states kernel set.
     """
     ptx_path = Path(ptx_path)
     json_path = ptx_path.with_suffix(".json") if json_path is None else Path(json_path)
@@ -177,7 +178,8 @@ def compile(  # noqa: A001 - the public name mirrors the CLI tool
     fresh compile.  Raises :class:`~gqa.errors.CompilerNotFoundError` when
     neither a cached kernel nor the compiler is available,
     :class:`~gqa.errors.CompileError` when the compiler fails,
-    :class:`~gqa.errors.MetadataError` for invalid metadata and
+    :class:`~gqa.errors.MetadataError` for invalid metadata (checked by the runtime's reader:
+    :class:`~gqa.errors.RuntimeLibraryNotFoundError` when ``libgqa_runtime.so`` is not found) and
     :class:`~gqa.errors.ConfigMismatchError` when the kernel's metadata
     describes another configuration.
 

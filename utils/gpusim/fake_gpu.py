@@ -31,7 +31,7 @@ import numpy as np
 
 from gqa import dtypes
 
-from .backend import ELEM_BYTES, GlobalBuffer, Numerics, SimError
+from .backend import ELEM_BYTES, GlobalBuffer, Numerics
 from .interpreter import Kernel
 from .ir import MemRefType, parse_type
 from .runner import Outcome, launch, load_kernels
@@ -175,7 +175,7 @@ class FakeGPU:
     def _on_launch(self, record: Any, user: Any) -> int:
         try:
             return self._run(record.contents)
-        except (SimError, ValueError, KeyError) as e:  # reported, and the launch fails
+        except Exception as e:  # noqa: BLE001 - nothing may escape a ctypes callback: reported, the launch fails
             self.error = self.error or f"{type(e).__name__}: {e}"
             return 1
 
@@ -200,8 +200,9 @@ class FakeGPU:
         for i, (param, type_text) in enumerate(zip(kernel.params, types)):
             value, ty = int(record.params[i]), parse_type(type_text)
             entry.params[param] = value
-            if not isinstance(ty, MemRefType):
-                args[param] = value if value < 1 << 63 else value - (1 << 64)
+            if not isinstance(ty, MemRefType):  # the driver zero-extends a 4-byte value: sign-extend it
+                bits = 8 * record.param_bytes[i]
+                args[param] = value - (1 << bits) if value >= 1 << (bits - 1) else value
                 continue
             elem = ty.elem.name
             if value == 0:  # a null pointer: views may be made, every access is out of bounds
