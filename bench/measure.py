@@ -457,20 +457,28 @@ def check_lse(lse: torch.Tensor, expected: torch.Tensor) -> tuple[dict[str, Any]
     return fields, ""
 
 
+def load_case_kernel(case: Any, load: Callable[[], Any], missing: str = "") -> tuple[Any, list[dict[str, Any]]]:
+    """``load()``'s kernel for a correctness case, or None and one record per size saying why not
+    (``skipped`` for an optional kernel not in the cache, else ``error``)."""
+    try:
+        return load(), []
+    except gqa.CompilerNotFoundError as e:
+        status = "skipped" if case.optional else "error"
+        why = missing or str(e).split(". ")[0]
+        return None, [correctness_run(case, s.label(), status=status, message=f"kernel not in the cache: {why}")
+                      for s in case.shapes]
+    except Exception as e:  # noqa: BLE001
+        return None, [correctness_run(case, s.label(), message=f"loading the kernel: {type(e).__name__}: {e}")
+                      for s in case.shapes]
+
+
 def check_case(case: CorrectnessCase, cache_dir: str, base_seed: int, missing: str = "") -> list[dict[str, Any]]:
     """Run every size of a case with fresh inputs (and sinks, and a ragged batch's offsets) and a
     NaN-poisoned output (and LSE); compare with :func:`reference`: the output by its relative L2 error,
     the LSE row by row (:func:`check_lse`)."""
-    try:
-        kernel = load_kernel(case.attrs, cache_dir)
-    except gqa.CompilerNotFoundError as e:
-        status = "skipped" if case.optional else "error"
-        why = missing or str(e).split(". ")[0]
-        return [correctness_run(case, s.label(), status=status, message=f"kernel not in the cache: {why}")
-                for s in case.shapes]
-    except Exception as e:  # noqa: BLE001
-        return [correctness_run(case, s.label(), message=f"loading the kernel: {type(e).__name__}: {e}")
-                for s in case.shapes]
+    kernel, refused = load_case_kernel(case, lambda: load_kernel(case.attrs, cache_dir), missing)
+    if kernel is None:
+        return refused
     records = []
     for shape in case.shapes:
         t0 = time.perf_counter()

@@ -115,16 +115,9 @@ def check_merge_case(case: MergeCase, cache_dir: str, base_seed: int, missing: s
     the output by its relative L2 error (rows neither part saw must be exactly 0), the LSE as the LSE
     cases' (measure.check_lse), and the inputs the kernel must not write (o2, the LSEs, o1 unless in place)
     must be unchanged."""
-    try:
-        kernel = load_merge_kernel(case.attrs, cache_dir)
-    except gqa.CompilerNotFoundError as e:
-        status = "skipped" if case.optional else "error"
-        why = missing or str(e).split(". ")[0]
-        return [correctness_run(case, s.label(), status=status, message=f"kernel not in the cache: {why}")
-                for s in case.shapes]
-    except Exception as e:  # noqa: BLE001
-        return [correctness_run(case, s.label(), message=f"loading the kernel: {type(e).__name__}: {e}")
-                for s in case.shapes]
+    kernel, refused = measure.load_case_kernel(case, lambda: load_merge_kernel(case.attrs, cache_dir), missing)
+    if kernel is None:
+        return refused
     dtype = measure.TORCH_DTYPES[case.source.dtype]
     records = []
     for shape in case.shapes:
